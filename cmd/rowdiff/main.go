@@ -1,0 +1,72 @@
+// Command rowdiff finds every row that differs between copies of a PostgreSQL table on two or more nodes.
+// This file only parses flags and hands them to the pipeline.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses are a contract with scripts.
+const (
+	exitSame  = 0
+	exitDiffs = 1
+	exitError = 2
+)
+
+// exitError carries a process exit status through cobra.
+type exitStatus struct{ code int }
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, sig := signalContext()
+	root := &cobra.Command{
+		Use:           "rowdiff",
+		Short:         "Find every row that differs between copies of a PostgreSQL table",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(diffCommand(), demoCommand())
+	err := root.ExecuteContext(ctx)
+	if s := sig(); s != 0 {
+		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %v; no output written\n", s)
+		os.Exit(128 + int(s))
+	}
+	var st exitStatus
+	switch {
+	case errors.As(err, &st):
+		os.Exit(st.code)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "rowdiff: error: %v\n", err)
+		os.Exit(exitError)
+	}
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM; the returned func tells which one arrived, if any.
+func signalContext() (context.Context, func() syscall.Signal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	got := make(chan syscall.Signal, 1)
+	go func() {
+		s := <-ch
+		got <- s.(syscall.Signal)
+		cancel()
+	}()
+	return ctx, func() syscall.Signal {
+		select {
+		case s := <-got:
+			got <- s
+			return s
+		default:
+			return 0
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// remoteTable is what one node says about the table.
+type remoteTable struct {
+	schema, name string
+	oid          uint32
+	reltuples    float64
+	columns      []schema.Column
+	primaryKey   []string
+}
+
+const findTableSQL = `
+SELECT n.nspname, c.relname, c.oid, c.reltuples::float8
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND (n.nspname = $1 OR ($1 = '' AND n.nspname = ANY (pg_catalog.current_schemas(false))))
+ORDER BY array_position(pg_catalog.current_schemas(false), n.nspname::text)
+LIMIT 1`
+
+const columnsSQL = `
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, NULL),
+       bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
+       a.attnotnull, t.typtype = 'd',
+       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,
+       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`
+
+const primaryKeySQL = `
+SELECT a.attname
+FROM pg_catalog.pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = $1 AND i.indisprimary
+ORDER BY k.ord`
+
+// inspect reads the table's definition on one node, inside the node's snapshot.
+func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*remoteTable, error) {
+	var t remoteTable
+	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.reltuples)
+	if errors.Is(err, pgx.ErrNoRows) {
+		name := table
+		if schemaName != "" {
+			name = schemaName + "." + table
+		}
+		return nil, fmt.Errorf("table %s does not exist", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up table: %w", err)
+	}
+	rows, _ := conn.Query(ctx, columnsSQL, t.oid)
+	t.columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
+		var c schema.Column
+		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	rows, _ = conn.Query(ctx, primaryKeySQL, t.oid)
+	t.primaryKey, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read primary key: %w", err)
+	}
+	return &t, nil
+}
+
+// Selection is what the user asked to compare.
+type Selection struct {
+	Key     []string // --key; empty means the primary key
+	Columns []string // --columns; empty means all
+	Exclude []string // --exclude-columns
+}
+
+// buildTable checks that every node has the same table and returns the comparison target, named after
+// the first node's definition. Errors name the node and the columns that disagree.
+func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.Table, error) {
+	first := remotes[0]
+	byName := func(r *remoteTable) map[string]schema.Column {
+		m := make(map[string]schema.Column, len(r.columns))
+		for _, c := range r.columns {
+			m[c.Name] = c
+		}
+		return m
+	}
+	firstCols := byName(first)
+	for _, n := range append(append([]string{}, sel.Columns...), sel.Exclude...) {
+		if _, ok := firstCols[n]; !ok {
+			return nil, fmt.Errorf("node %s: table %s.%s has no column %q", names[0], first.schema, first.name, n)
+		}
+	}
+	key := sel.Key
+	if len(key) == 0 {
+		key = first.primaryKey
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("node %s: table %s.%s has no primary key; name the key columns with --key", names[0], first.schema, first.name)
+	}
+	want := func(name string) bool {
+		if slices.Contains(key, name) {
+			return true
+		}
+		if len(sel.Columns) > 0 && !slices.Contains(sel.Columns, name) {
+			return false
+		}
+		return !slices.Contains(sel.Exclude, name)
+	}
+	t := &schema.Table{Schema: first.schema, Name: first.name}
+	for _, c := range first.columns {
+		if want(c.Name) {
+			t.Columns = append(t.Columns, c)
+		}
+	}
+	for _, k := range key {
+		i := t.ColumnIndex(k)
+		if i < 0 {
+			return nil, fmt.Errorf("node %s: table %s has no key column %q", names[0], t, k)
+		}
+		c := t.Columns[i]
+		if !schema.KeyTypeSupported(c.Base) {
+			return nil, fmt.Errorf("table %s: key column %q has unsupported type %s (supported: integers, numeric, text, varchar, char, uuid, date, timestamp, timestamptz, bytea, bool)", t, k, c.Type)
+		}
+		if !c.NotNull {
+			return nil, fmt.Errorf("table %s: key column %q is nullable; rows with a NULL key could not be compared (use NOT NULL columns)", t, k)
+		}
+		t.Key = append(t.Key, i)
+	}
+	for i, r := range remotes[1:] {
+		node := names[i+1]
+		cols := byName(r)
+		var problems []string
+		for _, c := range t.Columns {
+			rc, ok := cols[c.Name]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("column %q is missing", c.Name))
+			case rc.Type != c.Type:
+				problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, c.Type, names[0]))
+			}
+		}
+		if len(sel.Columns) == 0 {
+			for _, rc := range r.columns {
+				if _, ok := firstCols[rc.Name]; !ok && !slices.Contains(sel.Exclude, rc.Name) {
+					problems = append(problems, fmt.Sprintf("column %q is not on %s", rc.Name, names[0]))
+				}
+			}
+		}
+		if len(problems) > 0 {
+			return nil, fmt.Errorf("node %s: table %s differs in definition: %s (compare the common columns with --columns or --exclude-columns)", node, t, strings.Join(problems, "; "))
+		}
+	}
+	return t, nil
+}

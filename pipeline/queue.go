@@ -1,0 +1,165 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/stages"
+)
+
+// runner owns one run's goroutines: the producer, the workers and the sink writer. The dispatcher (the
+// goroutine calling run) owns the work queue and the count of tasks in flight; workers never submit work
+// themselves, they hand follow-up tasks back to the dispatcher, so a bounded pool cannot deadlock on
+// its own tasks.
+type runner struct {
+	cfg      Config
+	env      *stages.Env
+	coords   []*pgx.Conn
+	sessions []*session
+	sink     Sink
+	sum      *Summary
+	estRows  float64
+}
+
+// result is what a worker hands back: the follow-up tasks of the task it ran, in key order.
+type result struct {
+	tasks []stages.Task
+}
+
+// run returns nil when every range is done, ErrLimit when --max-diffs stopped it, or the first error.
+func (r *runner) run(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+
+	// Unbuffered: the producer stays at most one range ahead of the dispatcher, which asks for a new
+	// range only when its queue is empty.
+	initial := make(chan stages.HashTask)
+	// A few hundred records absorb bursts from the compare workers while the sink writes.
+	diffs := make(chan schema.Diff, 256)
+	// One slot per worker: a worker can always report without waiting for the dispatcher.
+	results := make(chan result, len(r.sessions))
+	idle := make(chan *session, len(r.sessions))
+	for _, s := range r.sessions {
+		idle <- s
+	}
+
+	var bg conc.WaitGroup
+	bg.Go(func() {
+		defer close(initial)
+		if err := stages.Produce(ctx, r.coords, r.env, r.estRows, initial); err != nil {
+			cancel(err)
+		}
+	})
+	bg.Go(func() {
+		if err := r.write(ctx, diffs); err != nil {
+			cancel(err)
+			for range diffs { // keep workers from blocking until they see the cancellation
+			}
+		}
+	})
+
+	emit := func(d schema.Diff) error {
+		select {
+		case diffs <- d:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	workers := pool.New().WithMaxGoroutines(len(r.sessions))
+	var stack []stages.Task // depth first: follow-up tasks are pushed on top and run before new ranges
+	inFlight := 0
+	producing := true
+	submit := func(t stages.Task) {
+		inFlight++
+		workers.Go(func() {
+			s := <-idle
+			defer func() { idle <- s }()
+			tasks, err := r.do(ctx, s, t, emit)
+			if err != nil {
+				cancel(err)
+			}
+			results <- result{tasks: tasks}
+		})
+	}
+loop:
+	for {
+		for inFlight < len(r.sessions) && len(stack) > 0 && ctx.Err() == nil {
+			t := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			submit(t)
+		}
+		if ctx.Err() != nil && inFlight == 0 {
+			break
+		}
+		if inFlight == 0 && len(stack) == 0 && !producing {
+			break
+		}
+		var take chan stages.HashTask
+		if producing && len(stack) == 0 && inFlight < len(r.sessions) && ctx.Err() == nil {
+			take = initial
+		}
+		select {
+		case t, ok := <-take:
+			if !ok {
+				producing = false
+				continue
+			}
+			submit(stages.Task{Hash: &t})
+		case res := <-results:
+			inFlight--
+			for i := len(res.tasks) - 1; i >= 0; i-- {
+				stack = append(stack, res.tasks[i])
+			}
+		case <-ctx.Done():
+			// Stopping: no new work; wait for the tasks in flight, which see the cancellation.
+			if inFlight == 0 {
+				break loop
+			}
+			<-results
+			inFlight--
+		}
+	}
+	workers.Wait()
+	close(diffs)
+	bg.Wait() // the producer sees the cancellation or has already sent everything
+	return context.Cause(ctx)
+}
+
+// do runs one task with one connection per node.
+func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(schema.Diff) error) ([]stages.Task, error) {
+	if t.Compare != nil {
+		return nil, stages.Compare(ctx, s.conns, r.env, *t.Compare, emit)
+	}
+	diffs, err := stages.Hash(ctx, s.conns, r.env, *t.Hash)
+	if err != nil || len(diffs) == 0 {
+		return nil, err
+	}
+	return stages.Split(ctx, s.conns, r.env, *t.Hash, diffs)
+}
+
+// write feeds the sink and counts differences; it stops the run when --max-diffs is reached.
+func (r *runner) write(ctx context.Context, diffs <-chan schema.Diff) error {
+	for d := range diffs {
+		if r.cfg.MaxDiffs > 0 && r.sum.Differences >= r.cfg.MaxDiffs {
+			continue // drain: the run is being stopped
+		}
+		if err := r.sink.Write(d); err != nil {
+			return err
+		}
+		r.sum.Differences++
+		if d.Kind == schema.Missing {
+			r.sum.Missing++
+		} else {
+			r.sum.Changed++
+		}
+		if r.cfg.MaxDiffs > 0 && r.sum.Differences >= r.cfg.MaxDiffs {
+			return ErrLimit
+		}
+	}
+	return nil
+}

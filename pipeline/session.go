@@ -1,0 +1,138 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Node is one copy of the table: a name for messages and output, and a libpq-style DSN.
+type Node struct {
+	Name string
+	DSN  string
+}
+
+// Timeouts bound how long rowdiff may wait on, or hold, anything on a server.
+type Timeouts struct {
+	Connect         time.Duration
+	Statement       time.Duration
+	Lock            time.Duration
+	IdleTransaction time.Duration
+}
+
+// node is a connected Node: its coordinator holds the exported snapshot every worker imports.
+type node struct {
+	Node
+	cfg      *pgx.ConnConfig
+	coord    *pgx.Conn
+	snapshot string
+	encoding string
+	received atomic.Int64
+}
+
+// countingConn counts the bytes a node sends us, for the summary and the benchmark.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	k, err := c.Conn.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// configure parses the DSN and pins every session setting the equality definition and safety depend on.
+func (n *node) configure(t Timeouts) error {
+	cfg, err := pgx.ParseConfig(n.DSN)
+	if err != nil {
+		// pgx's parse errors can echo the DSN, password included; say only what is wrong.
+		return fmt.Errorf("node %s: invalid connection string", n.Name)
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > t.Connect {
+		cfg.ConnectTimeout = t.Connect
+	}
+	p := cfg.RuntimeParams
+	p["application_name"] = "rowdiff"
+	p["client_encoding"] = "UTF8"
+	p["TimeZone"] = "UTC"
+	p["DateStyle"] = "ISO, YMD"
+	p["IntervalStyle"] = "postgres"
+	p["extra_float_digits"] = "3"
+	p["bytea_output"] = "hex"
+	p["default_transaction_read_only"] = "on"
+	p["statement_timeout"] = ms(t.Statement)
+	p["lock_timeout"] = ms(t.Lock)
+	p["idle_in_transaction_session_timeout"] = ms(t.IdleTransaction)
+	// Range bounds are parameters: custom plans let the planner see them and pick an index or a seq scan.
+	p["plan_cache_mode"] = "force_custom_plan"
+	// JIT compilation costs more than it saves on rowdiff's many short range queries.
+	p["jit"] = "off"
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &n.received}, nil
+	}
+	n.cfg = cfg
+	return nil
+}
+
+// connect opens one connection to the node inside a REPEATABLE READ READ ONLY transaction. With an empty
+// snapshot it exports one (the coordinator); otherwise it imports the coordinator's.
+func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string, error) {
+	conn, err := pgx.ConnectConfig(ctx, n.cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, err)
+	}
+	fail := func(what string, err error) (*pgx.Conn, string, error) {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
+	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fail("begin", err)
+	}
+	if snapshot != "" {
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+			return fail("import snapshot", err)
+		}
+		return conn, snapshot, nil
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding')").Scan(&snapshot, &n.encoding); err != nil {
+		return fail("export snapshot", err)
+	}
+	return conn, snapshot, nil
+}
+
+func quoteLiteral(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// session is one connection per node, all in their node's snapshot: what a worker needs for one task.
+type session struct {
+	conns []*pgx.Conn
+}
+
+func (s *session) close(ctx context.Context) {
+	for _, c := range s.conns {
+		if c != nil {
+			c.Close(ctx)
+		}
+	}
+}

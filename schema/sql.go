@@ -1,0 +1,276 @@
+package schema
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Key is one key value: the PostgreSQL text form of each key column, in key order.
+type Key []string
+
+// Range is a half-open interval of keys [Lo, Hi); a nil bound is open.
+type Range struct {
+	Lo, Hi Key
+}
+
+// Buckets says how a range is cut into the buckets one hash query reports separately.
+// Exactly one of Width and Splits is used: Width > 0 cuts an integer key arithmetically from Lo (which
+// must then be set); otherwise Splits are the ascending inner bounds, giving len(Splits)+1 buckets.
+type Buckets struct {
+	Width  int64
+	Splits []Key
+}
+
+// SQL builds every query rowdiff sends, for one table under one equality mode. It holds no connection.
+type SQL struct {
+	T     *Table
+	Exact bool
+	// NormalizeEncoding hashes text as UTF-8 bytes: set when the nodes' server encodings differ.
+	NormalizeEncoding bool
+	// Where is the user's trusted --where filter, or "".
+	Where string
+}
+
+// args collects positional parameters; every value travels as text and is cast on the server.
+type args struct{ vals []any }
+
+func (a *args) add(v string, cast string) string {
+	a.vals = append(a.vals, v)
+	return "$" + strconv.Itoa(len(a.vals)) + "::" + cast
+}
+
+// keyExpr is key column i as the server orders it: text keys in "C" so every node orders them alike.
+func (q *SQL) keyExpr(i int) string {
+	c := q.T.Columns[q.T.Key[i]]
+	x := QuoteIdent(c.Name)
+	if c.Domain {
+		x += "::" + c.CastType
+	}
+	if textual[c.Base] {
+		x += ` COLLATE "C"`
+	}
+	return x
+}
+
+func (q *SQL) keyTuple() string {
+	parts := make([]string, len(q.T.Key))
+	for i := range q.T.Key {
+		parts[i] = q.keyExpr(i)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+func (q *SQL) keyParams(a *args, k Key) string {
+	parts := make([]string, len(k))
+	for i, v := range k {
+		parts[i] = a.add(v, q.T.Columns[q.T.Key[i]].CastType)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// rangePred is the WHERE condition of r, including the user's filter.
+func (q *SQL) rangePred(a *args, r Range) string {
+	var conds []string
+	if r.Lo != nil {
+		conds = append(conds, q.keyTuple()+" >= "+q.keyParams(a, r.Lo))
+	}
+	if r.Hi != nil {
+		conds = append(conds, q.keyTuple()+" < "+q.keyParams(a, r.Hi))
+	}
+	if len(conds) == 0 {
+		conds = append(conds, "true")
+	}
+	return strings.Join(conds, " AND ")
+}
+
+func (q *SQL) where(pred string) string {
+	if q.Where == "" {
+		return pred
+	}
+	return "(" + pred + ") AND (" + q.Where + ")"
+}
+
+func (q *SQL) orderBy() string {
+	parts := make([]string, len(q.T.Key))
+	for i := range q.T.Key {
+		parts[i] = q.keyExpr(i)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
+// hash int8) for non-empty buckets only. Bucket b covers [Lo+b*Width, Lo+(b+1)*Width) with Width, or
+// [Splits[b-1], Splits[b]) with Splits (the range's own bounds at either end).
+func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
+	var a args
+	pred := q.rangePred(&a, r)
+	var bucket string
+	switch {
+	case b.Width > 0:
+		k := q.keyExpr(0)
+		bucket = fmt.Sprintf("((%s - %s) / %s)", k, a.add(r.Lo[0], "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
+	case len(b.Splits) == 0:
+		bucket = "0"
+	case len(q.T.Key) == 1:
+		c := q.T.Columns[q.T.Key[0]]
+		elems := make([]string, len(b.Splits))
+		for i, s := range b.Splits {
+			elems[i] = s[0]
+		}
+		bucket = fmt.Sprintf("width_bucket(%s, %s)", q.keyExpr(0), a.add(ArrayLiteral(elems), c.CastType+"[]"))
+	default:
+		bucket = q.searchTree(&a, b.Splits, 0, len(b.Splits))
+	}
+	return fmt.Sprintf("SELECT %s::int8 AS b, count(*), bit_xor(%s) FROM %s WHERE %s GROUP BY 1",
+		bucket, q.RowHash(), q.T.Ident(), q.where(pred)), a.vals
+}
+
+// searchTree is a binary search over splits[lo:hi] as nested CASEs: the bucket number of a composite key,
+// the same number width_bucket gives a single-column key.
+func (q *SQL) searchTree(a *args, splits []Key, lo, hi int) string {
+	if lo == hi {
+		return strconv.Itoa(lo)
+	}
+	mid := (lo + hi) / 2
+	return fmt.Sprintf("CASE WHEN %s < %s THEN %s ELSE %s END", q.keyTuple(), q.keyParams(a, splits[mid]),
+		q.searchTree(a, splits, lo, mid), q.searchTree(a, splits, mid+1, hi))
+}
+
+// BucketRange is the key range of bucket number n of r cut by b.
+func BucketRange(r Range, b Buckets, n int64) Range {
+	if b.Width > 0 {
+		lo, _ := strconv.ParseInt(r.Lo[0], 10, 64)
+		out := Range{Lo: Key{strconv.FormatInt(lo+n*b.Width, 10)}, Hi: r.Hi}
+		// Past the last whole bucket the range's own (possibly open) end applies; this also avoids overflow.
+		if hi, ok := bucketEnd(lo, b.Width, n); ok && (r.Hi == nil || lessInt(hi, r.Hi[0])) {
+			out.Hi = Key{strconv.FormatInt(hi, 10)}
+		}
+		return out
+	}
+	out := r
+	if n > 0 {
+		out.Lo = b.Splits[n-1]
+	}
+	if n < int64(len(b.Splits)) {
+		out.Hi = b.Splits[n]
+	}
+	return out
+}
+
+func bucketEnd(lo, width, n int64) (int64, bool) {
+	end := lo + (n+1)*width
+	if (n+1) != 0 && (end-lo)/(n+1) != width || end < lo {
+		return 0, false
+	}
+	return end, true
+}
+
+func lessInt(a int64, b string) bool {
+	v, err := strconv.ParseInt(b, 10, 64)
+	return err == nil && a < v
+}
+
+// Select lists the key columns, the row hash and, when full is set, every column; all as text.
+// It reads the union of ranges rs (ascending, disjoint) in key order.
+func (q *SQL) Select(rs []Range, full bool) (string, []any) {
+	var a args
+	preds := make([]string, len(rs))
+	for i, r := range rs {
+		preds[i] = "(" + q.rangePred(&a, r) + ")"
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(full), q.T.Ident(),
+		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
+}
+
+func (q *SQL) selectList(full bool) string {
+	cols := make([]string, 0, len(q.T.Key)+1+len(q.T.Columns))
+	for _, k := range q.T.Key {
+		cols = append(cols, QuoteIdent(q.T.Columns[k].Name))
+	}
+	cols = append(cols, q.RowHash())
+	if full {
+		for _, c := range q.T.Columns {
+			cols = append(cols, QuoteIdent(c.Name))
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
+// Fetch reads full rows (same columns as Select with full) for the given keys, in key order.
+func (q *SQL) Fetch(keys []Key) (string, []any) {
+	var a args
+	var pred string
+	if len(q.T.Key) == 1 {
+		elems := make([]string, len(keys))
+		for i, k := range keys {
+			elems[i] = k[0]
+		}
+		c := q.T.Columns[q.T.Key[0]]
+		pred = fmt.Sprintf("%s = ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), c.CastType+"[]"))
+	} else {
+		unnest := make([]string, len(q.T.Key))
+		for i := range q.T.Key {
+			elems := make([]string, len(keys))
+			for j, k := range keys {
+				elems[j] = k[i]
+			}
+			unnest[i] = a.add(ArrayLiteral(elems), q.T.Columns[q.T.Key[i]].CastType+"[]")
+		}
+		pred = fmt.Sprintf("%s IN (SELECT * FROM unnest(%s))", q.keyTuple(), strings.Join(unnest, ", "))
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true), q.T.Ident(),
+		q.where(pred), q.orderBy()), a.vals
+}
+
+// KeySteps returns every step-th key of r in key order (at most limit of them, all when limit <= 0): split
+// points that cut r into buckets of step rows on the node it runs on.
+func (q *SQL) KeySteps(r Range, step int64, limit int) (string, []any) {
+	var a args
+	pred := q.rangePred(&a, r)
+	keys := make([]string, len(q.T.Key))
+	for i, k := range q.T.Key {
+		keys[i] = QuoteIdent(q.T.Columns[k].Name)
+	}
+	inner := strings.Join(keys, ", ")
+	lim := ""
+	if limit > 0 {
+		lim = " LIMIT " + strconv.Itoa(limit)
+	}
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn FROM %s WHERE %s) s "+
+		"WHERE rn %% %s = 0 ORDER BY %s%s", inner, inner, q.orderBy(), q.T.Ident(), q.where(pred),
+		a.add(strconv.FormatInt(step, 10), "int8"), q.orderBy(), lim), a.vals
+}
+
+// MinMax returns the smallest and largest key and the row count estimate basis for an integer key.
+func (q *SQL) MinMax() string {
+	k := q.keyExpr(0)
+	return fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s WHERE %s", k, k, q.T.Ident(), q.where("true"))
+}
+
+// ArrayLiteral renders elements as a PostgreSQL array literal, every element quoted.
+func ArrayLiteral(elems []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(e); j++ {
+			if e[j] == '"' || e[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(e[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}

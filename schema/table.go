@@ -1,0 +1,192 @@
+// Package schema describes the table being compared, the same on every node, and builds the SQL that reads it.
+// Everything here is pure: it never talks to a database, so the SQL can be checked by unit tests.
+package schema
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind says how a column's values leave rowdiff: as JSON numbers, booleans, embedded JSON, or text.
+type Kind int
+
+const (
+	KindText Kind = iota
+	KindInt
+	KindBool
+	KindJSON
+)
+
+// Column is one compared column. Type information comes from the first node; every other node must agree.
+type Column struct {
+	Name string
+	// Type is format_type(atttypid, atttypmod), e.g. "numeric(12,2)"; nodes must agree on it exactly.
+	Type string
+	// CastType is the type to cast a text parameter to (the base type without typmod), e.g. "numeric".
+	CastType string
+	// Base is the pg_type.typname of the base type after domains are resolved, e.g. "int8", "_text".
+	Base string
+	// Category is pg_type.typcategory of the base type ('A' arrays, 'E' enums, ...).
+	Category string
+	// ElemBase is the element typname for arrays, "" otherwise.
+	ElemBase string
+	// ElemCategory is the element typcategory for arrays.
+	ElemCategory string
+	NotNull      bool
+	// Domain is set when the column's declared type is a domain over Base.
+	Domain bool
+	// Precision and Scale are numeric's typmod; -1 when unconstrained.
+	Precision, Scale int
+}
+
+// Kind tells how the JSON Lines sink writes the value.
+func (c Column) Kind() Kind {
+	switch c.Base {
+	case "int2", "int4", "int8", "oid":
+		return KindInt
+	case "bool":
+		return KindBool
+	case "json", "jsonb":
+		return KindJSON
+	}
+	return KindText
+}
+
+// Table is the comparison target: its columns in canonical order (the first node's attnum order) and its key.
+type Table struct {
+	Schema, Name string
+	Columns      []Column
+	// Key holds indexes into Columns, in key order.
+	Key []int
+}
+
+// String is the unquoted schema.name used in output records.
+func (t *Table) String() string { return t.Schema + "." + t.Name }
+
+// Ident is the quoted, injection-proof name used in SQL.
+func (t *Table) Ident() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+
+// KeyColumns returns the key columns in key order.
+func (t *Table) KeyColumns() []Column {
+	out := make([]Column, len(t.Key))
+	for i, k := range t.Key {
+		out[i] = t.Columns[k]
+	}
+	return out
+}
+
+// ColumnIndex returns the index of the named column or -1.
+func (t *Table) ColumnIndex(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// QuoteIdent quotes an identifier the way PostgreSQL's quote_ident does, always.
+func QuoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// ParseQualified splits "[schema.]name" where either part may be double-quoted ("My.Schema"."t""x").
+// Unquoted parts are folded to lower case, as PostgreSQL does. Anything that is not exactly one or two
+// identifiers separated by a dot is an error, so a value can never smuggle SQL into a query.
+func ParseQualified(s string) (schema, name string, err error) {
+	parts, err := parseIdentList(s, '.')
+	if err != nil {
+		return "", "", fmt.Errorf("table %q: %w", s, err)
+	}
+	switch len(parts) {
+	case 1:
+		return "", parts[0], nil
+	case 2:
+		return parts[0], parts[1], nil
+	}
+	return "", "", fmt.Errorf("table %q: want [schema.]table", s)
+}
+
+// ParseIdentList parses a comma-separated list of column identifiers, quoted or not.
+func ParseIdentList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	return parseIdentList(s, ',')
+}
+
+func parseIdentList(s string, sep byte) ([]string, error) {
+	var out []string
+	i := 0
+	for {
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		if i >= len(s) {
+			return nil, fmt.Errorf("empty identifier")
+		}
+		var id strings.Builder
+		if s[i] == '"' {
+			i++
+			closed := false
+			for i < len(s) {
+				if s[i] == '"' {
+					if i+1 < len(s) && s[i+1] == '"' {
+						id.WriteByte('"')
+						i += 2
+						continue
+					}
+					i++
+					closed = true
+					break
+				}
+				id.WriteByte(s[i])
+				i++
+			}
+			if !closed {
+				return nil, fmt.Errorf("unterminated quoted identifier")
+			}
+			if id.Len() == 0 {
+				return nil, fmt.Errorf("empty quoted identifier")
+			}
+		} else {
+			start := i
+			for i < len(s) && s[i] != sep && s[i] != ' ' {
+				c := s[i]
+				if !(c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80) {
+					return nil, fmt.Errorf("invalid character %q in identifier (quote it with double quotes)", c)
+				}
+				if i == start && c >= '0' && c <= '9' {
+					return nil, fmt.Errorf("identifier may not start with a digit")
+				}
+				i++
+			}
+			if i == start {
+				return nil, fmt.Errorf("empty identifier")
+			}
+			id.WriteString(asciiLower(s[start:i]))
+		}
+		out = append(out, id.String())
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		if i >= len(s) {
+			return out, nil
+		}
+		if s[i] != sep {
+			return nil, fmt.Errorf("unexpected %q after identifier", s[i])
+		}
+		i++
+	}
+}
+
+// asciiLower folds only A-Z, like PostgreSQL's downcase_identifier in a multibyte encoding.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,178 @@
+package sinks
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// JSONLines writes one JSON object per differing key:
+//
+//	{"table":"public.orders","key":{"id":42},"kind":"changed","nodes":{"a":{...},"b":null}}
+//
+// Integers and booleans are JSON numbers and booleans, json and jsonb are embedded, everything else is
+// the PostgreSQL text form. It is not safe for concurrent use.
+type JSONLines struct {
+	nodes []string
+	w     *bufio.Writer
+	file  *atomicFile // nil for stdout
+	buf   []byte
+}
+
+// NewJSONLines writes to path ("-" is stdout) for the given node names.
+func NewJSONLines(path string, nodes []string) (*JSONLines, error) {
+	s := &JSONLines{nodes: nodes}
+	var w io.Writer = os.Stdout
+	if path != "-" {
+		f, err := createAtomic(path)
+		if err != nil {
+			return nil, err
+		}
+		s.file, w = f, f
+	}
+	s.w = bufio.NewWriterSize(w, 256<<10)
+	return s, nil
+}
+
+// Write appends one record.
+func (s *JSONLines) Write(d schema.Diff) error {
+	s.buf = AppendJSON(s.buf[:0], d, s.nodes)
+	s.buf = append(s.buf, '\n')
+	if _, err := s.w.Write(s.buf); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// Commit flushes and moves the file into place.
+func (s *JSONLines) Commit(Meta) error {
+	if err := s.w.Flush(); err != nil {
+		s.Abort()
+		return fmt.Errorf("write output: %w", err)
+	}
+	if s.file == nil {
+		return nil
+	}
+	return s.file.commit()
+}
+
+// Abort removes the temporary file; the target path is left as it was.
+func (s *JSONLines) Abort() error {
+	if s.file != nil {
+		s.file.abort()
+	}
+	return nil
+}
+
+// AppendJSON appends the JSON object of one difference (without a newline).
+func AppendJSON(b []byte, d schema.Diff, nodes []string) []byte {
+	t := d.Table
+	b = append(b, `{"table":`...)
+	b = appendString(b, t.String())
+	b = append(b, `,"key":{`...)
+	for i, k := range t.Key {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		c := t.Columns[k]
+		b = appendString(b, c.Name)
+		b = append(b, ':')
+		b = appendValue(b, c, schema.Value{S: d.Key[i]})
+	}
+	b = append(b, `},"kind":`...)
+	b = appendString(b, d.Kind)
+	b = append(b, `,"nodes":{`...)
+	for i, name := range nodes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+		row := d.Rows[i]
+		if row == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '{')
+		for j, c := range t.Columns {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, c.Name)
+			b = append(b, ':')
+			b = appendValue(b, c, row[j])
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}
+
+func appendValue(b []byte, c schema.Column, v schema.Value) []byte {
+	if v.Null {
+		return append(b, "null"...)
+	}
+	switch c.Kind() {
+	case schema.KindInt:
+		if _, err := strconv.ParseInt(v.S, 10, 64); err == nil {
+			return append(b, v.S...)
+		}
+	case schema.KindBool:
+		switch v.S {
+		case "t":
+			return append(b, "true"...)
+		case "f":
+			return append(b, "false"...)
+		}
+	case schema.KindJSON:
+		if json.Valid([]byte(v.S)) {
+			return append(b, v.S...)
+		}
+	}
+	return appendString(b, v.S)
+}
+
+// appendString writes s as a JSON string. Invalid UTF-8 cannot come from a UTF8 client encoding, but is
+// replaced rather than written as broken JSON.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, `\u202`...)
+			b = append(b, hex[r&15])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,96 @@
+// Package sinks writes differences out: one file format per file. Every file sink writes to a temporary
+// file beside its target and renames it into place only on Commit, so an error or an interrupt never
+// leaves a partial file at the target path.
+package sinks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Version is rowdiff's version, recorded in file metadata.
+const Version = "0.1.0"
+
+// Meta describes the run a file came from.
+type Meta struct {
+	Table    string
+	Nodes    []string
+	Started  time.Time
+	Finished time.Time
+	// Complete is false when the run stopped early (--max-diffs): the file holds only some differences.
+	Complete bool
+}
+
+// atomicFile is a temporary file that becomes path on commit.
+type atomicFile struct {
+	*os.File
+	path string
+}
+
+func createAtomic(path string) (*atomicFile, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create output %s: %w", path, err)
+	}
+	return &atomicFile{File: f, path: path}, nil
+}
+
+func (f *atomicFile) commit() error {
+	if err := f.Sync(); err != nil {
+		f.abort()
+		return fmt.Errorf("write output %s: %w", f.path, err)
+	}
+	if err := f.Close(); err != nil {
+		f.abort()
+		return fmt.Errorf("write output %s: %w", f.path, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		f.abort()
+		return fmt.Errorf("write output %s: %w", f.path, err)
+	}
+	if err := os.Rename(f.Name(), f.path); err != nil {
+		f.abort()
+		return fmt.Errorf("write output %s: %w", f.path, err)
+	}
+	return nil
+}
+
+func (f *atomicFile) abort() {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// Format names an output format.
+type Format string
+
+const (
+	FormatJSONLines Format = "jsonl"
+	FormatParquet   Format = "parquet"
+)
+
+// FormatFor picks the format from --format, or else from the path's extension ("-" is JSON Lines).
+func FormatFor(path, format string) (Format, error) {
+	switch strings.ToLower(format) {
+	case "jsonl", "json", "jsonlines":
+		return FormatJSONLines, nil
+	case "parquet":
+		return FormatParquet, nil
+	case "":
+	default:
+		return "", fmt.Errorf("unknown --format %q (jsonl or parquet)", format)
+	}
+	switch {
+	case path == "-" || strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".json"):
+		return FormatJSONLines, nil
+	case strings.HasSuffix(path, ".parquet"):
+		return FormatParquet, nil
+	}
+	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl or .parquet, or pass --format", path)
+}

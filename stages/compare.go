@@ -1,0 +1,183 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// fetchBatch is how many differing keys one full-row fetch asks for: big enough to amortize a round trip,
+// small enough that a batch of wide rows stays a few megabytes.
+const fetchBatch = 256
+
+// Compare streams the rows of t.Ranges from every node in key order, merges the streams, and calls emit
+// once per key whose rows differ (by row hash, the same definition the range hash uses) or that is
+// absent on some node. Memory does not depend on the number of rows: each stream holds one row, and a
+// leaf compare keeps only the differing keys (bounded by maxCompareRows) until it fetches their rows.
+// emit is called from the calling goroutine; its error stops the compare.
+func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
+	env.Stats.RangesCompared.Add(int64(len(t.Ranges)))
+	sql, args := env.SQL.Select(t.Ranges, t.Full)
+	where := fmt.Sprintf("compare %d range(s) from %s of %s", len(t.Ranges), describe(t.Ranges[0]), env.SQL.T)
+	var keys []schema.Key
+	err := merge(ctx, conns, env, sql, args, t.Full, where, func(key schema.Key, rows []schema.Row) error {
+		if t.Full {
+			return emit(newDiff(env, key, rows))
+		}
+		keys = append(keys, key)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), fetchBatch)
+		sql, args := env.SQL.Fetch(keys[:n])
+		err := merge(ctx, conns, env, sql, args, true, "fetch differing rows of "+env.SQL.T.String(), func(key schema.Key, rows []schema.Row) error {
+			return emit(newDiff(env, key, rows))
+		})
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func newDiff(env *Env, key schema.Key, rows []schema.Row) schema.Diff {
+	kind := schema.Changed
+	for _, r := range rows {
+		if r == nil {
+			kind = schema.Missing
+		}
+	}
+	return schema.Diff{Table: env.SQL.T, Key: key, Kind: kind, Rows: rows}
+}
+
+// merge runs sql on every node and walks the key-ordered streams together, calling differ for every key
+// that is absent somewhere or whose row hashes disagree. rows[i] is node i's row (nil if absent; only
+// filled when full is set).
+func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, full bool, what string,
+	differ func(schema.Key, []schema.Row) error) error {
+	t := env.SQL.T
+	curs := make([]*cursor, len(conns))
+	defer func() {
+		for _, c := range curs {
+			if c != nil {
+				c.rows.Close()
+			}
+		}
+	}()
+	qargs := append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)
+	// Every query is sent before any is read, so the nodes work in parallel.
+	for i, conn := range conns {
+		rows, err := conn.Query(ctx, sql, qargs...)
+		if err != nil {
+			return fmt.Errorf("node %s: %s: %w", env.Nodes[i], what, err)
+		}
+		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i]}
+	}
+	for _, c := range curs {
+		if err := c.next(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	at := make([]bool, len(curs))
+	for {
+		var low schema.Key
+		for _, c := range curs {
+			if !c.done && (low == nil || t.CompareKeys(c.key, low) < 0) {
+				low = c.key
+			}
+		}
+		if low == nil {
+			return nil
+		}
+		same := true
+		var first *cursor
+		for i, c := range curs {
+			at[i] = !c.done && t.CompareKeys(c.key, low) == 0
+			switch {
+			case !at[i]:
+				same = false
+			case first == nil:
+				first = c
+			case c.hash != first.hash:
+				same = false
+			}
+		}
+		if !same {
+			rows := make([]schema.Row, len(curs))
+			for i, c := range curs {
+				if at[i] {
+					rows[i] = c.row
+					if rows[i] == nil {
+						rows[i] = schema.Row{}
+					}
+				}
+			}
+			if err := differ(low, rows); err != nil {
+				return err
+			}
+		}
+		for i, c := range curs {
+			if at[i] {
+				if err := c.next(); err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
+			}
+		}
+		env.Stats.RowsCompared.Add(1)
+	}
+}
+
+// cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
+// the other streams advance while this row is held.
+type cursor struct {
+	rows pgx.Rows
+	t    *schema.Table
+	full bool
+	node string
+	done bool
+	key  schema.Key
+	hash int64
+	row  schema.Row
+}
+
+func (c *cursor) next() error {
+	if !c.rows.Next() {
+		c.done = true
+		if err := c.rows.Err(); err != nil {
+			return fmt.Errorf("node %s: %w", c.node, err)
+		}
+		return nil
+	}
+	raw := c.rows.RawValues()
+	nk := len(c.t.Key)
+	key := keyOf(raw[:nk])
+	if c.key != nil && c.t.CompareKeys(c.key, key) >= 0 {
+		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
+	}
+	c.key = key
+	h, err := strconv.ParseInt(string(raw[nk]), 10, 64)
+	if err != nil {
+		return fmt.Errorf("node %s: row hash: %w", c.node, err)
+	}
+	c.hash = h
+	if c.full {
+		row := make(schema.Row, len(c.t.Columns))
+		for i, v := range raw[nk+1:] {
+			if v == nil {
+				row[i].Null = true
+			} else {
+				row[i].S = string(v)
+			}
+		}
+		c.row = row
+	}
+	return nil
+}

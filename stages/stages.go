@@ -1,0 +1,72 @@
+// Package stages holds the steps a range goes through: the range producer cuts the key space, hashers hash
+// ranges bucket by bucket on every node, the splitter turns differing buckets into finer work, and the row
+// compare streams the rows of differing leaves and reports each differing key.
+//
+// Stages do not start goroutines of their own beyond a call's fan-out to its nodes, and never keep a
+// connection: the pipeline hands each call one connection per node and owns their lifecycle.
+package stages
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// Env is what every stage needs to know about the run. It is read-only once the run starts.
+type Env struct {
+	SQL   *schema.SQL
+	Nodes []string
+	// LeafRows is the bucket size the hashers aim for; a differing bucket of at most 4*LeafRows rows is
+	// compared row by row instead of being split again.
+	LeafRows int64
+	// Fanout is the most buckets one hash query reports.
+	Fanout int
+	Stats  *Stats
+}
+
+// Stats are the run's counters, updated by the stages and read by the summary.
+type Stats struct {
+	RangesHashed   atomic.Int64
+	RangesSplit    atomic.Int64
+	RangesCompared atomic.Int64
+	RowsCompared   atomic.Int64
+	// Rows counts each node's rows as the top-level ranges are hashed.
+	Rows []atomic.Int64
+}
+
+// NewStats returns zeroed counters for n nodes.
+func NewStats(n int) *Stats { return &Stats{Rows: make([]atomic.Int64, n)} }
+
+// Task is one unit of work in the queue: exactly one of Hash and Compare is set.
+type Task struct {
+	Hash    *HashTask
+	Compare *CompareTask
+}
+
+// HashTask asks for range Range to be hashed on every node, bucket by bucket.
+type HashTask struct {
+	Range   schema.Range
+	Buckets schema.Buckets
+	// Depth is 0 for the producer's ranges and grows by one with each split.
+	Depth int
+}
+
+// CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one.
+// With Full the rows travel whole at once, because most of them differ anyway.
+type CompareTask struct {
+	Ranges []schema.Range
+	Full   bool
+}
+
+// describe renders a range for error messages.
+func describe(r schema.Range) string {
+	b := func(k schema.Key, open string) string {
+		if k == nil {
+			return open
+		}
+		return "(" + strings.Join(k, ", ") + ")"
+	}
+	return fmt.Sprintf("[%s, %s)", b(r.Lo, "-inf"), b(r.Hi, "+inf"))
+}

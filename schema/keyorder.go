@@ -12,11 +12,11 @@ var keyTypes = map[string]func(a, b string) int{
 	"int2": compareInt, "int4": compareInt, "int8": compareInt,
 	"numeric": CompareNumeric,
 	"text":    strings.Compare, "varchar": strings.Compare, "name": strings.Compare,
-	"bpchar":  compareBpchar,
-	"uuid":    strings.Compare, // canonical lower-case hex: text order is byte order
-	"bytea":   strings.Compare, // \x hex: text order is memcmp order, shorter prefix first
-	"bool":    strings.Compare, // f < t
-	"date":    CompareDateTime, "timestamp": CompareDateTime, "timestamptz": CompareDateTime,
+	"bpchar": compareBpchar,
+	"uuid":   strings.Compare, // canonical lower-case hex: text order is byte order
+	"bytea":  strings.Compare, // \x hex: text order is memcmp order, shorter prefix first
+	"bool":   strings.Compare, // f < t
+	"date":   CompareDateTime, "timestamp": CompareDateTime, "timestamptz": CompareDateTime,
 }
 
 // KeyTypeSupported reports whether a key column of base type base can be ordered by rowdiff.

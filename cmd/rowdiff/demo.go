@@ -1,17 +1,24 @@
 package main
 
 import (
-	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rowdiff/rowdiff/internal/demo"
 )
 
 func demoCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "demo",
-		Short: "Run a diff on throwaway local clusters with planted differences",
+	var dir string
+	cmd := &cobra.Command{
+		Use:     "demo",
+		Short:   "Run a diff on three throwaway local clusters with planted differences",
+		Example: "  go run ./cmd/rowdiff demo",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("demo: not yet")
+			return demo.Run(cmd.Context(), dir, os.Stdout)
 		},
 	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "folder in which to create the output folder")
+	return cmd
 }

@@ -1,0 +1,134 @@
+package schema
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseQualified(t *testing.T) {
+	cases := []struct {
+		in, schema, name string
+		bad              bool
+	}{
+		{in: "orders", name: "orders"},
+		{in: "Public.Orders", schema: "public", name: "orders"},
+		{in: `"My Schema"."Odd ""Name"" T"`, schema: "My Schema", name: `Odd "Name" T`},
+		{in: `"a.b"`, name: "a.b"},
+		{in: "täble", name: "täble"},
+		{in: "public.t; drop table t", bad: true},
+		{in: "a.b.c", bad: true},
+		{in: `"unterminated`, bad: true},
+		{in: "", bad: true},
+		{in: "t--x", bad: true},
+		{in: `t"`, bad: true},
+	}
+	for _, c := range cases {
+		s, n, err := ParseQualified(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("ParseQualified(%q) = %q, %q; want an error", c.in, s, n)
+			}
+			continue
+		}
+		if err != nil || s != c.schema || n != c.name {
+			t.Errorf("ParseQualified(%q) = %q, %q, %v; want %q, %q", c.in, s, n, err, c.schema, c.name)
+		}
+	}
+	cols, err := ParseIdentList(`id, "Mixed Case",x`)
+	if err != nil || !slices.Equal(cols, []string{"id", "Mixed Case", "x"}) {
+		t.Errorf("ParseIdentList = %q, %v", cols, err)
+	}
+}
+
+func TestCompareKeyTexts(t *testing.T) {
+	// Each list is in PostgreSQL's ascending order.
+	ordered := map[string][]string{
+		"numeric":     {"-Infinity", "-100.5", "-2", "-1.999", "0", "0.000001", "0.5", "2", "2.50001", "10", "Infinity", "NaN"},
+		"int8":        {"-9223372036854775808", "-10", "-9", "0", "9", "10", "9223372036854775807"},
+		"timestamptz": {"-infinity", "4713-01-01 00:00:00+00 BC", "0044-03-15 00:00:00+00 BC", "0001-01-01 00:00:00+00", "2024-01-02 03:04:05+00", "2024-01-02 03:04:05.1+00", "2024-01-02 03:04:05.25+00", "10000-01-01 00:00:00+00", "infinity"},
+		"date":        {"-infinity", "0002-01-01 BC", "0001-12-31 BC", "0001-01-01", "1999-12-31", "2000-01-01", "12000-01-01", "infinity"},
+		"bytea":       {`\x`, `\x00`, `\x0001`, `\x01`, `\xff`},
+		"bpchar":      {"a", "ab", "b"},
+		"text":        {"", "B", "_x", "a", "é"},
+	}
+	for typ, list := range ordered {
+		cmp := keyTypes[typ]
+		for i := range list {
+			for j := range list {
+				got := cmp(list[i], list[j])
+				want := 0
+				if i < j {
+					want = -1
+				} else if i > j {
+					want = 1
+				}
+				if got != want {
+					t.Errorf("%s: compare(%q, %q) = %d, want %d", typ, list[i], list[j], got, want)
+				}
+			}
+		}
+	}
+	if CompareNumeric("-0", "0") != 0 || CompareNumeric("2.50", "2.5") != 0 {
+		t.Error("numeric zero or trailing zeros compare unequal")
+	}
+}
+
+func testTable() *Table {
+	return &Table{Schema: "public", Name: "T x", Columns: []Column{
+		{Name: "id", Type: "bigint", CastType: "bigint", Base: "int8", NotNull: true},
+		{Name: "Name", Type: "text", CastType: "text", Base: "text"},
+	}, Key: []int{0}}
+}
+
+func TestSQLIsQuotedAndParameterized(t *testing.T) {
+	q := &SQL{T: testTable()}
+	sql, args := q.Select([]Range{{Lo: Key{"1"}, Hi: Key{"5"}}, {Lo: Key{"9"}}}, true)
+	for _, want := range []string{`FROM "public"."T x"`, `"id" >= $1::bigint AND "id" < $2::bigint`, `"id" >= $3::bigint`, `ORDER BY "id"`, `"Name"`} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("Select SQL lacks %q:\n%s", want, sql)
+		}
+	}
+	if !slices.Equal(args, []any{"1", "5", "9"}) {
+		t.Errorf("args = %v", args)
+	}
+	sql, _ = q.BucketHash(Range{Lo: Key{"100"}}, Buckets{Width: 10})
+	if !strings.Contains(sql, `(("id" - $2::int8) / $3::int8)`) || !strings.Contains(sql, "GROUP BY 1") {
+		t.Errorf("BucketHash with width:\n%s", sql)
+	}
+	ct := &Table{Schema: "s", Name: "c", Columns: []Column{
+		{Name: "a", CastType: "text", Base: "text", NotNull: true},
+		{Name: "b", CastType: "integer", Base: "int4", NotNull: true},
+	}, Key: []int{0, 1}}
+	q = &SQL{T: ct}
+	sql, args = q.BucketHash(Range{}, Buckets{Splits: []Key{{"m", "1"}, {"t", "2"}}})
+	if !strings.Contains(sql, `CASE WHEN ("a" COLLATE "C", "b") < ($`) || len(args) != 4 {
+		t.Errorf("composite bucket search:\n%s\nargs %v", sql, args)
+	}
+}
+
+func TestBucketRange(t *testing.T) {
+	r := Range{Lo: Key{"100"}, Hi: Key{"135"}}
+	b := Buckets{Width: 10}
+	got := BucketRange(r, b, 3)
+	if !slices.Equal(got.Lo, Key{"130"}) || !slices.Equal(got.Hi, Key{"135"}) {
+		t.Errorf("last bucket = %v", got)
+	}
+	got = BucketRange(Range{Lo: Key{"9223372036854775800"}}, b, 0)
+	if got.Hi != nil {
+		t.Errorf("bucket past int8 max should stay open, got %v", got)
+	}
+	s := Buckets{Splits: []Key{{"b"}, {"d"}}}
+	if got := BucketRange(Range{}, s, 0); got.Lo != nil || !slices.Equal(got.Hi, Key{"b"}) {
+		t.Errorf("first split bucket = %v", got)
+	}
+	if got := BucketRange(Range{}, s, 2); !slices.Equal(got.Lo, Key{"d"}) || got.Hi != nil {
+		t.Errorf("last split bucket = %v", got)
+	}
+}
+
+func TestArrayLiteral(t *testing.T) {
+	if got := ArrayLiteral([]string{`a"b`, `c\d`, "NULL", ""}); got != `{"a\"b","c\\d","NULL",""}` {
+		t.Errorf("ArrayLiteral = %s", got)
+	}
+}

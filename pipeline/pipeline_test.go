@@ -1,0 +1,227 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/pipeline"
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
+)
+
+// These tests drive the concurrent core (queue, workers, sink writer, cancellation) on real clusters,
+// under -race in CI, and check that no goroutine outlives a run.
+
+var clusters [2]*pgcluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	if _, err := pgcluster.BinDir(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for i, name := range []string{"pa", "pb"} {
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Name: name})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		clusters[i] = c
+	}
+	code := m.Run()
+	for _, c := range clusters {
+		c.Stop(ctx)
+	}
+	os.Exit(code)
+}
+
+var dbSeq struct {
+	sync.Mutex
+	n int
+}
+
+// load creates a fresh database on both clusters with n rows and runs plant on the second.
+func load(t *testing.T, n int, plant ...string) []pipeline.Node {
+	t.Helper()
+	ctx := t.Context()
+	dbSeq.Lock()
+	dbSeq.n++
+	db := fmt.Sprintf("p%d", dbSeq.n)
+	dbSeq.Unlock()
+	var nodes []pipeline.Node
+	for i, c := range clusters {
+		err := c.CreateDB(ctx, db,
+			`CREATE TABLE t (id int8 PRIMARY KEY, v text, n numeric)`,
+			fmt.Sprintf(`INSERT INTO t SELECT g, md5(g::text), g * 1.5 FROM generate_series(1, %d) g`, n),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			for _, sql := range plant {
+				if err := c.Exec(ctx, db, sql); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := c.Exec(ctx, db, "ANALYZE t"); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, pipeline.Node{Name: fmt.Sprintf("n%d", i), DSN: c.DSN(db)})
+	}
+	return nodes
+}
+
+func config(nodes []pipeline.Node) pipeline.Config {
+	return pipeline.Config{
+		Table: "t", Nodes: nodes, BlockRows: 2048, LeafRows: 4, Concurrency: 4,
+		Timeouts: pipeline.Timeouts{Connect: 5 * time.Second, Statement: time.Minute, Lock: time.Second, IdleTransaction: time.Minute},
+	}
+}
+
+// collect is a sink that keeps keys, for assertions.
+type collect struct {
+	mu        sync.Mutex
+	keys      map[string]string
+	committed bool
+	aborted   bool
+}
+
+func (c *collect) Write(d schema.Diff) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keys[strings.Join(d.Key, ",")] = d.Kind
+	return nil
+}
+func (c *collect) Commit(sinks.Meta) error { c.committed = true; return nil }
+func (c *collect) Abort() error            { c.aborted = true; return nil }
+
+func opener(c *collect) pipeline.Opener {
+	return func(*schema.Table, []string) (pipeline.Sink, error) {
+		c.keys = map[string]string{}
+		return c, nil
+	}
+}
+
+func TestRunFindsPlantedDifferences(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	nodes := load(t, 50000,
+		`UPDATE t SET v = 'x' WHERE id % 997 = 0`,                   // 50 changed
+		`DELETE FROM t WHERE id % 1999 = 1`,                         // 26 missing
+		`INSERT INTO t VALUES (-5, 'neg', 0), (99999999, 'far', 1)`, // 2 missing
+	)
+	var c collect
+	sum, err := pipeline.Run(t.Context(), config(nodes), opener(&c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, missing := 0, 0
+	for _, k := range c.keys {
+		if k == schema.Missing {
+			missing++
+		} else {
+			changed++
+		}
+	}
+	if changed != 50 || missing != 28 || sum.Differences != 78 || !sum.Complete || !c.committed {
+		t.Fatalf("changed %d missing %d; summary %+v", changed, missing, sum)
+	}
+	if sum.RangesSplit == 0 {
+		t.Errorf("expected splits with --leaf-rows 4, got summary %+v", sum)
+	}
+	if sum.Nodes[0].Rows != 50000 || sum.Nodes[1].Rows != 50000-26+2 {
+		t.Errorf("rows per node %+v", sum.Nodes)
+	}
+}
+
+func TestRunStopsAtMaxDiffs(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	nodes := load(t, 20000, `UPDATE t SET v = 'x' WHERE id % 10 = 0`)
+	cfg := config(nodes)
+	cfg.MaxDiffs = 7
+	var c collect
+	sum, err := pipeline.Run(t.Context(), cfg, opener(&c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.keys) != 7 || sum.Differences != 7 || sum.Complete || !c.committed {
+		t.Fatalf("got %d keys, summary %+v", len(c.keys), sum)
+	}
+}
+
+func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := t.Context()
+	victim, err := pgcluster.Start(ctx, pgcluster.Options{Name: "victim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Stop(context.WithoutCancel(ctx))
+	const rows = 400000
+	fill := fmt.Sprintf(`INSERT INTO t SELECT g, md5(g::text), g FROM generate_series(1, %d) g`, rows)
+	if err := victim.CreateDB(ctx, "d", `CREATE TABLE t (id int8 PRIMARY KEY, v text, n numeric)`, fill, `UPDATE t SET v = 'y' WHERE id % 3 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if err := clusters[0].CreateDB(ctx, "victimpeer", `CREATE TABLE t (id int8 PRIMARY KEY, v text, n numeric)`, fill); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config([]pipeline.Node{{Name: "peer", DSN: clusters[0].DSN("victimpeer")}, {Name: "victim", DSN: victim.DSN("d")}})
+	cfg.BlockRows, cfg.LeafRows = 65536, 32
+	var c collect
+	done := make(chan struct{})
+	var sum *pipeline.Summary
+	var runErr error
+	go func() {
+		defer close(done)
+		sum, runErr = pipeline.Run(ctx, cfg, opener(&c))
+	}()
+	time.Sleep(700 * time.Millisecond)
+	if err := victim.StopImmediate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s of the node dying")
+	}
+	if runErr == nil {
+		t.Fatalf("run succeeded after its node died: %+v", sum)
+	}
+	if !strings.Contains(runErr.Error(), "victim") {
+		t.Errorf("error does not name the node: %v", runErr)
+	}
+	if !c.aborted || c.committed {
+		t.Errorf("sink committed=%v aborted=%v after an error", c.committed, c.aborted)
+	}
+	t.Logf("stopped %.1fs after the node died: %v", time.Since(stopped).Seconds(), runErr)
+}
+
+func TestJSONLinesLeavesNoFileOnError(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	nodes := load(t, 100)
+	nodes[1].DSN = "host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=2"
+	out := filepath.Join(t.TempDir(), "d.jsonl")
+	_, err := pipeline.Run(t.Context(), config(nodes), func(t *schema.Table, names []string) (pipeline.Sink, error) {
+		return sinks.NewJSONLines(out, names)
+	})
+	if err == nil || !strings.Contains(err.Error(), "node n1") {
+		t.Fatalf("want an error naming node n1, got %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+	if errors.Is(err, pipeline.ErrLimit) {
+		t.Error("wrong error")
+	}
+}

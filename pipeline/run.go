@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	}
 	env := &stages.Env{
 		SQL: q, Nodes: names, LeafRows: cfg.LeafRows,
-		Fanout: int(min(4096, max(1, cfg.BlockRows/cfg.LeafRows))),
+		Fanout: int(min(1<<16, max(1, cfg.BlockRows/cfg.LeafRows))),
 		Stats:  stages.NewStats(len(nodes)),
 	}
 	r := &runner{cfg: cfg, env: env, coords: coords, sessions: sessions, sink: sink, sum: sum, estRows: estRows}

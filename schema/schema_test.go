@@ -92,7 +92,7 @@ func TestSQLIsQuotedAndParameterized(t *testing.T) {
 	if !slices.Equal(args, []any{"1", "5", "9"}) {
 		t.Errorf("args = %v", args)
 	}
-	sql, _ = q.BucketHash(Range{Lo: Key{"100"}}, Buckets{Width: 10})
+	sql, _ = q.BucketHash(Range{Lo: Key{"100"}}, Buckets{Width: 10, Origin: 100})
 	if !strings.Contains(sql, `(("id" - $2::int8) / $3::int8)`) || !strings.Contains(sql, "GROUP BY 1") {
 		t.Errorf("BucketHash with width:\n%s", sql)
 	}
@@ -109,12 +109,12 @@ func TestSQLIsQuotedAndParameterized(t *testing.T) {
 
 func TestBucketRange(t *testing.T) {
 	r := Range{Lo: Key{"100"}, Hi: Key{"135"}}
-	b := Buckets{Width: 10}
+	b := Buckets{Width: 10, Origin: 100}
 	got := BucketRange(r, b, 3)
 	if !slices.Equal(got.Lo, Key{"130"}) || !slices.Equal(got.Hi, Key{"135"}) {
 		t.Errorf("last bucket = %v", got)
 	}
-	got = BucketRange(Range{Lo: Key{"9223372036854775800"}}, b, 0)
+	got = BucketRange(Range{Lo: Key{"9223372036854775800"}}, Buckets{Width: 10, Origin: 9223372036854775800}, 0)
 	if got.Hi != nil {
 		t.Errorf("bucket past int8 max should stay open, got %v", got)
 	}

@@ -15,11 +15,12 @@ type Range struct {
 }
 
 // Buckets says how a range is cut into the buckets one hash query reports separately.
-// Exactly one of Width and Splits is used: Width > 0 cuts an integer key arithmetically from Lo (which
-// must then be set); otherwise Splits are the ascending inner bounds, giving len(Splits)+1 buckets.
+// Exactly one of Width and Splits is used: Width > 0 cuts an integer key arithmetically from Origin (no key
+// in the range may be below it); otherwise Splits are the ascending inner bounds, giving len(Splits)+1
+// buckets.
 type Buckets struct {
-	Width  int64
-	Splits []Key
+	Width, Origin int64
+	Splits        []Key
 }
 
 // SQL builds every query rowdiff sends, for one table under one equality mode. It holds no connection.
@@ -67,12 +68,23 @@ func (q *SQL) keyTuple() string {
 func (q *SQL) keyParams(a *args, k Key) string {
 	parts := make([]string, len(k))
 	for i, v := range k {
-		parts[i] = a.add(v, q.T.Columns[q.T.Key[i]].CastType)
+		parts[i] = a.add(v, q.paramType(i))
 	}
 	if len(parts) == 1 {
 		return parts[0]
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// paramType is the type a bound of key column i is sent as. Integer bounds are int8 because arithmetic
+// bucket bounds may lie past the column type's range; int2 and int4 compare with int8 using the index.
+func (q *SQL) paramType(i int) string {
+	c := q.T.Columns[q.T.Key[i]]
+	switch c.Base {
+	case "int2", "int4":
+		return "int8"
+	}
+	return c.CastType
 }
 
 // rangePred is the WHERE condition of r, including the user's filter.
@@ -106,7 +118,7 @@ func (q *SQL) orderBy() string {
 }
 
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
-// hash int8) for non-empty buckets only. Bucket b covers [Lo+b*Width, Lo+(b+1)*Width) with Width, or
+// hash int8) for non-empty buckets only. Bucket b covers [Origin+b*Width, Origin+(b+1)*Width) with Width, or
 // [Splits[b-1], Splits[b]) with Splits (the range's own bounds at either end).
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
@@ -115,7 +127,7 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	switch {
 	case b.Width > 0:
 		k := q.keyExpr(0)
-		bucket = fmt.Sprintf("((%s - %s) / %s)", k, a.add(r.Lo[0], "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
+		bucket = fmt.Sprintf("((%s - %s) / %s)", k, a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
 	case len(b.Splits) == 0:
 		bucket = "0"
 	case len(q.T.Key) == 1:
@@ -146,7 +158,7 @@ func (q *SQL) searchTree(a *args, splits []Key, lo, hi int) string {
 // BucketRange is the key range of bucket number n of r cut by b.
 func BucketRange(r Range, b Buckets, n int64) Range {
 	if b.Width > 0 {
-		lo, _ := strconv.ParseInt(r.Lo[0], 10, 64)
+		lo := b.Origin
 		out := Range{Lo: Key{strconv.FormatInt(lo+n*b.Width, 10)}, Hi: r.Hi}
 		// Past the last whole bucket the range's own (possibly open) end applies; this also avoids overflow.
 		if hi, ok := bucketEnd(lo, b.Width, n); ok && (r.Hi == nil || lessInt(hi, r.Hi[0])) {

@@ -35,6 +35,9 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 	return produceSampled(ctx, coords[0], env, out)
 }
 
+// maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
+const maxIntegerRanges = 100000
+
 func send(ctx context.Context, out chan<- HashTask, t HashTask) error {
 	select {
 	case out <- t:
@@ -69,22 +72,29 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 	}
 	span := new(big.Int).Sub(big.NewInt(*hi), big.NewInt(*lo))
 	span.Add(span, big.NewInt(1))
-	if !span.IsInt64() || span.Int64() > math.MaxInt64/4 {
+	// Arithmetic cutting needs the row count to size buckets; without statistics (never analyzed) or
+	// when the span is too wide for int8 arithmetic, the sampled cut is exact whatever the key spread.
+	if estRows < 1 || !span.IsInt64() || span.Int64() > math.MaxInt64/4 {
 		return false, nil
-	}
-	if estRows < 1 {
-		estRows = float64(span.Int64())
 	}
 	width := int64(math.Ceil(float64(span.Int64()) * float64(env.LeafRows) / estRows))
 	width = max(1, min(width, span.Int64()))
 	step := width * int64(env.Fanout)
+	if span.Int64()/step > maxIntegerRanges {
+		return false, nil // stale statistics: far more (mostly empty) ranges than rows justify
+	}
+	// The outer ranges are open: no key lies outside [lo, hi] in these snapshots, and a query without a
+	// range condition lets the planner scan the table sequentially when one range covers all of it.
 	for start := *lo; ; start += step {
-		r := schema.Range{Lo: schema.Key{strconv.FormatInt(start, 10)}}
+		var r schema.Range
+		if start != *lo {
+			r.Lo = schema.Key{strconv.FormatInt(start, 10)}
+		}
 		last := step > *hi-start
 		if !last {
 			r.Hi = schema.Key{strconv.FormatInt(start+step, 10)}
 		}
-		if err := send(ctx, out, HashTask{Range: r, Buckets: schema.Buckets{Width: width}}); err != nil {
+		if err := send(ctx, out, HashTask{Range: r, Buckets: schema.Buckets{Width: width, Origin: *lo}}); err != nil {
 			return true, err
 		}
 		if last {

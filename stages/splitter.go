@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -91,7 +92,8 @@ func finerBuckets(ctx context.Context, conns []*pgx.Conn, env *Env, parent schem
 	fan := min(int64(env.Fanout), (rows+env.LeafRows-1)/env.LeafRows)
 	if parent.Width > 0 {
 		w := (parent.Width + fan - 1) / fan
-		return schema.Buckets{Width: w}, w < parent.Width, nil
+		origin, _ := strconv.ParseInt(r.Lo[0], 10, 64) // integer bucket ranges always have a lower bound
+		return schema.Buckets{Width: w, Origin: origin}, w < parent.Width, nil
 	}
 	node := slices.Index(counts, rows)
 	step := (rows + fan - 1) / fan

@@ -84,7 +84,7 @@ func load(t *testing.T, n int, plant ...string) []pipeline.Node {
 
 func config(nodes []pipeline.Node) pipeline.Config {
 	return pipeline.Config{
-		Table: "t", Nodes: nodes, BlockRows: 2048, LeafRows: 4, Concurrency: 4,
+		Tables: []string{"t"}, Nodes: nodes, BlockRows: 2048, LeafRows: 4, Concurrency: 4,
 		Timeouts: pipeline.Timeouts{Connect: 5 * time.Second, Statement: time.Minute, Lock: time.Second, IdleTransaction: time.Minute},
 	}
 }
@@ -107,7 +107,7 @@ func (c *collect) Commit(sinks.Meta) error { c.committed = true; return nil }
 func (c *collect) Abort() error            { c.aborted = true; return nil }
 
 func opener(c *collect) pipeline.Opener {
-	return func(*schema.Table, []string) (pipeline.Sink, error) {
+	return func([]*schema.Table, []string) (pipeline.Sink, error) {
 		c.keys = map[string]string{}
 		return c, nil
 	}
@@ -212,7 +212,7 @@ func TestJSONLinesLeavesNoFileOnError(t *testing.T) {
 	nodes := load(t, 100)
 	nodes[1].DSN = "host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=2"
 	out := filepath.Join(t.TempDir(), "d.jsonl")
-	_, err := pipeline.Run(t.Context(), config(nodes), func(t *schema.Table, names []string) (pipeline.Sink, error) {
+	_, err := pipeline.Run(t.Context(), config(nodes), func(_ []*schema.Table, names []string) (pipeline.Sink, error) {
 		return sinks.NewJSONLines(out, names)
 	})
 	if err == nil || !strings.Contains(err.Error(), "node n1") {
@@ -223,5 +223,44 @@ func TestJSONLinesLeavesNoFileOnError(t *testing.T) {
 	}
 	if errors.Is(err, pipeline.ErrLimit) {
 		t.Error("wrong error")
+	}
+}
+
+func TestRunDiffsEverySchemaTableInOneSnapshot(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	nodes := load(t, 1000, `UPDATE t SET v = 'x' WHERE id <= 3`)
+	for i, c := range clusters {
+		var db string
+		for _, f := range strings.Fields(nodes[i].DSN) {
+			if v, ok := strings.CutPrefix(f, "dbname="); ok {
+				db = v
+			}
+		}
+		extra := []string{
+			`CREATE TABLE u (a text, b int, PRIMARY KEY (a, b))`,
+			`INSERT INTO u SELECT 'k' || g, g FROM generate_series(1, 500) g`,
+			`CREATE TABLE nokey (x int)`,
+		}
+		if i == 1 {
+			extra = append(extra, `DELETE FROM u WHERE b = 7`)
+		}
+		for _, sql := range extra {
+			if err := c.Exec(t.Context(), db, sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := config(nodes)
+	cfg.Tables, cfg.Schemas = nil, []string{"public"}
+	var c collect
+	sum, err := pipeline.Run(t.Context(), cfg, opener(&c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Tables) != 2 || sum.Differences != 4 || len(sum.Skipped) != 1 || sum.Skipped[0] != "public.nokey" {
+		t.Fatalf("summary %+v", sum)
+	}
+	if c.keys["k7,7"] != schema.Missing || c.keys["1"] != schema.Changed {
+		t.Errorf("keys %v", c.keys)
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sourcegraph/conc"
@@ -21,9 +22,15 @@ type runner struct {
 	coords   []*pgx.Conn
 	sessions []*session
 	sink     Sink
-	sum      *Summary
+	counts   *diffCount    // over the whole run, for --max-diffs
+	table    *TableSummary // this table's differences
 	estRows  float64
+	// tableIndex of tables is the table being diffed, for progress.
+	tableIndex, tables int
 }
+
+// diffCount counts the differences written over all tables of a run; sink writers add, progress reads.
+type diffCount struct{ n atomic.Int64 }
 
 // result is what a worker hands back: the follow-up tasks of the task it ran, in key order.
 type result struct {
@@ -112,6 +119,7 @@ loop:
 			submit(stages.Task{Hash: &t})
 		case res := <-results:
 			inFlight--
+			r.progress()
 			for i := len(res.tasks) - 1; i >= 0; i-- {
 				stack = append(stack, res.tasks[i])
 			}
@@ -145,21 +153,34 @@ func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(sc
 // write feeds the sink and counts differences; it stops the run when --max-diffs is reached.
 func (r *runner) write(ctx context.Context, diffs <-chan schema.Diff) error {
 	for d := range diffs {
-		if r.cfg.MaxDiffs > 0 && r.sum.Differences >= r.cfg.MaxDiffs {
-			continue // drain: the run is being stopped
-		}
 		if err := r.sink.Write(d); err != nil {
 			return err
 		}
-		r.sum.Differences++
+		n := r.counts.n.Add(1)
+		r.table.Differences++
 		if d.Kind == schema.Missing {
-			r.sum.Missing++
+			r.table.Missing++
 		} else {
-			r.sum.Changed++
+			r.table.Changed++
 		}
-		if r.cfg.MaxDiffs > 0 && r.sum.Differences >= r.cfg.MaxDiffs {
+		if r.cfg.MaxDiffs > 0 && n >= r.cfg.MaxDiffs {
 			return ErrLimit
 		}
 	}
 	return nil
+}
+
+// progress reports the counters to cfg.Progress, if set. It runs on the dispatcher goroutine.
+func (r *runner) progress() {
+	if r.cfg.Progress == nil {
+		return
+	}
+	var rows int64
+	for i := range r.env.Stats.Rows {
+		rows = max(rows, r.env.Stats.Rows[i].Load())
+	}
+	r.cfg.Progress(Progress{
+		Table: r.env.SQL.T.String(), RangesDone: r.env.Stats.RangesHashed.Load() + r.env.Stats.RangesCompared.Load(),
+		RowsHashed: rows, Differences: r.counts.n.Load(), TablesDone: r.tableIndex, Tables: r.tables,
+	})
 }

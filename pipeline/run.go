@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/sourcegraph/conc/pool"
 
 	"github.com/rowdiff/rowdiff/schema"
 	"github.com/rowdiff/rowdiff/sinks"
@@ -20,7 +18,10 @@ import (
 
 // Config is one diff run.
 type Config struct {
-	Table     string // [schema.]table, parsed as identifiers
+	// Tables are [schema.]table names, parsed as identifiers; Schemas add every table with a primary key
+	// of each named schema. One snapshot per node covers them all.
+	Tables    []string
+	Schemas   []string
 	Nodes     []Node
 	Selection Selection
 	// Where is trusted SQL, run read-only inside each node's snapshot.
@@ -30,7 +31,21 @@ type Config struct {
 	BlockRows   int64 // rows per initial range
 	LeafRows    int64 // rows per hash bucket
 	Concurrency int   // ranges in flight; each holds one connection per node
-	Timeouts    Timeouts
+	// MaxConnections caps the connections rowdiff opens to each node (the coordinator included);
+	// Concurrency is lowered to fit.
+	MaxConnections int
+	Timeouts       Timeouts
+	// Progress, when set, is called from the run's goroutines as work completes; it must be cheap and
+	// safe for concurrent use.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a run's counters, for a live display.
+type Progress struct {
+	Table                  string
+	RangesDone, RowsHashed int64
+	Differences            int64
+	TablesDone, Tables     int
 }
 
 // Sink receives the differences of a run from a single goroutine. Exactly one of Commit and Abort is
@@ -41,21 +56,16 @@ type Sink interface {
 	Abort() error
 }
 
-// Opener creates the sink once the table's columns are known.
-type Opener func(t *schema.Table, nodes []string) (Sink, error)
+// Opener creates the sink once the tables' columns are known.
+type Opener func(tables []*schema.Table, nodes []string) (Sink, error)
 
-// Run diffs the table across cfg.Nodes and writes every difference to the sink open returns. The summary
-// is returned even with an error (as far as the run got). Cancelling ctx stops the run and cancels the
-// queries in flight on every node.
+// Run diffs the tables across cfg.Nodes and writes every difference to the sink open returns. The
+// summary is returned even with an error (as far as the run got). Cancelling ctx stops the run and
+// cancels the queries in flight on every node.
 func Run(ctx context.Context, cfg Config, open Opener) (*Summary, error) {
-	sum := &Summary{Table: cfg.Table, Started: time.Now()}
+	sum := &Summary{Table: strings.Join(cfg.Tables, ", "), Started: time.Now()}
 	err := run(ctx, cfg, open, sum)
-	sum.Finished = time.Now()
-	sum.ElapsedSeconds = sum.Finished.Sub(sum.Started).Seconds()
-	if err != nil {
-		sum.Complete = false
-		sum.Error = err.Error()
-	}
+	sum.finish(err)
 	return sum, err
 }
 
@@ -71,117 +81,69 @@ func (cfg *Config) check() error {
 			return fmt.Errorf("node name %q is used twice", n.Name)
 		}
 	}
+	if len(cfg.Tables) == 0 && len(cfg.Schemas) == 0 {
+		return errors.New("name a table with --table or a schema with --schema")
+	}
 	if cfg.Concurrency < 1 || cfg.BlockRows < 1 || cfg.LeafRows < 1 {
-		return errors.New("--concurrency and --block-rows must be positive")
+		return errors.New("--concurrency, --block-rows and --leaf-rows must be positive")
+	}
+	if cfg.MaxConnections != 0 && cfg.MaxConnections < 2 {
+		return errors.New("--max-connections must be at least 2 (a coordinator and a worker per node)")
+	}
+	if cfg.MaxConnections != 0 {
+		cfg.Concurrency = min(cfg.Concurrency, cfg.MaxConnections-1)
 	}
 	return nil
-}
-
-// closeCtx bounds closing connections even when the run's context is already cancelled.
-func closeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
 }
 
 func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	schemaName, tableName, err := schema.ParseQualified(cfg.Table)
+	f, err := openFleet(ctx, cfg.Nodes, cfg.Timeouts, cfg.Concurrency)
+	defer f.close(sum)
 	if err != nil {
 		return err
 	}
-	nodes := make([]*node, len(cfg.Nodes))
-	names := make([]string, len(cfg.Nodes))
-	for i, n := range cfg.Nodes {
-		nodes[i] = &node{Node: n}
-		names[i] = n.Name
-		if err := nodes[i].configure(cfg.Timeouts); err != nil {
+	names := cfg.Tables
+	if len(cfg.Schemas) > 0 {
+		found, skipped, err := f.schemaTables(ctx, cfg.Schemas)
+		if err != nil {
 			return err
 		}
+		names = append(slices.Clone(names), found...)
+		sum.Skipped = skipped
 	}
-	defer func() {
-		for i, n := range nodes {
-			sum.Nodes[i].BytesReceived = n.received.Load()
+	var tables []*schema.Table
+	var estimates []float64
+	for _, name := range names {
+		t, est, err := f.table(ctx, name, cfg.Selection)
+		if err != nil {
+			return err
 		}
-	}()
-	sum.Nodes = make([]NodeSummary, len(nodes))
-	for i := range nodes {
-		sum.Nodes[i].Name = names[i]
+		tables, estimates = append(tables, t), append(estimates, est)
 	}
-
-	// Coordinators: one per node, each exporting the snapshot every other connection to that node imports.
-	coords := make([]*pgx.Conn, len(nodes))
-	defer func() {
-		cctx, cancel := closeCtx()
-		defer cancel()
-		for _, c := range coords {
-			if c != nil {
-				c.Close(cctx)
-			}
-		}
-	}()
-	remotes := make([]*remoteTable, len(nodes))
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-	for i, n := range nodes {
-		p.Go(func(ctx context.Context) error {
-			conn, snap, err := n.connect(ctx, "")
-			if err != nil {
-				return err
-			}
-			coords[i], n.snapshot = conn, snap
-			if remotes[i], err = inspect(ctx, conn, schemaName, tableName); err != nil {
-				return fmt.Errorf("node %s: %w", n.Name, err)
-			}
-			return nil
-		})
-	}
-	if err := p.Wait(); err != nil {
-		return err
-	}
-	t, err := buildTable(names, remotes, cfg.Selection)
+	sink, err := open(tables, f.names)
 	if err != nil {
 		return err
 	}
-	sum.Table = t.String()
-	q := &schema.SQL{T: t, Exact: cfg.Exact, Where: cfg.Where}
-	var estRows float64
-	for _, n := range nodes {
-		q.NormalizeEncoding = q.NormalizeEncoding || n.encoding != nodes[0].encoding
-	}
-	for _, r := range remotes {
-		estRows = max(estRows, r.reltuples)
-	}
-
-	sessions, err := openSessions(ctx, nodes, cfg.Concurrency)
-	defer func() {
-		cctx, cancel := closeCtx()
-		defer cancel()
-		for _, s := range sessions {
-			s.close(cctx)
+	var diffs diffCount
+	for i, t := range tables {
+		ts := TableSummary{Table: t.String()}
+		env := &stages.Env{
+			SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, LeafRows: cfg.LeafRows,
+			Fanout: int(min(1<<16, max(1, cfg.BlockRows/cfg.LeafRows))),
+			Stats:  stages.NewStats(len(f.nodes)),
 		}
-	}()
-	if err != nil {
-		return err
+		r := &runner{cfg: cfg, env: env, coords: f.coords, sessions: f.sessions, sink: sink,
+			counts: &diffs, table: &ts, estRows: estimates[i], tableIndex: i, tables: len(tables)}
+		err = r.run(ctx)
+		ts.fill(env.Stats, f.names)
+		sum.add(ts)
+		if err != nil {
+			break
+		}
 	}
-
-	sink, err := open(t, names)
-	if err != nil {
-		return err
-	}
-	env := &stages.Env{
-		SQL: q, Nodes: names, LeafRows: cfg.LeafRows,
-		Fanout: int(min(1<<16, max(1, cfg.BlockRows/cfg.LeafRows))),
-		Stats:  stages.NewStats(len(nodes)),
-	}
-	r := &runner{cfg: cfg, env: env, coords: coords, sessions: sessions, sink: sink, sum: sum, estRows: estRows}
-	err = r.run(ctx)
-	for i := range nodes {
-		sum.Nodes[i].Rows = env.Stats.Rows[i].Load()
-	}
-	sum.RangesHashed = env.Stats.RangesHashed.Load()
-	sum.RangesSplit = env.Stats.RangesSplit.Load()
-	sum.RangesCompared = env.Stats.RangesCompared.Load()
-	sum.RowsCompared = env.Stats.RowsCompared.Load()
 	sum.Complete = err == nil
 	if errors.Is(err, ErrLimit) {
 		err = nil
@@ -190,25 +152,5 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		sink.Abort()
 		return err
 	}
-	return sink.Commit(sinks.Meta{Table: t.String(), Nodes: names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete})
-}
-
-// openSessions opens n sessions, each with one connection per node in that node's snapshot. It returns
-// what it opened even on error, for the caller to close.
-func openSessions(ctx context.Context, nodes []*node, n int) ([]*session, error) {
-	sessions := make([]*session, n)
-	for i := range sessions {
-		sessions[i] = &session{conns: make([]*pgx.Conn, len(nodes))}
-	}
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-	for _, s := range sessions {
-		for j, nd := range nodes {
-			p.Go(func(ctx context.Context) error {
-				conn, _, err := nd.connect(ctx, nd.snapshot)
-				s.conns[j] = conn
-				return err
-			})
-		}
-	}
-	return sessions, p.Wait()
+	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete})
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/rowdiff/rowdiff/stages"
 )
 
 // NodeSummary is one node's share of the work.
@@ -14,34 +16,109 @@ type NodeSummary struct {
 	BytesReceived int64  `json:"bytes_received"`
 }
 
-// Summary is what a run did. It is written to stderr as text and, with --summary, as JSON.
+// TableSummary is what happened to one table.
+type TableSummary struct {
+	Table          string  `json:"table"`
+	Rows           []int64 `json:"rows"` // per node, in node order
+	RangesHashed   int64   `json:"ranges_hashed"`
+	RangesSplit    int64   `json:"ranges_split"`
+	RangesCompared int64   `json:"ranges_compared"`
+	RowsCompared   int64   `json:"rows_compared"`
+	Differences    int64   `json:"differences"`
+	Changed        int64   `json:"changed"`
+	Missing        int64   `json:"missing"`
+}
+
+func (t *TableSummary) fill(s *stages.Stats, names []string) {
+	t.Rows = make([]int64, len(names))
+	for i := range names {
+		t.Rows[i] = s.Rows[i].Load()
+	}
+	t.RangesHashed = s.RangesHashed.Load()
+	t.RangesSplit = s.RangesSplit.Load()
+	t.RangesCompared = s.RangesCompared.Load()
+	t.RowsCompared = s.RowsCompared.Load()
+}
+
+// Summary is what a run did. It is written to stderr as text and, with --summary, as JSON. The counters
+// at the top are totals over Tables.
 type Summary struct {
-	Table          string        `json:"table"`
-	Nodes          []NodeSummary `json:"nodes"`
-	RangesHashed   int64         `json:"ranges_hashed"`
-	RangesSplit    int64         `json:"ranges_split"`
-	RangesCompared int64         `json:"ranges_compared"`
-	RowsCompared   int64         `json:"rows_compared"`
-	Differences    int64         `json:"differences"`
-	Changed        int64         `json:"changed"`
-	Missing        int64         `json:"missing"`
-	Complete       bool          `json:"complete"`
-	Started        time.Time     `json:"started"`
-	Finished       time.Time     `json:"finished"`
-	ElapsedSeconds float64       `json:"elapsed_seconds"`
-	Error          string        `json:"error,omitempty"`
+	Table          string         `json:"table"`
+	Nodes          []NodeSummary  `json:"nodes"`
+	RangesHashed   int64          `json:"ranges_hashed"`
+	RangesSplit    int64          `json:"ranges_split"`
+	RangesCompared int64          `json:"ranges_compared"`
+	RowsCompared   int64          `json:"rows_compared"`
+	Differences    int64          `json:"differences"`
+	Changed        int64          `json:"changed"`
+	Missing        int64          `json:"missing"`
+	Complete       bool           `json:"complete"`
+	Started        time.Time      `json:"started"`
+	Finished       time.Time      `json:"finished"`
+	ElapsedSeconds float64        `json:"elapsed_seconds"`
+	Error          string         `json:"error,omitempty"`
+	Tables         []TableSummary `json:"tables"`
+	// Skipped lists tables of --schema without a primary key.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+func (s *Summary) add(t TableSummary) {
+	s.Tables = append(s.Tables, t)
+	s.RangesHashed += t.RangesHashed
+	s.RangesSplit += t.RangesSplit
+	s.RangesCompared += t.RangesCompared
+	s.RowsCompared += t.RowsCompared
+	s.Differences += t.Differences
+	s.Changed += t.Changed
+	s.Missing += t.Missing
+	if len(s.Tables) == 1 {
+		s.Table = t.Table
+	} else {
+		s.Table += ", " + t.Table
+	}
+}
+
+// rows is node i's row count over all tables.
+func (s *Summary) rows(i int) int64 {
+	var n int64
+	for _, t := range s.Tables {
+		if i < len(t.Rows) {
+			n += t.Rows[i]
+		}
+	}
+	return n
+}
+
+func (s *Summary) finish(err error) {
+	s.Finished = time.Now()
+	s.ElapsedSeconds = s.Finished.Sub(s.Started).Seconds()
+	if err != nil {
+		s.Complete = false
+		s.Error = err.Error()
+	}
 }
 
 // WriteText writes the human summary.
 func (s *Summary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "rowdiff: table %s\n", s.Table)
+	if s.Error != "" && len(s.Tables) == 0 {
+		return // nothing ran; the error says it all
+	}
+	fmt.Fprintf(w, "rowdiff: %s\n", s.Table)
 	for _, n := range s.Nodes {
 		fmt.Fprintf(w, "  node %-12s %12d rows  %10.1f MiB received\n", n.Name, n.Rows, float64(n.BytesReceived)/(1<<20))
 	}
+	if len(s.Tables) > 1 {
+		for _, t := range s.Tables {
+			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing)\n", t.Table, t.Differences, t.Changed, t.Missing)
+		}
+	}
+	for _, t := range s.Skipped {
+		fmt.Fprintf(w, "  skipped %s: no primary key\n", t)
+	}
 	fmt.Fprintf(w, "  ranges: %d hashed, %d split, %d compared (%d rows compared)\n", s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
 	fmt.Fprintf(w, "  differences: %d (%d changed, %d missing)\n", s.Differences, s.Changed, s.Missing)
-	if !s.Complete {
-		fmt.Fprintln(w, "  INCOMPLETE: the run stopped early; the output holds only part of the differences")
+	if !s.Complete && s.Error == "" {
+		fmt.Fprintln(w, "  INCOMPLETE: stopped at --max-diffs; the output holds only part of the differences")
 	}
 	fmt.Fprintf(w, "  elapsed: %.2fs\n", s.ElapsedSeconds)
 }

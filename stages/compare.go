@@ -34,10 +34,16 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 	if err != nil {
 		return err
 	}
+	return CompareKeys(ctx, conns, env, keys, emit)
+}
+
+// CompareKeys reads the full rows of keys from every node, in batches, and calls emit for each key whose
+// rows still differ. It is the second half of a leaf compare, and all of a recheck.
+func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, emit func(schema.Diff) error) error {
 	for len(keys) > 0 {
 		n := min(len(keys), fetchBatch)
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, true, "fetch differing rows of "+env.SQL.T.String(), func(key schema.Key, rows []schema.Row) error {
+		err := merge(ctx, conns, env, sql, args, true, "fetch rows of "+env.SQL.T.String(), func(key schema.Key, rows []schema.Row) error {
 			return emit(newDiff(env, key, rows))
 		})
 		if err != nil {

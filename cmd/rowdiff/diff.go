@@ -45,18 +45,23 @@ func diffCommand() *cobra.Command {
 			if cfg.Selection.Exclude, err = schema.ParseIdentList(excludes); err != nil {
 				return fmt.Errorf("--exclude-columns: %w", err)
 			}
-			if _, _, err := schema.ParseQualified(cfg.Table); err != nil {
-				return err
+			for _, t := range cfg.Tables {
+				if _, _, err := schema.ParseQualified(t); err != nil {
+					return err
+				}
 			}
 			f, err := sinks.FormatFor(out, format)
 			if err != nil {
 				return err
 			}
-			open := func(t *schema.Table, names []string) (pipeline.Sink, error) {
-				if f == sinks.FormatParquet {
-					return sinks.NewParquet(out, t, names)
+			open := func(tables []*schema.Table, names []string) (pipeline.Sink, error) {
+				if f == sinks.FormatJSONLines {
+					return sinks.NewJSONLines(out, names)
 				}
-				return sinks.NewJSONLines(out, names)
+				if len(tables) != 1 {
+					return nil, fmt.Errorf("a Parquet file holds one table's columns; write %d tables to .jsonl", len(tables))
+				}
+				return sinks.NewParquet(out, tables[0], names)
 			}
 			sum, err := pipeline.Run(cmd.Context(), cfg, open)
 			sum.WriteText(os.Stderr)
@@ -78,7 +83,8 @@ func diffCommand() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.Table, "table", "", "table to compare, [SCHEMA.]TABLE (identifiers; quote mixed case with \"...\")")
+	fl.StringArrayVar(&cfg.Tables, "table", nil, "table to compare, [SCHEMA.]TABLE (identifiers; quote mixed case with \"...\"); repeat for more tables")
+	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a primary key; repeatable")
 	fl.StringArrayVar(&nodes, "node", nil, "NAME=DSN of a node (libpq keyword/value string or postgres:// URL); repeat for every node")
 	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, or - for JSON Lines on stdout")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")
@@ -92,11 +98,11 @@ func diffCommand() *cobra.Command {
 	fl.Int64Var(&cfg.BlockRows, "block-rows", 1<<20, "rows per initial range (one hash query per node)")
 	fl.Int64Var(&cfg.LeafRows, "leaf-rows", 32, "rows per hash bucket; differing buckets this small are compared row by row")
 	fl.IntVar(&cfg.Concurrency, "concurrency", 4, "ranges in flight; each holds one connection per node")
+	fl.IntVar(&cfg.MaxConnections, "max-connections", 5, "most connections to open to each node, coordinator included (lowers --concurrency to fit)")
 	fl.DurationVar(&cfg.Timeouts.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node after this long")
 	fl.DurationVar(&cfg.Timeouts.Statement, "statement-timeout", 30*time.Minute, "statement_timeout of every session")
 	fl.DurationVar(&cfg.Timeouts.Lock, "lock-timeout", 5*time.Second, "lock_timeout of every session")
 	fl.DurationVar(&cfg.Timeouts.IdleTransaction, "idle-timeout", 10*time.Minute, "idle_in_transaction_session_timeout of every session")
-	cmd.MarkFlagRequired("table")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }

@@ -104,7 +104,7 @@ func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 	fmt.Fprintf(w, "  expected: 30 differing keys (13 missing, 17 changed)\n\n")
 
 	cfg := pipeline.Config{
-		Table: "public.orders", Nodes: nodes, BlockRows: 65536, LeafRows: 32, Concurrency: 4,
+		Tables: []string{"public.orders"}, Nodes: nodes, BlockRows: 65536, LeafRows: 32, Concurrency: 4,
 		Timeouts: pipeline.Timeouts{Connect: 10 * time.Second, Statement: time.Hour, Lock: 5 * time.Second, IdleTransaction: time.Hour},
 	}
 	var sum *pipeline.Summary
@@ -112,11 +112,11 @@ func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 		name string
 		open pipeline.Opener
 	}{
-		{"diffs.jsonl", func(t *schema.Table, names []string) (pipeline.Sink, error) {
+		{"diffs.jsonl", func(_ []*schema.Table, names []string) (pipeline.Sink, error) {
 			return sinks.NewJSONLines(filepath.Join(out, "diffs.jsonl"), names)
 		}},
-		{"diffs.parquet", func(t *schema.Table, names []string) (pipeline.Sink, error) {
-			return sinks.NewParquet(filepath.Join(out, "diffs.parquet"), t, names)
+		{"diffs.parquet", func(t []*schema.Table, names []string) (pipeline.Sink, error) {
+			return sinks.NewParquet(filepath.Join(out, "diffs.parquet"), t[0], names)
 		}},
 	} {
 		if sum, err = pipeline.Run(ctx, cfg, f.open); err != nil {

@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// fleet is a run's connections: per node a coordinator that exported the snapshot, and the worker
+// sessions, every connection of a node inside that one snapshot.
+type fleet struct {
+	nodes    []*node
+	names    []string
+	coords   []*pgx.Conn
+	sessions []*session
+}
+
+// closeCtx bounds closing connections even when the run's context is already cancelled.
+func closeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// openFleet connects to every node: first the coordinators (concurrently), then `workers` sessions. It
+// returns what it opened even on error; the caller closes it.
+func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fleet, error) {
+	f := &fleet{coords: make([]*pgx.Conn, len(nodes))}
+	for _, n := range nodes {
+		nd := &node{Node: n}
+		f.nodes = append(f.nodes, nd)
+		f.names = append(f.names, n.Name)
+		if err := nd.configure(t); err != nil {
+			return f, err
+		}
+	}
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	for i, n := range f.nodes {
+		p.Go(func(ctx context.Context) error {
+			conn, snap, err := n.connect(ctx, "")
+			f.coords[i], n.snapshot = conn, snap
+			return err
+		})
+	}
+	if err := p.Wait(); err != nil {
+		return f, err
+	}
+	f.sessions = make([]*session, workers)
+	for i := range f.sessions {
+		f.sessions[i] = &session{conns: make([]*pgx.Conn, len(f.nodes))}
+	}
+	p = pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	for _, s := range f.sessions {
+		for j, nd := range f.nodes {
+			p.Go(func(ctx context.Context) error {
+				conn, _, err := nd.connect(ctx, nd.snapshot)
+				s.conns[j] = conn
+				return err
+			})
+		}
+	}
+	return f, p.Wait()
+}
+
+// close closes every connection and records the bytes each node sent.
+func (f *fleet) close(sum *Summary) {
+	ctx, cancel := closeCtx()
+	defer cancel()
+	for _, s := range f.sessions {
+		s.close(ctx)
+	}
+	for _, c := range f.coords {
+		if c != nil {
+			c.Close(ctx)
+		}
+	}
+	if sum == nil {
+		return
+	}
+	sum.Nodes = make([]NodeSummary, len(f.nodes))
+	for i, n := range f.nodes {
+		sum.Nodes[i] = NodeSummary{Name: n.Name, Rows: sum.rows(i), BytesReceived: n.received.Load()}
+	}
+}
+
+// table inspects the named table on every node and returns the comparison target and the largest
+// planner row estimate.
+func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.Table, float64, error) {
+	schemaName, tableName, err := schema.ParseQualified(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	remotes := make([]*remoteTable, len(f.nodes))
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	for i, conn := range f.coords {
+		p.Go(func(ctx context.Context) error {
+			var err error
+			if remotes[i], err = inspect(ctx, conn, schemaName, tableName); err != nil {
+				return fmt.Errorf("node %s: %w", f.names[i], err)
+			}
+			return nil
+		})
+	}
+	if err := p.Wait(); err != nil {
+		return nil, 0, err
+	}
+	t, err := buildTable(f.names, remotes, sel)
+	if err != nil {
+		return nil, 0, err
+	}
+	var est float64
+	for _, r := range remotes {
+		est = max(est, r.reltuples)
+	}
+	return t, est, nil
+}
+
+// sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ.
+func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
+	q := &schema.SQL{T: t, Exact: exact, Where: where}
+	for _, n := range f.nodes {
+		q.NormalizeEncoding = q.NormalizeEncoding || n.encoding != f.nodes[0].encoding
+	}
+	return q
+}
+
+const schemaTablesSQL = `
+SELECT c.relname, EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname`
+
+// schemaTables lists the tables of the schemas on the first node: those with a primary key as quoted
+// names to diff, the others as skipped.
+func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped []string, err error) {
+	for _, s := range schemas {
+		rows, _ := f.coords[0].Query(ctx, schemaTablesSQL, s)
+		var name string
+		var hasKey bool
+		_, err := pgx.ForEachRow(rows, []any{&name, &hasKey}, func() error {
+			q := schema.QuoteIdent(s) + "." + schema.QuoteIdent(name)
+			if hasKey {
+				found = append(found, q)
+			} else {
+				skipped = append(skipped, s+"."+name)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: list tables of schema %s: %w", f.names[0], s, err)
+		}
+		if len(found) == 0 && len(skipped) == 0 {
+			return nil, nil, fmt.Errorf("node %s: schema %s has no tables", f.names[0], s)
+		}
+	}
+	return found, skipped, nil
+}

@@ -34,7 +34,8 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,
-       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END
+       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END,
+       a.attgenerated <> '', a.attidentity = 'a'
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -68,7 +69,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*re
 	t.columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
 		var c schema.Column
 		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale)
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways)
 		return c, err
 	})
 	if err != nil {

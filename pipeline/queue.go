@@ -181,6 +181,6 @@ func (r *runner) progress() {
 	}
 	r.cfg.Progress(Progress{
 		Table: r.env.SQL.T.String(), RangesDone: r.env.Stats.RangesHashed.Load() + r.env.Stats.RangesCompared.Load(),
-		RowsHashed: rows, Differences: r.counts.n.Load(), TablesDone: r.tableIndex, Tables: r.tables,
+		RowsHashed: rows, RowsEstimate: int64(r.estRows), Differences: r.counts.n.Load(), TablesDone: r.tableIndex, Tables: r.tables,
 	})
 }

@@ -42,10 +42,12 @@ type Config struct {
 
 // Progress is a snapshot of a run's counters, for a live display.
 type Progress struct {
-	Table                  string
-	RangesDone, RowsHashed int64
-	Differences            int64
-	TablesDone, Tables     int
+	Table string
+	// RowsHashed counts rows of the table hashed so far (on the largest node); RowsEstimate is the
+	// planner's estimate of the total.
+	RowsHashed, RowsEstimate int64
+	RangesDone, Differences  int64
+	TablesDone, Tables       int
 }
 
 // Sink receives the differences of a run from a single goroutine. Exactly one of Commit and Abort is

@@ -35,6 +35,9 @@ type Column struct {
 	NotNull      bool
 	// Domain is set when the column's declared type is a domain over Base.
 	Domain bool
+	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
+	// OVERRIDING SYSTEM VALUE to be written.
+	Generated, IdentityAlways bool
 	// Precision and Scale are numeric's typmod; -1 when unconstrained.
 	Precision, Scale int
 }

@@ -187,3 +187,32 @@ func (c *cursor) next() error {
 	}
 	return nil
 }
+
+// FetchRows reads the current full rows of keys from one node (conn, named node), in batches and key
+// order, and calls found for each key that exists there.
+func FetchRows(ctx context.Context, conn *pgx.Conn, env *Env, node string, keys []schema.Key, found func(schema.Key, schema.Row) error) error {
+	for len(keys) > 0 {
+		n := min(len(keys), fetchBatch)
+		sql, args := env.SQL.Fetch(keys[:n])
+		rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+		if err != nil {
+			return fmt.Errorf("node %s: fetch rows of %s: %w", node, env.SQL.T, err)
+		}
+		c := &cursor{rows: rows, t: env.SQL.T, full: true, node: node}
+		for {
+			if err := c.next(); err != nil {
+				rows.Close()
+				return fmt.Errorf("fetch rows of %s: %w", env.SQL.T, err)
+			}
+			if c.done {
+				break
+			}
+			if err := found(c.key, c.row); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		keys = keys[n:]
+	}
+	return nil
+}

@@ -33,7 +33,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(diffCommand(), demoCommand())
+	root.AddCommand(diffCommand(), recheckCommand(), repairCommand(), demoCommand())
 	err := root.ExecuteContext(ctx)
 	if s := sig(); s != 0 {
 		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %v; no output written\n", s)
@@ -44,7 +44,11 @@ func main() {
 	case errors.As(err, &st):
 		os.Exit(st.code)
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "rowdiff: error: %v\n", err)
+		if log, _ := logger(); log != nil {
+			log.Error("run failed", "error", err.Error())
+		} else {
+			fmt.Fprintf(os.Stderr, "rowdiff: error: %v\n", err)
+		}
 		os.Exit(exitError)
 	}
 }

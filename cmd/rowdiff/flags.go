@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rowdiff/rowdiff/internal/progress"
+	"github.com/rowdiff/rowdiff/pipeline"
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
+)
+
+// nodeFlags are the --node NAME=DSN flags every subcommand takes.
+type nodeFlags []string
+
+func (n *nodeFlags) add(fl *pflag.FlagSet) {
+	fl.StringArrayVar((*[]string)(n), "node", nil, "NAME=DSN of a node (libpq keyword/value string or postgres:// URL; PG* variables apply); repeat for every node")
+}
+
+func (n nodeFlags) parse() ([]pipeline.Node, error) {
+	var out []pipeline.Node
+	for _, s := range n {
+		name, dsn, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--node %q: want NAME=DSN", s)
+		}
+		out = append(out, pipeline.Node{Name: name, DSN: dsn})
+	}
+	return out, nil
+}
+
+func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {
+	fl.DurationVar(&t.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node after this long")
+	fl.DurationVar(&t.Statement, "statement-timeout", 30*time.Minute, "statement_timeout of every session")
+	fl.DurationVar(&t.Lock, "lock-timeout", 5*time.Second, "lock_timeout of every session")
+	fl.DurationVar(&t.IdleTransaction, "idle-timeout", time.Hour, "idle_in_transaction_session_timeout of every session")
+}
+
+// columnFlags select compared columns.
+type columnFlags struct{ columns, excludes string }
+
+func (c *columnFlags) add(fl *pflag.FlagSet) {
+	fl.StringVar(&c.columns, "columns", "", "compare only these columns, comma separated (the key is always compared)")
+	fl.StringVar(&c.excludes, "exclude-columns", "", "do not compare these columns")
+}
+
+func (c *columnFlags) parse(sel *pipeline.Selection) error {
+	var err error
+	if sel.Columns, err = schema.ParseIdentList(c.columns); err != nil {
+		return fmt.Errorf("--columns: %w", err)
+	}
+	if sel.Exclude, err = schema.ParseIdentList(c.excludes); err != nil {
+		return fmt.Errorf("--exclude-columns: %w", err)
+	}
+	return nil
+}
+
+// opener picks the sink from --out and --format.
+func opener(out, format string) (pipeline.Opener, error) {
+	f, err := sinks.FormatFor(out, format)
+	if err != nil {
+		return nil, err
+	}
+	return func(tables []*schema.Table, names []string) (pipeline.Sink, error) {
+		if f == sinks.FormatJSONLines {
+			return sinks.NewJSONLines(out, names)
+		}
+		if len(tables) != 1 {
+			return nil, fmt.Errorf("a Parquet file holds one table's columns; write %d tables to .jsonl", len(tables))
+		}
+		return sinks.NewParquet(out, tables[0], names)
+	}, nil
+}
+
+// progressFor starts the live display unless stderr is not a terminal, --quiet or --log-format is set.
+func progressFor() *progress.Display {
+	return progress.Start(os.Stderr, output.quiet || output.logFormat != "")
+}
+
+// logger is the structured logger --log-format asks for, or nil.
+func logger() (*slog.Logger, error) {
+	switch output.logFormat {
+	case "":
+		return nil, nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", output.logFormat)
+}
+
+// finish prints the summary, writes --summary and turns the outcome into the exit status.
+func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) error {
+	if log, lerr := logger(); lerr != nil {
+		return lerr
+	} else if log != nil {
+		log.Info("run finished", "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
+			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
+			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,
+			"nodes", sum.Nodes)
+	} else {
+		sum.WriteText(os.Stderr)
+	}
+	if summaryPath != "" {
+		if werr := writeSummary(summaryPath, sum); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !sum.Complete {
+		fmt.Fprintf(os.Stderr, "rowdiff: output truncated at --max-diffs %d differences\n", limit)
+	}
+	if sum.Differences > 0 {
+		return exitStatus{exitDiffs}
+	}
+	return nil
+}
+
+func writeSummary(path string, sum *pipeline.Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	if err := sum.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return f.Close()
+}
+
+// output holds the flags that shape what rowdiff prints on stderr.
+var output struct {
+	quiet     bool
+	logFormat string
+}
+
+func addOutputFlags(fl *pflag.FlagSet) {
+	fl.BoolVar(&output.quiet, "quiet", false, "no live progress display (it is shown only when stderr is a terminal)")
+	fl.StringVar(&output.logFormat, "log-format", "", "write the outcome as structured log records on stderr: text or json (default: a human summary)")
+}

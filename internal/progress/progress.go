@@ -1,0 +1,87 @@
+// Package progress draws a live view of a diff on a terminal: per table, rows hashed against the
+// planner's estimate, ranges done, differences so far, rate and ETA.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/mattn/go-isatty"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/rowdiff/rowdiff/pipeline"
+)
+
+// Display shows progress on a terminal. A nil *Display shows nothing, so callers need no checks.
+type Display struct {
+	mu     sync.Mutex
+	p      *mpb.Progress
+	bar    *mpb.Bar
+	table  string
+	latest pipeline.Progress
+}
+
+// Start returns a display on f when f is a terminal and quiet is false, else nil.
+func Start(f *os.File, quiet bool) *Display {
+	if quiet || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		return nil
+	}
+	return startOn(f)
+}
+
+func startOn(w io.Writer) *Display {
+	return &Display{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32))}
+}
+
+// Update records new counters; safe for concurrent use.
+func (d *Display) Update(p pipeline.Progress) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.latest = p
+	if p.Table != d.table {
+		if d.bar != nil {
+			d.bar.SetTotal(-1, true)
+		}
+		d.table = p.Table
+		d.bar = d.p.AddBar(max(p.RowsEstimate, 1),
+			mpb.PrependDecorators(
+				decor.Name(fmt.Sprintf("%s (%d/%d)", p.Table, p.TablesDone+1, p.Tables), decor.WCSyncSpaceR),
+				decor.CountersNoUnit("%d / %d rows", decor.WCSyncSpace),
+			),
+			mpb.AppendDecorators(
+				decor.Any(func(decor.Statistics) string {
+					d.mu.Lock()
+					defer d.mu.Unlock()
+					return fmt.Sprintf("%d ranges, %d differences", d.latest.RangesDone, d.latest.Differences)
+				}, decor.WCSyncSpace),
+				decor.AverageSpeed(0, "%.0f rows/s", decor.WCSyncSpace),
+				decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace),
+			),
+		)
+	}
+	if p.RowsHashed > d.bar.Current() {
+		if p.RowsHashed > p.RowsEstimate {
+			d.bar.SetTotal(p.RowsHashed, false)
+		}
+		d.bar.SetCurrent(p.RowsHashed)
+	}
+}
+
+// Stop completes the display so the summary can follow it; it returns once drawing has ended.
+func (d *Display) Stop() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	if d.bar != nil {
+		d.bar.SetTotal(-1, true)
+	}
+	d.mu.Unlock()
+	d.p.Wait()
+}

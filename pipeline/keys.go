@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// keyRecord is the part of a JSON Lines difference that recheck and repair need: which table, which key.
+type keyRecord struct {
+	Table   string
+	Columns []string // key column names, in the order the record lists them
+	Key     schema.Key
+}
+
+// keyReader streams the keys of a rowdiff JSON Lines file, one record at a time, so memory stays flat
+// however many differences the file holds.
+type keyReader struct {
+	path string
+	f    *os.File
+	sc   *bufio.Scanner
+	line int
+}
+
+func openKeys(path string) (*keyReader, error) {
+	if strings.HasSuffix(path, ".parquet") {
+		return nil, fmt.Errorf("--in %s: read keys from the JSON Lines output (write it with --out x.jsonl)", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--in: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30) // records with TOASTed values can be large
+	return &keyReader{path: path, f: f, sc: sc}, nil
+}
+
+// tableKey identifies the table of a record and the key columns it was diffed by.
+type tableKey struct{ name, key string }
+
+func (k keyRecord) tableKey() tableKey { return tableKey{k.Table, strings.Join(k.Columns, ",")} }
+
+func (r *keyReader) close() { r.f.Close() }
+
+// next returns the next record, or io.EOF.
+func (r *keyReader) next() (keyRecord, error) {
+	for r.sc.Scan() {
+		r.line++
+		line := r.sc.Bytes()
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		rec, err := parseKeyRecord(line)
+		if err != nil {
+			return rec, fmt.Errorf("%s:%d: %w", r.path, r.line, err)
+		}
+		return rec, nil
+	}
+	if err := r.sc.Err(); err != nil {
+		return keyRecord{}, fmt.Errorf("read %s: %w", r.path, err)
+	}
+	return keyRecord{}, io.EOF
+}
+
+func parseKeyRecord(line []byte) (keyRecord, error) {
+	var rec struct {
+		Table string          `json:"table"`
+		Key   json.RawMessage `json:"key"`
+	}
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return keyRecord{}, fmt.Errorf("not a rowdiff record: %w", err)
+	}
+	if rec.Table == "" || len(rec.Key) == 0 {
+		return keyRecord{}, errors.New("record has no table or key")
+	}
+	out := keyRecord{Table: rec.Table}
+	// Decode token by token: the order of key columns matters and maps lose it.
+	d := json.NewDecoder(strings.NewReader(string(rec.Key)))
+	d.UseNumber()
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return keyRecord{}, errors.New("key is not an object")
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return keyRecord{}, err
+		}
+		name, _ := t.(string)
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return keyRecord{}, err
+		}
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case json.Number:
+			s = x.String()
+		case bool:
+			s = map[bool]string{true: "t", false: "f"}[x]
+		default:
+			return keyRecord{}, fmt.Errorf("key column %q has a value rowdiff does not write: %v", name, v)
+		}
+		out.Columns = append(out.Columns, name)
+		out.Key = append(out.Key, s)
+	}
+	return out, nil
+}

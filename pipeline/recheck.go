@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
+	"github.com/rowdiff/rowdiff/stages"
+)
+
+// RecheckConfig re-reads the keys of an earlier diff and keeps those that still differ.
+type RecheckConfig struct {
+	In string // JSON Lines output of an earlier diff or recheck
+	// Out is where the opener writes; later rounds read their keys from it, so it must be JSON Lines
+	// when Rounds > 1.
+	Out       string
+	Nodes     []Node
+	Selection Selection // Columns and Exclude; the key comes from the input records
+	Where     string
+	Exact     bool
+	Timeouts  Timeouts
+	// Rounds > 1 repeats the recheck on what still differs, Wait apart, until nothing differs, the set
+	// stops shrinking, or Rounds are done: differences that are only replication lag disappear.
+	Rounds int
+	Wait   time.Duration
+}
+
+// recheckBatch is how many keys of one table are compared at once.
+const recheckBatch = 1024
+
+// Recheck compares, on every node and in a fresh snapshot per round, the rows of the keys listed in
+// cfg.In, and writes those that still differ. The summary is the last round's.
+func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, error) {
+	if cfg.Rounds > 1 && !strings.HasSuffix(cfg.Out, ".jsonl") {
+		return &Summary{}, errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
+	}
+	in, prev := cfg.In, int64(-1)
+	for round := 1; ; round++ {
+		sum := &Summary{Started: time.Now()}
+		err := recheckOnce(ctx, cfg, in, open, sum)
+		sum.finish(err)
+		if err != nil || sum.Differences == 0 || round >= cfg.Rounds || (prev >= 0 && sum.Differences >= prev) {
+			return sum, err
+		}
+		prev, in = sum.Differences, cfg.Out
+		select {
+		case <-time.After(cfg.Wait):
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		}
+	}
+}
+
+func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) error {
+	if len(cfg.Nodes) < 2 {
+		return errors.New("need at least two --node NAME=DSN")
+	}
+	// First pass: which tables, with which key columns; the sink needs the tables before any record.
+	var order []tableKey
+	seen := map[tableKey]bool{}
+	r, err := openKeys(in)
+	if err != nil {
+		return err
+	}
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			r.close()
+			return err
+		}
+		tk := rec.tableKey()
+		if !seen[tk] {
+			seen[tk] = true
+			order = append(order, tk)
+		}
+	}
+	r.close()
+
+	f, err := openFleet(ctx, cfg.Nodes, cfg.Timeouts, 1)
+	defer f.close(sum)
+	if err != nil {
+		return err
+	}
+	envs := map[tableKey]*stages.Env{}
+	var tables []*schema.Table
+	for _, tk := range order {
+		sel := cfg.Selection
+		sel.Key = strings.Split(tk.key, ",")
+		schemaName, tableName, _ := strings.Cut(tk.name, ".")
+		t, _, err := f.table(ctx, schema.QuoteIdent(schemaName)+"."+schema.QuoteIdent(tableName), sel)
+		if err != nil {
+			return err
+		}
+		tables = append(tables, t)
+		envs[tk] = &stages.Env{SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, Stats: stages.NewStats(len(f.nodes))}
+	}
+	sink, err := open(tables, f.names)
+	if err != nil {
+		return err
+	}
+	counts := map[tableKey]*TableSummary{}
+	for _, tk := range order {
+		counts[tk] = &TableSummary{Table: tk.name}
+	}
+	err = recheckKeys(ctx, in, f.sessions[0], envs, counts, sink)
+	for _, tk := range order {
+		counts[tk].fill(envs[tk].Stats, f.names)
+		sum.add(*counts[tk])
+	}
+	sum.Complete = err == nil
+	if err != nil {
+		sink.Abort()
+		return err
+	}
+	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: true})
+}
+
+// recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.
+func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*stages.Env, counts map[tableKey]*TableSummary, sink Sink) error {
+	r, err := openKeys(in)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	var batch []schema.Key
+	var cur tableKey
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ts := counts[cur]
+		err := stages.CompareKeys(ctx, s.conns, envs[cur], batch, func(d schema.Diff) error {
+			ts.Differences++
+			if d.Kind == schema.Missing {
+				ts.Missing++
+			} else {
+				ts.Changed++
+			}
+			return sink.Write(d)
+		})
+		batch = batch[:0]
+		return err
+	}
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return err
+		}
+		tk := rec.tableKey()
+		if tk != cur || len(batch) == recheckBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur = tk
+		}
+		batch = append(batch, rec.Key)
+	}
+}

@@ -1,0 +1,193 @@
+package sinks
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// repairBatch is how many rows one INSERT or DELETE statement of a repair script holds.
+const repairBatch = 500
+
+// RepairScript writes a SQL script that makes a target node's rows equal a source node's for given keys:
+// upserts for keys the source has, deletes for keys it lacks, in one transaction. Values are quoted
+// literals with explicit casts to the column types, so every type round-trips; rowdiff never runs the
+// script itself. Not safe for concurrent use.
+type RepairScript struct {
+	source, target string
+	body           *os.File // statements; the header needs counts known only at the end
+	w              *bufio.Writer
+	out            *atomicFile
+	pending        []string
+	table          *schema.Table
+	upsert         bool
+	upserts        int64
+	deletes        int64
+}
+
+// NewRepairScript writes the script to path on Commit.
+func NewRepairScript(path, source, target string) (*RepairScript, error) {
+	out, err := createAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	body, err := os.CreateTemp("", "rowdiff-repair-body-*")
+	if err != nil {
+		out.abort()
+		return nil, err
+	}
+	return &RepairScript{source: source, target: target, out: out, body: body, w: bufio.NewWriter(body)}, nil
+}
+
+// Upsert makes the target's row with row's key equal row.
+func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
+	if err := s.switchTo(t, true); err != nil {
+		return err
+	}
+	vals := make([]string, 0, len(t.Columns))
+	for i, c := range t.Columns {
+		if !c.Generated {
+			vals = append(vals, literal(row[i], c.Type))
+		}
+	}
+	s.pending = append(s.pending, "("+strings.Join(vals, ", ")+")")
+	s.upserts++
+	return s.flushIfFull()
+}
+
+// Delete removes the target's row with key.
+func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
+	if err := s.switchTo(t, false); err != nil {
+		return err
+	}
+	vals := make([]string, len(key))
+	for i, k := range t.Key {
+		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].Type)
+	}
+	s.pending = append(s.pending, "("+strings.Join(vals, ", ")+")")
+	s.deletes++
+	return s.flushIfFull()
+}
+
+func (s *RepairScript) switchTo(t *schema.Table, upsert bool) error {
+	if s.table != t || s.upsert != upsert {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		s.table, s.upsert = t, upsert
+	}
+	return nil
+}
+
+func (s *RepairScript) flushIfFull() error {
+	if len(s.pending) < repairBatch {
+		return nil
+	}
+	return s.flush()
+}
+
+func (s *RepairScript) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	t := s.table
+	var keyCols []string
+	for _, k := range t.Key {
+		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
+	}
+	var b strings.Builder
+	if s.upsert {
+		var cols, sets []string
+		overriding := ""
+		for i, c := range t.Columns {
+			if c.Generated {
+				continue
+			}
+			q := schema.QuoteIdent(c.Name)
+			cols = append(cols, q)
+			if c.IdentityAlways {
+				overriding = " OVERRIDING SYSTEM VALUE"
+			}
+			if !isKey(t, i) {
+				sets = append(sets, q+" = EXCLUDED."+q)
+			}
+		}
+		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
+			overriding, strings.Join(s.pending, ",\n  "), strings.Join(keyCols, ", "))
+		if len(sets) == 0 {
+			b.WriteString("DO NOTHING;\n")
+		} else {
+			fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
+		}
+	} else {
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
+	}
+	s.pending = s.pending[:0]
+	_, err := s.w.WriteString(b.String())
+	return err
+}
+
+func isKey(t *schema.Table, i int) bool {
+	for _, k := range t.Key {
+		if k == i {
+			return true
+		}
+	}
+	return false
+}
+
+// literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the
+// script header, so only single quotes need doubling (backslashes, as in bytea's \x, stay literal).
+func literal(v schema.Value, typ string) string {
+	if v.Null {
+		return "NULL::" + typ
+	}
+	return "'" + strings.ReplaceAll(v.S, "'", "''") + "'::" + typ
+}
+
+// Commit writes the header and the statements to the target path.
+func (s *RepairScript) Commit(tables []string, started time.Time) error {
+	err := s.flush()
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if err == nil {
+		_, err = s.body.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		s.Abort()
+		return fmt.Errorf("write repair script: %w", err)
+	}
+	h := bufio.NewWriter(s.out)
+	fmt.Fprintf(h, "-- rowdiff %s repair script\n", Version)
+	fmt.Fprintf(h, "-- source: %s\n-- target: %s\n-- tables: %s\n", s.source, s.target, strings.Join(tables, ", "))
+	fmt.Fprintf(h, "-- generated: %s\n", started.UTC().Format(time.RFC3339))
+	fmt.Fprintf(h, "-- keys: %d (%d upserted from the source's current rows, %d deleted because the source lacks them)\n", s.upserts+s.deletes, s.upserts, s.deletes)
+	fmt.Fprintf(h, "-- Review it, then run it on the target: psql -v ON_ERROR_STOP=1 -f <this file> <target>\n")
+	fmt.Fprintf(h, "SET standard_conforming_strings = on;\nSET DateStyle = ISO;\nSET IntervalStyle = postgres;\nSET TimeZone = 'UTC';\nBEGIN;\n")
+	if _, err := io.Copy(h, s.body); err != nil {
+		s.Abort()
+		return fmt.Errorf("write repair script: %w", err)
+	}
+	fmt.Fprintf(h, "COMMIT;\n")
+	if err := h.Flush(); err != nil {
+		s.Abort()
+		return fmt.Errorf("write repair script: %w", err)
+	}
+	s.body.Close()
+	os.Remove(s.body.Name())
+	return s.out.commit()
+}
+
+// Abort removes every temporary file; nothing is left at the target path.
+func (s *RepairScript) Abort() error {
+	s.body.Close()
+	os.Remove(s.body.Name())
+	s.out.abort()
+	return nil
+}

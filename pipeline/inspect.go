@@ -35,7 +35,10 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END,
-       a.attgenerated <> '', a.attidentity = 'a'
+       a.attgenerated <> '', a.attidentity = 'a',
+       a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
+           SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
+           AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX')))
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -69,7 +72,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*re
 	t.columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
 		var c schema.Column
 		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways)
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation)
 		return c, err
 	})
 	if err != nil {
@@ -102,9 +105,17 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		return m
 	}
 	firstCols := byName(first)
-	for _, n := range append(append([]string{}, sel.Columns...), sel.Exclude...) {
+	for _, n := range sel.Columns {
 		if _, ok := firstCols[n]; !ok {
 			return nil, fmt.Errorf("node %s: table %s.%s has no column %q", names[0], first.schema, first.name, n)
+		}
+	}
+	// An excluded column may exist on any node: excluding a column only one node has is the point.
+	for _, n := range sel.Exclude {
+		if !slices.ContainsFunc(remotes, func(r *remoteTable) bool {
+			return slices.ContainsFunc(r.columns, func(c schema.Column) bool { return c.Name == n })
+		}) {
+			return nil, fmt.Errorf("table %s.%s has no column %q on any node", first.schema, first.name, n)
 		}
 	}
 	key := sel.Key
@@ -142,6 +153,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			return nil, fmt.Errorf("table %s: key column %q is nullable; rows with a NULL key could not be compared (use NOT NULL columns)", t, k)
 		}
 		t.Key = append(t.Key, i)
+		if !c.CCollation && schema.Textual(c.Base) {
+			t.KeyScan = true
+		}
 	}
 	for i, r := range remotes[1:] {
 		node := names[i+1]
@@ -161,6 +175,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				if _, ok := firstCols[rc.Name]; !ok && !slices.Contains(sel.Exclude, rc.Name) {
 					problems = append(problems, fmt.Sprintf("column %q is not on %s", rc.Name, names[0]))
 				}
+			}
+		}
+		for _, k := range t.Key {
+			if rc, ok := cols[t.Columns[k].Name]; ok && !rc.CCollation && schema.Textual(rc.Base) {
+				t.KeyScan = true
 			}
 		}
 		if len(problems) > 0 {

@@ -143,11 +143,15 @@ func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(sc
 	if t.Compare != nil {
 		return nil, stages.Compare(ctx, s.conns, r.env, *t.Compare, emit)
 	}
-	diffs, err := stages.Hash(ctx, s.conns, r.env, *t.Hash)
-	if err != nil || len(diffs) == 0 {
+	sp := stages.NewSplitter(r.env, *t.Hash)
+	err := stages.Hash(ctx, s.conns, r.env, *t.Hash, func(d stages.BucketDiff) error {
+		sp.Add(d)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return stages.Split(ctx, s.conns, r.env, *t.Hash, diffs)
+	return sp.Finish(ctx, s.conns)
 }
 
 // write feeds the sink and counts differences; it stops the run when --max-diffs is reached.

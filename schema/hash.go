@@ -22,7 +22,6 @@ const chainSeed = 6052836392475387169
 var directHash = map[string]struct{ fn, zero string }{
 	"int2":     {"hashint2extended", "0"},
 	"int4":     {"hashint4extended", "0"},
-	"numeric":  {"hash_numeric_extended", "0"},
 	"float4":   {"hashfloat4extended", "0"},
 	"float8":   {"hashfloat8extended", "0"},
 	"uuid":     {"uuid_hash_extended", "'00000000-0000-0000-0000-000000000000'"},
@@ -39,6 +38,9 @@ var recordHashable = map[string]bool{
 
 // textual are types whose equality is byte equality of their text (under a deterministic collation).
 var textual = map[string]bool{"text": true, "varchar": true, "name": true, "bpchar": true}
+
+// Textual reports whether base is a string type compared byte for byte under COLLATE "C".
+func Textual(base string) bool { return textual[base] }
 
 // hashStep returns the SQL of one chain step: column c hashed with seed prev.
 func (q *SQL) hashStep(c Column, prev string) string {
@@ -70,10 +72,11 @@ func (q *SQL) hashStep(c Column, prev string) string {
 	base := c.Base
 	if c.Category == "A" {
 		// Arrays hash element-wise with the element type's hash, unless that hash is not node-independent.
-		if c.ElemCategory != "E" && (directHash[c.ElemBase].fn != "" || recordHashable[c.ElemBase] ||
+		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
+		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || recordHashable[c.ElemBase] ||
 			c.ElemBase == "int8" || c.ElemBase == "timestamp" || c.ElemBase == "timestamptz" ||
 			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
-			return flag(fmt.Sprintf("hash_record_extended(ROW(%s), %s)", x, prev))
+			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev))
 		}
 		return text(x + "::text")
 	}
@@ -97,13 +100,25 @@ func (q *SQL) hashStep(c Column, prev string) string {
 		return flag(fmt.Sprintf("hashfloat8extended(date_part('epoch', %s), timestamp_hash_extended(%s, %s))", v, v, prev))
 	case textual[base]:
 		return text(x + "::text")
+	case base == "numeric":
+		// hash_numeric_extended returns the seed itself for NaN and ±Infinity, so those three would hash
+		// alike (and like an absent column); a tag tells them apart. scale() is NULL only for them.
+		v := coalesce(x, "0")
+		tag := fmt.Sprintf("CASE WHEN scale(%s) IS NOT NULL THEN 0 WHEN %s = 'NaN' THEN 3 WHEN %s > 0 THEN 2 ELSE 1 END", v, v, v)
+		return flag(fmt.Sprintf("hash_numeric_extended(%s, hashint4extended(%s, %s))", v, tag, prev))
 	case directHash[base].fn != "":
 		d := directHash[base]
 		return flag(fmt.Sprintf("%s(%s, %s)", d.fn, coalesce(x, d.zero), prev))
 	case recordHashable[base]:
-		return fmt.Sprintf("hash_record_extended(ROW(%s), %s)", x, prev)
+		return recordHash(x, prev)
 	}
 	return text(x + "::text")
+}
+
+// recordHash hashes x with its type's default hash function through hash_record_extended. The NULL flag
+// rides in the same record: the record hash of ROW(NULL) ignores the seed, which would cut the chain.
+func recordHash(x, prev string) string {
+	return fmt.Sprintf("hash_record_extended(ROW(%s, %s IS NULL), %s)", x, x, prev)
 }
 
 // RowHash is the SQL expression of a row's 64-bit hash under the equality definition.

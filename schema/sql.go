@@ -118,30 +118,49 @@ func (q *SQL) orderBy() string {
 }
 
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
-// hash int8) for non-empty buckets only. Bucket b covers [Origin+b*Width, Origin+(b+1)*Width) with Width, or
-// [Splits[b-1], Splits[b]) with Splits (the range's own bounds at either end).
+// hash int8) for non-empty buckets only, in bucket order. Bucket b covers [Origin+b*Width,
+// Origin+(b+1)*Width) with Width, or [Splits[b-1], Splits[b]) with Splits (the range's own bounds at
+// either end). The result is at most one row per bucket, small enough to sort after a hash aggregate.
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
-	var bucket string
+	bucket := q.bucketExpr(&a, b)
+	// The CTE is planned on its own, so the outer ORDER BY sorts the few aggregated rows instead of
+	// pushing a sort of every row below the aggregate.
+	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT %s::int8 AS b, count(*), bit_xor(%s) FROM %s WHERE %s GROUP BY 1) SELECT * FROM h ORDER BY 1",
+		bucket, q.RowHash(), q.T.Ident(), q.where(pred)), a.vals
+}
+
+// bucketExpr is the bucket number of a row's key under b.
+func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	switch {
 	case b.Width > 0:
-		k := q.keyExpr(0)
-		bucket = fmt.Sprintf("((%s - %s) / %s)", k, a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
+		return fmt.Sprintf("((%s - %s) / %s)", q.keyExpr(0), a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
 	case len(b.Splits) == 0:
-		bucket = "0"
+		return "0"
 	case len(q.T.Key) == 1:
 		c := q.T.Columns[q.T.Key[0]]
 		elems := make([]string, len(b.Splits))
 		for i, s := range b.Splits {
 			elems[i] = s[0]
 		}
-		bucket = fmt.Sprintf("width_bucket(%s, %s)", q.keyExpr(0), a.add(ArrayLiteral(elems), c.CastType+"[]"))
-	default:
-		bucket = q.searchTree(&a, b.Splits, 0, len(b.Splits))
+		return fmt.Sprintf("width_bucket(%s, %s)", q.keyExpr(0), a.add(ArrayLiteral(elems), c.CastType+"[]"))
 	}
-	return fmt.Sprintf("SELECT %s::int8 AS b, count(*), bit_xor(%s) FROM %s WHERE %s GROUP BY 1",
-		bucket, q.RowHash(), q.T.Ident(), q.where(pred)), a.vals
+	return q.searchTree(a, b.Splits, 0, len(b.Splits))
+}
+
+// SelectBuckets is Select for the rows of range r that fall in the listed buckets of b. One scan of r
+// replaces one index range scan per bucket, for keys whose range conditions no index can serve.
+func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
+	var a args
+	pred := q.rangePred(&a, r)
+	ids := make([]string, len(buckets))
+	for i, n := range buckets {
+		ids[i] = strconv.FormatInt(n, 10)
+	}
+	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(full), q.T.Ident(),
+		q.where(pred), q.orderBy()), a.vals
 }
 
 // searchTree is a binary search over splits[lo:hi] as nested CASEs: the bucket number of a composite key,

@@ -35,6 +35,9 @@ type Column struct {
 	NotNull      bool
 	// Domain is set when the column's declared type is a domain over Base.
 	Domain bool
+	// CCollation says the column sorts by bytes here ("C" or "POSIX"), so an index on it can serve the
+	// COLLATE "C" range conditions rowdiff uses for text keys.
+	CCollation bool
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
 	// OVERRIDING SYSTEM VALUE to be written.
 	Generated, IdentityAlways bool
@@ -61,6 +64,9 @@ type Table struct {
 	Columns      []Column
 	// Key holds indexes into Columns, in key order.
 	Key []int
+	// KeyScan is set when some node's index cannot serve range conditions on the key (a text key whose
+	// collation is not C there): a range is then read by one scan that picks rows by bucket number.
+	KeyScan bool
 }
 
 // String is the unquoted schema.name used in output records.

@@ -20,9 +20,17 @@ const fetchBatch = 256
 // leaf compare keeps only the differing keys (bounded by maxCompareRows) until it fetches their rows.
 // emit is called from the calling goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
-	env.Stats.RangesCompared.Add(int64(len(t.Ranges)))
-	sql, args := env.SQL.Select(t.Ranges, t.Full)
-	where := fmt.Sprintf("compare %d range(s) from %s of %s", len(t.Ranges), describe(t.Ranges[0]), env.SQL.T)
+	var sql, where string
+	var args []any
+	if t.Parent != nil {
+		env.Stats.RangesCompared.Add(int64(len(t.Buckets)))
+		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, t.Full)
+		where = fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(t.Buckets), describe(t.Parent.Range), env.SQL.T)
+	} else {
+		env.Stats.RangesCompared.Add(int64(len(t.Ranges)))
+		sql, args = env.SQL.Select(t.Ranges, t.Full)
+		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(t.Ranges), describe(t.Ranges[0]), env.SQL.T)
+	}
 	var keys []schema.Key
 	err := merge(ctx, conns, env, sql, args, t.Full, where, func(key schema.Key, rows []schema.Row) error {
 		if t.Full {

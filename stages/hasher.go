@@ -3,16 +3,10 @@ package stages
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/sourcegraph/conc/pool"
 )
-
-// bucketStat is one node's count and XOR of row hashes for one bucket.
-type bucketStat struct {
-	count, hash int64
-}
 
 // BucketDiff is a bucket whose count or hash differs between nodes, with each node's row count.
 type BucketDiff struct {
@@ -20,70 +14,111 @@ type BucketDiff struct {
 	Counts []int64
 }
 
-// Hash runs the task's bucket hash query on every node at once (one query per node, conns[i] for node i)
-// and returns the buckets that differ, in bucket order. It blocks until every node has answered; the
-// first error cancels the others.
-func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask) ([]BucketDiff, error) {
+// bucketCursor is one node's position in its bucket-ordered hash results.
+type bucketCursor struct {
+	rows               pgx.Rows
+	done               bool
+	bucket, count, sum int64
+}
+
+func (c *bucketCursor) next() error {
+	if !c.rows.Next() {
+		c.done = true
+		return c.rows.Err()
+	}
+	return c.rows.Scan(&c.bucket, &c.count, &c.sum)
+}
+
+// Hash runs the task's bucket hash query on every node at once (one query per node, conns[i] for node
+// i), walks the bucket-ordered results together and calls differ, in bucket order, for every bucket whose
+// count or hash is not the same on all nodes. Memory does not depend on the number of buckets. differ
+// must not use conns: the results are still being read.
+func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ func(BucketDiff) error) error {
 	sql, args := env.SQL.BucketHash(t.Range, t.Buckets)
-	results := make([]map[int64]bucketStat, len(conns))
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	what := func(i int, err error) error {
+		return fmt.Errorf("node %s: hash range %s of %s: %w", env.Nodes[i], describe(t.Range), env.SQL.T, err)
+	}
+	curs := make([]*bucketCursor, len(conns))
+	defer func() {
+		for _, c := range curs {
+			if c != nil {
+				c.rows.Close()
+			}
+		}
+	}()
 	for i, conn := range conns {
-		p.Go(func(ctx context.Context) error {
-			// The planner cannot know a range has at most Fanout buckets and would sort every row to
-			// group them; a hash aggregate needs one pass. Only this query runs without sorts.
-			if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
-				return fmt.Errorf("node %s: %w", env.Nodes[i], err)
-			}
-			defer conn.Exec(context.WithoutCancel(ctx), "SET LOCAL enable_sort = on")
-			rows, _ := conn.Query(ctx, sql, args...)
-			m := make(map[int64]bucketStat)
-			var b int64
-			var s bucketStat
-			_, err := pgx.ForEachRow(rows, []any{&b, &s.count, &s.hash}, func() error {
-				m[b] = s
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("node %s: hash range %s of %s: %w", env.Nodes[i], describe(t.Range), env.SQL.T, err)
-			}
-			results[i] = m
-			return nil
-		})
-	}
-	if err := p.Wait(); err != nil {
-		return nil, err
-	}
-	env.Stats.RangesHashed.Add(1)
-	if t.Depth == 0 {
-		for i, m := range results {
-			var n int64
-			for _, s := range m {
-				n += s.count
-			}
-			env.Stats.Rows[i].Add(n)
+		// The planner cannot know a range has at most Fanout buckets and would sort every row to group
+		// them; a hash aggregate needs one pass. Only this query runs without sorting rows.
+		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+			return what(i, err)
 		}
 	}
-	seen := make(map[int64]bool)
-	var diffs []BucketDiff
-	for _, m := range results {
-		for b := range m {
-			if seen[b] {
+	// Every query is sent before any is read, so the nodes work in parallel.
+	for i, conn := range conns {
+		rows, err := conn.Query(ctx, sql, args...)
+		if err != nil {
+			return what(i, err)
+		}
+		curs[i] = &bucketCursor{rows: rows}
+	}
+	for i, c := range curs {
+		if err := c.next(); err != nil {
+			return what(i, err)
+		}
+	}
+	counts := make([]int64, len(curs))
+	for {
+		low, found := int64(0), false
+		for _, c := range curs {
+			if !c.done && (!found || c.bucket < low) {
+				low, found = c.bucket, true
+			}
+		}
+		if !found {
+			break
+		}
+		same := true
+		var first *bucketCursor
+		for i, c := range curs {
+			counts[i] = 0
+			if c.done || c.bucket != low {
+				same = false
 				continue
 			}
-			seen[b] = true
-			first, same := results[0][b], true
-			counts := make([]int64, len(results))
-			for i, other := range results {
-				counts[i] = other[b].count
-				if other[b] != first {
-					same = false
-				}
+			counts[i] = c.count
+			if t.Depth == 0 {
+				env.Stats.Rows[i].Add(c.count)
 			}
-			if !same {
-				diffs = append(diffs, BucketDiff{Bucket: b, Counts: counts})
+			if first == nil {
+				first = c
+			} else if c.count != first.count || c.sum != first.sum {
+				same = false
+			}
+		}
+		if !same {
+			if err := differ(BucketDiff{Bucket: low, Counts: slices.Clone(counts)}); err != nil {
+				return err
+			}
+		}
+		for i, c := range curs {
+			if !c.done && c.bucket == low {
+				if err := c.next(); err != nil {
+					return what(i, err)
+				}
 			}
 		}
 	}
-	sort.Slice(diffs, func(i, j int) bool { return diffs[i].Bucket < diffs[j].Bucket })
-	return diffs, nil
+	for i, c := range curs {
+		c.rows.Close()
+		if err := c.rows.Err(); err != nil {
+			return what(i, err)
+		}
+	}
+	for i, conn := range conns {
+		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = on"); err != nil {
+			return what(i, err)
+		}
+	}
+	env.Stats.RangesHashed.Add(1)
+	return nil
 }

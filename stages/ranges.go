@@ -32,7 +32,7 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 			}
 		}
 	}
-	return produceSampled(ctx, coords[0], env, out)
+	return produceSampled(ctx, coords[0], env, estRows, out)
 }
 
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
@@ -103,8 +103,14 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 	}
 }
 
-func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- HashTask) error {
-	sql, args := env.SQL.KeySteps(schema.Range{}, env.LeafRows, 0)
+func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, estRows float64, out chan<- HashTask) error {
+	step, fanout := env.LeafRows, env.Fanout
+	if env.SQL.T.KeyScan {
+		// Every range costs a full scan when no index serves the key: make one range of the whole table.
+		fanout = 1 << 16
+		step = max(step, int64(math.Ceil(estRows/float64(fanout-1))))
+	}
+	sql, args := env.SQL.KeySteps(schema.Range{}, step, 0)
 	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
 	if err != nil {
 		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
@@ -115,7 +121,7 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ha
 	nk := len(env.SQL.T.Key)
 	for rows.Next() {
 		k := keyOf(rows.RawValues()[:nk])
-		if len(splits) < env.Fanout-1 {
+		if len(splits) < fanout-1 {
 			splits = append(splits, k)
 			continue
 		}

@@ -16,44 +16,120 @@ import (
 const (
 	maxCompareRanges = 64
 	maxCompareRows   = 8192
+	// denseRun consecutive differing buckets are taken as a region where most rows differ: it is read
+	// whole at once rather than hashed finer or compared key by key.
+	denseRun = 4
 )
 
-// Split decides what happens to the differing buckets of a hashed range and returns the follow-up tasks:
-//   - a bucket that is mostly different (one side empty, or counts far apart) goes straight to a full
-//     row compare: hashing it finer would only find that nearly every row differs;
-//   - a small bucket (at most 4*LeafRows rows) goes to a row compare that reads keys and row hashes first
-//     and fetches full rows only for the keys that differ;
+// Splitter decides what happens to the differing buckets of one hashed range, fed in bucket order while
+// the hash results stream in, and returns the follow-up tasks from Finish:
+//   - a bucket that is mostly different (one side empty, or counts far apart), or that lies in a run of
+//     denseRun or more differing buckets, goes to a full row compare: hashing it finer would only find
+//     that nearly every row differs;
+//   - a small bucket (at most 4*LeafRows rows) goes to a row compare that reads keys and row hashes
+//     first and fetches full rows only for the keys that differ;
 //   - a bigger bucket becomes a new hash task with finer buckets. Integer buckets are cut arithmetically;
 //     other keys take split points from the node holding the most rows of the bucket.
 //
+// When no index can serve the key's range conditions (text keys whose collation is not C), every
+// differing bucket of the range is read in one full compare that selects rows by bucket number.
 // Adjacent buckets headed for the same kind of compare are merged into one range.
-func Split(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, diffs []BucketDiff) ([]Task, error) {
-	var out []Task
-	var leaf, full group
-	for _, d := range diffs {
-		r := schema.BucketRange(t.Range, t.Buckets, d.Bucket)
-		lo, hi := slices.Min(d.Counts), slices.Max(d.Counts)
-		if lo == 0 || (hi-lo)*2 > hi {
-			out = full.add(out, r, hi, true)
-			continue
+type Splitter struct {
+	env        *Env
+	t          HashTask
+	out        []Task
+	leaf, full group
+	big        []BucketDiff
+	ids        []int64 // bucket numbers, when the key cannot be range-scanned
+	// run is the current stretch of consecutive differing buckets; only its first denseRun-1 buckets
+	// are kept, because a longer run is merged into one range.
+	run      []BucketDiff
+	runLen   int
+	runLast  int64
+	runRange schema.Range
+	runRows  int64
+}
+
+// NewSplitter starts splitting the differing buckets of t.
+func NewSplitter(env *Env, t HashTask) *Splitter { return &Splitter{env: env, t: t} }
+
+// Add takes the next differing bucket; buckets must come in increasing order.
+func (s *Splitter) Add(d BucketDiff) {
+	if s.env.SQL.T.KeyScan {
+		s.ids = append(s.ids, d.Bucket)
+		return
+	}
+	if lo, hi := slices.Min(d.Counts), slices.Max(d.Counts); hi > 4*s.env.LeafRows && lo > 0 && (hi-lo)*2 <= hi {
+		// A big bucket says nothing about how many of its rows differ: hash it finer.
+		s.closeRun()
+		s.big = append(s.big, d)
+		return
+	}
+	r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
+	if s.runLen > 0 && d.Bucket == s.runLast+1 {
+		s.runLen++
+		s.runLast = d.Bucket
+		s.runRange.Hi = r.Hi
+		s.runRows += slices.Max(d.Counts)
+		if len(s.run) < denseRun-1 {
+			s.run = append(s.run, d)
 		}
-		if hi <= 4*env.LeafRows {
-			out = leaf.add(out, r, hi, false)
-			continue
+		return
+	}
+	s.closeRun()
+	s.run, s.runLen, s.runLast, s.runRange, s.runRows = append(s.run[:0], d), 1, d.Bucket, r, slices.Max(d.Counts)
+}
+
+func (s *Splitter) closeRun() {
+	if s.runLen >= denseRun {
+		s.out = s.full.add(s.out, s.runRange, s.runRows, true)
+	} else {
+		for _, d := range s.run[:s.runLen] {
+			s.place(d)
 		}
-		b, ok, err := finerBuckets(ctx, conns, env, t.Buckets, r, d.Counts)
+	}
+	s.run, s.runLen = s.run[:0], 0
+}
+
+func (s *Splitter) place(d BucketDiff) {
+	r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
+	lo, hi := slices.Min(d.Counts), slices.Max(d.Counts)
+	switch {
+	case lo == 0 || (hi-lo)*2 > hi:
+		s.out = s.full.add(s.out, r, hi, true)
+	case hi <= 4*s.env.LeafRows:
+		s.out = s.leaf.add(s.out, r, hi, false)
+	default:
+		s.big = append(s.big, d)
+	}
+}
+
+// Finish returns the follow-up tasks. It may query conns (for split points), so it must be called
+// after the hash results have been read.
+func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error) {
+	if s.env.SQL.T.KeyScan {
+		if len(s.ids) == 0 {
+			return nil, nil
+		}
+		t := s.t
+		return []Task{{Compare: &CompareTask{Parent: &t, Buckets: s.ids, Full: true}}}, nil
+	}
+	s.closeRun()
+	for _, d := range s.big {
+		r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
+		b, ok, err := finerBuckets(ctx, conns, s.env, s.t.Buckets, r, d.Counts)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			out = leaf.add(out, r, hi, false)
+			s.out = s.leaf.add(s.out, r, slices.Max(d.Counts), false)
 			continue
 		}
-		env.Stats.RangesSplit.Add(1)
-		out = append(out, Task{Hash: &HashTask{Range: r, Buckets: b, Depth: t.Depth + 1}})
+		s.env.Stats.RangesSplit.Add(1)
+		s.out = append(s.out, Task{Hash: &HashTask{Range: r, Buckets: b, Depth: s.t.Depth + 1}})
 	}
-	out = leaf.flush(out, false)
-	return full.flush(out, true), nil
+	s.out = s.leaf.flush(s.out, false)
+	return s.full.flush(s.out, true), nil
 }
 
 // group accumulates ranges for one compare task.

@@ -53,11 +53,14 @@ type HashTask struct {
 	Depth int
 }
 
-// CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one.
-// With Full the rows travel whole at once, because most of them differ anyway.
+// CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one, or, with
+// Parent set, the rows of Parent's range that fall in the listed Buckets of it. With Full the rows travel
+// whole at once, because most of them differ anyway.
 type CompareTask struct {
-	Ranges []schema.Range
-	Full   bool
+	Ranges  []schema.Range
+	Parent  *HashTask
+	Buckets []int64
+	Full    bool
 }
 
 // describe renders a range for error messages.

@@ -1,0 +1,48 @@
+package tests
+
+import "testing"
+
+// TestThreeNodes diffs three nodes (UTC, New York, Kolkata): keys missing on one or two of the three,
+// rows changed on one of the three, and a row present on one node only. Every record lists all three.
+func TestThreeNodes(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (id int PRIMARY KEY, v text, ts timestamptz);
+INSERT INTO t SELECT i, 'v' || i, '2020-01-01 00:00:00+00'::timestamptz + i * interval '1 hour' FROM generate_series(1, 600) i;
+CREATE TABLE tt (k text PRIMARY KEY, v int);
+INSERT INTO tt SELECT 'k' || i, i FROM generate_series(1, 600) i;`
+	a := newNode(t, "a", clA, schema, `DELETE FROM t WHERE id % 11 = 1; UPDATE t SET v = 'a' WHERE id % 29 = 6;
+DELETE FROM t WHERE id % 31 = 7; DELETE FROM tt WHERE v % 11 = 1; UPDATE tt SET v = -v WHERE v % 29 = 6;`)
+	b := newNode(t, "b", clB, schema, `DELETE FROM t WHERE id % 13 = 2; UPDATE t SET v = 'b' WHERE id % 19 = 4;
+DELETE FROM t WHERE id % 31 = 7; DELETE FROM tt WHERE v % 13 = 2; UPDATE tt SET v = -v WHERE v % 19 = 4;`)
+	c := newNode(t, "c", clC, schema, `DELETE FROM t WHERE id % 17 = 3; UPDATE t SET ts = ts + interval '1 second' WHERE id % 23 = 5;
+INSERT INTO t VALUES (1001, 'only c', NULL); DELETE FROM tt WHERE v % 17 = 3; UPDATE tt SET v = -v WHERE v % 23 = 5;
+INSERT INTO tt VALUES ('only c', 0);`)
+	for _, nodes := range [][]Node{{a, b, c}, {c, a, b}} {
+		for _, tbl := range []struct{ name, key string }{{"t", "id"}, {"tt", "k"}} {
+			want := truth(t, nodes, Spec{Table: tbl.name, Key: []string{tbl.key}})
+			for _, mode := range [][]string{nil, {"--block-rows", "32", "--leaf-rows", "2"}} {
+				r := diff(t, tbl.name, nodes, mode...)
+				check(t, r, want, []string{tbl.key}, "public."+tbl.name)
+			}
+		}
+	}
+	r := diff(t, "t", []Node{a, b, c})
+	rec := find(t, r, []string{"id"}, "12") // 12 % 11 = 1: missing on a only
+	if rec.Kind != "missing" || rec.Row(t, "a") != nil || rec.Row(t, "b") == nil || rec.Row(t, "c") == nil {
+		t.Errorf("id 12: want missing with only a null: %s", rec.Line)
+	}
+	rec = find(t, r, []string{"id"}, "38") // 38 % 31 = 7: missing on a and b
+	if rec.Kind != "missing" || rec.Row(t, "a") != nil || rec.Row(t, "b") != nil || rec.Row(t, "c") == nil {
+		t.Errorf("id 38: want missing with a and b null: %s", rec.Line)
+	}
+	rec = find(t, r, []string{"id"}, "1001")
+	if rec.Kind != "missing" || rec.Row(t, "c") == nil {
+		t.Errorf("id 1001: want missing, present on c: %s", rec.Line)
+	}
+	rec = find(t, r, []string{"id"}, "5") // changed on c only
+	wantString(t, rec.Row(t, "a"), "ts", "2020-01-01 05:00:00+00")
+	wantString(t, rec.Row(t, "c"), "ts", "2020-01-01 05:00:01+00")
+	if rec.Kind != "changed" {
+		t.Errorf("id 5: want changed: %s", rec.Line)
+	}
+}

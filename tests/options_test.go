@@ -1,0 +1,174 @@
+package tests
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWhere compares only the rows matching --where on each node; a row whose region moved out of the
+// filter on one node is missing there.
+func TestWhere(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (id int PRIMARY KEY, region text NOT NULL, v int);
+INSERT INTO t SELECT i, (ARRAY['eu','us','ap'])[i % 3 + 1], i FROM generate_series(1, 600) i;`
+	a, b := pair(t, schema,
+		`UPDATE t SET v = v + 1 WHERE id % 10 = 0; UPDATE t SET region = 'us' WHERE id IN (3, 6, 9);`,
+		`DELETE FROM t WHERE id % 13 = 1; UPDATE t SET v = NULL WHERE id % 17 = 2;`)
+	nodes := []Node{a, b}
+	for _, where := range []string{"region = 'eu'", "v > 100 AND region <> 'ap'", "id % 2 = 0 OR v IS NULL"} {
+		want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}, Where: where})
+		all := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+		if len(want) == 0 || len(want) == len(all) {
+			t.Fatalf("test setup: --where %q selects %d of %d differences", where, len(want), len(all))
+		}
+		for _, mode := range [][]string{nil, {"--block-rows", "32", "--leaf-rows", "2"}} {
+			r := diff(t, "t", nodes, append([]string{"--where", where}, mode...)...)
+			check(t, r, want, []string{"id"}, "public.t")
+		}
+	}
+	r := diff(t, "t", nodes, "--where", "region = 'eu'")
+	rec := find(t, r, []string{"id"}, "3")
+	if rec.Kind != "missing" || rec.Row(t, "a") != nil {
+		t.Errorf("id 3 left the filter on a: want missing with a null: %s", rec.Line)
+	}
+}
+
+// TestColumnSelection checks --columns and --exclude-columns: differences only in columns not compared
+// are ignored, and a column present on one node only can be left out.
+func TestColumnSelection(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (id int PRIMARY KEY, x int, y text, z text);
+INSERT INTO t SELECT i, i, 'y' || i, 'z' || i FROM generate_series(1, 300) i;`
+	a, b := pair(t, schema,
+		`UPDATE t SET y = 'changed' WHERE id % 10 = 1; UPDATE t SET x = -x WHERE id % 15 = 2; UPDATE t SET z = NULL WHERE id % 20 = 3;
+ALTER TABLE t ADD COLUMN only_a text DEFAULT 'a';`,
+		`DELETE FROM t WHERE id % 50 = 4; ALTER TABLE t ADD COLUMN only_b int DEFAULT 1;`)
+	nodes := []Node{a, b}
+	cases := []struct {
+		args      []string
+		cols, exc []string
+	}{
+		{[]string{"--columns", "x"}, []string{"x"}, nil},
+		{[]string{"--columns", "x,z"}, []string{"x", "z"}, nil},
+		{[]string{"--columns", "y"}, []string{"y"}, nil},
+		{[]string{"--exclude-columns", "y,only_a,only_b"}, nil, []string{"y", "only_a", "only_b"}},
+		{[]string{"--exclude-columns", "x,y,z,only_a,only_b"}, nil, []string{"x", "y", "z", "only_a", "only_b"}},
+		{[]string{"--columns", "x,y", "--exclude-columns", "y"}, []string{"x"}, []string{"y"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}, Columns: c.cols, Exclude: c.exc})
+			if len(want) == 0 {
+				t.Fatal("test setup: nothing to find")
+			}
+			for _, nodes := range [][]Node{{a, b}, {b, a}} {
+				check(t, diff(t, "t", nodes, c.args...), want, []string{"id"}, "public.t")
+			}
+		})
+	}
+	// The full comparison cannot run: the tables differ in definition (only_a, only_b).
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "only_") {
+		t.Errorf("columns only on one node without --exclude-columns: exit %d, want 2 naming the column\nstderr:\n%s", p.Code, p.Stderr)
+	}
+}
+
+// TestKeyOption uses --key on tables without a primary key: a NOT NULL unique column, and two columns
+// unique together (named in an order other than the table's).
+func TestKeyOption(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (n int, code text NOT NULL UNIQUE, v text);
+INSERT INTO t SELECT i, 'C-' || i, 'v' || i FROM generate_series(1, 400) i;
+CREATE TABLE t2 (v text, seq int NOT NULL, region text NOT NULL, UNIQUE (region, seq));
+INSERT INTO t2 SELECT 'v' || i, i / 3, (ARRAY['eu','us','ap'])[i % 3 + 1] FROM generate_series(1, 400) i;`
+	a, b := pair(t, schema,
+		`UPDATE t SET v = 'x' WHERE n % 9 = 1; DELETE FROM t WHERE n % 31 = 2; UPDATE t2 SET v = 'x' WHERE seq % 9 = 1;`,
+		`DELETE FROM t WHERE n % 37 = 3; INSERT INTO t VALUES (0, 'only-b', NULL); DELETE FROM t2 WHERE seq % 11 = 2;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"code"}})
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		r := diff(t, "t", nodes, append([]string{"--key", "code"}, mode...)...)
+		check(t, r, want, []string{"code"}, "public.t")
+	}
+	r := diff(t, "t", nodes, "--key", "code")
+	rec := find(t, r, []string{"code"}, "only-b")
+	if rec.Kind != "missing" || rec.Row(t, "a") != nil {
+		t.Errorf("want only-b missing on a: %s", rec.Line)
+	}
+	want = truth(t, nodes, Spec{Table: "t2", Key: []string{"seq", "region"}})
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		r := diff(t, "t2", nodes, append([]string{"--key", "seq,region"}, mode...)...)
+		check(t, r, want, []string{"seq", "region"}, "public.t2")
+	}
+}
+
+// TestMaxDiffs stops after --max-diffs differences: exit 1, exactly that many records (all real), an
+// incomplete summary and a warning on stderr. A limit above the total changes nothing.
+func TestMaxDiffs(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 2000) i;`
+	a, b := pair(t, schema, `UPDATE t SET v = 0 WHERE id % 40 = 1;`, `DELETE FROM t WHERE id % 50 = 2;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	if len(want) != 90 {
+		t.Fatalf("test setup: %d differences, want 90", len(want))
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "64", "--leaf-rows", "2"}} {
+		r := diff(t, "t", nodes, append([]string{"--max-diffs", "5"}, mode...)...)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1\nstderr:\n%s", r.Code, r.Stderr)
+		}
+		if len(r.Records) != 5 {
+			t.Errorf("%d records, want exactly 5", len(r.Records))
+		}
+		for _, rec := range r.Records {
+			k := keyString(t, rec, []string{"id"})
+			if want[k] != rec.Kind {
+				t.Errorf("record %s: not a difference of that kind (truth: %q)", rec.Line, want[k])
+			}
+		}
+		if s := r.Summary; s.Complete || s.Differences != 5 {
+			t.Errorf("summary complete=%v differences=%d, want false and 5", s.Complete, s.Differences)
+		}
+		if !strings.Contains(r.Stderr, "truncated") {
+			t.Errorf("stderr does not say the output is truncated:\n%s", r.Stderr)
+		}
+	}
+	check(t, diff(t, "t", nodes, "--max-diffs", "1000"), want, []string{"id"}, "public.t")
+}
+
+// TestStdout writes JSON Lines to stdout with --out -, keeping stdout free of anything else.
+func TestStdout(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i;`
+	a, b := pair(t, schema, `UPDATE t SET v = 'x' WHERE id % 25 = 1;`, `DELETE FROM t WHERE id % 30 = 2;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	sum := filepath.Join(t.TempDir(), "summary.json")
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs(nodes)...), "--out", "-", "--summary", sum)...)
+	r := &Result{Proc: p, Nodes: []string{"a", "b"}}
+	r.Records = parseJSONL(t, p.Stdout, r.Nodes)
+	r.Summary.Differences, r.Summary.Complete = int64(len(r.Records)), true
+	for _, rec := range r.Records {
+		if rec.Kind == "missing" {
+			r.Summary.Missing++
+		} else {
+			r.Summary.Changed++
+		}
+	}
+	check(t, r, want, []string{"id"}, "public.t")
+	if fileExists(filepath.Join(p.Dir, "-")) {
+		t.Errorf("--out - created a file named \"-\"")
+	}
+	if !fileExists(sum) {
+		t.Errorf("no summary file with --out -")
+	}
+	// Identical tables: exit 0 and nothing at all on stdout.
+	a2 := a
+	a2.Name = "a2"
+	p = runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs([]Node{a, a2})...), "--out", "-")...)
+	if p.Code != 0 || p.Stdout != "" {
+		t.Errorf("identical tables: exit %d, stdout %q; want 0 and nothing\nstderr:\n%s", p.Code, abbrev(p.Stdout, 200), p.Stderr)
+	}
+}

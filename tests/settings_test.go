@@ -1,0 +1,116 @@
+package tests
+
+import "testing"
+
+// TestSessionSettings diffs identical date/time data on three clusters whose TimeZone (UTC,
+// America/New_York, Asia/Kolkata) and DateStyle (ISO vs "SQL, DMY" on b) differ: rowdiff pins its sessions,
+// so there is nothing to report. A change planted afterwards on one node is reported with ISO/UTC text.
+func TestSessionSettings(t *testing.T) {
+	t.Parallel()
+	// Every literal is unambiguous under any DateStyle and carries its offset, so all nodes store the same.
+	setup := `CREATE TABLE t (k timestamptz PRIMARY KEY, d date, ts timestamp, iv interval, tz2 timestamptz,
+  tm time, ttz timetz, arr timestamptz[], dr daterange, n numeric);
+INSERT INTO t
+SELECT '2020-03-04 05:06:07.123456+00'::timestamptz + i * interval '7 hours 13 minutes 1.5 seconds',
+       '2020-03-04'::date + i * 3,
+       '1999-12-31 23:00:00'::timestamp + i * interval '1 day 1 second',
+       make_interval(months => i % 14, days => i % 40, secs => i * 61.25::float8) * (CASE WHEN i % 5 = 0 THEN -1 ELSE 1 END),
+       '2020-10-31 12:00:00-04'::timestamptz + i * interval '1 hour',
+       '00:00:01'::time + i * interval '13 minutes',
+       ('10:00:00' || CASE WHEN i % 2 = 0 THEN '+05:30' ELSE '-04' END)::timetz,
+       ARRAY['2021-03-14 01:30:00-05'::timestamptz + i * interval '1 hour', 'infinity'],
+       daterange('2020-01-01'::date + i, '2020-02-01'::date + i),
+       i / 7.0
+FROM generate_series(1, 500) i;
+INSERT INTO t (k, d, ts, iv) VALUES ('infinity', 'infinity', '-infinity', '1 year 2 mons -3 days 04:05:06'),
+  ('-infinity', '0044-03-15 BC', '0044-03-15 12:00:00 BC', '-00:00:00.000001'),
+  ('2024-03-10 07:00:00+00', '2024-02-29', '2024-03-10 02:30:00', '1 day'),
+  ('2024-11-03 05:30:00+00', '2024-11-03', '2024-11-03 01:30:00', '-1 day +24:00:00');
+CREATE TABLE dk (d date PRIMARY KEY, v text);
+INSERT INTO dk SELECT '2001-02-03'::date + i * 11, 'v' || i FROM generate_series(-300, 300) i;
+INSERT INTO dk VALUES ('infinity', 'inf'), ('-infinity', '-inf'), ('0001-01-01 BC', 'bc');`
+	nodes := []Node{newNode(t, "a", clA, setup), newNode(t, "b", clB, setup), newNode(t, "c", clC, setup)}
+	for _, tbl := range []struct {
+		name string
+		key  string
+	}{{"t", "k"}, {"dk", "d"}} {
+		want := truth(t, nodes, Spec{Table: tbl.name, Key: []string{tbl.key}})
+		if len(want) != 0 {
+			t.Fatalf("test setup: the truth sees %d differences in identical data: %v", len(want), want)
+		}
+		for _, mode := range [][]string{nil, {"--block-rows", "32", "--leaf-rows", "2"}} {
+			r := diff(t, tbl.name, nodes, mode...)
+			check(t, r, want, []string{tbl.key}, "public."+tbl.name)
+			if len(r.Records) != 0 {
+				t.Errorf("identical data on nodes with different TimeZone/DateStyle: %d records, first: %s", len(r.Records), r.Records[0].Line)
+			}
+		}
+	}
+
+	// One planted change on c: reported once, with every node's values in ISO/UTC text forms.
+	nodes[2].Exec(t, `UPDATE t SET n = n + 1 WHERE k = '2020-03-04 05:06:07.123456+00'::timestamptz + interval '7 hours 13 minutes 1.5 seconds';
+UPDATE dk SET v = 'x' WHERE d = '2001-02-14'`)
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"k"}})
+	r := diff(t, "t", nodes)
+	check(t, r, want, []string{"k"}, "public.t")
+	rec := find(t, r, []string{"k"}, "2020-03-04 12:19:08.623456+00")
+	row := rec.Row(t, "b")
+	wantString(t, row, "k", "2020-03-04 12:19:08.623456+00")
+	wantString(t, row, "d", "2020-03-07")
+	wantString(t, row, "ts", "2000-01-01 23:00:01")
+	wantString(t, row, "iv", "1 mon 1 day 00:01:01.25")
+	wantString(t, row, "tz2", "2020-10-31 17:00:00+00")
+	wantString(t, row, "ttz", "10:00:00-04")
+	wantString(t, row, "arr", `{"2021-03-14 07:30:00+00",infinity}`)
+	wantString(t, row, "dr", "[2020-01-02,2020-02-02)")
+	for _, n := range []string{"a", "b", "c"} {
+		wantString(t, rec.Row(t, n), "d", "2020-03-07")
+	}
+	r = diff(t, "dk", nodes)
+	check(t, r, truth(t, nodes, Spec{Table: "dk", Key: []string{"d"}}), []string{"d"}, "public.dk")
+	find(t, r, []string{"d"}, "2001-02-14")
+}
+
+// TestColumnOrder diffs tables whose columns were created in different orders (and one with a dropped
+// column): columns match by name, so identical data gives no differences, and a planted change reports
+// each node's values under the right column names.
+func TestColumnOrder(t *testing.T) {
+	t.Parallel()
+	a := newNode(t, "a", clA, `CREATE TABLE t (id int PRIMARY KEY, junk text, x text, y int, z numeric, w jsonb, amount numeric(12,2), flag bool);
+ALTER TABLE t DROP COLUMN junk;`)
+	b := newNode(t, "b", clB, `CREATE TABLE t (flag bool, w jsonb, z numeric, amount numeric(12,2), y int, id int PRIMARY KEY, x text);`)
+	fill := `INSERT INTO t (id, x, y, z, w, amount, flag)
+SELECT i, 'x' || i, i * 10, i / 4.0, jsonb_build_object('i', i), i + 0.5, i % 2 = 0 FROM generate_series(1, 300) i;`
+	a.Exec(t, fill)
+	b.Exec(t, fill)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	check(t, diff(t, "t", nodes), want, []string{"id"}, "public.t")
+	check(t, diff(t, "t", []Node{b, a}), want, []string{"id"}, "public.t")
+
+	b.Exec(t, `UPDATE t SET y = 71 WHERE id = 7; UPDATE t SET x = 'changed' WHERE id = 9;`)
+	want = truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	if len(want) != 2 {
+		t.Fatalf("truth: %v, want keys 7 and 9", want)
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		r := diff(t, "t", nodes, "--block-rows", "16", "--leaf-rows", "2")
+		check(t, r, want, []string{"id"}, "public.t")
+		rec := find(t, r, []string{"id"}, "7")
+		ra, rb := rec.Row(t, "a"), rec.Row(t, "b")
+		wantJSON(t, ra, "y", "70")
+		wantJSON(t, rb, "y", "71")
+		wantString(t, rb, "x", "x7")
+		wantString(t, rb, "z", "1.7500000000000000")
+		wantJSON(t, rb, "w", `{"i": 7}`)
+		wantString(t, rb, "amount", "7.50")
+		wantJSON(t, rb, "flag", "false")
+		wantJSON(t, rb, "id", "7")
+		if _, ok := ra["junk"]; ok {
+			t.Errorf("dropped column appears in the output: %s", rec.Line)
+		}
+		rec = find(t, r, []string{"id"}, "9")
+		wantString(t, rec.Row(t, "a"), "x", "x9")
+		wantString(t, rec.Row(t, "b"), "x", "changed")
+	}
+}

@@ -1,0 +1,155 @@
+package tests
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// TestEmptyTables: a table empty on one node is all missing; empty on both is exit 0 with an empty file.
+func TestEmptyTables(t *testing.T) {
+	t.Parallel()
+	schema := "CREATE TABLE e (id int8 PRIMARY KEY, v text); CREATE TABLE ek (k text PRIMARY KEY, v text); CREATE TABLE both_empty (id int PRIMARY KEY);"
+	fill := "INSERT INTO e SELECT i, 'v' || i FROM generate_series(1, 100) i; INSERT INTO ek SELECT 'k' || i, 'v' FROM generate_series(1, 100) i;"
+	a, b := pair(t, schema, fill, "")
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		for _, tbl := range []struct{ name, key string }{{"e", "id"}, {"ek", "k"}} {
+			want := truth(t, nodes, Spec{Table: tbl.name, Key: []string{tbl.key}})
+			if len(want) != 100 {
+				t.Fatalf("truth: %d differences, want 100", len(want))
+			}
+			for _, mode := range [][]string{nil, {"--block-rows", "8", "--leaf-rows", "2"}} {
+				r := diff(t, tbl.name, nodes, mode...)
+				check(t, r, want, []string{tbl.key}, "public."+tbl.name)
+				for _, rec := range r.Records {
+					if rec.Row(t, "b") != nil || rec.Row(t, "a") == nil {
+						t.Fatalf("want a's row and b null: %s", rec.Line)
+					}
+				}
+			}
+		}
+	}
+	r := diff(t, "both_empty", []Node{a, b})
+	check(t, r, map[string]string{}, []string{"id"}, "")
+	if r.Summary.Nodes[0].Rows != 0 || r.Summary.Nodes[1].Rows != 0 {
+		t.Errorf("summary rows %+v, want 0 on both", r.Summary.Nodes)
+	}
+}
+
+// TestSkewedAndGappyKeys: integer keys bunched at 1..1000 with outliers at ±1e12, and keys that are
+// multiples of a million, with changes planted at the outliers and in between.
+func TestSkewedAndGappyKeys(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE skew (id int8 PRIMARY KEY, v int);
+INSERT INTO skew SELECT i, i FROM generate_series(1, 1000) i;
+INSERT INTO skew VALUES (1000000000000, 1), (-1000000000000, 2), (999999999999, 3);
+CREATE TABLE gap (id int8 PRIMARY KEY, v int);
+INSERT INTO gap SELECT i::int8 * 1000000, i FROM generate_series(1, 3000) i;`
+	a, b := pair(t, schema,
+		`UPDATE skew SET v = -1 WHERE id IN (500, 1000000000000, 1000); DELETE FROM skew WHERE id IN (1, 999999999999);
+INSERT INTO skew VALUES (2000000000000, 0), (-3, 0);
+UPDATE gap SET v = -v WHERE v % 97 = 1; DELETE FROM gap WHERE v % 89 = 2; INSERT INTO gap VALUES (1500000, 0), (-1000000, 0);`,
+		`DELETE FROM skew WHERE id IN (-1000000000000, 2, 999);
+UPDATE skew SET v = NULL WHERE id = 3;
+DELETE FROM gap WHERE v % 83 = 3; INSERT INTO gap VALUES (3000000001, 0);`)
+	nodes := []Node{a, b}
+	for _, tbl := range []string{"skew", "gap"} {
+		want := truth(t, nodes, Spec{Table: tbl, Key: []string{"id"}})
+		for _, mode := range [][]string{nil, {"--block-rows", "100", "--leaf-rows", "4"}, {"--block-rows", "7", "--leaf-rows", "1", "--concurrency", "2"}} {
+			check(t, diff(t, tbl, nodes, mode...), want, []string{"id"}, "public."+tbl)
+		}
+	}
+}
+
+// TestLargeTables diffs 200,000 rows with a few hundred planted differences, keyed by int8 and by text,
+// in ranges of 4096 rows. The int8 keys are dense in 1..100,000 and sparse (every 1000th) above, so the
+// arithmetic cut of the key space leaves far more rows than --leaf-rows in the dense buckets, and those
+// have to be split further. Text keys are cut at every --leaf-rows-th key of the first node, so their
+// buckets are leaf-sized from the start and never need a split; that run must still compare only a small
+// part of the rows.
+func TestLargeTables(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE big (id int8 PRIMARY KEY, h text, g int);
+INSERT INTO big SELECT CASE WHEN i <= 100000 THEN i ELSE 100000 + (i - 100000) * 1000 END, md5(i::text), i % 1000
+  FROM generate_series(1, 200000) i;
+CREATE TABLE bigt (k text PRIMARY KEY, g int);
+INSERT INTO bigt SELECT 'key-' || md5(i::text), i FROM generate_series(1, 200000) i;
+ANALYZE;`
+	a, b := pair(t, schema,
+		`UPDATE big SET g = -g WHERE id % 2003 = 7; DELETE FROM big WHERE id % 1999 = 11;
+UPDATE bigt SET g = -g WHERE g % 2003 = 7; DELETE FROM bigt WHERE g % 1999 = 11;`,
+		`DELETE FROM big WHERE id % 2011 = 5; INSERT INTO big SELECT 200000 + i * 7, 'new', 0 FROM generate_series(1, 50) i;
+INSERT INTO big VALUES (-5, 'neg', 0);
+DELETE FROM bigt WHERE g % 2011 = 5; INSERT INTO bigt SELECT 'key-' || md5((-i)::text), 0 FROM generate_series(1, 50) i;
+UPDATE bigt SET k = upper(k) WHERE g % 4001 = 9;`)
+	nodes := []Node{a, b}
+	for _, tbl := range []struct {
+		name, key  string
+		wantSplits bool
+	}{{"big", "id", true}, {"bigt", "k", false}} {
+		t.Run(tbl.name, func(t *testing.T) {
+			t.Parallel()
+			want := truth(t, nodes, Spec{Table: tbl.name, Key: []string{tbl.key}})
+			if len(want) < 300 {
+				t.Fatalf("test setup: only %d planted differences", len(want))
+			}
+			before := []int64{tableReads(t, a, tbl.name), tableReads(t, b, tbl.name)}
+			r := diff(t, tbl.name, nodes, "--block-rows", "4096", "--leaf-rows", "8")
+			check(t, r, want, []string{tbl.key}, "public."+tbl.name)
+			// Each range query must read its own range, not the whole table: the rows the server read for
+			// rowdiff stay a small multiple of the table, however many ranges there are.
+			for i, n := range nodes {
+				rows := n.QueryInt(t, "SELECT count(*) FROM "+tbl.name)
+				read := tableReads(t, n, tbl.name) - before[i]
+				t.Logf("node %s: the server read %d rows (%.1f× the table) for rowdiff", n.Name, read, float64(read)/float64(rows))
+				if read > 4*rows {
+					t.Errorf("node %s: rowdiff made the server read %d rows of a %d-row table (%.1f×): range queries scan the whole table",
+						n.Name, read, rows, float64(read)/float64(rows))
+				}
+			}
+			s := r.Summary
+			if s.RangesHashed < 40 {
+				t.Errorf("summary ranges_hashed=%d: want about 200000/4096 ranges", s.RangesHashed)
+			}
+			if tbl.wantSplits && s.RangesSplit == 0 {
+				t.Errorf("summary ranges_split=0: buckets of ~4000 dense keys must be split")
+			}
+			if s.RowsCompared > 20000 {
+				t.Errorf("summary rows_compared=%d: a few hundred differences should not need a tenth of the table", s.RowsCompared)
+			}
+			rowsA, rowsB := a.QueryInt(t, "SELECT count(*) FROM "+tbl.name), b.QueryInt(t, "SELECT count(*) FROM "+tbl.name)
+			if s.Nodes[0].Rows != rowsA || s.Nodes[1].Rows != rowsB {
+				t.Errorf("summary rows a=%d b=%d, want %d and %d", s.Nodes[0].Rows, s.Nodes[1].Rows, rowsA, rowsB)
+			}
+			if s.Nodes[0].BytesReceived <= 0 || s.Nodes[1].BytesReceived <= 0 {
+				t.Errorf("summary bytes_received %+v, want > 0", s.Nodes)
+			}
+			t.Logf("%s: %d differences in %.2fs: %d ranges hashed, %d split, %d compared, %d rows compared",
+				tbl.name, s.Differences, s.ElapsedSeconds, s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
+		})
+	}
+}
+
+// tableReads returns how many rows the server has read from table on node n (sequential scans plus index
+// entries), once the statistics of sessions that just ended have arrived.
+func tableReads(t testing.TB, n Node, table string) int64 {
+	t.Helper()
+	q := "SELECT (SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relid = '" + table + "'::regclass) + " +
+		"(SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes WHERE relid = '" + table + "'::regclass)::int8"
+	last := n.QueryInt(t, q)
+	for range 20 {
+		time.Sleep(150 * time.Millisecond)
+		cur := n.QueryInt(t, q)
+		if cur == last {
+			return cur
+		}
+		last = cur
+	}
+	return last
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

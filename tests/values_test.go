@@ -1,0 +1,351 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// pairRows builds the INSERTs for node a and node b from rows given as "id: a-values | b-values"
+// (each side a parenthesised SQL tuple without the id).
+func pairRows(table string, rows [][3]string) (string, string) {
+	var a, b []string
+	for _, r := range rows {
+		a = append(a, fmt.Sprintf("(%s, %s)", r[0], r[1]))
+		b = append(b, fmt.Sprintf("(%s, %s)", r[0], r[2]))
+	}
+	return insertRows(table, a), insertRows(table, b)
+}
+
+// TestNullsAndSeparators checks that NULL, ” and 'NULL' are three different values, and that values
+// which would look alike when columns are joined with a separator (or escaped as in COPY) are told apart,
+// while identical values full of tabs, newlines, quotes and backslashes compare equal.
+func TestNullsAndSeparators(t *testing.T) {
+	t.Parallel()
+	rows := [][3]string{
+		{"1", "NULL, 'x'", "'', 'x'"},
+		{"2", "'', 'x'", "'NULL', 'x'"},
+		{"3", "NULL, 'x'", "'NULL', 'x'"},
+		{"4", "NULL, 'x'", "NULL, 'x'"},
+		{"5", "'', ''", "'', ''"},
+		{"6", "'NULL', 'NULL'", "'NULL', 'NULL'"},
+		{"10", "'a|', 'b'", "'a', '|b'"},
+		{"11", `E'a\t', 'b'`, `'a', E'\tb'`},
+		{"12", `E'a\n', 'b'`, `'a', E'\nb'`},
+		{"13", `'a"', 'b'`, `'a', '"b'`},
+		{"14", `E'a\\', 'b'`, `'a', E'\\b'`},
+		{"15", "'a,', 'b'", "'a', ',b'"},
+		{"16", "'a', ''", "'a', NULL"},
+		{"17", "'', 'a'", "NULL, 'a'"},
+		{"18", `E'\\N', NULL`, `NULL, E'\\N'`},
+		{"19", "'a b', 'c'", "'a', 'b c'"},
+		{"20", `'a''', 'b'`, `'a', '''b'`},
+		{"21", `E'x\r\ny', 'z'`, `E'x\r\ny', 'z'`},
+		{"22", `E'tab\there', E'new\nline'`, `E'tab\there', E'new\nline'`},
+		{"23", `'"quoted"', 'it''s'`, `'"quoted"', 'it''s'`},
+		{"24", `E'back\\slash\\', E'\\\\'`, `E'back\\slash\\', E'\\\\'`},
+		{"25", `'日本語 😀', 'é'`, `'日本語 😀', 'é'`},
+		{"26", `E'\x01ctl', E'\x7f'`, `E'\x01ctl', E'\x7f'`},
+		{"27", `E'\x01', 'x'`, `E'\x02', 'x'`},
+		{"28", `'ab', 'x'`, `'ab ', 'x'`},
+		{"29", `'{"a":1}', '[1]'`, `'{"a":1}', '[1]'`},
+		{"30", `NULL, NULL`, `NULL, NULL`},
+		{"31", `NULL, NULL`, `NULL, ''`},
+		{"32", `E'\u2028', 'x'`, `E'\u2029', 'x'`},
+	}
+	ia, ib := pairRows("t", rows)
+	schema := "CREATE TABLE t (id int PRIMARY KEY, c1 text, c2 text);"
+	a, b := pair(t, schema, ia, ib)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	for _, id := range []string{"1", "2", "3", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "27", "28", "31", "32"} {
+		if want[id] != "changed" {
+			t.Fatalf("test setup: truth does not have key %s as changed: %v", id, want)
+		}
+	}
+	for _, mode := range [][]string{nil, {"--exact"}, {"--block-rows", "4", "--leaf-rows", "1"}} {
+		r := diff(t, "t", nodes, mode...)
+		check(t, r, want, []string{"id"}, "public.t")
+		if t.Failed() {
+			return
+		}
+		row := func(id, node string) map[string]json.RawMessage { return find(t, r, []string{"id"}, id).Row(t, node) }
+		wantJSON(t, row("1", "a"), "c1", "null")
+		wantString(t, row("1", "b"), "c1", "")
+		wantString(t, row("2", "a"), "c1", "")
+		wantString(t, row("2", "b"), "c1", "NULL")
+		wantJSON(t, row("3", "a"), "c1", "null")
+		wantString(t, row("11", "a"), "c1", "a\t")
+		wantString(t, row("11", "b"), "c2", "\tb")
+		wantString(t, row("12", "b"), "c2", "\nb")
+		wantString(t, row("13", "b"), "c2", `"b`)
+		wantString(t, row("14", "a"), "c1", `a\`)
+		wantString(t, row("18", "a"), "c1", `\N`)
+		wantJSON(t, row("18", "a"), "c2", "null")
+		wantString(t, row("27", "a"), "c1", "\x01")
+		wantString(t, row("32", "a"), "c1", "\u2028")
+		wantJSON(t, row("1", "a"), "id", "1")
+	}
+}
+
+// TestEqualitySpecialValues checks the default equality (the column type's own: 2.5 = 2.50, -0 = 0,
+// NaN = NaN, '1 day' = '24 hours', jsonb ignores key order, timestamptz compares instants) and --exact
+// (text forms: 2.5 != 2.50, -0 != 0, '1 day' != '24:00:00'), both against PostgreSQL's own verdict.
+func TestEqualitySpecialValues(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
+  tstz timestamptz, note text);
+INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same' FROM generate_series(1, 40) i;`
+	// id: column = a value | b value
+	plants := []struct {
+		id         int
+		col, a, b  string
+		dflt, exct bool // differs by default / under --exact
+	}{
+		{1, "num", "2.5", "2.50", false, true},
+		{2, "f8", "'-0'", "0", false, true},
+		{3, "f8", "'NaN'", "'NaN'", false, false},
+		{4, "f8", "'Infinity'", "'Infinity'", false, false},
+		{5, "iv", "'1 day'", "'24 hours'", false, true},
+		{6, "jb", `'{"a":1,"b":2}'`, `'{"b":2,"a":1}'`, false, false},
+		{7, "tstz", "'2020-01-01 05:00:00+05'", "'2020-01-01 00:00:00+00'", false, false},
+		{8, "num", "2.5", "2.51", true, true},
+		{9, "iv", "'1 mon'", "'30 days'", false, true},
+		{10, "f8", "'NaN'", "1", true, true},
+		{11, "f4", "'-0'", "0", false, true},
+		{12, "num", "1000", "1000.000", false, true},
+		{13, "jb", `'{"a":1.0}'`, `'{"a":1}'`, false, true},
+		{14, "f8", "0.1::float8 + 0.2::float8", "0.3", true, true},
+		{15, "tstz", "'infinity'", "'infinity'", false, false},
+		{16, "num", "'Infinity'", "'Infinity'", false, false},
+		{17, "num", "'NaN'", "'NaN'", false, false},
+		{18, "num", "'-Infinity'", "'Infinity'", true, true},
+		{19, "f8", "'-Infinity'", "'-Infinity'", false, false},
+		{20, "num", "-0.0", "0", false, true},
+		{21, "iv", "'-1 day 24:00:00'", "'0'", false, true},
+		{22, "jb", `'{"a":[1,2]}'`, `'{"a":[2,1]}'`, true, true},
+		{23, "num", "NULL", "0", true, true},
+		{24, "f4", "1.1", "1.1::float8", false, false},
+		{25, "f8", "1e-320", "0", true, true},
+	}
+	var pa, pb strings.Builder
+	for _, p := range plants {
+		fmt.Fprintf(&pa, "UPDATE s SET %s = %s WHERE id = %d;\n", p.col, p.a, p.id)
+		fmt.Fprintf(&pb, "UPDATE s SET %s = %s WHERE id = %d;\n", p.col, p.b, p.id)
+	}
+	a, b := pair(t, schema, pa.String(), pb.String())
+	nodes := []Node{a, b}
+	for _, exact := range []bool{false, true} {
+		want := truth(t, nodes, Spec{Table: "s", Key: []string{"id"}, Exact: exact})
+		for _, p := range plants {
+			d := p.dflt
+			if exact {
+				d = p.exct
+			}
+			if _, got := want[itoa(p.id)]; got != d {
+				t.Fatalf("test setup: PostgreSQL says id %d (%s %s vs %s) differs=%v under exact=%v; the table here says %v",
+					p.id, p.col, p.a, p.b, got, exact, d)
+			}
+		}
+		var extra []string
+		if exact {
+			extra = []string{"--exact"}
+		}
+		r := diff(t, "s", nodes, extra...)
+		check(t, r, want, []string{"id"}, "public.s")
+		if exact {
+			rec := find(t, r, []string{"id"}, "1")
+			wantString(t, rec.Row(t, "a"), "num", "2.5")
+			wantString(t, rec.Row(t, "b"), "num", "2.50")
+			rec = find(t, r, []string{"id"}, "2")
+			wantString(t, rec.Row(t, "a"), "f8", "-0")
+			wantString(t, rec.Row(t, "b"), "f8", "0")
+			rec = find(t, r, []string{"id"}, "5")
+			wantString(t, rec.Row(t, "a"), "iv", "1 day")
+			wantString(t, rec.Row(t, "b"), "iv", "24:00:00")
+		} else {
+			rec := find(t, r, []string{"id"}, "8")
+			wantString(t, rec.Row(t, "a"), "num", "2.5")
+			wantString(t, rec.Row(t, "b"), "num", "2.51")
+			wantJSON(t, rec.Row(t, "a"), "jb", "{}")
+			wantString(t, rec.Row(t, "a"), "tstz", "2020-01-01 00:00:00+00")
+			rec = find(t, r, []string{"id"}, "14")
+			wantString(t, rec.Row(t, "a"), "f8", "0.30000000000000004")
+		}
+	}
+}
+
+// TestTypes covers arrays (NULL elements, quoting, empty vs NULL), enums whose
+// labels were created in different orders on the two nodes (so OIDs and sort positions differ, yet equal
+// labels are equal), json (compared as text), bytea, and TOASTed values over 1 MB, equal or differing in
+// a single byte in the middle.
+func TestTypes(t *testing.T) {
+	t.Parallel()
+	const cols = "id int PRIMARY KEY, ia int[], ta text[], m mood, ms mood[], j json, by bytea, big text, bigb bytea"
+	a := newNode(t, "a", clA, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE TABLE ty ("+cols+");")
+	b := newNode(t, "b", clB, "CREATE TYPE filler AS ENUM ('x'); CREATE TYPE mood AS ENUM ('happy', 'sad');")
+	b.Exec(t, "ALTER TYPE mood ADD VALUE 'ok'")
+	b.Exec(t, "CREATE TABLE ty ("+cols+");")
+	base := `INSERT INTO ty SELECT i, '{1,2,3}', '{"a,b",c}', 'ok', '{ok,happy}', '{"a":1, "b":2}', '\x0001', '', '\x'
+FROM generate_series(1, 30) i;
+UPDATE ty SET big = (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 40000) i) WHERE id IN (11, 12);
+UPDATE ty SET bigb = (SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 70000) i) WHERE id IN (13, 14);
+UPDATE ty SET m = 'happy', ms = '{happy,sad,ok}' WHERE id = 15;`
+	a.Exec(t, base)
+	b.Exec(t, base)
+	plants := []struct {
+		id   int
+		col  string
+		a, b string
+	}{
+		{2, "ia", "'{1,NULL}'", "'{1}'"},
+		{3, "ta", `'{"a,b"}'`, "'{a,b}'"},
+		{4, "ia", "'{}'", "NULL"},
+		{6, "m", "'ok'", "'sad'"},
+		{7, "ms", "'{ok}'", "'{sad}'"},
+		{8, "j", `'{"a":1,"b":2}'`, `'{"b":2,"a":1}'`},
+		{9, "j", `'{"a":1, "b":2}'`, `'{"a":1,"b":2}'`},
+		{10, "by", `'\x00'`, `'\x0000'`},
+		{12, "big", "big", "overlay(big placing 'X' from 640001 for 1)"},
+		{14, "bigb", "bigb", "overlay(bigb placing '\\xff'::bytea from 560001 for 1)"},
+		{16, "ta", "'{NULL}'", `'{"NULL"}'`},
+		{18, "j", "'null'", "NULL"},
+		{19, "m", "NULL", "'happy'"},
+		{20, "ms", "'{ok,NULL}'", "'{ok}'"},
+	}
+	for _, p := range plants {
+		a.Exec(t, fmt.Sprintf("UPDATE ty SET %s = %s WHERE id = %d", p.col, p.a, p.id))
+		b.Exec(t, fmt.Sprintf("UPDATE ty SET %s = %s WHERE id = %d", p.col, p.b, p.id))
+	}
+	if n := a.QueryInt(t, "SELECT (SELECT min(octet_length(big)) FROM ty WHERE id IN (11, 12)) + (SELECT min(octet_length(bigb)) FROM ty WHERE id IN (13, 14))"); n < 2<<20 {
+		t.Fatalf("test setup: the big values are only %d bytes together", n)
+	}
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "ty", Key: []string{"id"}})
+	for _, p := range plants {
+		if want[itoa(p.id)] != "changed" {
+			t.Fatalf("test setup: PostgreSQL does not see id %d (%s: %s vs %s) as changed", p.id, p.col, p.a, p.b)
+		}
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		r := diff(t, "ty", nodes)
+		check(t, r, want, []string{"id"}, "public.ty")
+		if t.Failed() {
+			return
+		}
+		row := func(id, node string) map[string]json.RawMessage { return find(t, r, []string{"id"}, id).Row(t, node) }
+		wantString(t, row("2", "a"), "ia", "{1,NULL}")
+		wantString(t, row("2", "b"), "ia", "{1}")
+		wantString(t, row("3", "a"), "ta", `{"a,b"}`)
+		wantString(t, row("6", "a"), "m", "ok")
+		wantString(t, row("6", "b"), "m", "sad")
+		wantString(t, row("7", "b"), "ms", "{sad}")
+		wantJSON(t, row("18", "b"), "j", "null")
+		// json is embedded as JSON, not as a string holding JSON.
+		for _, n := range []string{"a", "b"} {
+			raw := row("8", n)["j"]
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil || !strings.HasPrefix(buf.String(), "{") {
+				t.Errorf("json column on %s = %s, want an embedded object", n, raw)
+			}
+		}
+		wantString(t, row("10", "b"), "by", `\x0000`)
+		var ba, bb string
+		_ = json.Unmarshal(row("12", "a")["big"], &ba)
+		_ = json.Unmarshal(row("12", "b")["big"], &bb)
+		if len(ba) != 1_280_000 || len(bb) != 1_280_000 {
+			t.Errorf("TOASTed text: %d and %d bytes in the output, want 1280000 each", len(ba), len(bb))
+		} else if diffs := countDiffBytes(ba, bb); diffs != 1 || ba[640000] == bb[640000] {
+			t.Errorf("TOASTed text: %d differing bytes in the output, want exactly one at offset 640000", diffs)
+		}
+		var xa, xb string
+		_ = json.Unmarshal(row("14", "a")["bigb"], &xa)
+		_ = json.Unmarshal(row("14", "b")["bigb"], &xb)
+		if len(xa) != 2+2*1_120_000 || len(xb) != len(xa) || !strings.HasPrefix(xa, `\x`) {
+			t.Errorf("TOASTed bytea: %d and %d chars of hex text, want %d each", len(xa), len(xb), 2+2*1_120_000)
+		} else if d := countDiffBytes(xa, xb); d < 1 || d > 2 || xb[2+2*560000:2+2*560000+2] != "ff" {
+			t.Errorf("TOASTed bytea: %d differing hex digits, want the byte at 560000 to be ff on b", d)
+		}
+	}
+}
+
+func countDiffBytes(a, b string) int {
+	n := 0
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n + max(len(a), len(b)) - min(len(a), len(b))
+}
+
+// TestNullInLastColumns plants changes in rows whose later columns are NULL, for every kind of column
+// type (text, integers, date, bool, bytea, time, inet, arrays, numeric, jsonb, enum). A NULL anywhere in a
+// row must not hide a difference in another column of that row.
+func TestNullInLastColumns(t *testing.T) {
+	t.Parallel()
+	nullable := []struct{ col, typ, val string }{
+		{"d", "date", "'2020-01-01'"}, {"b", "bool", "true"}, {"by", "bytea", `'\x01'`}, {"tm", "time", "'12:00'"},
+		{"ip", "inet", "'10.0.0.1'"}, {"ia", "int[]", "'{1}'"}, {"ta", "text[]", "'{a}'"}, {"n", "numeric", "1"},
+		{"jb", "jsonb", "'{}'"}, {"i8", "int8", "1"}, {"tz", "timestamptz", "'2020-01-01 00:00:00+00'"},
+		{"tx", "text", "'x'"}, {"m", "mood", "'ok'"}, {"f", "float8", "1"}, {"iv", "interval", "'1 day'"},
+	}
+	var common, pa, pb strings.Builder
+	common.WriteString("CREATE TYPE mood AS ENUM ('ok', 'sad');\n")
+	for i, c := range nullable {
+		// Table t_<col>: v is compared before the column c, which is NULL in every row.
+		fmt.Fprintf(&common, "CREATE TABLE t_%[1]s (id int PRIMARY KEY, v text, %[1]s %[2]s, w text);\n", c.col, c.typ)
+		fmt.Fprintf(&common, "INSERT INTO t_%s SELECT i, 'v' || i, NULL, 'w' FROM generate_series(1, 50) i;\n", c.col)
+		fmt.Fprintf(&pa, "UPDATE t_%s SET v = 'changed' WHERE id = %d;\n", c.col, 1+i%7)
+		fmt.Fprintf(&pb, "UPDATE t_%[1]s SET %[1]s = %[2]s WHERE id = 40;\n", c.col, c.val)
+		fmt.Fprintf(&pb, "UPDATE t_%s SET w = NULL WHERE id = 41;\n", c.col)
+	}
+	a, b := pair(t, common.String(), pa.String(), pb.String())
+	nodes := []Node{a, b}
+	for _, c := range nullable {
+		t.Run(c.typ, func(t *testing.T) {
+			t.Parallel()
+			tbl := "t_" + c.col
+			want := truth(t, nodes, Spec{Table: tbl, Key: []string{"id"}})
+			if len(want) != 3 {
+				t.Fatalf("test setup: truth %v, want 3 differences", want)
+			}
+			check(t, diff(t, tbl, nodes), want, []string{"id"}, "public."+tbl)
+		})
+	}
+}
+
+// TestArrayShape: arrays with the same elements but other dimensions or lower bounds are not equal in
+// PostgreSQL ('[0:1]={1,2}' <> '{1,2}', '{{1,2},{3,4}}' <> '{1,2,3,4}'), for every element type.
+func TestArrayShape(t *testing.T) {
+	t.Parallel()
+	types := []struct{ name, typ, e1, e2 string }{
+		{"int", "int4", "1", "2"}, {"text", "text", "a", "b"}, {"date", "date", "2020-01-01", "2020-01-02"},
+		{"numeric", "numeric", "1.5", "2"}, {"int8", "int8", "1", "2"}, {"jsonb", "jsonb", "1", "true"},
+	}
+	var common, pa, pb strings.Builder
+	for _, ty := range types {
+		fmt.Fprintf(&common, "CREATE TABLE t_%s (id int PRIMARY KEY, arr %s[]);\n", ty.name, ty.typ)
+		fmt.Fprintf(&common, "INSERT INTO t_%s SELECT i, '{%s,%s}' FROM generate_series(1, 20) i;\n", ty.name, ty.e1, ty.e2)
+		fmt.Fprintf(&pa, "UPDATE t_%s SET arr = '[0:1]={%s,%s}' WHERE id = 5;\n", ty.name, ty.e1, ty.e2)
+		fmt.Fprintf(&pa, "UPDATE t_%s SET arr = '{{%s,%s},{%s,%s}}' WHERE id = 7;\n", ty.name, ty.e1, ty.e2, ty.e1, ty.e2)
+		fmt.Fprintf(&pb, "UPDATE t_%s SET arr = '{%s,%s,%s,%s}' WHERE id = 7;\n", ty.name, ty.e1, ty.e2, ty.e1, ty.e2)
+	}
+	a, b := pair(t, common.String(), pa.String(), pb.String())
+	nodes := []Node{a, b}
+	for _, ty := range types {
+		t.Run(ty.name, func(t *testing.T) {
+			t.Parallel()
+			tbl := "t_" + ty.name
+			want := truth(t, nodes, Spec{Table: tbl, Key: []string{"id"}})
+			if len(want) != 2 {
+				t.Fatalf("test setup: truth %v, want keys 5 and 7", want)
+			}
+			for _, extra := range [][]string{nil, {"--exact"}} {
+				check(t, diff(t, tbl, nodes, extra...), want, []string{"id"}, "public."+tbl)
+			}
+		})
+	}
+}

@@ -134,7 +134,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		ts := TableSummary{Table: t.String()}
 		env := &stages.Env{
 			SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, LeafRows: cfg.LeafRows,
-			Fanout: int(min(1<<16, max(1, cfg.BlockRows/cfg.LeafRows))),
+			Fanout: fanout(t, cfg.BlockRows, cfg.LeafRows),
 			Stats:  stages.NewStats(len(f.nodes)),
 		}
 		r := &runner{cfg: cfg, env: env, coords: f.coords, sessions: f.sessions, sink: sink,
@@ -155,4 +155,16 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		return err
 	}
 	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete})
+}
+
+// fanout is the number of buckets one hash query cuts a range into. Integer keys are cut by arithmetic,
+// so a range can hold many buckets; split points of other keys travel as parameters and are searched per
+// row (width_bucket walks a text array linearly, a composite key takes a CASE per level), so their ranges
+// stay at 256 buckets.
+func fanout(t *schema.Table, blockRows, leafRows int64) int {
+	n := max(1, blockRows/leafRows)
+	if len(t.Key) != 1 || !slices.Contains([]string{"int2", "int4", "int8"}, t.Columns[t.Key[0]].Base) {
+		n = min(n, 256)
+	}
+	return int(min(n, 1<<16))
 }

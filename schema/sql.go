@@ -21,6 +21,9 @@ type Range struct {
 type Buckets struct {
 	Width, Origin int64
 	Splits        []Key
+	// Hashed > 0 puts a row in bucket hash(key) mod Hashed (a power of two) instead: buckets are then
+	// not key ranges, and are only ever read back by bucket number (SelectBuckets).
+	Hashed int64
 }
 
 // SQL builds every query rowdiff sends, for one table under one equality mode. It holds no connection.
@@ -134,6 +137,12 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 // bucketExpr is the bucket number of a row's key under b.
 func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	switch {
+	case b.Hashed > 0:
+		h := fmt.Sprintf("%d::int8", int64(chainSeed))
+		for _, k := range q.T.Key {
+			h = q.hashStep(q.T.Columns[k], h)
+		}
+		return fmt.Sprintf("(%s & %s)", h, a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
 	case b.Width > 0:
 		return fmt.Sprintf("((%s - %s) / %s)", q.keyExpr(0), a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
 	case len(b.Splits) == 0:

@@ -32,7 +32,16 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 			}
 		}
 	}
-	return produceSampled(ctx, coords[0], env, estRows, out)
+	if t.KeyScan {
+		// No index serves range conditions on this key, so every range would cost a full scan: hash the
+		// whole table once into buckets by key hash; differing buckets are read back in one more scan.
+		n := int64(1)
+		for n < 1<<18 && (estRows < 1 || float64(n*env.LeafRows) < estRows) {
+			n <<= 1
+		}
+		return send(ctx, out, HashTask{Buckets: schema.Buckets{Hashed: n}})
+	}
+	return produceSampled(ctx, coords[0], env, out)
 }
 
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
@@ -103,13 +112,8 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 	}
 }
 
-func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, estRows float64, out chan<- HashTask) error {
+func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- HashTask) error {
 	step, fanout := env.LeafRows, env.Fanout
-	if env.SQL.T.KeyScan {
-		// Every range costs a full scan when no index serves the key: make one range of the whole table.
-		fanout = 1 << 16
-		step = max(step, int64(math.Ceil(estRows/float64(fanout-1))))
-	}
 	sql, args := env.SQL.KeySteps(schema.Range{}, step, 0)
 	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
 	if err != nil {

@@ -87,12 +87,12 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		}
 	}()
 	qargs := append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)
-	// Every query is sent before any is read, so the nodes work in parallel.
-	for i, conn := range conns {
-		rows, err := conn.Query(ctx, sql, qargs...)
-		if err != nil {
-			return fmt.Errorf("node %s: %s: %w", env.Nodes[i], what, err)
-		}
+	all, cancel, failed, err := queryAll(ctx, conns, sql, qargs)
+	defer cancel()
+	if err != nil {
+		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
+	}
+	for i, rows := range all {
 		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i]}
 	}
 	for _, c := range curs {

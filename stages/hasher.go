@@ -48,17 +48,18 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 	}()
 	for i, conn := range conns {
 		// The planner cannot know a range has at most Fanout buckets and would sort every row to group
-		// them; a hash aggregate needs one pass. Only this query runs without sorting rows.
-		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+		// them; a hash aggregate needs one pass, and room for up to 64k groups (a few MB) so it does not
+		// spill. Only this query runs with these settings.
+		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'"); err != nil {
 			return what(i, err)
 		}
 	}
-	// Every query is sent before any is read, so the nodes work in parallel.
-	for i, conn := range conns {
-		rows, err := conn.Query(ctx, sql, args...)
-		if err != nil {
-			return what(i, err)
-		}
+	all, cancel, failed, err := queryAll(ctx, conns, sql, args)
+	defer cancel()
+	if err != nil {
+		return what(failed, err)
+	}
+	for i, rows := range all {
 		curs[i] = &bucketCursor{rows: rows}
 	}
 	for i, c := range curs {
@@ -115,7 +116,7 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		}
 	}
 	for i, conn := range conns {
-		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = on"); err != nil {
+		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = on; SET LOCAL work_mem TO DEFAULT"); err != nil {
 			return what(i, err)
 		}
 	}

@@ -19,6 +19,9 @@ const (
 	// denseRun consecutive differing buckets are taken as a region where most rows differ: it is read
 	// whole at once rather than hashed finer or compared key by key.
 	denseRun = 4
+	// maxFullRows bounds a full compare task, so a region where every row differs is read by several
+	// workers at once instead of one query per node.
+	maxFullRows = 65536
 )
 
 // Splitter decides what happens to the differing buckets of one hashed range, fed in bucket order while
@@ -67,6 +70,13 @@ func (s *Splitter) Add(d BucketDiff) {
 	}
 	r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
 	if s.runLen > 0 && d.Bucket == s.runLast+1 {
+		if s.runLen >= denseRun && s.runRows >= maxFullRows {
+			// A long dense run is cut into chunks of full compares; the rest of it stays dense.
+			s.closeRun()
+			s.runLen = denseRun
+			s.runRange, s.runRows, s.runLast = r, slices.Max(d.Counts), d.Bucket
+			return
+		}
 		s.runLen++
 		s.runLast = d.Bucket
 		s.runRange.Hi = r.Hi
@@ -139,13 +149,17 @@ type group struct {
 }
 
 func (g *group) add(out []Task, r schema.Range, rows int64, full bool) []Task {
+	limit := int64(maxCompareRows)
+	if full {
+		limit = maxFullRows
+	}
 	if n := len(g.ranges); n > 0 && g.ranges[n-1].Hi != nil && r.Lo != nil && slices.Equal(g.ranges[n-1].Hi, r.Lo) &&
-		(full || g.rows+rows <= maxCompareRows) {
+		g.rows+rows <= limit {
 		g.ranges[n-1].Hi = r.Hi
 		g.rows += rows
 		return out
 	}
-	if len(g.ranges) == maxCompareRanges || (!full && g.rows+rows > maxCompareRows) {
+	if len(g.ranges) == maxCompareRanges || (len(g.ranges) > 0 && g.rows+rows > limit) {
 		out = g.flush(out, full)
 	}
 	g.ranges = append(g.ranges, r)

@@ -7,9 +7,13 @@
 package stages
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sourcegraph/conc"
 
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -72,4 +76,31 @@ func describe(r schema.Range) string {
 		return "(" + strings.Join(k, ", ") + ")"
 	}
 	return fmt.Sprintf("[%s, %s)", b(r.Lo, "-inf"), b(r.Hi, "+inf"))
+}
+
+// queryAll starts sql on every node at once and returns each node's rows. pgx's Query waits for the
+// server's first reply, which a query that aggregates or sorts sends only once it has read its input, so
+// each node's query is issued from its own goroutine: the nodes then work in parallel. The rows must be
+// read with ctx still live; on error, every query already started is cancelled and closed.
+func queryAll(ctx context.Context, conns []*pgx.Conn, sql string, args []any) ([]pgx.Rows, context.CancelFunc, int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	rows := make([]pgx.Rows, len(conns))
+	errs := make([]error, len(conns))
+	var wg conc.WaitGroup
+	for i, conn := range conns {
+		wg.Go(func() { rows[i], errs[i] = conn.Query(ctx, sql, args...) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			cancel()
+			for _, r := range rows {
+				if r != nil {
+					r.Close()
+				}
+			}
+			return nil, cancel, i, err
+		}
+	}
+	return rows, cancel, 0, nil
 }

@@ -142,6 +142,17 @@ func TestRunFindsPlantedDifferences(t *testing.T) {
 	if sum.Nodes[0].Rows != 50000 || sum.Nodes[1].Rows != 50000-26+2 {
 		t.Errorf("rows per node %+v", sum.Nodes)
 	}
+	// The digest fingerprints the set of differences, whatever order other settings find them in.
+	cfg := config(nodes)
+	cfg.Concurrency, cfg.BlockRows, cfg.LeafRows = 1, 1<<20, 32
+	var c2 collect
+	sum2, err := pipeline.Run(t.Context(), cfg, opener(&c2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Tables[0].Digest == "" || sum.Tables[0].Digest != sum2.Tables[0].Digest || len(c2.keys) != 78 {
+		t.Errorf("digests %q and %q differ for the same differences", sum.Tables[0].Digest, sum2.Tables[0].Digest)
+	}
 }
 
 func TestRunStopsAtMaxDiffs(t *testing.T) {

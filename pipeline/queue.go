@@ -161,12 +161,7 @@ func (r *runner) write(ctx context.Context, diffs <-chan schema.Diff) error {
 			return err
 		}
 		n := r.counts.n.Add(1)
-		r.table.Differences++
-		if d.Kind == schema.Missing {
-			r.table.Missing++
-		} else {
-			r.table.Changed++
-		}
+		r.table.count(d)
 		if r.cfg.MaxDiffs > 0 && n >= r.cfg.MaxDiffs {
 			return ErrLimit
 		}

@@ -137,12 +137,7 @@ func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*
 		}
 		ts := counts[cur]
 		err := stages.CompareKeys(ctx, s.conns, envs[cur], batch, func(d schema.Diff) error {
-			ts.Differences++
-			if d.Kind == schema.Missing {
-				ts.Missing++
-			} else {
-				ts.Changed++
-			}
+			ts.count(d)
 			return sink.Write(d)
 		})
 		batch = batch[:0]

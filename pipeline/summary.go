@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/rowdiff/rowdiff/schema"
 	"github.com/rowdiff/rowdiff/stages"
 )
 
@@ -27,9 +28,24 @@ type TableSummary struct {
 	Differences    int64   `json:"differences"`
 	Changed        int64   `json:"changed"`
 	Missing        int64   `json:"missing"`
+	// Digest is an order-independent fingerprint of the differing keys (see keyDigest).
+	Digest string `json:"digest"`
+	digest keyDigest
+}
+
+// count records one difference written.
+func (t *TableSummary) count(d schema.Diff) {
+	t.Differences++
+	if d.Kind == schema.Missing {
+		t.Missing++
+	} else {
+		t.Changed++
+	}
+	t.digest.add(d)
 }
 
 func (t *TableSummary) fill(s *stages.Stats, names []string) {
+	t.Digest = t.digest.String()
 	t.Rows = make([]int64, len(names))
 	for i := range names {
 		t.Rows[i] = s.Rows[i].Load()

@@ -135,6 +135,7 @@ loop:
 	workers.Wait()
 	close(diffs)
 	bg.Wait() // the producer sees the cancellation or has already sent everything
+	r.progress()
 	return context.Cause(ctx)
 }
 

@@ -20,10 +20,10 @@ const chainSeed = 6052836392475387169
 // directHash maps a base type to its extended hash function and a harmless stand-in for NULL, which the
 // null flag then tells apart from a real value.
 var directHash = map[string]struct{ fn, zero string }{
-	"int2":     {"hashint2extended", "0"},
+	"int2":     {"hashint2extended", "0::int2"},
 	"int4":     {"hashint4extended", "0"},
-	"float4":   {"hashfloat4extended", "0"},
-	"float8":   {"hashfloat8extended", "0"},
+	"float4":   {"hashfloat4extended", "0::float4"},
+	"float8":   {"hashfloat8extended", "0::float8"},
 	"uuid":     {"uuid_hash_extended", "'00000000-0000-0000-0000-000000000000'"},
 	"jsonb":    {"jsonb_hash_extended", "'null'"},
 	"interval": {"interval_hash_extended", "'0'"},

@@ -24,6 +24,7 @@ type RepairScript struct {
 	w              *bufio.Writer
 	out            *atomicFile
 	pending        []string
+	pendingKeys    []string // key tuples of pending upserts
 	table          *schema.Table
 	upsert         bool
 	upserts        int64
@@ -56,6 +57,11 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 		}
 	}
 	s.pending = append(s.pending, "("+strings.Join(vals, ", ")+")")
+	key := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		key[i] = literal(row[k], t.Columns[k].Type)
+	}
+	s.pendingKeys = append(s.pendingKeys, "("+strings.Join(key, ", ")+")")
 	s.upserts++
 	return s.flushIfFull()
 }
@@ -103,7 +109,7 @@ func (s *RepairScript) flush() error {
 	var b strings.Builder
 	if s.upsert {
 		var cols, sets []string
-		overriding := ""
+		overriding, identityValue := "", false
 		for i, c := range t.Columns {
 			if c.Generated {
 				continue
@@ -112,22 +118,30 @@ func (s *RepairScript) flush() error {
 			cols = append(cols, q)
 			if c.IdentityAlways {
 				overriding = " OVERRIDING SYSTEM VALUE"
+				identityValue = identityValue || !isKey(t, i)
 			}
 			if !isKey(t, i) {
 				sets = append(sets, q+" = EXCLUDED."+q)
 			}
 		}
-		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
-			overriding, strings.Join(s.pending, ",\n  "), strings.Join(keyCols, ", "))
-		if len(sets) == 0 {
-			b.WriteString("DO NOTHING;\n")
+		if identityValue {
+			// An identity column GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
+			// SYSTEM VALUE, never by an UPDATE: replace the rows instead of upserting them.
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pendingKeys, ",\n  "))
+			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(s.pending, ",\n  "))
 		} else {
-			fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
+			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
+				overriding, strings.Join(s.pending, ",\n  "), strings.Join(keyCols, ", "))
+			if len(sets) == 0 {
+				b.WriteString("DO NOTHING;\n")
+			} else {
+				fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
+			}
 		}
 	} else {
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
 	}
-	s.pending = s.pending[:0]
+	s.pending, s.pendingKeys = s.pending[:0], s.pendingKeys[:0]
 	_, err := s.w.WriteString(b.String())
 	return err
 }

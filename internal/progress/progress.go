@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mattn/go-isatty"
 	"github.com/vbauerster/mpb/v8"
@@ -16,12 +17,16 @@ import (
 )
 
 // Display shows progress on a terminal. A nil *Display shows nothing, so callers need no checks.
+//
+// The bar's own goroutine draws it and calls the decorators, while Update waits on that goroutine to
+// set the bar's counters; so the decorators read atomics and never take mu.
 type Display struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // serializes Update and Stop
 	p      *mpb.Progress
 	bar    *mpb.Bar
 	table  string
-	latest pipeline.Progress
+	ranges atomic.Int64
+	diffs  atomic.Int64
 }
 
 // Start returns a display on f when f is a terminal and quiet is false, else nil.
@@ -43,37 +48,36 @@ func (d *Display) Update(p pipeline.Progress) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.latest = p
+	d.ranges.Store(p.RangesDone)
+	d.diffs.Store(p.Differences)
 	if p.Table != d.table {
 		if d.bar != nil {
 			d.bar.SetTotal(-1, true)
 		}
 		d.table = p.Table
-		d.bar = d.p.AddBar(max(p.RowsEstimate, 1),
+		d.bar = d.p.AddBar(max(p.RowsEstimate, 1)+1,
 			mpb.PrependDecorators(
 				decor.Name(fmt.Sprintf("%s (%d/%d)", p.Table, p.TablesDone+1, p.Tables), decor.WCSyncSpaceR),
 				decor.CountersNoUnit("%d / %d rows", decor.WCSyncSpace),
 			),
 			mpb.AppendDecorators(
 				decor.Any(func(decor.Statistics) string {
-					d.mu.Lock()
-					defer d.mu.Unlock()
-					return fmt.Sprintf("%d ranges, %d differences", d.latest.RangesDone, d.latest.Differences)
+					return fmt.Sprintf("%d ranges, %d differences", d.ranges.Load(), d.diffs.Load())
 				}, decor.WCSyncSpace),
 				decor.AverageSpeed(0, "%.0f rows/s", decor.WCSyncSpace),
 				decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace),
 			),
 		)
 	}
-	if p.RowsHashed > d.bar.Current() {
-		if p.RowsHashed > p.RowsEstimate {
-			d.bar.SetTotal(p.RowsHashed, false)
-		}
-		d.bar.SetCurrent(p.RowsHashed)
+	// The bar completes only in Stop: it must keep drawing the compare phase after every row is hashed,
+	// so its total stays ahead of the rows seen.
+	if p.RowsHashed >= p.RowsEstimate {
+		d.bar.SetTotal(p.RowsHashed+1, false)
 	}
+	d.bar.SetCurrent(p.RowsHashed)
 }
 
-// Stop completes the display so the summary can follow it; it returns once drawing has ended.
+// Stop draws the final state and returns once drawing has ended, so the summary can follow it.
 func (d *Display) Stop() {
 	if d == nil {
 		return

@@ -1,0 +1,335 @@
+// Package workflow runs the operator workflow of the README — diff, recheck, repair, apply the script with
+// psql, diff again — with the rowdiff binary against two real PostgreSQL clusters. Every expectation is
+// computed by PostgreSQL itself (postgres_fdw FULL JOINs in a separate database, counts, the data the test
+// planted), never by rowdiff.
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
+)
+
+var (
+	// rowdiffBin is the binary under test, built once from ./cmd/rowdiff (or $ROWDIFF_BIN when set).
+	rowdiffBin string
+	// clA runs with C.UTF-8 and TimeZone UTC; it also holds truthDB.
+	clA *pgcluster.Cluster
+	// clB runs with session defaults unlike rowdiff's pinned ones (TimeZone, DateStyle, IntervalStyle,
+	// extra_float_digits, bytea_output), so both rowdiff and a repair script applied with a plain psql
+	// session there must not depend on them.
+	clB *pgcluster.Cluster
+)
+
+// truthDB is the database on clA that holds postgres_fdw and the foreign tables of every node. It is never
+// diffed, so the extension cannot change what rowdiff sees.
+const truthDB = "truth"
+
+// runTimeout bounds one rowdiff or psql process; a hang is a failure, not a stuck suite.
+const runTimeout = 90 * time.Second
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests mostly wait on PostgreSQL and on child processes, so more of them than cores can run at
+	// once; an explicit -parallel wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "6")
+	}
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := pgcluster.BinDir(); err != nil {
+		fmt.Fprintln(os.Stderr, "workflow:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "rowdiff-workflow-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workflow:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	var wg sync.WaitGroup
+	var buildErr error
+	if bin := os.Getenv("ROWDIFF_BIN"); bin != "" {
+		rowdiffBin = bin // a prebuilt binary, e.g. of another revision
+	} else {
+		rowdiffBin = filepath.Join(dir, "rowdiff")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.CommandContext(ctx, "go", "build", "-o", rowdiffBin, "github.com/rowdiff/rowdiff/cmd/rowdiff").CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build ./cmd/rowdiff: %v\n%s", err, out)
+			}
+		}()
+	}
+	opts := []pgcluster.Options{
+		{Name: "wf-a", Locale: "C.UTF-8", TimeZone: "UTC"},
+		{Name: "wf-b", TimeZone: "America/New_York", Settings: map[string]string{
+			"datestyle": "SQL, DMY", "intervalstyle": "sql_standard", "extra_float_digits": "0", "bytea_output": "escape",
+		}},
+	}
+	clusters := make([]*pgcluster.Cluster, len(opts))
+	errs := make([]error, len(opts))
+	for i, o := range opts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clusters[i], errs[i] = pgcluster.Start(ctx, o)
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range clusters {
+			if c != nil {
+				if err := c.Stop(context.Background()); err != nil {
+					fmt.Fprintln(os.Stderr, "workflow:", err)
+				}
+			}
+		}
+	}()
+	if err := errors.Join(append(errs, buildErr)...); err != nil {
+		fmt.Fprintln(os.Stderr, "workflow: setup failed:", err)
+		return 1
+	}
+	clA, clB = clusters[0], clusters[1]
+	if err := clA.CreateDB(ctx, truthDB, "CREATE EXTENSION postgres_fdw"); err != nil {
+		fmt.Fprintln(os.Stderr, "workflow: postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib):", err)
+		return 1
+	}
+	return m.Run()
+}
+
+var seq atomic.Int64
+
+// uniq returns a process-unique number for database and server names.
+func uniq() int64 { return seq.Add(1) }
+
+// Node is one copy of the tables under test: a database on a cluster, named as rowdiff will name it.
+type Node struct {
+	Name string
+	C    *pgcluster.Cluster
+	DB   string
+}
+
+// DSN is what rowdiff and psql get for this node.
+func (n Node) DSN() string { return n.C.DSN(n.DB) }
+
+// Arg is the --node flag value for this node.
+func (n Node) Arg() string { return n.Name + "=" + n.DSN() }
+
+// Exec runs sql (several statements allowed) in the node's database and fails the test on error.
+func (n Node) Exec(t testing.TB, sql string) {
+	t.Helper()
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := n.C.Exec(ctx, n.DB, sql); err != nil {
+		t.Fatalf("node %s: %v\nSQL: %s", n.Name, err, abbrev(sql, 2000))
+	}
+}
+
+// QueryStrings runs a query whose columns are all text and returns its rows.
+func (n Node) QueryStrings(t testing.TB, sql string, args ...any) [][]string {
+	t.Helper()
+	ctx, cancel := setupContext()
+	defer cancel()
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		t.Fatalf("node %s: %v", n.Name, err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		t.Fatalf("node %s: %s: %v", n.Name, sql, err)
+	}
+	var out [][]string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatalf("node %s: %s: %v", n.Name, sql, err)
+		}
+		row := make([]string, len(vals))
+		for i, v := range vals {
+			row[i] = fmt.Sprint(v)
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("node %s: %s: %v", n.Name, sql, err)
+	}
+	return out
+}
+
+// QueryInt runs a query returning one integer.
+func (n Node) QueryInt(t testing.TB, sql string) int64 {
+	t.Helper()
+	ctx, cancel := setupContext()
+	defer cancel()
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		t.Fatalf("node %s: %v", n.Name, err)
+	}
+	defer conn.Close(context.Background())
+	var v int64
+	if err := conn.QueryRow(ctx, sql).Scan(&v); err != nil {
+		t.Fatalf("node %s: %s: %v", n.Name, sql, err)
+	}
+	return v
+}
+
+// setupContext bounds one setup or check statement.
+func setupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
+
+// newNode creates a fresh database on c and runs setup in it.
+func newNode(t testing.TB, name string, c *pgcluster.Cluster, setup ...string) Node {
+	t.Helper()
+	db := fmt.Sprintf("w%d_%s", uniq(), name)
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := c.Exec(ctx, "postgres", "CREATE DATABASE "+ident(db)); err != nil {
+		t.Fatalf("create database for node %s on cluster %s: %v", name, c.Name(), err)
+	}
+	n := Node{Name: name, C: c, DB: db}
+	for _, s := range setup {
+		if s != "" {
+			n.Exec(t, s)
+		}
+	}
+	return n
+}
+
+// pair creates node "a" on clA and "b" on clB, runs common on both and then each node's own statements.
+func pair(t testing.TB, common, onlyA, onlyB string) (Node, Node) {
+	t.Helper()
+	return newNode(t, "a", clA, common, onlyA), newNode(t, "b", clB, common, onlyB)
+}
+
+// Proc is a finished child process.
+type Proc struct {
+	Args           []string
+	Code           int
+	Stdout, Stderr string
+	Elapsed        time.Duration
+}
+
+// String renders the command for failure messages so a reader can rerun it.
+func (p Proc) String() string { return shellArgs(p.Args) }
+
+// run runs a program and waits for it (at most runTimeout). The working directory is a fresh temporary
+// one, so a relative path cannot land in the source tree.
+func run(t testing.TB, name string, args ...string) Proc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = t.TempDir()
+	// A hung process gets SIGQUIT so a Go program dumps its goroutines into stderr.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	p := Proc{Args: append([]string{filepath.Base(name)}, args...), Stdout: stdout.String(), Stderr: stderr.String(), Elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		t.Fatalf("%s: still running after %v (killed with SIGQUIT)\nstderr:\n%s", p, runTimeout, p.Stderr)
+	case errors.As(err, &ee) && ee.Exited():
+		p.Code = ee.ExitCode()
+	default:
+		t.Fatalf("%s: %v\nstderr:\n%s", p, err, p.Stderr)
+	}
+	return p
+}
+
+// rowdiff runs the binary under test.
+func rowdiff(t testing.TB, args ...string) Proc {
+	t.Helper()
+	return run(t, rowdiffBin, args...)
+}
+
+// wantCode fails the test unless p exited with code.
+func wantCode(t testing.TB, p Proc, code int) {
+	t.Helper()
+	if p.Code != code {
+		t.Fatalf("%s\nexit %d, want %d\nstderr:\n%s", p, p.Code, code, abbrev(p.Stderr, 4000))
+	}
+}
+
+// nodeArgs returns --node NAME=DSN for each node.
+func nodeArgs(nodes ...Node) []string {
+	var args []string
+	for _, n := range nodes {
+		args = append(args, "--node", n.Arg())
+	}
+	return args
+}
+
+// psqlPath finds psql; the repair workflow is only complete once its script has run where operators run it.
+func psqlPath(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("psql"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/psql"); err == nil {
+		return "/usr/bin/psql"
+	}
+	t.Fatal("psql not found on PATH nor at /usr/bin/psql: install the PostgreSQL client (apt-get install -y postgresql-client)")
+	return ""
+}
+
+// applyScript runs a repair script on node n exactly as the README tells operators to.
+func applyScript(t testing.TB, script string, n Node) Proc {
+	t.Helper()
+	p := run(t, psqlPath(t), "-v", "ON_ERROR_STOP=1", "-f", script, n.DSN())
+	if p.Code != 0 {
+		body, _ := os.ReadFile(script)
+		t.Fatalf("%s\nexit %d, want 0\nstderr:\n%s\nscript:\n%s", p, p.Code, p.Stderr, abbrev(string(body), 6000))
+	}
+	return p
+}
+
+// shellArgs renders args so they can be pasted into a shell.
+func shellArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func abbrev(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,156 @@
+package workflow
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// recheckSetup is a table whose correct rows are a function of the key (v = 'v' || id, n = id), so a fix
+// on b is a statement, not a copy.
+const recheckSetup = `CREATE TABLE rc (id int PRIMARY KEY, v text, n int);
+INSERT INTO rc SELECT g, 'v' || g, g FROM generate_series(1, 200) g;`
+
+// recheckPlants: 20 changed, 10 missing on b, 10 extra on b.
+const recheckPlants = `
+UPDATE rc SET v = 'bad' WHERE id BETWEEN 1 AND 20;
+DELETE FROM rc WHERE id BETWEEN 21 AND 30;
+INSERT INTO rc SELECT g, 'extra', g FROM generate_series(1001, 1010) g;`
+
+// fixRC is the SQL that makes b's rows with ids in [lo, hi] (changed), [mlo, mhi] (missing) and [xlo, xhi]
+// (extra) correct again.
+func fixRC(lo, hi, mlo, mhi, xlo, xhi int) string {
+	return fmt.Sprintf(`
+UPDATE rc SET v = 'v' || id WHERE id BETWEEN %d AND %d;
+INSERT INTO rc SELECT g, 'v' || g, g FROM generate_series(%d, %d) g;
+DELETE FROM rc WHERE id BETWEEN %d AND %d;`, lo, hi, mlo, mhi, xlo, xhi)
+}
+
+// keyRange is the canonical keys lo..hi with the given kind.
+func keyRange(m map[string]string, lo, hi int, kind string) map[string]string {
+	for i := lo; i <= hi; i++ {
+		m[fmt.Sprint(i)] = kind
+	}
+	return m
+}
+
+// TestRecheckDropsFixedKeys fixes half of a diff's differences directly on b: recheck keeps exactly the
+// other half (exit 1); once all are fixed it exits 0 with an empty output file.
+func TestRecheckDropsFixedKeys(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, recheckSetup, "", recheckPlants)
+	spec := Spec{Table: "rc", Key: []string{"id"}}
+	nodes := []Node{a, b}
+	d := diff(t, nodes, "--table", "rc")
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, "diff", keysOf(t, d.Records), truth(t, a, b, spec, false))
+
+	b.Exec(t, fixRC(1, 10, 21, 25, 1001, 1005))
+	rest := map[string]string{}
+	keyRange(rest, 11, 20, "changed")
+	keyRange(rest, 26, 30, "missing")
+	keyRange(rest, 1006, 1010, "missing")
+	sameKeys(t, "truth after fixing half (test setup)", truth(t, a, b, spec, false), rest)
+
+	r := recheck(t, nodes, d.Out)
+	wantCode(t, r.Proc, 1)
+	sameKeys(t, r.String(), keysOf(t, r.Records), rest)
+	changed, missing := kinds(rest)
+	if s := r.Summary; s.Differences != int64(len(rest)) || s.Changed != changed || s.Missing != missing {
+		t.Errorf("recheck summary differences=%d changed=%d missing=%d, want %d/%d/%d", s.Differences, s.Changed, s.Missing,
+			len(rest), changed, missing)
+	}
+	for _, rec := range r.Records {
+		if rec.Table != "public.rc" {
+			t.Errorf("recheck record table %q, want public.rc", rec.Table)
+		}
+	}
+
+	b.Exec(t, fixRC(11, 20, 26, 30, 1006, 1010))
+	if left := truth(t, a, b, spec, false); len(left) != 0 {
+		t.Fatalf("test setup: %d keys still differ after fixing all", len(left))
+	}
+	// Both the original diff and the narrowed recheck output are valid inputs.
+	for _, in := range []string{d.Out, r.Out} {
+		r := recheck(t, nodes, in)
+		wantCode(t, r.Proc, 0)
+		data, err := os.ReadFile(r.Out)
+		if err != nil || len(data) != 0 {
+			t.Errorf("%s: output file must exist and be empty: err=%v, %d bytes: %s", r, err, len(data), abbrev(string(data), 300))
+		}
+		if r.Summary.Differences != 0 {
+			t.Errorf("%s: summary differences=%d, want 0", r, r.Summary.Differences)
+		}
+	}
+}
+
+// TestRecheckRoundsWaitForHealing heals b from a goroutine while recheck --rounds 5 --wait 1s runs, like
+// replication lag catching up: half of the differences about 0.5 s after the start, the remaining ones
+// about 1.5 s after it. Each round then sees fewer differences (40, 20, 0), so recheck must end with exit 0
+// and an empty output in its third round, well before the fifth.
+func TestRecheckRoundsWaitForHealing(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, recheckSetup, "", recheckPlants)
+	nodes := []Node{a, b}
+	d := diff(t, nodes, "--table", "rc")
+	wantCode(t, d.Proc, 1)
+	if len(d.Records) != 40 {
+		t.Fatalf("diff reported %d differences, want the 40 planted", len(d.Records))
+	}
+
+	healed := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := setupContext()
+		defer cancel()
+		time.Sleep(500 * time.Millisecond)
+		if err := b.C.Exec(ctx, b.DB, fixRC(1, 10, 21, 25, 1001, 1005)); err != nil {
+			healed <- err
+			return
+		}
+		time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
+		healed <- b.C.Exec(ctx, b.DB, fixRC(11, 20, 26, 30, 1006, 1010))
+	}()
+	r := recheck(t, nodes, d.Out, "--rounds", "5", "--wait", "1s")
+	elapsed := time.Since(start)
+	select {
+	case err := <-healed:
+		if err != nil {
+			t.Fatalf("healing b: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("healing goroutine did not finish")
+	}
+	if r.Code != 0 || len(r.Records) != 0 {
+		t.Errorf("%s: exit %d with %d records after %v (b healed half at ~0.5 s, the rest at ~1.5 s), want exit 0 and no records\nstderr:\n%s",
+			r, r.Code, len(r.Records), elapsed.Round(time.Millisecond), r.Stderr)
+	}
+	// Rounds start about 1 s apart, so five rounds take at least 4 s; the full healing is seen by the
+	// round starting after 1.5 s, i.e. the third (about 2 s in).
+	if elapsed < 1500*time.Millisecond || elapsed > 3800*time.Millisecond {
+		t.Errorf("recheck took %v; want between 1.5 s (healing) and 3.8 s (fewer than 5 rounds of --wait 1s)", elapsed.Round(time.Millisecond))
+	}
+	if left := truth(t, a, b, Spec{Table: "rc", Key: []string{"id"}}, false); len(left) != 0 {
+		t.Errorf("test setup: %d keys still differ after healing", len(left))
+	}
+}
+
+// TestRecheckRoundsStopWhenNotShrinking checks the documented stop rule of --rounds: when a round finds as
+// many differences as the one before, recheck stops there (exit 1, the differences still written) instead
+// of waiting out the remaining rounds.
+func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, recheckSetup, "", recheckPlants)
+	nodes := []Node{a, b}
+	spec := Spec{Table: "rc", Key: []string{"id"}}
+	d := diff(t, nodes, "--table", "rc")
+	wantCode(t, d.Proc, 1)
+	r := recheck(t, nodes, d.Out, "--rounds", "5", "--wait", "1s")
+	wantCode(t, r.Proc, 1)
+	sameKeys(t, r.String(), keysOf(t, r.Records), truth(t, a, b, spec, false))
+	// Two rounds: one wait of 1 s, far from the 4 s of five rounds.
+	if r.Elapsed < time.Second || r.Elapsed > 3*time.Second {
+		t.Errorf("%s took %v; want two rounds, one --wait of 1s apart", r, r.Elapsed.Round(time.Millisecond))
+	}
+}

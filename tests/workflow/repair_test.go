@@ -1,0 +1,411 @@
+package workflow
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// everyCols are the writable columns of everytype, in table order (gen is generated; ident is an identity
+// column that is not the key).
+var everyCols = []string{"id", "i2", "i4", "i8", "num", "num_fixed", "f4", "f8", "t", "vc", "ch", "b", "u", "d", "ts",
+	"tstz", "iv", "by", "jb", "js", "ia", "ta", "m", "p", "ident", "nn"}
+
+// everyTable is every type of the suite; mood is created per node (in different label orders) before it.
+const everyTable = `
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+CREATE TABLE everytype (
+  id int8 PRIMARY KEY,
+  i2 int2, i4 int4, i8 int8, num numeric, num_fixed numeric(30,10), f4 float4, f8 float8,
+  t text, vc varchar(20), ch char(6), b bool, u uuid, d date, ts timestamp, tstz timestamptz, iv interval,
+  by bytea, jb jsonb, js json, ia int[], ta text[], m mood, p posint,
+  gen int8 GENERATED ALWAYS AS (id * 2 + coalesce(i4, 0)) STORED,
+  ident int8 GENERATED ALWAYS AS IDENTITY,
+  nn text NOT NULL DEFAULT 'x'
+);
+INSERT INTO everytype (id, i2, i4, i8, num, num_fixed, f4, f8, t, vc, ch, b, u, d, ts, tstz, iv, by, jb, js, ia, ta, m, p, ident)
+OVERRIDING SYSTEM VALUE
+SELECT g, (g % 100)::int2, g * 7, g::int8 * 1000000007, g / 7.0, g * 1.25, g / 3.0, g / 7.0, 'row ' || g, 'v' || g,
+       'c' || (g % 1000), g % 2 = 0, md5(g::text)::uuid, date '2000-01-01' + g::int,
+       timestamp '2000-01-01' + g * interval '1 hour', timestamptz '2000-01-01 00:00+00' + g * interval '1 minute',
+       g * interval '1 second', decode(md5(g::text), 'hex'), jsonb_build_object('g', g, 's', 'x' || g),
+       json_build_object('g', g), ARRAY[g::int, g::int + 1], ARRAY['a' || g, NULL], (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::mood,
+       g, g + 100000
+FROM generate_series(100, 399) g;
+`
+
+// everyRows are the hard values, one row per map (absent columns are NULL or their default). Literals are
+// written for standard_conforming_strings = on: backslashes are literal unless in E'...'.
+var everyRows = []map[string]string{
+	{"id": "1", "ident": "1001"}, // NULL in every nullable column
+	{"id": "2", "i2": "-32768", "i4": "2147483647", "i8": "-9223372036854775808", "num": "'NaN'",
+		"num_fixed": "12345678901234567890.0123456789", "f4": "'NaN'", "f8": "'Infinity'",
+		"t": `E'it''s "quoted" \\ back\nslash\ttab\r end'`, "vc": "'NULL'", "ch": "''", "b": "true",
+		"u": "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "d": "'0044-03-15 BC'", "ts": "'infinity'", "tstz": "'-infinity'",
+		"iv": "'178000000 years'", "by": `'\x00275c22'`, "jb": `'{"b":[1,2,{"c":null}],"a":"x\"y"}'`,
+		"js": `'{"a" : 1, "a": 2}'`, "ia": "'{1,NULL,-3}'", "ta": `'{"a,b","c\"d",NULL,"NULL","","back\\slash","{br}"," sp "}'`,
+		"m": "'happy'", "p": "1", "ident": "1002"},
+	{"id": "3", "i2": "32767", "i4": "-2147483648", "i8": "9223372036854775807", "num": "('1' || repeat('0', 400))::numeric",
+		"num_fixed": "-99999999999999999999.9999999999", "f4": "'-Infinity'", "f8": "'-0'", "t": "''", "vc": "''",
+		"ch": "'abcdef'", "b": "false", "u": "'00000000-0000-0000-0000-000000000000'", "d": "'infinity'",
+		"ts": "'4713-01-01 00:00:00 BC'", "tstz": "'294276-12-31 23:59:59.999999+00'", "iv": "'-1 days +02:03:04.5'",
+		"by": `'\x'`, "jb": "'null'", "js": "'null'", "ia": "'{}'", "ta": "'{}'", "m": "'sad'", "p": "2147483647", "ident": "1003"},
+	{"id": "4", "num": "'Infinity'", "f4": "'-0'", "f8": "1.7976931348623157e308", "t": "'NULL'", "vc": "'NULL '", "ch": "'ab'",
+		"by": `'\x5c'`, "jb": `'{"z":1,"a":{"y":[],"x":""}}'`, "js": "'[1, 2 ,3]'", "ia": "'{{1,2},{3,4}}'",
+		"ta": `'{{a,b},{NULL,"d e"}}'`, "d": "'-infinity'", "ts": "'2000-02-29 23:59:59.999999'",
+		"tstz": "'2024-03-10 02:30:00-05'", "iv": "'1 mon -1 days'", "m": "'ok'", "p": "7", "ident": "1004"},
+	{"id": "5", "num": "('-0.' || repeat('0', 300) || '1')::numeric", "f4": "1.17549435e-38", "f8": "4.9406564584124654e-324",
+		"t": "'héllo 日本 🎉 '", "ch": "'äöü'", "by": `'\x0000'`, "jb": `'"string"'`, "js": `'"string"'`, "ia": "'[0:1]={5,6}'",
+		"ta": `'{"\\N","NULL",NULL}'`, "u": "'ffffffff-ffff-ffff-ffff-ffffffffffff'", "iv": "'00:00:00.000001'", "m": "'happy'",
+		"p": "3", "ident": "1005", "nn": `E'nn\nwith newline'`},
+	{"id": "6", "t": `E'\\N'`, "vc": "'x''y'", "by": `'\x27'`, "ia": "'{NULL}'", "ta": "'{NULL}'", "jb": "'{}'", "js": "'{}'",
+		"m": "'sad'", "p": "4", "ident": "1006", "b": "NULL"},
+	{"id": "7", "t": `'C:\path\to\file'`, "by": `'\\'`, "num": "0.1", "f8": "0.1", "f4": "0.1", "js": `'{"nul":"\u0000"}'`,
+		"jb": `'{"k":"\u00e9 \\ \"","n":1.50}'`, "ident": "1007", "m": "'ok'", "p": "8"},
+	{"id": "8", "t": "'''); DROP TABLE everytype; --'", "vc": "';'", "ch": "''''", "by": `'\x3b2d2d'`, "ident": "1008",
+		"iv": "'-178000000 years'", "d": "'5874897-12-31'", "ts": "'294276-12-31 23:59:59.999999'"},
+	{"id": "9", "t": `E'ctl \x01\x1f\x7f end'`, "ta": `'{"\t","\n"}'`, "ident": "1009", "num": "-123.4500", "num_fixed": "0"},
+	{"id": "10", "t": "repeat('long ', 5000)", "by": "decode(repeat('00ff5c27', 3000), 'hex')", "ident": "1010",
+		"jb": "(SELECT jsonb_agg(g) FROM generate_series(1, 2000) g)", "ia": "(SELECT array_agg(g) FROM generate_series(1, 2000) g)"},
+}
+
+// insertEvery is the INSERT of one everyRows row with id and ident replaced (when not empty).
+func insertEvery(row map[string]string, id, identity string) string {
+	var cols, vals []string
+	for _, c := range everyCols {
+		v, ok := row[c]
+		switch {
+		case c == "id" && id != "":
+			v, ok = id, true
+		case c == "ident" && identity != "":
+			v, ok = identity, true
+		}
+		if ok {
+			cols, vals = append(cols, c), append(vals, v)
+		}
+	}
+	return fmt.Sprintf("INSERT INTO everytype (%s) OVERRIDING SYSTEM VALUE VALUES (%s);\n", strings.Join(cols, ", "), strings.Join(vals, ", "))
+}
+
+// everyPair creates the everytype table on a and b, with mood's labels in different orders.
+func everyPair(t *testing.T) (Node, Node) {
+	var rows strings.Builder
+	for _, r := range everyRows {
+		rows.WriteString(insertEvery(r, "", ""))
+	}
+	a := newNode(t, "a", clA, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')", everyTable, rows.String())
+	b := newNode(t, "b", clB, "CREATE TYPE mood AS ENUM ('happy', 'ok', 'sad')", everyTable, rows.String())
+	return a, b
+}
+
+// everyPlants are the differences planted on b: changed rows, rows missing on b and extra rows on b.
+const everyPlants = `
+UPDATE everytype SET i2 = 1, t = 'now set', ia = '{1}', m = 'ok' WHERE id = 1;
+UPDATE everytype SET t = 'different', by = '\x00' WHERE id = 2;
+UPDATE everytype SET i2 = NULL, i4 = NULL, i8 = NULL, num = NULL, num_fixed = NULL, f4 = NULL, f8 = NULL, t = NULL,
+  vc = NULL, ch = NULL, b = NULL, u = NULL, d = NULL, ts = NULL, tstz = NULL, iv = NULL, by = NULL, jb = NULL, js = NULL,
+  ia = NULL, ta = NULL, m = NULL, p = NULL WHERE id = 3;
+UPDATE everytype SET m = 'sad' WHERE id = 4;
+UPDATE everytype SET ta = '{"NULL"}', ia = '{0}' WHERE id = 6;
+UPDATE everytype SET js = '{"nul": "\u0000"}' WHERE id = 7;
+UPDATE everytype SET p = 5, nn = 'y' WHERE id = 8;
+UPDATE everytype SET ident = DEFAULT WHERE id = 9;
+UPDATE everytype SET f4 = f4 + 1 WHERE id BETWEEN 200 AND 209;
+UPDATE everytype SET iv = iv + interval '1 day' WHERE id BETWEEN 210 AND 214;
+UPDATE everytype SET d = d + 1, ts = ts + interval '1 microsecond' WHERE id BETWEEN 215 AND 219;
+UPDATE everytype SET ch = 'zz', b = NOT b WHERE id BETWEEN 220 AND 224;
+UPDATE everytype SET u = md5('x' || id)::uuid, tstz = tstz - interval '1 hour' WHERE id BETWEEN 225 AND 229;
+UPDATE everytype SET num = num + 0.000001, by = by || '\x00'::bytea WHERE id BETWEEN 230 AND 234;
+DELETE FROM everytype WHERE id IN (5, 10) OR id BETWEEN 300 AND 319;
+INSERT INTO everytype (id, t, by, ident) OVERRIDING SYSTEM VALUE
+  SELECT g, 'extra ' || g, '\x00'::bytea, g FROM generate_series(9001, 9019) g;
+`
+
+// TestRepairEveryType runs diff → repair (a to b) → psql → diff on a table with a column of every type of
+// the suite, and checks with PostgreSQL that the copies are then identical.
+func TestRepairEveryType(t *testing.T) {
+	t.Parallel()
+	a, b := everyPair(t)
+	// Extra rows on b with the hardest values, so the DELETE path meets them too.
+	b.Exec(t, everyPlants+insertEvery(everyRows[1], "9000", "9000")+insertEvery(everyRows[2], "9100", "9100"))
+	script := workflow(t, a, b, Spec{Table: "everytype", Key: []string{"id"}}, "everytype")
+	// Spot checks that the script carries the hard values as the source has them.
+	for _, want := range []string{`'NaN'::numeric`, `'-Infinity'::real`, `'-0'::double precision`, `'[0:1]={5,6}'::integer[]`,
+		`'happy'::mood`, `OVERRIDING SYSTEM VALUE`, `'1002'::bigint`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("repair script does not contain %s", want)
+		}
+	}
+	if strings.Contains(script, `"gen"`) || regexp.MustCompile(`\bgen\b`).MatchString(scriptStatements(script)) {
+		t.Errorf("repair script writes the generated column gen:\n%s", abbrev(scriptStatements(script), 3000))
+	}
+}
+
+// TestRepairCompositeKey runs the workflow on a (text, int8) key with keys that need quoting everywhere.
+func TestRepairCompositeKey(t *testing.T) {
+	t.Parallel()
+	names := []string{"plain", "", " ", "it's", `dq"q`, `back\slash`, "comma,sep", "(paren)", "{brace}", "NULL", "null",
+		"tab\there", "new\nline", "日本語", "🎉", "a b", "Z", "z", "~"}
+	var vals []string
+	for i, n := range names {
+		for j := int64(-2); j <= 40; j++ {
+			vals = append(vals, fmt.Sprintf("(%s, %d, %s, %d.%02d)", eLiteral(n), j*1000003, literal(fmt.Sprintf("v%d-%d", i, j)), j, i))
+		}
+	}
+	setup := "CREATE TABLE ck (name text NOT NULL, n int8 NOT NULL, val text, amount numeric(12,2), PRIMARY KEY (name, n));\n" +
+		"INSERT INTO ck VALUES " + strings.Join(vals, ",\n") + ";"
+	a, b := pair(t, setup, "", "")
+	var plants strings.Builder
+	for i, n := range names {
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&plants, "UPDATE ck SET val = val || ' changed', amount = NULL WHERE name = %s AND n %% 3 = 0;\n", eLiteral(n))
+		case 1:
+			fmt.Fprintf(&plants, "DELETE FROM ck WHERE name = %s AND n BETWEEN 0 AND 5000000;\n", eLiteral(n))
+		case 2:
+			fmt.Fprintf(&plants, "INSERT INTO ck VALUES (%s, -9223372036854775808, 'extra', 1), (%s, 9223372036854775807, 'extra', 2);\n", eLiteral(n), eLiteral(n))
+		}
+	}
+	plants.WriteString("INSERT INTO ck VALUES ('only on b', 1, 'x', 0), (E'only\\\\on b''s', 2, 'y', 0);\n")
+	b.Exec(t, plants.String())
+	workflow(t, a, b, Spec{Table: "ck", Key: []string{"name", "n"}}, "ck")
+}
+
+// TestRepairTextKey runs the workflow on a text key with more than one statement's worth of upserts and of
+// deletes (the script batches 500 rows per statement).
+func TestRepairTextKey(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE tk (k text PRIMARY KEY, v text, j jsonb, n int);
+INSERT INTO tk SELECT 'key-' || lpad(g::text, 5, '0'), 'value ' || g, jsonb_build_object('g', g), g FROM generate_series(1, 3000) g;
+INSERT INTO tk VALUES ('', 'empty', NULL, 0), (' ', 'space', NULL, 0), ('it''s', 'quote', '{}', 0), (E'back\\slash', 'bs', '[]', 0),
+  ('"dq"', 'dq', 'null', 0), ('comma,key', 'c', '1', 0), ('{x}', 'brace', '"s"', 0), ('NULL', 'the string', NULL, 0),
+  (E'line\nbreak', 'nl', NULL, 0), ('ünï', 'u', NULL, 0);`
+	a, b := pair(t, setup, "", "")
+	b.Exec(t, `
+UPDATE tk SET v = v || '!' WHERE n BETWEEN 1 AND 600;
+UPDATE tk SET j = NULL WHERE k IN ('', 'it''s', '"dq"');
+DELETE FROM tk WHERE n BETWEEN 1001 AND 1300 OR k IN (E'back\\slash', 'NULL', ' ');
+INSERT INTO tk SELECT 'key-' || lpad(g::text, 5, '0') || 'x', 'extra', NULL, g FROM generate_series(1, 550) g;
+INSERT INTO tk VALUES ('extra''s', 'e', NULL, 0), (E'extra\\\\', 'e', NULL, 0), ('extra,{}', 'e', NULL, 0);`)
+	script := workflow(t, a, b, Spec{Table: "tk", Key: []string{"k"}}, "tk")
+	if n := strings.Count(script, "INSERT INTO"); n < 2 {
+		t.Errorf("script has %d INSERT statements; 600+ upserts should need more than one", n)
+	}
+	if n := strings.Count(script, "DELETE FROM"); n < 2 {
+		t.Errorf("script has %d DELETE statements; 553 deletes should need more than one", n)
+	}
+}
+
+// TestRepairRereadsSource changes the source after the diff: the script must carry the source's current
+// rows, not the ones in the diff file.
+func TestRepairRereadsSource(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE rr (id int PRIMARY KEY, v text, n numeric);
+INSERT INTO rr SELECT g, 'orig ' || g, g FROM generate_series(1, 200) g;`
+	a, b := pair(t, setup, "UPDATE rr SET v = 'old-a' WHERE id = 10;", `
+UPDATE rr SET v = 'b-side' WHERE id IN (11, 12);
+DELETE FROM rr WHERE id IN (20, 21);
+INSERT INTO rr VALUES (500, 'extra on b', 0), (501, 'extra on b', 0);`)
+	spec := Spec{Table: "rr", Key: []string{"id"}}
+	d := diff(t, []Node{a, b}, "--table", "rr")
+	sameKeys(t, "diff", keysOf(t, d.Records), truth(t, a, b, spec, false))
+	if !strings.Contains(recordFor(t, d.Records, "10").Line, "old-a") {
+		t.Fatalf("the record of id 10 should carry the source's value at diff time")
+	}
+
+	// After the diff: the source moves on.
+	a.Exec(t, `
+UPDATE rr SET v = 'newer', n = 42.5 WHERE id = 10;   -- changed again
+UPDATE rr SET v = 'newer too' WHERE id = 11;         -- b differs from the new value, too
+DELETE FROM rr WHERE id = 12;                        -- now absent on the source: delete on b
+INSERT INTO rr VALUES (500, 'resurrected', 7);       -- was extra on b, now on the source: upsert
+UPDATE rr SET v = 'not in the diff' WHERE id = 100;  -- not in the diff file: must not be touched`)
+
+	script := repair(t, d.Out, a, b)
+	for _, want := range []string{"'newer'", "'42.5'", "'newer too'", "'resurrected'"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("repair script lacks the source's current value %s:\n%s", want, script)
+		}
+	}
+	for _, stale := range []string{"old-a", "not in the diff", "b-side"} {
+		if strings.Contains(script, stale) {
+			t.Errorf("repair script carries %q, which the source no longer has for a listed key:\n%s", stale, script)
+		}
+	}
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+	// Exactly the key that changed outside the diff file still differs.
+	got := truth(t, a, b, spec, false)
+	sameKeys(t, "truth after repair (only id 100, changed after the diff and not listed, may remain)", got, map[string]string{"100": "changed"})
+}
+
+// workflow is the README's operator workflow with a as the source and b as the target: diff (checked
+// against the truth), repair, check the script's header, apply it with psql on b, diff again (exit 0, no
+// records) and check with PostgreSQL that the tables are identical. It returns the script.
+func workflow(t *testing.T, a, b Node, spec Spec, table string) string {
+	t.Helper()
+	want := truth(t, a, b, spec, false)
+	if len(want) == 0 {
+		t.Fatal("test setup planted no differences")
+	}
+	d := diff(t, []Node{a, b}, "--table", table)
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, d.String(), keysOf(t, d.Records), want)
+
+	started := time.Now().Add(-time.Second).Truncate(time.Second)
+	script := repair(t, d.Out, a, b)
+	checkHeader(t, script, "a", "b", []string{spec.schema() + "." + spec.Table}, started, len(want))
+
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+
+	again := diff(t, []Node{a, b}, "--table", table)
+	if again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after applying the repair: exit %d with %d records, want exit 0 and none; first: %s\nstderr:\n%s",
+			again, again.Code, len(again.Records), firstLine(again.Records), again.Stderr)
+	}
+	identical(t, a, b, spec)
+	return script
+}
+
+// repair runs `rowdiff repair --in in --source a --target b` into repair.sql beside in and returns the script.
+func repair(t testing.TB, in string, a, b Node) string {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(in), "repair.sql")
+	args := append([]string{"repair", "--in", in, "--source", a.Name, "--target", b.Name}, nodeArgs(a, b)...)
+	p := rowdiff(t, append(args, "--out", out)...)
+	wantCode(t, p, 0)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("%s: exit 0 but no script: %v", p, err)
+	}
+	return string(data)
+}
+
+// checkHeader asserts the script names source, target, tables, time and key count in its leading comments
+// and wraps its statements in one BEGIN/COMMIT.
+func checkHeader(t testing.TB, script, source, target string, tables []string, notBefore time.Time, keys int) {
+	t.Helper()
+	var header []string
+	for _, l := range strings.Split(script, "\n") {
+		if !strings.HasPrefix(l, "--") {
+			break
+		}
+		header = append(header, l)
+	}
+	h := strings.Join(header, "\n")
+	for _, want := range []string{"-- source: " + source, "-- target: " + target, "-- tables: " + strings.Join(tables, ", ")} {
+		if !strings.Contains(h, want+"\n") {
+			t.Errorf("script header lacks the line %q:\n%s", want, h)
+		}
+	}
+	m := regexp.MustCompile(`(?m)^-- generated: (\S+)$`).FindStringSubmatch(h)
+	if m == nil {
+		t.Errorf("script header has no '-- generated: TIME' line:\n%s", h)
+	} else if at, err := time.Parse(time.RFC3339, m[1]); err != nil {
+		t.Errorf("script header time %q is not RFC 3339: %v", m[1], err)
+	} else if at.Before(notBefore) || at.After(time.Now().Add(time.Second)) {
+		t.Errorf("script header time %v is not the time of the run (after %v)", at, notBefore)
+	}
+	m = regexp.MustCompile(`(?m)^-- keys: (\d+)\b`).FindStringSubmatch(h)
+	if m == nil {
+		t.Errorf("script header has no '-- keys: N' line:\n%s", h)
+	} else if n, _ := strconv.Atoi(m[1]); n != keys {
+		t.Errorf("script header says %d keys, want %d (the differing keys)", n, keys)
+	}
+	lines := strings.Split(strings.TrimRight(script, "\n"), "\n")
+	begin, commit, firstStmt := -1, -1, -1
+	for i, l := range lines {
+		switch {
+		case l == "BEGIN;":
+			if begin >= 0 {
+				t.Errorf("script has a second BEGIN at line %d", i+1)
+			}
+			begin = i
+		case l == "COMMIT;":
+			if commit >= 0 {
+				t.Errorf("script has a second COMMIT at line %d", i+1)
+			}
+			commit = i
+		case firstStmt < 0 && (strings.HasPrefix(l, "INSERT") || strings.HasPrefix(l, "DELETE") || strings.HasPrefix(l, "UPDATE")):
+			firstStmt = i
+		}
+	}
+	switch {
+	case begin < 0 || commit < 0:
+		t.Errorf("script is not wrapped in BEGIN; ... COMMIT; (BEGIN at line %d, COMMIT at %d)", begin+1, commit+1)
+	case commit != len(lines)-1:
+		t.Errorf("COMMIT; is line %d, not the last line (%d)", commit+1, len(lines))
+	case firstStmt >= 0 && firstStmt < begin:
+		t.Errorf("a statement (line %d) comes before BEGIN (line %d)", firstStmt+1, begin+1)
+	}
+}
+
+// scriptStatements is the script without its comment lines.
+func scriptStatements(script string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(script, "\n") {
+		if !strings.HasPrefix(l, "--") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// recordFor returns the record with the canonical key.
+func recordFor(t testing.TB, recs []Record, key string) Record {
+	t.Helper()
+	for _, r := range recs {
+		if r.KeyString() == key {
+			return r
+		}
+	}
+	t.Fatalf("no record for key %q", key)
+	return Record{}
+}
+
+func firstLine(recs []Record) string {
+	if len(recs) == 0 {
+		return "(none)"
+	}
+	return abbrev(recs[0].Line, 500)
+}
+
+// eLiteral is s as an E'...' literal, so control characters and backslashes survive any setting.
+func eLiteral(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\t", `\t`)
+	return "E'" + r.Replace(s) + "'"
+}
+
+// TestRepairTypeCases runs the workflow on small tables that each isolate one feature of the every-type
+// table, so a failure there names its cause.
+func TestRepairTypeCases(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, table, a, b string }{
+		{"nullable int2", "CREATE TABLE c (id int PRIMARY KEY, s int2);",
+			"INSERT INTO c VALUES (1, 1), (2, NULL), (3, 3);",
+			"INSERT INTO c VALUES (1, 2), (2, NULL), (4, -32768);"},
+		{"identity always column", "CREATE TABLE c (id int PRIMARY KEY, ident int8 GENERATED ALWAYS AS IDENTITY, v text);",
+			"INSERT INTO c OVERRIDING SYSTEM VALUE VALUES (1, 101, 'x'), (2, 102, 'y');",
+			"INSERT INTO c OVERRIDING SYSTEM VALUE VALUES (1, 101, 'changed'), (3, 103, 'extra');"},
+		{"generated column", "CREATE TABLE c (id int PRIMARY KEY, v int, g int GENERATED ALWAYS AS (v * 2) STORED);",
+			"INSERT INTO c VALUES (1, 1), (2, 2);",
+			"INSERT INTO c VALUES (1, 5), (3, 3);"},
+		// Each row differs only in v, before a NULL in a column of another type.
+		{"difference before a NULL", "CREATE TABLE c (id int PRIMARY KEY, v text, z1 bool, z2 date, z3 bytea, z4 int[], z5 numeric);",
+			`INSERT INTO c VALUES (1, 'a', NULL, '2000-01-01', '\x01', '{1}', 1), (2, 'a', true, NULL, '\x01', '{1}', 1),
+  (3, 'a', true, '2000-01-01', NULL, '{1}', 1), (4, 'a', true, '2000-01-01', '\x01', NULL, 1), (5, 'a', true, '2000-01-01', '\x01', '{1}', NULL);`,
+			`INSERT INTO c VALUES (1, 'b', NULL, '2000-01-01', '\x01', '{1}', 1), (2, 'b', true, NULL, '\x01', '{1}', 1),
+  (3, 'b', true, '2000-01-01', NULL, '{1}', 1), (4, 'b', true, '2000-01-01', '\x01', NULL, 1), (5, 'b', true, '2000-01-01', '\x01', '{1}', NULL);`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := pair(t, c.table, c.a, c.b)
+			workflow(t, a, b, Spec{Table: "c", Key: []string{"id"}}, "c")
+		})
+	}
+}

@@ -1,0 +1,175 @@
+package workflow
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// manySetup is two tables with different key types; manyPlants plants differences of every kind in both.
+const manySetup = `
+CREATE TABLE t1 (id int PRIMARY KEY, v text);
+INSERT INTO t1 SELECT g, 'v' || g FROM generate_series(1, 500) g;
+CREATE TABLE t2 (k text PRIMARY KEY, n numeric);
+INSERT INTO t2 SELECT 'k' || g, g FROM generate_series(1, 300) g;`
+
+const manyPlants = `
+UPDATE t1 SET v = 'changed' WHERE id % 50 = 0;
+DELETE FROM t1 WHERE id BETWEEN 7 AND 9;
+INSERT INTO t1 VALUES (1000, 'extra');
+UPDATE t2 SET n = n + 0.5 WHERE n % 30 = 0;
+DELETE FROM t2 WHERE k IN ('k1', 'k2');
+INSERT INTO t2 VALUES ('extra''s', 1), ('zzz', 2);`
+
+// byTable groups records by their table field.
+func byTable(recs []Record) map[string][]Record {
+	m := map[string][]Record{}
+	for _, r := range recs {
+		m[r.Table] = append(m[r.Table], r)
+	}
+	return m
+}
+
+// checkTables asserts the records and the summary's per-table section agree with the truth for each table
+// (and the top-level totals with their sum). scanned says the run read whole tables (a diff, not a
+// recheck), so each table's per-node "rows" must be its row count there.
+func checkTables(t *testing.T, r *Result, a, b Node, specs []Spec, scanned bool) {
+	t.Helper()
+	groups := byTable(r.Records)
+	var names []string
+	var total, totalChanged, totalMissing int64
+	for i, s := range specs {
+		name := s.schema() + "." + s.Table
+		names = append(names, name)
+		want := truth(t, a, b, s, false)
+		sameKeys(t, r.String()+" table "+name, keysOf(t, groups[name]), want)
+		changed, missing := kinds(want)
+		total, totalChanged, totalMissing = total+int64(len(want)), totalChanged+changed, totalMissing+missing
+		if i >= len(r.Summary.Tables) {
+			continue
+		}
+		ts := r.Summary.Tables[i]
+		rowsA := a.QueryInt(t, "SELECT count(*) FROM "+ident(s.schema())+"."+ident(s.Table))
+		rowsB := b.QueryInt(t, "SELECT count(*) FROM "+ident(s.schema())+"."+ident(s.Table))
+		if ts.Table != name || (scanned && !slices.Equal(ts.Rows, []int64{rowsA, rowsB})) || len(ts.Rows) != 2 ||
+			ts.Differences != int64(len(want)) || ts.Changed != changed || ts.Missing != missing || ts.RangesHashed == nil {
+			t.Errorf("%s: summary tables[%d] = %+v (ranges_hashed present: %v), want table %s rows [%d %d] (checked: %v) differences %d changed %d missing %d",
+				r, i, ts, ts.RangesHashed != nil, name, rowsA, rowsB, scanned, len(want), changed, missing)
+		}
+	}
+	for tbl := range groups {
+		if !slices.Contains(names, tbl) {
+			t.Errorf("%d records of table %q, which was not asked for", len(groups[tbl]), tbl)
+		}
+	}
+	var got []string
+	for _, ts := range r.Summary.Tables {
+		got = append(got, ts.Table)
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("summary tables %v, want %v", got, names)
+	}
+	if s := r.Summary; s.Differences != total || s.Changed != totalChanged || s.Missing != totalMissing {
+		t.Errorf("summary totals differences=%d changed=%d missing=%d, want %d/%d/%d", s.Differences, s.Changed, s.Missing,
+			total, totalChanged, totalMissing)
+	}
+}
+
+// TestManyTablesOneOutput diffs two tables into one JSONL, rechecks and repairs that file, and diffs again.
+func TestManyTablesOneOutput(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, manySetup, "", manyPlants)
+	nodes := []Node{a, b}
+	specs := []Spec{{Table: "t1", Key: []string{"id"}}, {Table: "t2", Key: []string{"k"}}}
+	d := diff(t, nodes, "--table", "t1", "--table", "t2")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+
+	// Nothing changed since: the recheck of the mixed file keeps every record of both tables.
+	r := recheck(t, nodes, d.Out)
+	wantCode(t, r.Proc, 1)
+	checkTables(t, r, a, b, specs, false)
+
+	script := repair(t, d.Out, a, b)
+	checkHeader(t, script, "a", "b", []string{"public.t1", "public.t2"}, fileTime(t, d.Out), len(d.Records))
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+	again := diff(t, nodes, "--table", "t1", "--table", "t2")
+	if again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
+	}
+	for _, s := range specs {
+		identical(t, a, b, s)
+	}
+
+	// A Parquet file holds one table's columns: two tables are an error, and no file appears.
+	out := filepath.Join(t.TempDir(), "two.parquet")
+	p := rowdiff(t, append(append([]string{"diff", "--table", "t1", "--table", "t2"}, nodeArgs(a, b)...), "--out", out)...)
+	wantParquetRefused(t, p, out)
+}
+
+// TestSchemaDiffsTablesWithKey diffs every table of a schema: those with a primary key, the others listed as
+// skipped on stderr and in the summary; tables of other schemas are left alone.
+func TestSchemaDiffsTablesWithKey(t *testing.T) {
+	t.Parallel()
+	setup := `
+CREATE SCHEMA s;
+CREATE TABLE s.t1 (id int PRIMARY KEY, v text);
+INSERT INTO s.t1 SELECT g, 'v' || g FROM generate_series(1, 400) g;
+CREATE TABLE s.t2 (name text, n int8, v text, PRIMARY KEY (name, n));
+INSERT INTO s.t2 SELECT 'n' || (g % 7), g, 'v' || g FROM generate_series(1, 300) g;
+CREATE TABLE s.nopk (id int, v text);
+INSERT INTO s.nopk SELECT g, 'v' || g FROM generate_series(1, 10) g;
+CREATE TABLE public.other (id int PRIMARY KEY, v text);
+INSERT INTO public.other SELECT g, 'v' || g FROM generate_series(1, 10) g;`
+	a, b := pair(t, setup, "", `
+UPDATE s.t1 SET v = 'changed' WHERE id % 40 = 0;
+DELETE FROM s.t1 WHERE id = 3;
+UPDATE s.t2 SET v = NULL WHERE n % 25 = 0;
+INSERT INTO s.t2 VALUES ('n0', 1000, 'extra');
+UPDATE s.nopk SET v = 'different';
+UPDATE public.other SET v = 'different';`)
+	nodes := []Node{a, b}
+	d := diff(t, nodes, "--schema", "s")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, []Spec{{Schema: "s", Table: "t1", Key: []string{"id"}}, {Schema: "s", Table: "t2", Key: []string{"name", "n"}}}, true)
+	if !slices.Equal(d.Summary.Skipped, []string{"s.nopk"}) {
+		t.Errorf("summary skipped = %q, want [s.nopk]", d.Summary.Skipped)
+	}
+	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
+		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
+	}
+
+	out := filepath.Join(t.TempDir(), "schema.parquet")
+	p := rowdiff(t, append(append([]string{"diff", "--schema", "s"}, nodeArgs(a, b)...), "--out", out)...)
+	wantParquetRefused(t, p, out)
+}
+
+// wantParquetRefused asserts a multi-table run into a Parquet file failed with exit 2, said why on stderr
+// and left nothing at (or beside) out.
+func wantParquetRefused(t *testing.T, p Proc, out string) {
+	t.Helper()
+	if p.Code != 2 {
+		t.Errorf("%s: exit %d, want 2\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+	low := strings.ToLower(p.Stderr)
+	if !strings.Contains(low, "parquet") || !strings.Contains(low, ".jsonl") || !strings.Contains(low, "table") {
+		t.Errorf("%s: stderr should say a Parquet file holds one table and to use .jsonl:\n%s", p, p.Stderr)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	for _, e := range entries {
+		t.Errorf("%s: left %s in the output folder", p, e.Name())
+	}
+}
+
+// fileTime is a lower bound for the time of any run that starts after path was written.
+func fileTime(t *testing.T, path string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime().Truncate(1e9)
+}

@@ -121,6 +121,10 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "rowdiff: %s\n", s.Table)
 	for _, n := range s.Nodes {
+		if s.RangesHashed == 0 { // a recheck reads keys, not whole tables: there is no row count
+			fmt.Fprintf(w, "  node %-12s %10.1f MiB received\n", n.Name, float64(n.BytesReceived)/(1<<20))
+			continue
+		}
 		fmt.Fprintf(w, "  node %-12s %12d rows  %10.1f MiB received\n", n.Name, n.Rows, float64(n.BytesReceived)/(1<<20))
 	}
 	if len(s.Tables) > 1 {

@@ -22,10 +22,15 @@ var keyTypes = map[string]func(a, b string) int{
 // KeyTypeSupported reports whether a key column of base type base can be ordered by rowdiff.
 func KeyTypeSupported(base string) bool { return keyTypes[base] != nil }
 
-// CompareKeys orders two keys of t the way the server's ORDER BY does.
+// CompareKeys orders two keys of t the way the server's ORDER BY does. Safe for concurrent use.
 func (t *Table) CompareKeys(a, b Key) int {
-	for i, k := range t.Key {
-		if c := keyTypes[t.Columns[k].Base](a[i], b[i]); c != 0 {
+	t.cmpOnce.Do(func() {
+		for _, k := range t.Key {
+			t.cmp = append(t.cmp, keyTypes[t.Columns[k].Base])
+		}
+	})
+	for i, cmp := range t.cmp {
+		if c := cmp(a[i], b[i]); c != 0 {
 			return c
 		}
 	}
@@ -33,9 +38,25 @@ func (t *Table) CompareKeys(a, b Key) int {
 }
 
 func compareInt(a, b string) int {
-	x, _ := strconv.ParseInt(a, 10, 64)
-	y, _ := strconv.ParseInt(b, 10, 64)
-	return cmp.Compare(x, y)
+	// Canonical integer text orders by sign, then length, then digits: no parsing needed.
+	na, nb := strings.HasPrefix(a, "-"), strings.HasPrefix(b, "-")
+	switch {
+	case na != nb:
+		if na {
+			return -1
+		}
+		return 1
+	case na:
+		return -compareDigits(a[1:], b[1:])
+	}
+	return compareDigits(a, b)
+}
+
+func compareDigits(a, b string) int {
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
 }
 
 func compareBpchar(a, b string) int {

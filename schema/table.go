@@ -5,6 +5,7 @@ package schema
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Kind says how a column's values leave rowdiff: as JSON numbers, booleans, embedded JSON, or text.
@@ -63,7 +64,10 @@ type Table struct {
 	Schema, Name string
 	Columns      []Column
 	// Key holds indexes into Columns, in key order.
-	Key []int
+	Key     []int
+	cmpOnce sync.Once
+	cmp     []func(a, b string) int
+
 	// KeyScan is set when some node's index cannot serve range conditions on the key (a text key whose
 	// collation is not C there): a range is then read by one scan that picks rows by bucket number.
 	KeyScan bool

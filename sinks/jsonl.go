@@ -130,6 +130,8 @@ func appendValue(b []byte, c schema.Column, v schema.Value) []byte {
 			return append(b, "false"...)
 		}
 	case schema.KindJSON:
+		// The server outputs valid JSON for json and jsonb; checking keeps every line parseable whatever
+		// arrives.
 		if json.Valid([]byte(v.S)) {
 			return append(b, v.S...)
 		}
@@ -143,6 +145,15 @@ func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		// Copy the run of bytes that need no escaping in one go.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' && s[j] != 0x7f {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

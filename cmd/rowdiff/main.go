@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,21 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(diffCommand(), recheckCommand(), repairCommand(), demoCommand())
+	var cpuProfile string
+	root.PersistentFlags().StringVar(&cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this path")
+	root.PersistentFlags().MarkHidden("cpu-profile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		return pprof.StartCPUProfile(f)
+	}
 	err := root.ExecuteContext(ctx)
+	pprof.StopCPUProfile()
 	if s := sig(); s != 0 {
 		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %v; no output written\n", s)
 		os.Exit(128 + int(s))

@@ -43,11 +43,11 @@ FROM generate_series(1, $1::int) g`
 // plants are the differences each non-first node gets, as SQL; their effect is printed as the demo runs.
 var plants = map[string][]string{
 	"b": {
-		`INSERT INTO orders SELECT id + 1000000, customer, status, amount, placed_at, tags, doc FROM orders WHERE id <= 5`, // 5 only on b
-		`UPDATE orders SET amount = amount + 0.01 WHERE id % 20000 = 1`,                                                    // 10 changed amounts
-		`DELETE FROM orders WHERE id % 25000 = 2`,                                                                          // 8 missing on b
-		`UPDATE orders SET doc = '{"gift": false, "items": 3}' WHERE id = 3`,                                               // same jsonb, other key order: equal
-		`UPDATE orders SET tags = NULL WHERE id = 77`,                                                                      // NULL vs a value
+		`INSERT INTO orders SELECT id + 1000000, customer, status, amount, placed_at, tags, doc FROM orders WHERE id BETWEEN 11 AND 15`, // 5 only on b
+		`UPDATE orders SET amount = amount + 0.01 WHERE id % 20000 = 1`,                                                                 // 10 changed amounts
+		`DELETE FROM orders WHERE id % 25000 = 2`,                                                                                       // 8 missing on b
+		`UPDATE orders SET doc = '{"gift": false, "items": 3}' WHERE id = 3`,                                                            // same jsonb, other key order: equal
+		`UPDATE orders SET tags = NULL WHERE id = 77`,                                                                                   // NULL vs a value
 	},
 	"c": {
 		`UPDATE orders SET status = 'cancelled' WHERE id % 50000 = 9`, // 4 changed statuses
@@ -134,8 +134,56 @@ func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 	if err := errors.Join(sum.WriteJSON(sf), sf.Close()); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nwrote %s/{diffs.jsonl,diffs.parquet,summary.json}\n", out)
+	if err := workflow(ctx, w, out, cfg, clusters); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nwrote %s/{diffs.jsonl,diffs.parquet,summary.json,still.jsonl,repair-b.sql,repair-c.sql,after.jsonl}\n", out)
 	fmt.Fprintf(w, "next:\n  head -n 3 %s/diffs.jsonl\n  duckdb -c \"SELECT diff_kind, diff_node, count(*) FROM read_parquet('%s/diffs.parquet') GROUP BY ALL\"\n", out, out)
-	fmt.Fprintf(w, "  go run ./cmd/rowdiff diff --help\n")
+	fmt.Fprintf(w, "  less %s/repair-b.sql\n  go run ./cmd/rowdiff diff --help\n", out)
+	return nil
+}
+
+// workflow runs the operator's follow-up on the diff: recheck (nothing heals here, so the same keys
+// remain), repair scripts that make b and c equal a, applied as psql would, and a final diff that finds
+// nothing.
+func workflow(ctx context.Context, w io.Writer, out string, cfg pipeline.Config, clusters []*pgcluster.Cluster) error {
+	jsonl := func(path string) pipeline.Opener {
+		return func(_ []*schema.Table, names []string) (pipeline.Sink, error) { return sinks.NewJSONLines(path, names) }
+	}
+	still := filepath.Join(out, "still.jsonl")
+	sum, err := pipeline.Recheck(ctx, pipeline.RecheckConfig{In: filepath.Join(out, "diffs.jsonl"), Out: still,
+		Nodes: cfg.Nodes, Timeouts: cfg.Timeouts, Rounds: 1}, jsonl(still))
+	if err != nil {
+		return fmt.Errorf("recheck: %w", err)
+	}
+	fmt.Fprintf(w, "\nrecheck: %d of the keys still differ (nothing heals here: no replication)\n", sum.Differences)
+	for i, target := range []string{"b", "c"} {
+		path := filepath.Join(out, "repair-"+target+".sql")
+		script, err := sinks.NewRepairScript(path, "a", target)
+		if err != nil {
+			return err
+		}
+		rs, err := pipeline.Repair(ctx, pipeline.RepairConfig{In: still, Source: "a", Target: target, Nodes: cfg.Nodes, Timeouts: cfg.Timeouts}, script)
+		if err != nil {
+			return fmt.Errorf("repair %s: %w", target, err)
+		}
+		sql, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := clusters[i+1].Exec(ctx, "shop", string(sql)); err != nil {
+			return fmt.Errorf("apply %s: %w", path, err)
+		}
+		fmt.Fprintf(w, "repair: %s makes %s equal a (%d upserts, %d deletes); applied\n", filepath.Base(path), target, rs.Upserts, rs.Deletes)
+	}
+	after := filepath.Join(out, "after.jsonl")
+	sum, err = pipeline.Run(ctx, cfg, jsonl(after))
+	if err != nil {
+		return fmt.Errorf("diff after repair: %w", err)
+	}
+	fmt.Fprintf(w, "diff after repair: %d differences\n", sum.Differences)
+	if sum.Differences != 0 {
+		return fmt.Errorf("demo: %d differences remain after repair", sum.Differences)
+	}
 	return nil
 }

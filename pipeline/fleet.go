@@ -73,9 +73,7 @@ func (f *fleet) close(sum *Summary) {
 		s.close(ctx)
 	}
 	for _, c := range f.coords {
-		if c != nil {
-			c.Close(ctx)
-		}
+		closeConn(ctx, c)
 	}
 	if sum == nil {
 		return

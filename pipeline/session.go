@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // Node is one copy of the table: a name for messages and output, and a libpq-style DSN.
@@ -75,6 +77,11 @@ func (n *node) configure(t Timeouts) error {
 	p["plan_cache_mode"] = "force_custom_plan"
 	// JIT compilation costs more than it saves on rowdiff's many short range queries.
 	p["jit"] = "off"
+	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
+	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
+	}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
@@ -95,7 +102,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, err)
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
-		conn.Close(context.WithoutCancel(ctx))
+		closeConn(context.WithoutCancel(ctx), conn)
 		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
 	}
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
@@ -131,8 +138,19 @@ type session struct {
 
 func (s *session) close(ctx context.Context) {
 	for _, c := range s.conns {
-		if c != nil {
-			c.Close(ctx)
-		}
+		closeConn(ctx, c)
+	}
+}
+
+// closeConn closes c and waits for pgx's background cleanup (a cancel request in flight, the socket),
+// so the process cannot exit before its queries are cancelled.
+func closeConn(ctx context.Context, c *pgx.Conn) {
+	if c == nil {
+		return
+	}
+	c.Close(ctx)
+	select {
+	case <-c.PgConn().CleanupDone():
+	case <-ctx.Done():
 	}
 }

@@ -80,27 +80,59 @@ func describe(r schema.Range) string {
 
 // queryAll starts sql on every node at once and returns each node's rows. pgx's Query waits for the
 // server's first reply, which a query that aggregates or sorts sends only once it has read its input, so
-// each node's query is issued from its own goroutine: the nodes then work in parallel. The rows must be
-// read with ctx still live; on error, every query already started is cancelled and closed.
+// each node's query is issued, and its first row read, from its own goroutine: the nodes then work in
+// parallel, and a node that fails cancels the others at once instead of after their whole query. The
+// rows must be read with ctx live; the returned cancel ends them. On error every query is closed.
 func queryAll(ctx context.Context, conns []*pgx.Conn, sql string, args []any) ([]pgx.Rows, context.CancelFunc, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	rows := make([]pgx.Rows, len(conns))
 	errs := make([]error, len(conns))
+	var first atomic.Int64 // the node that failed first: the others fail because of the cancel
+	first.Store(-1)
 	var wg conc.WaitGroup
 	for i, conn := range conns {
-		wg.Go(func() { rows[i], errs[i] = conn.Query(ctx, sql, args...) })
+		wg.Go(func() {
+			r, err := conn.Query(ctx, sql, args...)
+			if err == nil {
+				p := &peeked{Rows: r, pending: true}
+				if p.has = r.Next(); !p.has {
+					err = r.Err()
+				}
+				rows[i] = p
+			}
+			if err != nil {
+				errs[i] = err
+				first.CompareAndSwap(-1, int64(i))
+				cancel()
+			}
+		})
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			cancel()
-			for _, r := range rows {
-				if r != nil {
-					r.Close()
-				}
-			}
-			return nil, cancel, i, err
-		}
+	if i := first.Load(); i >= 0 {
+		return nil, cancel, int(i), closeAll(rows, errs[i])
 	}
 	return rows, cancel, 0, nil
+}
+
+func closeAll(rows []pgx.Rows, err error) error {
+	for _, r := range rows {
+		if r != nil {
+			r.Close()
+		}
+	}
+	return err
+}
+
+// peeked is rows whose first row was read ahead by queryAll.
+type peeked struct {
+	pgx.Rows
+	pending, has bool
+}
+
+func (p *peeked) Next() bool {
+	if p.pending {
+		p.pending = false
+		return p.has
+	}
+	return p.Rows.Next()
 }

@@ -1,0 +1,97 @@
+package faults
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestInterrupt sends SIGINT or SIGTERM while rowdiff's queries run on both nodes. rowdiff must exit with
+// 128+signal within 2 s, write no output (not even a temp file), and cancel its queries: within 2 s no
+// rowdiff session may still be active on any node.
+func TestInterrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sig   syscall.Signal
+		code  int
+		extra []string
+		phase func(backend) bool
+		// queries is how many queries matching phase must run on each node before the signal.
+		queries int
+	}{
+		{"SIGINT", syscall.SIGINT, 130, nil, isRangeQuery, 1},
+		{"SIGTERM", syscall.SIGTERM, 143, nil, isRangeQuery, 1},
+		// Queries that would run for minutes without sending anything: only a cancel request stops them.
+		{"SIGINT during slow hash", syscall.SIGINT, 130, slowArgs, isHashQuery, slowWorkers},
+		{"SIGTERM during slow hash", syscall.SIGTERM, 143, slowArgs, isHashQuery, slowWorkers},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mons := map[string]*pgx.Conn{"a": monitor(t, clA), "b": monitor(t, clB)}
+			for name, m := range mons {
+				waitNoSessions(t, name, m, 10*time.Second)
+			}
+			dir := t.TempDir()
+			// The out path is relative to the process's own directory, where its temp file lands too.
+			ch := startRowdiff(t, dir, bigArgs("a", "b", "diffs.jsonl", tc.extra...)...)
+			waitQueriesN(t, ch, 30*time.Second, mons, tc.phase, tc.queries)
+
+			sent := time.Now()
+			if err := ch.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			if !ch.exitedWithin(2 * time.Second) {
+				ch.wait(t, 10*time.Second)
+				t.Errorf("rowdiff took %v to exit after %v, want at most 2s", ch.exited.Sub(sent).Round(time.Millisecond), tc.sig)
+			}
+			if ch.waitErr != nil {
+				t.Fatalf("rowdiff: %v\nstderr:\n%s", ch.waitErr, ch.stderr.String())
+			}
+			if ch.code != tc.code {
+				t.Errorf("exit status %d after %v, want %d\nstderr:\n%s", ch.code, tc.sig, tc.code, ch.stderr.String())
+			}
+			t.Logf("exited %v after %v", ch.exited.Sub(sent).Round(time.Millisecond), tc.sig)
+			if strings.Contains(ch.stdout.String(), "{") {
+				t.Errorf("interrupted run wrote records to stdout:\n%s", abbrev(ch.stdout.String(), 2000))
+			}
+			checkNoOutput(t, dir)
+			for name, m := range mons {
+				waitNoActive(t, name, m, 2*time.Second-time.Since(sent))
+			}
+		})
+	}
+
+	// Control: a rowdiff killed with SIGKILL cannot cancel anything, and its slow hash queries must then
+	// still be running. If they were not, the server would be ending orphaned queries by itself and the
+	// checks above would prove nothing about rowdiff.
+	t.Run("SIGKILL control", func(t *testing.T) {
+		mon := monitor(t, clA)
+		waitNoSessions(t, "a", mon, 10*time.Second)
+		ch := startRowdiff(t, "", bigArgs("a", "b", "diffs.jsonl", slowArgs...)...)
+		waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"a": mon}, isHashQuery, slowWorkers)
+		if err := ch.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-ch.done
+		// startRowdiff's cleanup terminates the orphans.
+		time.Sleep(2 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		bs, err := rowdiffBackends(ctx, mon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active := 0
+		for _, b := range bs {
+			if b.Type == "client backend" && isHashQuery(b) {
+				active++
+			}
+		}
+		if active < slowWorkers {
+			t.Errorf("2s after SIGKILL only %d of %d orphaned rowdiff hash queries are active on node a: the server ended them itself, so the cancellation checks of this package are toothless", active, slowWorkers)
+		}
+	})
+}

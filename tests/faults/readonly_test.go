@@ -1,0 +1,360 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
+)
+
+// smallSetup creates public.t with n rows of a few types; plantB makes rows 2, 3, 5 differ on the other
+// node, row 4 missing and row n+1 extra.
+const smallTable = `CREATE TABLE t (id int PRIMARY KEY, a text, n numeric, ts timestamptz);
+INSERT INTO t SELECT g, 'row ' || g, g / 10.0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour'
+FROM generate_series(1, 200) g;`
+
+const plantB = `UPDATE t SET a = 'changed' WHERE id = 2;
+UPDATE t SET n = n + 0.01 WHERE id = 3;
+DELETE FROM t WHERE id = 4;
+UPDATE t SET ts = ts + interval '1 second' WHERE id = 5;
+INSERT INTO t VALUES (201, 'extra', 1, now());`
+
+// truthKeys returns the ids whose rows of public.t differ between db on ca and db on cb, as PostgreSQL
+// sees them: each row's jsonb form (so 1.0 and 1.00 would be equal, as numeric equality says; the tests
+// here plant no such cases).
+func truthKeys(t testing.TB, ca, cb *pgcluster.Cluster, db string) []int64 {
+	t.Helper()
+	read := func(c *pgcluster.Cluster) map[int64]string {
+		conn := connect(t, c, db)
+		rows, _ := conn.Query(context.Background(), "SELECT id, to_jsonb(t)::text FROM public.t")
+		m := map[int64]string{}
+		var id int64
+		var j string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &j}, func() error { m[id] = j; return nil }); err != nil {
+			t.Fatalf("cluster %s: %v", c.Name(), err)
+		}
+		return m
+	}
+	a, b := read(ca), read(cb)
+	var keys []int64
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			keys = append(keys, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// diffKeys runs a diff of public.t between the two DSNs and returns the reported ids (sorted, checked
+// for duplicates), the exit status and the summary.
+func diffKeys(t testing.TB, dsnA, dsnB string, extra ...string) ([]int64, *child, map[string]any) {
+	t.Helper()
+	dir := t.TempDir()
+	out, sum := filepath.Join(dir, "o.jsonl"), filepath.Join(dir, "s.json")
+	args := append([]string{"diff", "--table", "public.t"}, nodeArg("a", dsnA)...)
+	args = append(args, nodeArg("b", dsnB)...)
+	args = append(args, "--out", out, "--summary", sum)
+	ch := runRowdiff(t, append(args, extra...)...)
+	if ch.code != 0 && ch.code != 1 {
+		t.Fatalf("rowdiff %s: exit %d\nstderr:\n%s", shellArgs(ch.args), ch.code, ch.stderr.String())
+	}
+	var keys []int64
+	for _, r := range readRecords(t, out) {
+		keys = append(keys, r.intKey(t, "id"))
+	}
+	slices.Sort(keys)
+	if c := slices.Compact(slices.Clone(keys)); len(c) != len(keys) {
+		t.Errorf("a key is reported twice: %v", keys)
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	return keys, ch, s
+}
+
+// TestReadOnlyRole diffs as a role that may do nothing but connect, look up the schema and select from
+// the table: rowdiff must need no other privilege (no temp tables, no functions of its own).
+func TestReadOnlyRole(t *testing.T) {
+	db := newDB(t, "ro", []*pgcluster.Cluster{clA, clB}, smallTable)
+	execSQL(t, clB, db, plantB)
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		execSQL(t, c, db, fmt.Sprintf(`
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ro') THEN CREATE ROLE ro LOGIN; END IF; END $$;
+REVOKE ALL ON DATABASE %[1]s FROM PUBLIC;
+GRANT CONNECT ON DATABASE %[1]s TO ro;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO ro;
+GRANT SELECT ON t TO ro;`, db))
+		// The privileges really are that narrow (checked by the server, not assumed).
+		if n := queryInt(t, c, db, `SELECT count(*) FROM (VALUES
+  (has_database_privilege('ro', current_database(), 'CREATE')),
+  (has_database_privilege('ro', current_database(), 'TEMPORARY')),
+  (has_schema_privilege('ro', 'public', 'CREATE')),
+  (has_table_privilege('ro', 'public.t', 'INSERT')),
+  (has_table_privilege('ro', 'public.t', 'UPDATE')),
+  (has_table_privilege('ro', 'public.t', 'DELETE')),
+  (has_table_privilege('ro', 'public.t', 'TRUNCATE')),
+  (has_table_privilege('ro', 'public.t', 'TRIGGER')),
+  (has_table_privilege('ro', 'public.t', 'REFERENCES')),
+  ((SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = 'ro'))
+) p(granted) WHERE granted`); n != 0 {
+			t.Fatalf("cluster %s: role ro has %d privileges too many", c.Name(), n)
+		}
+	}
+	ro := func(c *pgcluster.Cluster) string {
+		return fmt.Sprintf("host=127.0.0.1 port=%d user=ro dbname=%s sslmode=disable", c.Port(), db)
+	}
+	want := truthKeys(t, clA, clB, db)
+	got, ch, _ := diffKeys(t, ro(clA), ro(clB))
+	if ch.code != 1 || !slices.Equal(got, want) {
+		t.Errorf("as role ro: exit %d, keys %v; want exit 1, keys %v\nstderr:\n%s", ch.code, got, want, ch.stderr.String())
+	}
+}
+
+// TestHotStandby diffs a streaming replica, where nothing can be written and a snapshot must be exported
+// during recovery: against another node (planted differences found) and against its own primary after
+// a replayed write (no differences).
+func TestHotStandby(t *testing.T) {
+	db := newDB(t, "standby", []*pgcluster.Cluster{clA, clB}, smallTable)
+	execSQL(t, clB, db, plantB)
+	ctx, cancel := setupContext()
+	defer cancel()
+	sb, err := pgcluster.StartStandby(ctx, clA, pgcluster.Options{Name: "a-standby"})
+	if err != nil {
+		t.Fatalf("start a standby of node a: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := sb.Stop(context.Background()); err != nil {
+			t.Errorf("stop standby: %v", err)
+		}
+	})
+	waitReplay(t, sb, clA)
+	if queryInt(t, sb, db, "SELECT pg_is_in_recovery()::int") != 1 {
+		t.Fatal("the standby is not in recovery")
+	}
+
+	want := truthKeys(t, sb, clB, db)
+	got, ch, _ := diffKeys(t, sb.DSN(db), clB.DSN(db))
+	if ch.code != 1 || !slices.Equal(got, want) {
+		t.Errorf("standby vs b: exit %d, keys %v; want exit 1, keys %v\nstderr:\n%s", ch.code, got, want, ch.stderr.String())
+	}
+
+	execSQL(t, clA, db, "UPDATE t SET a = 'written on the primary' WHERE id = 10; INSERT INTO t VALUES (500, 'new', 5, now())")
+	waitReplay(t, sb, clA)
+	if n := queryInt(t, sb, db, "SELECT count(*) FROM t WHERE id = 500 OR a = 'written on the primary'"); n != 2 {
+		t.Fatalf("the standby shows %d of the 2 replayed rows", n)
+	}
+	if w := truthKeys(t, sb, clA, db); len(w) != 0 {
+		t.Fatalf("truth: standby and primary differ in %v after replay", w)
+	}
+	rows := queryInt(t, clA, db, "SELECT count(*) FROM t")
+	got, ch, sum := diffKeys(t, sb.DSN(db), clA.DSN(db))
+	if ch.code != 0 || len(got) != 0 {
+		t.Errorf("standby vs its primary: exit %d, keys %v; want exit 0, none\nstderr:\n%s", ch.code, got, ch.stderr.String())
+	}
+	nodes, _ := sum["nodes"].([]any)
+	for _, n := range nodes {
+		m, _ := n.(map[string]any)
+		if r, _ := m["rows"].(float64); int64(r) != rows {
+			t.Errorf("summary: node %v read %v rows, want %d", m["name"], m["rows"], rows)
+		}
+	}
+}
+
+// waitReplay waits until standby has replayed everything primary has written. With synchronous_commit
+// off (pgcluster's default) the WAL that pgcluster's WaitReplay waits for may sit unflushed in the
+// primary's buffers until a background process happens to flush it, up to ~20 s on an idle primary; a
+// synchronously committed transaction every 50 ms flushes it (and everything before it) at once.
+func waitReplay(t testing.TB, standby, primary *pgcluster.Cluster) {
+	t.Helper()
+	nudger := connect(t, primary, "postgres")
+	ctx, cancel := setupContext()
+	defer cancel()
+	if _, err := nudger.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			// Assigning a transaction id makes the commit write (and flush) a commit record.
+			_, _ = nudger.Exec(ctx, "SELECT pg_catalog.pg_current_xact_id()")
+		}
+	}()
+	err := standby.WaitReplay(ctx, primary)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockSample is one rowdiff lock as pg_locks shows it.
+type lockSample struct {
+	pid                      int32
+	xid, locktype, mode, rel string
+}
+
+// TestLocksAndReadOnly samples pg_locks on both nodes throughout a diff of the big table: rowdiff may hold
+// nothing stronger than AccessShareLock on any relation, and its sessions never get a transaction id
+// (the server assigns one at a transaction's first write, so none means nothing was written). Another
+// session's transaction_read_only cannot be read from SQL; TestWhereReadOnly proves read-only-ness by
+// having the coordinator and the workers attempt writes.
+func TestLocksAndReadOnly(t *testing.T) {
+	mons := map[string]*pgx.Conn{"a": connect(t, clA, bigDB), "b": connect(t, clB, bigDB)}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.jsonl")
+	ch := startRowdiff(t, "", bigArgs("a", "b", out)...)
+
+	var mu sync.Mutex
+	var bad []string
+	relLocks := map[string]int{}
+	samples := map[string]int{}
+	var wg sync.WaitGroup
+	for name, mon := range mons {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ch.done:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				rows, _ := mon.Query(ctx, `
+SELECT a.pid, coalesce(a.backend_xid::text, ''), l.locktype, l.mode,
+       coalesce(l.relation::regclass::text, '')
+FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_locks l ON l.pid = a.pid
+WHERE a.application_name = 'rowdiff'`)
+				var s lockSample
+				var got []lockSample
+				_, err := pgx.ForEachRow(rows, []any{&s.pid, &s.xid, &s.locktype, &s.mode, &s.rel}, func() error {
+					got = append(got, s)
+					return nil
+				})
+				cancel()
+				mu.Lock()
+				if err != nil {
+					bad = append(bad, fmt.Sprintf("node %s: sampling pg_locks: %v", name, err))
+				}
+				samples[name]++
+				for _, l := range got {
+					switch {
+					case l.xid != "":
+						bad = append(bad, fmt.Sprintf("node %s: rowdiff backend %d has transaction id %s (it wrote)", name, l.pid, l.xid))
+					case l.locktype == "relation" && l.mode != "AccessShareLock":
+						bad = append(bad, fmt.Sprintf("node %s: rowdiff backend %d holds %s on %s", name, l.pid, l.mode, l.rel))
+					case l.locktype == "transactionid":
+						bad = append(bad, fmt.Sprintf("node %s: rowdiff backend %d holds a transactionid lock (%s)", name, l.pid, l.mode))
+					case l.locktype == "relation":
+						relLocks[name]++
+					}
+				}
+				mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	ch.wait(t, maxChildLife)
+	wg.Wait()
+	if ch.code != 1 {
+		t.Errorf("exit %d, want 1\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	slices.Sort(bad)
+	bad = slices.Compact(bad)
+	for _, b := range bad {
+		t.Error(b)
+	}
+	for name := range mons {
+		// Without seeing rowdiff's locks the check above proves nothing.
+		if relLocks[name] == 0 {
+			t.Errorf("node %s: %d samples never saw a rowdiff relation lock", name, samples[name])
+		}
+	}
+	t.Logf("samples %v, relation locks seen %v", samples, relLocks)
+}
+
+// TestSessionTimeouts checks that the timeout flags reach every session: a tiny statement timeout cancels
+// the big diff, a short lock timeout gives up on a table another session holds exclusively (long before
+// the 5 s default), and a short idle-in-transaction timeout ends the sessions that wait for work.
+func TestSessionTimeouts(t *testing.T) {
+	t.Run("statement", func(t *testing.T) {
+		dir := t.TempDir()
+		ch := runRowdiff(t, bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--statement-timeout", "1ms")...)
+		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "statement timeout") {
+			t.Errorf("exit %d, want 2 with a message about the statement timeout\nstderr:\n%s", ch.code, ch.stderr.String())
+		}
+		t.Logf("stderr: %s", lastLine(ch.stderr.String()))
+		checkNoOutput(t, dir)
+	})
+	t.Run("lock", func(t *testing.T) {
+		db := newDB(t, "locked", []*pgcluster.Cluster{clA, clB}, smallTable)
+		holder := connect(t, clB, db)
+		ctx, cancel := setupContext()
+		defer cancel()
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background())
+		if _, err := tx.Exec(ctx, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		args := append([]string{"diff", "--table", "t", "--lock-timeout", "300ms"}, nodeArg("a", clA.DSN(db))...)
+		args = append(args, nodeArg("b", clB.DSN(db))...)
+		ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
+		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "lock timeout") {
+			t.Errorf("exit %d, want 2 with a message about the lock timeout\nstderr:\n%s", ch.code, ch.stderr.String())
+		}
+		if ch.elapsed > 3*time.Second {
+			t.Errorf("took %v with --lock-timeout 300ms", ch.elapsed)
+		}
+		checkNoOutput(t, dir)
+	})
+	t.Run("idle in transaction", func(t *testing.T) {
+		dir := t.TempDir()
+		// One range (--block-rows above the row count) whose hash takes at least 2 s (a thousand 2 ms
+		// sleeps): meanwhile the other sessions and the coordinator wait idle in their transactions for
+		// far longer than 500ms, and the server ends them; the run fails when it next uses one.
+		ch := runRowdiff(t, bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--idle-timeout", "500ms",
+			"--block-rows", "2000000", "--where", "id % 1000 <> 0 OR pg_catalog.pg_sleep(0.002) IS NOT NULL")...)
+		// When the server ends the coordinator before every worker has imported its snapshot, the import
+		// fails instead; with the default timeout neither happens, so both show the flag at work.
+		if msg := ch.stderr.String(); ch.code != 2 ||
+			!strings.Contains(msg, "idle-in-transaction") && !strings.Contains(msg, "invalid snapshot identifier") {
+			t.Errorf("exit %d, want 2 with a message about the idle-in-transaction timeout\nstderr:\n%s", ch.code, msg)
+		}
+		t.Logf("stderr: %s", lastLine(ch.stderr.String()))
+		checkNoOutput(t, dir)
+	})
+}

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Node is one copy of the table: a name for messages and output, and a libpq-style DSN.
@@ -81,6 +84,10 @@ func (n *node) configure(t Timeouts) error {
 	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
+	}
+	// Rows stream in by the million when most of a table differs: read the socket in big chunks.
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 256<<10), w)
 	}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 
@@ -172,12 +173,31 @@ func (c *cursor) next() error {
 	}
 	raw := c.rows.RawValues()
 	nk := len(c.t.Key)
-	key := keyOf(raw[:nk])
+	// One allocation holds every text value of the row; keys and values are substrings of it.
+	n := 0
+	for _, v := range raw {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	for _, v := range raw {
+		buf = append(buf, v...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is never written again
+	at := 0
+	text := func(v []byte) string {
+		s := all[at : at+len(v)]
+		at += len(v)
+		return s
+	}
+	key := make(schema.Key, nk)
+	for i, v := range raw[:nk] {
+		key[i] = text(v)
+	}
 	if c.key != nil && c.t.CompareKeys(c.key, key) >= 0 {
 		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
 	}
 	c.key = key
-	h, err := strconv.ParseInt(string(raw[nk]), 10, 64)
+	h, err := strconv.ParseInt(text(raw[nk]), 10, 64)
 	if err != nil {
 		return fmt.Errorf("node %s: row hash: %w", c.node, err)
 	}
@@ -188,7 +208,7 @@ func (c *cursor) next() error {
 			if v == nil {
 				row[i].Null = true
 			} else {
-				row[i].S = string(v)
+				row[i].S = text(v)
 			}
 		}
 		c.row = row

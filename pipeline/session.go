@@ -82,9 +82,7 @@ func (n *node) configure(t Timeouts) error {
 	p["jit"] = "off"
 	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
 	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
-	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler { return &canceller{conn: c} }
 	// Rows stream in by the million when most of a table differs: read the socket in big chunks.
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 256<<10), w)
@@ -160,4 +158,44 @@ func closeConn(ctx context.Context, c *pgx.Conn) {
 	case <-c.PgConn().CleanupDone():
 	case <-ctx.Done():
 	}
+}
+
+// canceller stops a query whose context ends: it sends cancel requests every 100 ms until the query
+// returns, and closes the socket after cancelGrace if it does not. A single request can race with the
+// query's start (a backend that has not begun the query ignores it), which would leave the query
+// running on the server after rowdiff has gone.
+type canceller struct {
+	conn *pgconn.PgConn
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// cancelGrace is how long a cancelled query may take to stop before its connection is cut.
+const cancelGrace = 1500 * time.Millisecond
+
+func (h *canceller) HandleCancel(context.Context) {
+	var stopped context.Context
+	stopped, h.stop = context.WithCancel(context.Background())
+	h.done = make(chan struct{})
+	deadline := time.Now().Add(cancelGrace)
+	h.conn.Conn().SetDeadline(deadline)
+	go func() {
+		defer close(h.done)
+		for time.Now().Before(deadline) {
+			ctx, cancel := context.WithDeadline(stopped, deadline)
+			h.conn.CancelRequest(ctx)
+			cancel()
+			select {
+			case <-stopped.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (h *canceller) HandleUnwatchAfterCancel() {
+	h.stop()
+	<-h.done
+	h.conn.Conn().SetDeadline(time.Time{})
 }

@@ -90,8 +90,10 @@ func TestInterrupt(t *testing.T) {
 				active++
 			}
 		}
-		if active < slowWorkers {
-			t.Errorf("2s after SIGKILL only %d of %d orphaned rowdiff hash queries are active on node a: the server ended them itself, so the cancellation checks of this package are toothless", active, slowWorkers)
+		// At the moment of the kill a worker may be between two queries, so not every worker leaves an
+		// orphan; one is enough to show the server does not end them itself.
+		if active == 0 {
+			t.Errorf("2s after SIGKILL no orphaned rowdiff hash query is active on node a (of %d workers): the server ended them itself, so the cancellation checks of this package are toothless", slowWorkers)
 		}
 	})
 }

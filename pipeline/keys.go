@@ -28,9 +28,16 @@ type keyReader struct {
 	line int
 }
 
-func openKeys(path string) (*keyReader, error) {
+// keySource yields the records of an earlier run's output, one per differing key.
+type keySource interface {
+	next() (keyRecord, error) // io.EOF at the end
+	close()
+}
+
+// openKeys reads a rowdiff JSON Lines or Parquet output.
+func openKeys(path string) (keySource, error) {
 	if strings.HasSuffix(path, ".parquet") {
-		return nil, fmt.Errorf("--in %s: read keys from the JSON Lines output (write it with --out x.jsonl)", path)
+		return openParquetKeys(path)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -83,6 +83,9 @@ func (n *node) configure(t Timeouts) error {
 	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
 	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler { return &canceller{conn: c} }
+	// Range queries differ in their number of ranges and bounds: caching each as a prepared statement
+	// would grow client and server memory with the size of the table. Unnamed statements are not kept.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	// Rows stream in by the million when most of a table differs: read the socket in big chunks.
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 256<<10), w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,12 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		if t.Full {
 			return emit(newDiff(env, key, rows))
 		}
-		keys = append(keys, key)
+		// The key's text lives in a buffer the cursors reuse (see cursor.next): keep a copy.
+		k := make(schema.Key, len(key))
+		for i, v := range key {
+			k[i] = strings.Clone(v)
+		}
+		keys = append(keys, k)
 		return nil
 	})
 	if err != nil {
@@ -94,7 +100,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
 	}
 	for i, rows := range all {
-		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i]}
+		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i], reuse: !full}
 	}
 	for _, c := range curs {
 		if err := c.next(); err != nil {
@@ -151,16 +157,22 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 }
 
 // cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
-// the other streams advance while this row is held.
+// the other streams advance while this row is held. With reuse, two buffers alternate (the previous key
+// must survive for the order check), so a key-and-hash stream allocates nothing per row; whoever keeps a
+// key beyond the next row must copy it.
 type cursor struct {
-	rows pgx.Rows
-	t    *schema.Table
-	full bool
-	node string
-	done bool
-	key  schema.Key
-	hash int64
-	row  schema.Row
+	rows  pgx.Rows
+	t     *schema.Table
+	full  bool
+	reuse bool
+	node  string
+	done  bool
+	key   schema.Key
+	hash  int64
+	row   schema.Row
+	bufs  [2][]byte
+	keys  [2]schema.Key
+	flip  int
 }
 
 func (c *cursor) next() error {
@@ -178,18 +190,32 @@ func (c *cursor) next() error {
 	for _, v := range raw {
 		n += len(v)
 	}
-	buf := make([]byte, 0, n)
+	var buf []byte
+	var key schema.Key
+	if c.reuse {
+		c.flip ^= 1
+		buf, key = c.bufs[c.flip][:0], c.keys[c.flip]
+		if key == nil {
+			key = make(schema.Key, nk)
+			c.keys[c.flip] = key
+		}
+	} else {
+		buf, key = make([]byte, 0, n), make(schema.Key, nk)
+	}
 	for _, v := range raw {
 		buf = append(buf, v...)
 	}
-	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is never written again
+	if c.reuse {
+		c.bufs[c.flip] = buf
+	}
+	// Without reuse buf is never written again; with reuse, not before the row after next.
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
 	at := 0
 	text := func(v []byte) string {
 		s := all[at : at+len(v)]
 		at += len(v)
 		return s
 	}
-	key := make(schema.Key, nk)
 	for i, v := range raw[:nk] {
 		key[i] = text(v)
 	}

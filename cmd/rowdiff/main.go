@@ -48,8 +48,17 @@ func main() {
 		}
 		return pprof.StartCPUProfile(f)
 	}
+	var memProfile string
+	root.PersistentFlags().StringVar(&memProfile, "mem-profile", "", "write a pprof heap profile (allocations of the whole run) to this path")
+	root.PersistentFlags().MarkHidden("mem-profile")
 	err := root.ExecuteContext(ctx)
 	pprof.StopCPUProfile()
+	if memProfile != "" {
+		if f, ferr := os.Create(memProfile); ferr == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	if s := sig(); s != 0 {
 		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %v; no output written\n", s)
 		os.Exit(128 + int(s))

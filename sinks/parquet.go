@@ -44,7 +44,7 @@ const (
 // writer's estimate of what it holds passes parquetRowGroupBytes, and sizes page buffers so that all of
 // them together stay well below that.
 const (
-	parquetRowGroupBytes  = 8 << 20
+	parquetRowGroupBytes  = 2 << 20
 	parquetMaxPageBuffer  = 128 << 10 // at most this, so zstd compresses each page as one small block
 	parquetMinPageBuffer  = 8 << 10
 	parquetWriteBuffer    = 256 << 10
@@ -88,7 +88,7 @@ const (
 // microseconds since 1970), and 'NaN' in a DECIMAL column. A value that does not parse as its column's
 // type is an error from Write.
 //
-// The file is zstd-compressed and streamed: row groups are flushed at about 8 MiB, so memory stays flat
+// The file is zstd-compressed and streamed: row groups are flushed at about 2 MiB, so memory stays flat
 // whatever the number of differences. Footer key/value metadata (rowdiff.version, rowdiff.table,
 // rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started, rowdiff.finished, rowdiff.complete) is
 // written on Commit. It is not safe for concurrent use.

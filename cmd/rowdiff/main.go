@@ -21,7 +21,7 @@ const (
 	exitError = 2
 )
 
-// exitError carries a process exit status through cobra.
+// exitStatus carries a process exit status through cobra.
 type exitStatus struct{ code int }
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
@@ -78,6 +78,7 @@ func main() {
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM; the returned func tells which one arrived, if any.
+// Its goroutine lives as long as the process, which exits with the status the signal calls for.
 func signalContext() (context.Context, func() syscall.Signal) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 1)

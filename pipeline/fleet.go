@@ -37,7 +37,10 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 			return f, err
 		}
 	}
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	// No cancel-on-error: cancelling the other nodes' setup would make them fail too, and their
+	// "canceling statement due to user request" could be reported instead of the real cause. Every
+	// step is bounded by the connect and statement timeouts.
+	p := pool.New().WithContext(ctx).WithFirstError()
 	for i, n := range f.nodes {
 		p.Go(func(ctx context.Context) error {
 			conn, snap, err := n.connect(ctx, "")
@@ -52,7 +55,7 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 	for i := range f.sessions {
 		f.sessions[i] = &session{conns: make([]*pgx.Conn, len(f.nodes))}
 	}
-	p = pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	p = pool.New().WithContext(ctx).WithFirstError()
 	for _, s := range f.sessions {
 		for j, nd := range f.nodes {
 			p.Go(func(ctx context.Context) error {
@@ -92,7 +95,7 @@ func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.
 		return nil, 0, err
 	}
 	remotes := make([]*remoteTable, len(f.nodes))
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	p := pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
 		p.Go(func(ctx context.Context) error {
 			var err error

@@ -119,3 +119,42 @@ func parseKeyRecord(line []byte) (keyRecord, error) {
 	}
 	return out, nil
 }
+
+// eachBatch reads the output at path and calls fn with runs of consecutive keys of one table and key,
+// at most n keys at a time, and with that run's first record (for its table and key columns). The keys
+// slice is reused once fn returns.
+func eachBatch(path string, n int, fn func(first keyRecord, keys []schema.Key) error) error {
+	r, err := openKeys(path)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	var first keyRecord
+	var batch []schema.Key
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := fn(first, batch)
+		batch = batch[:0]
+		return err
+	}
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 && (rec.tableKey() != first.tableKey() || len(batch) == n) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(batch) == 0 {
+			first = rec
+		}
+		batch = append(batch, rec.Key)
+	}
+}

@@ -124,40 +124,12 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.
 func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*stages.Env, counts map[tableKey]*TableSummary, sink Sink) error {
-	r, err := openKeys(in)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	var batch []schema.Key
-	var cur tableKey
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		ts := counts[cur]
-		err := stages.CompareKeys(ctx, s.conns, envs[cur], batch, func(d schema.Diff) error {
+	return eachBatch(in, recheckBatch, func(first keyRecord, keys []schema.Key) error {
+		tk := first.tableKey()
+		ts := counts[tk]
+		return stages.CompareKeys(ctx, s.conns, envs[tk], keys, func(d schema.Diff) error {
 			ts.count(d)
 			return sink.Write(d)
 		})
-		batch = batch[:0]
-		return err
-	}
-	for {
-		rec, err := r.next()
-		if err == io.EOF {
-			return flush()
-		}
-		if err != nil {
-			return err
-		}
-		tk := rec.tableKey()
-		if tk != cur || len(batch) == recheckBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur = tk
-		}
-		batch = append(batch, rec.Key)
-	}
+	})
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -71,24 +70,25 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return err
 	}
-	r, err := openKeys(cfg.In)
-	if err != nil {
-		return err
-	}
-	defer r.close()
 	envs := map[tableKey]*stages.Env{}
 	var names []string
-	var batch []schema.Key
-	var cur tableKey
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
+		tk := first.tableKey()
+		if envs[tk] == nil {
+			schemaName, tableName, _ := strings.Cut(first.Table, ".")
+			t, _, err := f.table(ctx, schema.QuoteIdent(schemaName)+"."+schema.QuoteIdent(tableName), Selection{Key: first.Columns})
+			if err != nil {
+				return err
+			}
+			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(2)}
+			names = append(names, t.String())
 		}
-		env := envs[cur]
+		env := envs[tk]
 		t := env.SQL.T
-		next := 0 // batch is sorted like the fetch, so keys absent on the source are the ones skipped
+		// Sorted like the fetch, the keys absent on the source are the ones the fetch skips over.
 		slices.SortFunc(batch, t.CompareKeys)
 		batch = slices.CompactFunc(batch, func(a, b schema.Key) bool { return t.CompareKeys(a, b) == 0 })
+		next := 0
 		deleteUpTo := func(stop int) error {
 			for ; next < stop; next++ {
 				if err := script.Delete(t, batch[next]); err != nil {
@@ -111,36 +111,9 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 			err = deleteUpTo(len(batch))
 		}
 		sum.Keys += int64(len(batch))
-		batch = batch[:0]
 		return err
-	}
-	for {
-		rec, err := r.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		tk := rec.tableKey()
-		if tk != cur || len(batch) == recheckBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur = tk
-		}
-		if envs[tk] == nil {
-			schemaName, tableName, _ := strings.Cut(rec.Table, ".")
-			t, _, err := f.table(ctx, schema.QuoteIdent(schemaName)+"."+schema.QuoteIdent(tableName), Selection{Key: rec.Columns})
-			if err != nil {
-				return err
-			}
-			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(2)}
-			names = append(names, t.String())
-		}
-		batch = append(batch, rec.Key)
-	}
-	if err := flush(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	return script.Commit(names, started)

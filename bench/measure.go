@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sourcegraph/conc/pool"
 
+	"github.com/rowdiff/rowdiff/pipeline"
 	"github.com/rowdiff/rowdiff/schema"
 )
 
@@ -193,25 +194,6 @@ func runChild(ctx context.Context, stdout io.Writer, name string, args ...string
 	}, nil
 }
 
-// summary is the part of rowdiff's --summary JSON the benchmark reads.
-type summary struct {
-	Nodes []struct {
-		Name          string `json:"name"`
-		Rows          int64  `json:"rows"`
-		BytesReceived int64  `json:"bytes_received"`
-	} `json:"nodes"`
-	RangesHashed   int64   `json:"ranges_hashed"`
-	RangesSplit    int64   `json:"ranges_split"`
-	RangesCompared int64   `json:"ranges_compared"`
-	RowsCompared   int64   `json:"rows_compared"`
-	Differences    int64   `json:"differences"`
-	Changed        int64   `json:"changed"`
-	Missing        int64   `json:"missing"`
-	Complete       bool    `json:"complete"`
-	ElapsedSeconds float64 `json:"elapsed_seconds"`
-	Error          string  `json:"error"`
-}
-
 // runRowdiff runs one `rowdiff diff` and fills the rowdiff columns of r. A run that fails (exit 2) is
 // recorded in r.Err rather than returned, so one broken output format does not stop the benchmark.
 func runRowdiff(ctx context.Context, bin, dir string, dsns [2]string, table, format string, extra []string, r *result) error {
@@ -236,7 +218,7 @@ func runRowdiff(ctx context.Context, bin, dir string, dsns [2]string, table, for
 		r.Err = "no summary: " + err.Error()
 		return nil
 	}
-	var s summary
+	var s pipeline.Summary
 	if err := json.Unmarshal(raw, &s); err != nil {
 		r.Err = "bad summary: " + err.Error()
 		return nil

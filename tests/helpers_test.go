@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // Shared fixtures, set up once by TestMain. Every test creates its own databases on them, so tests can run
@@ -63,61 +63,23 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := pgcluster.BinDir(); err != nil {
-		fmt.Fprintln(os.Stderr, "tests:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "rowdiff-tests-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	rowdiffBin = filepath.Join(dir, "rowdiff")
-
-	var wg sync.WaitGroup
-	var buildErr error
-	if bin := os.Getenv("ROWDIFF_BIN"); bin != "" {
-		// A prebuilt binary (e.g. of another revision) instead of building the work tree.
-		rowdiffBin = bin
-	} else {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := exec.CommandContext(ctx, "go", "build", "-o", rowdiffBin, "github.com/rowdiff/rowdiff/cmd/rowdiff").CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build ./cmd/rowdiff: %v\n%s", err, out)
-			}
-		}()
-	}
-	opts := []pgcluster.Options{
+	bin, clusters, stop, err := testkit.Start(ctx, dir, []pgcluster.Options{
 		{Name: "a", Locale: "C.UTF-8", TimeZone: "UTC"},
 		{Name: "b", TimeZone: "America/New_York", Settings: map[string]string{"datestyle": "SQL, DMY"}},
 		{Name: "c", TimeZone: "Asia/Kolkata"},
-	}
-	clusters := make([]*pgcluster.Cluster, len(opts))
-	errs := make([]error, len(opts))
-	for i, o := range opts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			clusters[i], errs[i] = pgcluster.Start(ctx, o)
-		}()
-	}
-	wg.Wait()
-	defer func() {
-		for _, c := range clusters {
-			if c != nil {
-				if err := c.Stop(context.Background()); err != nil {
-					fmt.Fprintln(os.Stderr, "tests:", err)
-				}
-			}
-		}
-	}()
-	if err := errors.Join(append(errs, buildErr)...); err != nil {
+	}, nil)
+	defer stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests: setup failed:", err)
 		return 1
 	}
+	rowdiffBin = bin
 	clA, clB, clC = clusters[0], clusters[1], clusters[2]
 	if err := clA.CreateDB(ctx, truthDB, "CREATE EXTENSION postgres_fdw"); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib):", err)

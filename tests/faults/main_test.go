@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // Shared fixtures, set up once by TestMain.
@@ -73,32 +73,12 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := pgcluster.BinDir(); err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "rowdiff-faults-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-
-	var wg sync.WaitGroup
-	var buildErr error
-	if bin := os.Getenv("ROWDIFF_BIN"); bin != "" {
-		rowdiffBin = bin
-	} else {
-		rowdiffBin = filepath.Join(dir, "rowdiff")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := exec.CommandContext(ctx, "go", "build", "-o", rowdiffBin, "github.com/rowdiff/rowdiff/cmd/rowdiff").CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build ./cmd/rowdiff: %v\n%s", err, out)
-			}
-		}()
-	}
 	opts := []pgcluster.Options{
 		// The HBA line comes before pgcluster's trust lines, so only pwRole needs a password.
 		{Name: "a", HBA: []string{"host all " + pwRole + " 127.0.0.1/32 scram-sha-256"}},
@@ -109,44 +89,23 @@ func runMain(m *testing.M) int {
 		{bigSetup(false), {fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pwRole, pwSecret)}},
 		{bigSetup(true), nil},
 	}
-	clusters := make([]*pgcluster.Cluster, len(opts))
-	errs := make([]error, len(opts))
-	for i, o := range opts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := pgcluster.Start(ctx, o)
-			clusters[i] = c
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if err := c.CreateDB(ctx, bigDB, setups[i][0]...); err != nil {
-				errs[i] = err
-				return
-			}
-			for _, s := range setups[i][1] {
-				if err := c.Exec(ctx, "postgres", s); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	defer func() {
-		for _, c := range clusters {
-			if c != nil {
-				if err := c.Stop(context.Background()); err != nil {
-					fmt.Fprintln(os.Stderr, "faults:", err)
-				}
+	bin, clusters, stop, err := testkit.Start(ctx, dir, opts, func(i int, c *pgcluster.Cluster) error {
+		if err := c.CreateDB(ctx, bigDB, setups[i][0]...); err != nil {
+			return err
+		}
+		for _, s := range setups[i][1] {
+			if err := c.Exec(ctx, "postgres", s); err != nil {
+				return err
 			}
 		}
-	}()
-	if err := errors.Join(append(errs, buildErr)...); err != nil {
+		return nil
+	})
+	defer stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults: setup failed:", err)
 		return 1
 	}
+	rowdiffBin = bin
 	clA, clB = clusters[0], clusters[1]
 	return m.Run()
 }

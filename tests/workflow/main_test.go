@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 var (
@@ -58,61 +58,24 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := pgcluster.BinDir(); err != nil {
-		fmt.Fprintln(os.Stderr, "workflow:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "rowdiff-workflow-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workflow:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-
-	var wg sync.WaitGroup
-	var buildErr error
-	if bin := os.Getenv("ROWDIFF_BIN"); bin != "" {
-		rowdiffBin = bin // a prebuilt binary, e.g. of another revision
-	} else {
-		rowdiffBin = filepath.Join(dir, "rowdiff")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := exec.CommandContext(ctx, "go", "build", "-o", rowdiffBin, "github.com/rowdiff/rowdiff/cmd/rowdiff").CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build ./cmd/rowdiff: %v\n%s", err, out)
-			}
-		}()
-	}
-	opts := []pgcluster.Options{
+	bin, clusters, stop, err := testkit.Start(ctx, dir, []pgcluster.Options{
 		{Name: "wf-a", Locale: "C.UTF-8", TimeZone: "UTC"},
 		{Name: "wf-b", TimeZone: "America/New_York", Settings: map[string]string{
 			"datestyle": "SQL, DMY", "intervalstyle": "sql_standard", "extra_float_digits": "0", "bytea_output": "escape",
 		}},
-	}
-	clusters := make([]*pgcluster.Cluster, len(opts))
-	errs := make([]error, len(opts))
-	for i, o := range opts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			clusters[i], errs[i] = pgcluster.Start(ctx, o)
-		}()
-	}
-	wg.Wait()
-	defer func() {
-		for _, c := range clusters {
-			if c != nil {
-				if err := c.Stop(context.Background()); err != nil {
-					fmt.Fprintln(os.Stderr, "workflow:", err)
-				}
-			}
-		}
-	}()
-	if err := errors.Join(append(errs, buildErr)...); err != nil {
+	}, nil)
+	defer stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "workflow: setup failed:", err)
 		return 1
 	}
+	rowdiffBin = bin
 	clA, clB = clusters[0], clusters[1]
 	if err := clA.CreateDB(ctx, truthDB, "CREATE EXTENSION postgres_fdw"); err != nil {
 		fmt.Fprintln(os.Stderr, "workflow: postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib):", err)

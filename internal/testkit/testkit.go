@@ -1,0 +1,58 @@
+// Package testkit is the setup the integration test packages share: the rowdiff binary under test and
+// the throwaway clusters it runs against.
+package testkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
+)
+
+// Start builds the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such as one of
+// another revision) while it starts one cluster per option, all at once. ready, if set, runs on each
+// cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
+// errors to stderr; the caller defers it even when err is set.
+func Start(ctx context.Context, dir string, opts []pgcluster.Options, ready func(i int, c *pgcluster.Cluster) error) (bin string, clusters []*pgcluster.Cluster, stop func(), err error) {
+	clusters = make([]*pgcluster.Cluster, len(opts))
+	stop = func() {
+		for _, c := range clusters {
+			if c != nil {
+				if err := c.Stop(context.Background()); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+				}
+			}
+		}
+	}
+	if _, err := pgcluster.BinDir(); err != nil {
+		return "", clusters, stop, err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(opts)+1)
+	if bin = os.Getenv("ROWDIFF_BIN"); bin == "" {
+		bin = filepath.Join(dir, "rowdiff")
+		wg.Go(func() {
+			out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/rowdiff/rowdiff/cmd/rowdiff").CombinedOutput()
+			if err != nil {
+				errs[len(opts)] = fmt.Errorf("go build ./cmd/rowdiff: %v\n%s", err, out)
+			}
+		})
+	}
+	for i, o := range opts {
+		wg.Go(func() {
+			c, err := pgcluster.Start(ctx, o)
+			clusters[i] = c
+			if err == nil && ready != nil {
+				err = ready(i, c)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return bin, clusters, stop, errors.Join(errs...)
+}

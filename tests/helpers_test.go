@@ -581,23 +581,8 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 	q := fmt.Sprintf("SELECT %s, CASE WHEN %s THEN 'missing' ELSE 'changed' END FROM %s WHERE %s OR NOT (%s)",
 		strings.Join(keySel, ", "), strings.Join(absent, " OR "), from, strings.Join(absent, " OR "),
 		strings.Join(same, " AND "))
-	rows, err := conn.Query(ctx, q)
+	want, err := testkit.KeyKinds(ctx, conn, q, len(s.Key))
 	if err != nil {
-		t.Fatalf("truth query: %v\n%s", err, q)
-	}
-	want := map[string]string{}
-	for rows.Next() {
-		vals := make([]string, len(s.Key)+1)
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatalf("truth query: %v", err)
-		}
-		want[strings.Join(vals[:len(s.Key)], "\x1f")] = vals[len(s.Key)]
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatalf("truth query: %v\n%s", err, q)
 	}
 	return want

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
 )
@@ -55,4 +58,27 @@ func Start(ctx context.Context, dir string, opts []pgcluster.Options, ready func
 	}
 	wg.Wait()
 	return bin, clusters, stop, errors.Join(errs...)
+}
+
+// KeyKinds runs a truth query whose columns are the nkeys key columns (as text) and then the kind of
+// difference, and returns kind by key, the key's columns joined by "\x1f".
+func KeyKinds(ctx context.Context, conn *pgx.Conn, query string, nkeys int) (map[string]string, error) {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	want := map[string]string{}
+	vals := make([]string, nkeys+1)
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		want[strings.Join(vals[:nkeys], "\x1f")] = vals[nkeys]
+	}
+	return want, rows.Err()
 }

@@ -127,7 +127,11 @@ func TestLiveWrites(t *testing.T) {
 	}
 	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	defer stopWriters()
-	time.Sleep(200 * time.Millisecond) // writers in full swing, transactions in flight
+	// Writers in full swing, transactions in flight: wait for them rather than for a fixed time, which a
+	// slow machine (CI) may not fill.
+	for i := range clusters {
+		waitLogged(t, names[i], mons[i], 200, 30*time.Second)
+	}
 
 	// Validate the oracle on a snapshot of our own, taken mid-write.
 	for i := range clusters {
@@ -437,6 +441,28 @@ func checkReconstruction(t testing.TB, name string, conn *pgx.Conn) {
 	if len(bad) > 0 {
 		t.Fatalf("node %s: the log does not reconstruct a snapshot (%d keys wrong); the oracle is broken:\n%s",
 			name, len(bad), strings.Join(bad[:min(len(bad), 20)], "\n"))
+	}
+}
+
+// waitLogged waits until the writers have logged at least n changes on the node.
+func waitLogged(t testing.TB, name string, conn *pgx.Conn, n int64, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := setupContext()
+		var logged int64
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM lwlog").Scan(&logged)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logged >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: only %d logged changes after %v; the writers are not writing", name, logged, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

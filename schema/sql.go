@@ -129,8 +129,12 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	pred := q.rangePred(&a, r)
 	bucket := q.bucketExpr(&a, b)
 	// The CTE is planned on its own, so the outer ORDER BY sorts the few aggregated rows instead of
-	// pushing a sort of every row below the aggregate.
-	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT %s::int8 AS b, count(*), bit_xor(%s) FROM %s WHERE %s GROUP BY 1) SELECT * FROM h ORDER BY 1",
+	// pushing a sort of every row below the aggregate. The bucket is computed in a subquery kept apart
+	// by OFFSET 0: grouping by its output column, the planner no longer takes the key's distinct count
+	// (one group per row) for the number of buckets, and no longer sizes a hash table, up front, for
+	// every row of the range. The scan also projects just (bucket, hash) for the aggregate. Both made
+	// the aggregate cost a third more on a million rows.
+	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, count(*), bit_xor(h) FROM (SELECT %s::int8 AS b, %s AS h FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
 		bucket, q.RowHash(), q.T.Ident(), q.where(pred)), a.vals
 }
 

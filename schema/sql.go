@@ -144,7 +144,7 @@ func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	case b.Hashed > 0:
 		h := fmt.Sprintf("%d::int8", int64(chainSeed))
 		for _, k := range q.T.Key {
-			h = q.hashStep(q.T.Columns[k], h)
+			h, _ = q.hashStep(q.T.Columns[k], h) // a partition of the keys: NULLs need no mark
 		}
 		return fmt.Sprintf("(%s & %s)", h, a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
 	case b.Width > 0:

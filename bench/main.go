@@ -37,6 +37,7 @@ type options struct {
 	noPgcmp        bool
 	logStatements  bool
 	hold           bool
+	runs           int
 }
 
 // allFractions are the difference fractions the benchmark knows how to plant.
@@ -84,6 +85,7 @@ func parseFlags(root string, args []string) (*options, error) {
 	seed := fs.Uint64("seed", 20240611, "seed of the planted differences")
 	extra := fs.String("rowdiff-args", "", "extra arguments for every rowdiff diff run, space separated (e.g. \"--concurrency 2\")")
 	noPgcmp := fs.Bool("no-pgcmp", false, "do not run pg_comparator even when it is installed")
+	runs := fs.Int("runs", 3, "rounds per case (floors, then each tool once); each keeps its fastest round and the highest peak RSS")
 	logStmts := fs.Bool("log-statements", false, "set log_min_duration_statement=0 on both clusters (use with -hold to read the logs)")
 	hold := fs.Bool("hold", false, "after the run, keep the clusters up and print their DSNs and log files until interrupted")
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +95,7 @@ func parseFlags(root string, args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	opt := &options{resultsDir: *results, seed: *seed, rowdiffArgs: strings.Fields(*extra),
-		noPgcmp: *noPgcmp, logStatements: *logStmts, hold: *hold}
+		noPgcmp: *noPgcmp, logStatements: *logStmts, hold: *hold, runs: *runs}
 	var err error
 	if opt.sizes, err = parseSizes(*sizes); err != nil {
 		return nil, err

@@ -59,8 +59,8 @@ func floorConn(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, cfg.ConnString())
 }
 
-// measureFloors runs floors (a), (b) and (c) twice each on both nodes concurrently and keeps the faster
-// run of each, so the numbers are for a warm cache, as rowdiff's run right after them is.
+// measureFloors runs floors (a), (b) and (c) once each on both nodes concurrently. The caller keeps the
+// fastest of several rounds, so the numbers are for a warm cache, as the tools' runs are.
 func measureFloors(ctx context.Context, dsns [2]string, table string) (floors, error) {
 	var conns [2]*pgx.Conn
 	defer func() {
@@ -113,18 +113,23 @@ func measureFloors(ctx context.Context, dsns [2]string, table string) (floors, e
 		{"hash_record_extended", &f.recordHash, hashQuery(recordSQL, nil)},
 		{"binary COPY", &f.copy, copyQuery},
 	} {
-		for try := 0; try < 2; try++ {
-			d, err := onBoth(ctx, m.run)
-			if err != nil {
-				return floors{}, fmt.Errorf("floor %s of %s: %w", m.name, table, err)
-			}
-			if try == 0 || d < *m.out {
-				*m.out = d
-			}
+		d, err := onBoth(ctx, m.run)
+		if err != nil {
+			return floors{}, fmt.Errorf("floor %s of %s: %w", m.name, table, err)
 		}
+		*m.out = d
 	}
 	f.copyBytes = copyBytes[0]
 	return f, nil
+}
+
+// faster combines the floors of two rounds, keeping each floor's faster time.
+func (f floors) faster(g floors, first bool) floors {
+	if first {
+		return g
+	}
+	f.rowHash, f.recordHash, f.copy = min(f.rowHash, g.rowHash), min(f.recordHash, g.recordHash), min(f.copy, g.copy)
+	return f
 }
 
 // onBoth runs fn for node 0 and node 1 at the same time and returns the wall time until both are done.

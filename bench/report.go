@@ -201,7 +201,7 @@ func markdown(info runInfo, results []result, csvName, rssName, timeName string)
 		pg = "pg_comparator: " + info.Pgcmp
 	}
 	fmt.Fprintf(&b, "- %s\n", pg)
-	fmt.Fprintf(&b, "- warm cache: each floor ran twice on both nodes at once and the faster run is shown; each tool ran once, right after its case's floors, so with the table in cache\n")
+	fmt.Fprintf(&b, "- %d rounds per case, each running the floors (on both nodes at once) and then each tool once, so with the table in cache; every floor and tool shows its fastest round, and peak RSS is the highest of all rounds\n", info.Runs)
 	fmt.Fprintf(&b, "- whole run (loading included): %s; 1-minute load average %.2f at the start, %.2f at the end "+
 		"(the `load` column is the load when each case started: anything above ~0.5 on this machine means other work competed for its %d cores and the times are inflated)\n\n",
 		info.Elapsed.Round(1e9), info.LoadStart, info.LoadEnd, info.Cores)

@@ -44,7 +44,7 @@ func (r *runner) run(parent context.Context) error {
 
 	// Unbuffered: the producer stays at most one range ahead of the dispatcher, which asks for a new
 	// range only when its queue is empty.
-	initial := make(chan stages.HashTask)
+	initial := make(chan stages.Task)
 	// A few hundred records absorb bursts from the compare workers while the sink writes.
 	diffs := make(chan schema.Diff, 256)
 	// One slot per worker: a worker can always report without waiting for the dispatcher.
@@ -106,7 +106,7 @@ loop:
 		if inFlight == 0 && len(stack) == 0 && !producing {
 			break
 		}
-		var take chan stages.HashTask
+		var take chan stages.Task
 		if producing && len(stack) == 0 && inFlight < len(r.sessions) && ctx.Err() == nil {
 			take = initial
 		}
@@ -116,7 +116,7 @@ loop:
 				producing = false
 				continue
 			}
-			submit(stages.Task{Hash: &t})
+			submit(t)
 		case res := <-results:
 			inFlight--
 			r.progress()

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -34,8 +35,14 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(t.Ranges), describe(t.Ranges[0]), env.SQL.T)
 	}
 	var keys []schema.Key
-	err := merge(ctx, conns, env, sql, args, t.Full, where, func(key schema.Key, rows []schema.Row) error {
+	var counted []int64
+	if t.CountRows {
+		counted = make([]int64, len(conns))
+	}
+	var differing int64
+	err := merge(ctx, conns, env, sql, args, t.Full, where, counted, func(key schema.Key, rows []schema.Row) error {
 		if t.Full {
+			differing++
 			return emit(newDiff(env, key, rows))
 		}
 		// The key's text lives in a buffer the cursors reuse (see cursor.next): keep a copy.
@@ -46,6 +53,13 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		keys = append(keys, k)
 		return nil
 	})
+	if t.CountRows {
+		for i, n := range counted {
+			env.Stats.Rows[i].Add(n)
+		}
+		env.Stats.FullRows.Add(slices.Max(counted))
+		env.Stats.FullDiffering.Add(differing)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,7 +72,7 @@ func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema
 	for len(keys) > 0 {
 		n := min(len(keys), fetchBatch)
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, true, "fetch rows of "+env.SQL.T.String(), func(key schema.Key, rows []schema.Row) error {
+		err := merge(ctx, conns, env, sql, args, true, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row) error {
 			return emit(newDiff(env, key, rows))
 		})
 		if err != nil {
@@ -81,9 +95,9 @@ func newDiff(env *Env, key schema.Key, rows []schema.Row) schema.Diff {
 
 // merge runs sql on every node and walks the key-ordered streams together, calling differ for every key
 // that is absent somewhere or whose row hashes disagree. rows[i] is node i's row (nil if absent; only
-// filled when full is set).
+// filled when full is set). counted, if not nil, gets each node's number of rows added.
 func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, full bool, what string,
-	differ func(schema.Key, []schema.Row) error) error {
+	counted []int64, differ func(schema.Key, []schema.Row) error) error {
 	t := env.SQL.T
 	curs := make([]*cursor, len(conns))
 	defer func() {
@@ -101,6 +115,9 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 	}
 	for i, rows := range all {
 		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i], reuse: !full}
+	}
+	if counted == nil {
+		counted = make([]int64, len(curs))
 	}
 	for _, c := range curs {
 		if err := c.next(); err != nil {
@@ -147,6 +164,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		}
 		for i, c := range curs {
 			if at[i] {
+				counted[i]++
 				if err := c.next(); err != nil {
 					return fmt.Errorf("%s: %w", what, err)
 				}

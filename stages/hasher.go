@@ -82,6 +82,9 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		}
 	}
 	counts := make([]int64, len(curs))
+	// For the probe: rows, and rows in differing leaf-sized buckets (largest node count of each bucket).
+	// A big bucket differs as soon as one of its many rows does, which says little about the others.
+	var rows, differing int64
 	for {
 		low, found := int64(0), false
 		for _, c := range curs {
@@ -110,7 +113,12 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 				same = false
 			}
 		}
+		most := slices.Max(counts)
+		rows += most
 		if !same {
+			if most <= 4*env.LeafRows {
+				differing += most
+			}
 			if err := differ(BucketDiff{Bucket: low, Counts: slices.Clone(counts)}); err != nil {
 				return err
 			}
@@ -135,5 +143,12 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		}
 	}
 	env.Stats.RangesHashed.Add(1)
+	if t.Probe != nil {
+		share := 0.0
+		if rows > 0 {
+			share = float64(differing) / float64(rows)
+		}
+		t.Probe <- share
+	}
 	return nil
 }

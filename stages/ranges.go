@@ -12,16 +12,21 @@ import (
 	"github.com/rowdiff/rowdiff/schema"
 )
 
-// Produce cuts the whole key space into the initial hash tasks, each about blockRows rows cut into
+// Produce cuts the whole key space into the initial tasks, hash tasks of about blockRows rows cut into
 // Fanout buckets, and sends them to out in key order. It returns when every task is sent (the caller
 // closes out) or ctx ends. coords[i] is node i's coordinator connection, in its snapshot; estRows is the
 // planner's row estimate (<= 0 when unknown).
 //
 // A single integer key is cut arithmetically between the smallest and largest key of all nodes, which
-// costs two index probes per node. Any other key takes every LeafRows-th key of the first node, streamed
-// from one index scan, as bucket bounds; the first and last ranges are open, so a key that exists only
-// on another node still falls in some range.
-func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- HashTask) error {
+// costs two index probes per node. Its first task is a probe, a thirty-second of the first range: when
+// most of the probe's rows lie in differing leaf-sized buckets, the table is taken to differ throughout,
+// and the rest goes to full row compares (in chunks of maxFullRows) instead of being hashed first, which
+// would only find every bucket different. Once the compares finished since the previous chunk was sent
+// found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
+// waiting in the producer) are still compared whole. Any other key takes every LeafRows-th key of the first
+// node, streamed from one index scan, as bucket bounds; the first and last ranges are open, so a key that
+// exists only on another node still falls in some range.
+func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if len(t.Key) == 1 {
 		switch t.Columns[t.Key[0]].Base {
@@ -39,7 +44,7 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 		for n < 1<<18 && (estRows < 1 || float64(n*env.LeafRows) < estRows) {
 			n <<= 1
 		}
-		return send(ctx, out, HashTask{Buckets: schema.Buckets{Hashed: n}})
+		return sendHash(ctx, out, HashTask{Buckets: schema.Buckets{Hashed: n}})
 	}
 	return produceSampled(ctx, coords[0], env, out)
 }
@@ -47,7 +52,17 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
 const maxIntegerRanges = 100000
 
-func send(ctx context.Context, out chan<- HashTask, t HashTask) error {
+// Probing: the probe is 1/probeShare of the first range, and only ranges of at least probeMinBuckets
+// buckets are probed. denseShare of the probe's rows in differing buckets makes the table dense: with
+// 32-row buckets that is about one row in twenty differing, where the splitter would send most of the
+// table to full compares anyway.
+const (
+	probeShare      = 32
+	probeMinBuckets = 256
+	denseShare      = 0.75
+)
+
+func send(ctx context.Context, out chan<- Task, t Task) error {
 	select {
 	case out <- t:
 		return nil
@@ -56,8 +71,27 @@ func send(ctx context.Context, out chan<- HashTask, t HashTask) error {
 	}
 }
 
+func sendHash(ctx context.Context, out chan<- Task, t HashTask) error {
+	return send(ctx, out, Task{Hash: &t})
+}
+
+// probe hashes t on its own and reports whether most of its rows differ.
+func probe(ctx context.Context, out chan<- Task, t HashTask) (bool, error) {
+	verdict := make(chan float64, 1) // Hash sends once and must not block
+	t.Probe = verdict
+	if err := sendHash(ctx, out, t); err != nil {
+		return false, err
+	}
+	select {
+	case share := <-verdict:
+		return share >= denseShare, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // produceIntegers returns done=false when the key span is too wide for int8 arithmetic.
-func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- HashTask) (bool, error) {
+func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) (bool, error) {
 	var lo, hi *int64
 	for i, conn := range coords {
 		var a, b *string
@@ -89,30 +123,78 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 	width := int64(math.Ceil(float64(span.Int64()) * float64(env.LeafRows) / estRows))
 	width = max(1, min(width, span.Int64()))
 	step := width * int64(env.Fanout)
+	if width > span.Int64()/int64(env.Fanout) {
+		step = span.Int64() // one range holds every key (and width*Fanout might overflow)
+	}
 	if span.Int64()/step > maxIntegerRanges {
 		return false, nil // stale statistics: far more (mostly empty) ranges than rows justify
 	}
+	buckets := schema.Buckets{Width: width, Origin: *lo}
 	// The outer ranges are open: no key lies outside [lo, hi] in these snapshots, and a query without a
 	// range condition lets the planner scan the table sequentially when one range covers all of it.
-	for start := *lo; ; start += step {
-		var r schema.Range
-		if start != *lo {
-			r.Lo = schema.Key{strconv.FormatInt(start, 10)}
+	bound := func(k int64) schema.Key {
+		if k == *lo {
+			return nil
 		}
-		last := step > *hi-start
-		if !last {
-			r.Hi = schema.Key{strconv.FormatInt(start+step, 10)}
-		}
-		if err := send(ctx, out, HashTask{Range: r, Buckets: schema.Buckets{Width: width, Origin: *lo}}); err != nil {
+		return schema.Key{strconv.FormatInt(k, 10)}
+	}
+	start := *lo
+	// A --where filter is not probed: the planner's estimate that sizes the compares counts the whole
+	// table, so filtered chunks would be small and many.
+	if probeStep := step / probeShare; env.SQL.Where == "" && probeStep/width >= probeMinBuckets/probeShare &&
+		estRows >= probeMinBuckets*float64(env.LeafRows) && probeStep < *hi-start {
+		probeStep -= probeStep % width // whole buckets, so the probe's buckets are the range's
+		dense, err := probe(ctx, out, HashTask{Range: schema.Range{Hi: bound(start + probeStep)}, Buckets: buckets})
+		if err != nil {
 			return true, err
 		}
-		if last {
-			return true, nil
+		start += probeStep
+		if !dense {
+			// The rest of the first range, then ranges as usual.
+			r, last := intRange(start, step-probeStep, *hi, bound)
+			if err := sendHash(ctx, out, HashTask{Range: r, Buckets: buckets}); err != nil || last {
+				return true, err
+			}
+			start += step - probeStep
+		} else {
+			// Full compares of about maxFullRows rows each (a bucket holds about LeafRows rows), while
+			// the compares finished since the previous chunk was sent found most rows different.
+			chunk := width * max(1, maxFullRows/env.LeafRows)
+			var seen, differing int64
+			for {
+				rows, diffs := env.Stats.FullRows.Load(), env.Stats.FullDiffering.Load()
+				if rows > seen && float64(diffs-differing) < denseShare/2*float64(rows-seen) {
+					break
+				}
+				seen, differing = rows, diffs
+				r, last := intRange(start, chunk, *hi, bound)
+				if err := send(ctx, out, Task{Compare: &CompareTask{Ranges: []schema.Range{r}, Full: true, CountRows: true}}); err != nil || last {
+					return true, err
+				}
+				start += chunk
+			}
 		}
+	}
+	for {
+		r, last := intRange(start, step, *hi, bound)
+		if err := sendHash(ctx, out, HashTask{Range: r, Buckets: buckets}); err != nil || last {
+			return true, err
+		}
+		start += step
 	}
 }
 
-func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- HashTask) error {
+// intRange is [from, from+n), or [from, +inf) when that passes hi (last).
+func intRange(from, n, hi int64, bound func(int64) schema.Key) (r schema.Range, last bool) {
+	r.Lo = bound(from)
+	if n > hi-from { // hi-from cannot overflow: from <= hi+1 and the span fits in int64
+		return r, true
+	}
+	r.Hi = bound(from + n)
+	return r, false
+}
+
+func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Task) error {
 	step, fanout := env.LeafRows, env.Fanout
 	sql, args := env.SQL.KeySteps(schema.Range{}, step, 0)
 	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
@@ -129,7 +211,7 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ha
 			splits = append(splits, k)
 			continue
 		}
-		if err := send(ctx, out, HashTask{Range: schema.Range{Lo: lo, Hi: k}, Buckets: schema.Buckets{Splits: splits}}); err != nil {
+		if err := sendHash(ctx, out, HashTask{Range: schema.Range{Lo: lo, Hi: k}, Buckets: schema.Buckets{Splits: splits}}); err != nil {
 			return err
 		}
 		lo, splits = k, nil
@@ -137,5 +219,5 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ha
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
 	}
-	return send(ctx, out, HashTask{Range: schema.Range{Lo: lo}, Buckets: schema.Buckets{Splits: splits}})
+	return sendHash(ctx, out, HashTask{Range: schema.Range{Lo: lo}, Buckets: schema.Buckets{Splits: splits}})
 }

@@ -36,8 +36,10 @@ type Stats struct {
 	RangesSplit    atomic.Int64
 	RangesCompared atomic.Int64
 	RowsCompared   atomic.Int64
-	// Rows counts each node's rows as the top-level ranges are hashed.
+	// Rows counts each node's rows as the top-level ranges are hashed (or compared, see CountRows).
 	Rows []atomic.Int64
+	// FullRows and FullDiffering count the keys, and the differing ones, of the compares with CountRows.
+	FullRows, FullDiffering atomic.Int64
 }
 
 // NewStats returns zeroed counters for n nodes.
@@ -55,6 +57,10 @@ type HashTask struct {
 	Buckets schema.Buckets
 	// Depth is 0 for the producer's ranges and grows by one with each split.
 	Depth int
+	// Probe, when set, receives once, after the range is hashed, the share of its rows that lie in
+	// differing buckets of at most 4*LeafRows rows (counting the largest node count of each bucket). It
+	// must have room for that value.
+	Probe chan<- float64
 }
 
 // CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one, or, with
@@ -65,6 +71,9 @@ type CompareTask struct {
 	Parent  *HashTask
 	Buckets []int64
 	Full    bool
+	// CountRows adds each node's rows to Stats.Rows, for the producer's own compares, which stand in
+	// for a top-level hash.
+	CountRows bool
 }
 
 // describe renders a range for error messages.

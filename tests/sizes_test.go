@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -160,4 +161,71 @@ func tableReads(t testing.TB, n Node, table string) int64 {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// TestMostlyDifferent covers the probe that starts an integer-keyed table: when nearly every row of the
+// probe (the first thirty-second of the first range) differs, the table goes straight to full row
+// compares instead of being hashed first and found different everywhere. A table that differs
+// throughout must then be read about once per node, not twice (a hash scan and then a full read).
+// A table that differs only in its first rows must go back to hashing once the compares find most
+// rows equal, so that it is not read whole either. Both must report exactly the truth.
+func TestMostlyDifferent(t *testing.T) {
+	t.Parallel()
+	const rows, headRows = 200_000, 400_000
+	schema := fmt.Sprintf(`CREATE TABLE allx (id int8 PRIMARY KEY, v int, s text);
+INSERT INTO allx SELECT i, i, md5(i::text) FROM generate_series(1, %d) i;
+CREATE TABLE headx (id int8 PRIMARY KEY, v int);
+INSERT INTO headx SELECT i, i FROM generate_series(1, %d) i;
+ANALYZE;`, rows, headRows)
+	a, b := pair(t, schema, "", `UPDATE allx SET v = -v WHERE id % 50 <> 7; DELETE FROM allx WHERE id % 50 = 7;
+UPDATE headx SET v = -v WHERE id <= 30000 OR id % 997 = 3; ANALYZE;`)
+	nodes := []Node{a, b}
+	for _, tc := range []struct {
+		table string
+		rows  int64
+		extra []string
+		// readMax bounds the rows node a's server reads for rowdiff, as a multiple of the table. (Node b's
+		// updated rows leave dead index entries that index scans read too.)
+		readMax         float64
+		minHashed       int64
+		maxCompared     int64
+		wantDifferences int
+	}{
+		{table: "allx", rows: rows, readMax: 1.2, wantDifferences: rows},
+		// One worker, so the producer hears from each compare soon after sending it. The switch back
+		// comes a chunk late (the producer decides on a chunk before handing it over): 30,000 dense rows
+		// and two 65,536-row chunks are compared whole, a full read would compare all 400,000.
+		{table: "headx", rows: headRows, extra: []string{"--concurrency", "1"}, readMax: 1.6, minHashed: 2, maxCompared: headRows / 2,
+			wantDifferences: 30000 + (headRows-30000)/997},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			t.Parallel()
+			want := truth(t, nodes, Spec{Table: tc.table, Key: []string{"id"}})
+			if len(want) < tc.wantDifferences-2 {
+				t.Fatalf("test setup: %d differences, want about %d", len(want), tc.wantDifferences)
+			}
+			before := []int64{tableReads(t, a, tc.table), tableReads(t, b, tc.table)}
+			r := diff(t, tc.table, nodes, tc.extra...)
+			check(t, r, want, []string{"id"}, "public."+tc.table)
+			for i, n := range nodes {
+				read := tableReads(t, n, tc.table) - before[i]
+				t.Logf("node %s: the server read %d rows (%.2f× the table)", n.Name, read, float64(read)/float64(tc.rows))
+				if i == 0 && float64(read) > tc.readMax*float64(tc.rows) {
+					t.Errorf("node %s: rowdiff made the server read %d rows (%.2f× the table), want at most %.1f×", n.Name, read, float64(read)/float64(tc.rows), tc.readMax)
+				}
+			}
+			s := r.Summary
+			if s.Nodes[0].Rows != tc.rows || s.Nodes[1].Rows != b.QueryInt(t, "SELECT count(*) FROM "+tc.table) {
+				t.Errorf("summary rows a=%d b=%d, want each node's row count", s.Nodes[0].Rows, s.Nodes[1].Rows)
+			}
+			if s.RangesHashed < tc.minHashed {
+				t.Errorf("summary ranges_hashed=%d, want at least %d: hashing never resumed", s.RangesHashed, tc.minHashed)
+			}
+			if tc.maxCompared > 0 && s.RowsCompared > tc.maxCompared {
+				t.Errorf("summary rows_compared=%d, want at most %d: the equal rows were compared one by one", s.RowsCompared, tc.maxCompared)
+			}
+			t.Logf("%s: %d differences: %d ranges hashed, %d split, %d compared, %d rows compared",
+				tc.table, s.Differences, s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
+		})
+	}
 }

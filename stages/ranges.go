@@ -25,7 +25,8 @@ import (
 // found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
 // waiting in the producer) are still compared whole. Any other key takes every LeafRows-th key of the first
 // node, streamed from one index scan, as bucket bounds; the first and last ranges are open, so a key that
-// exists only on another node still falls in some range.
+// exists only on another node still falls in some range. There the whole first range (Fanout buckets) is
+// the probe.
 func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if len(t.Key) == 1 {
@@ -202,6 +203,8 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ta
 		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
 	}
 	defer rows.Close()
+	p := sampledRanges{ctx: ctx, out: out, env: env, probing: env.SQL.Where == "",
+		perChunk: max(1, maxFullRows/(int64(fanout)*step))}
 	var lo schema.Key
 	var splits []schema.Key
 	nk := len(env.SQL.T.Key)
@@ -211,7 +214,7 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ta
 			splits = append(splits, k)
 			continue
 		}
-		if err := sendHash(ctx, out, HashTask{Range: schema.Range{Lo: lo, Hi: k}, Buckets: schema.Buckets{Splits: splits}}); err != nil {
+		if err := p.next(schema.Range{Lo: lo, Hi: k}, splits); err != nil {
 			return err
 		}
 		lo, splits = k, nil
@@ -219,5 +222,64 @@ func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Ta
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
 	}
-	return sendHash(ctx, out, HashTask{Range: schema.Range{Lo: lo}, Buckets: schema.Buckets{Splits: splits}})
+	if err := p.next(schema.Range{Lo: lo}, splits); err != nil {
+		return err
+	}
+	return p.flush()
+}
+
+// sampledRanges turns the sampled ranges into tasks. The first range is the probe (as for integer keys,
+// see Produce) when it is a whole range; after a dense verdict, consecutive ranges are merged into full
+// compares of about maxFullRows rows, until the compares find most rows equal.
+type sampledRanges struct {
+	ctx      context.Context
+	out      chan<- Task
+	env      *Env
+	probing  bool
+	dense    bool
+	perChunk int64 // ranges per full compare
+	// chunk is the full compare being gathered: from chunk.Lo, n ranges so far.
+	chunk           schema.Range
+	n               int64
+	seen, differing int64
+}
+
+func (p *sampledRanges) next(r schema.Range, splits []schema.Key) error {
+	b := schema.Buckets{Splits: splits}
+	if p.probing {
+		p.probing = false
+		if r.Hi != nil && len(splits) >= probeMinBuckets/probeShare {
+			var err error
+			p.dense, err = probe(p.ctx, p.out, HashTask{Range: r, Buckets: b})
+			return err
+		}
+	}
+	if p.dense && p.n == 0 {
+		// A new chunk: go on only while the compares finished since the last chunk found most rows different.
+		rows, diffs := p.env.Stats.FullRows.Load(), p.env.Stats.FullDiffering.Load()
+		if rows > p.seen && float64(diffs-p.differing) < denseShare/2*float64(rows-p.seen) {
+			p.dense = false
+		}
+		p.seen, p.differing = rows, diffs
+	}
+	if !p.dense {
+		return sendHash(p.ctx, p.out, HashTask{Range: r, Buckets: b})
+	}
+	if p.n == 0 {
+		p.chunk.Lo = r.Lo
+	}
+	p.chunk.Hi = r.Hi
+	if p.n++; p.n == p.perChunk || r.Hi == nil {
+		return p.flush()
+	}
+	return nil
+}
+
+// flush sends the chunk being gathered, if any.
+func (p *sampledRanges) flush() error {
+	if p.n == 0 {
+		return nil
+	}
+	p.n = 0
+	return send(p.ctx, p.out, Task{Compare: &CompareTask{Ranges: []schema.Range{p.chunk}, Full: true, CountRows: true}})
 }

@@ -163,9 +163,10 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// TestMostlyDifferent covers the probe that starts an integer-keyed table: when nearly every row of the
-// probe (the first thirty-second of the first range) differs, the table goes straight to full row
-// compares instead of being hashed first and found different everywhere. A table that differs
+// TestMostlyDifferent covers the probe that starts a table (the first thirty-second of the first range
+// for an integer key, the first range for a sampled one, here uuid): when nearly every row of the probe
+// differs, the table goes straight to full row compares instead of being hashed first and found
+// different everywhere. A table that differs
 // throughout must then be read about once per node, not twice (a hash scan and then a full read).
 // A table that differs only in its first rows must go back to hashing once the compares find most
 // rows equal, so that it is not read whole either. Both must report exactly the truth.
@@ -176,9 +177,15 @@ func TestMostlyDifferent(t *testing.T) {
 INSERT INTO allx SELECT i, i, md5(i::text) FROM generate_series(1, %d) i;
 CREATE TABLE headx (id int8 PRIMARY KEY, v int);
 INSERT INTO headx SELECT i, i FROM generate_series(1, %d) i;
+CREATE TABLE allu (id uuid PRIMARY KEY, v int);
+INSERT INTO allu SELECT md5(i::text)::uuid, i FROM generate_series(1, %[1]d) i;
+CREATE TABLE headu (id uuid PRIMARY KEY, v int);
+INSERT INTO headu SELECT md5(i::text)::uuid, i FROM generate_series(1, %[2]d) i;
 ANALYZE;`, rows, headRows)
 	a, b := pair(t, schema, "", `UPDATE allx SET v = -v WHERE id % 50 <> 7; DELETE FROM allx WHERE id % 50 = 7;
-UPDATE headx SET v = -v WHERE id <= 30000 OR id % 997 = 3; ANALYZE;`)
+UPDATE headx SET v = -v WHERE id <= 30000 OR id % 997 = 3;
+UPDATE allu SET v = -v;
+UPDATE headu SET v = -v WHERE id < '10000000-0000-0000-0000-000000000000' OR v % 997 = 3; ANALYZE;`)
 	nodes := []Node{a, b}
 	for _, tc := range []struct {
 		table string
@@ -192,6 +199,11 @@ UPDATE headx SET v = -v WHERE id <= 30000 OR id % 997 = 3; ANALYZE;`)
 		wantDifferences int
 	}{
 		{table: "allx", rows: rows, readMax: 1.2, wantDifferences: rows},
+		// A key cut by sampling every --leaf-rows-th key: the sampling scan reads the table once more.
+		{table: "allu", rows: rows, readMax: 2.2, wantDifferences: rows},
+		// The first sixteenth of the uuid key space differs: the first range (8,192 rows) is the probe.
+		{table: "headu", rows: headRows, extra: []string{"--concurrency", "1"}, readMax: 2.6, minHashed: 2, maxCompared: headRows / 2,
+			wantDifferences: headRows/16 + headRows/997},
 		// One worker, so the producer hears from each compare soon after sending it. The switch back
 		// comes a chunk late (the producer decides on a chunk before handing it over): 30,000 dense rows
 		// and two 65,536-row chunks are compared whole, a full read would compare all 400,000.

@@ -53,13 +53,14 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
 const maxIntegerRanges = 100000
 
-// Probing: the probe is 1/probeShare of the first range, and only ranges of at least probeMinBuckets
-// buckets are probed. denseShare of the probe's rows in differing buckets makes the table dense: with
-// 32-row buckets that is about one row in twenty differing, where the splitter would send most of the
-// table to full compares anyway.
+// Probing: the probe is 1/probeShare of the first range (integer keys), and holds at least
+// probeMinBuckets buckets, so that a few differing rows at the start of a table do not pass for a table
+// that differs throughout. denseShare of the probe's rows in differing buckets makes the table dense:
+// with 32-row buckets that is about one row in twenty differing, where the splitter would send most of
+// the table to full compares anyway.
 const (
 	probeShare      = 32
-	probeMinBuckets = 256
+	probeMinBuckets = 64
 	denseShare      = 0.75
 )
 
@@ -142,8 +143,8 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 	start := *lo
 	// A --where filter is not probed: the planner's estimate that sizes the compares counts the whole
 	// table, so filtered chunks would be small and many.
-	if probeStep := step / probeShare; env.SQL.Where == "" && probeStep/width >= probeMinBuckets/probeShare &&
-		estRows >= probeMinBuckets*float64(env.LeafRows) && probeStep < *hi-start {
+	if probeStep := step / probeShare; env.SQL.Where == "" && probeStep/width >= probeMinBuckets &&
+		estRows >= probeShare*probeMinBuckets*float64(env.LeafRows) && probeStep < *hi-start {
 		probeStep -= probeStep % width // whole buckets, so the probe's buckets are the range's
 		dense, err := probe(ctx, out, HashTask{Range: schema.Range{Hi: bound(start + probeStep)}, Buckets: buckets})
 		if err != nil {
@@ -248,7 +249,7 @@ func (p *sampledRanges) next(r schema.Range, splits []schema.Key) error {
 	b := schema.Buckets{Splits: splits}
 	if p.probing {
 		p.probing = false
-		if r.Hi != nil && len(splits) >= probeMinBuckets/probeShare {
+		if r.Hi != nil && len(splits)+1 >= probeMinBuckets {
 			var err error
 			p.dense, err = probe(p.ctx, p.out, HashTask{Range: r, Buckets: b})
 			return err

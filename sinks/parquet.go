@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"strconv"
 	"time"
-	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -501,12 +500,6 @@ func (s *Parquet) bad(j int, str, why string) (parquet.Value, error) {
 		str = str[:64] + "..."
 	}
 	return parquet.Value{}, fmt.Errorf("parquet output: column %q (%s): cannot convert %q: %s", c.Name, c.Type, str, why)
-}
-
-// stringBytes views s as bytes without copying. parquet-go copies values into its column buffers during
-// WriteRows and never writes through them, so the string is never modified.
-func stringBytes(s string) []byte {
-	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 func unhex(c byte) (byte, bool) {

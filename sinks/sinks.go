@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Version is rowdiff's version, recorded in file metadata.
@@ -93,4 +94,10 @@ func FormatFor(path, format string) (Format, error) {
 		return FormatParquet, nil
 	}
 	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl or .parquet, or pass --format", path)
+}
+
+// stringBytes views s as bytes without copying, for readers that never write through them: parquet-go
+// copies values into its column buffers during WriteRows, and json.Valid only reads.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

@@ -92,7 +92,9 @@ const (
 // type is an error from Write.
 //
 // The file is zstd-compressed and streamed: row groups are flushed at about 2 MiB, so memory stays flat
-// whatever the number of differences. Footer key/value metadata (rowdiff.version, rowdiff.table,
+// whatever the number of differences, but for the footer's few hundred bytes per row group. Columns of
+// variable-length values (BYTE_ARRAY) carry no min/max statistics, in pages or column chunks: the writer
+// would keep every page's bounds, whole values, until the footer. Footer key/value metadata (rowdiff.version, rowdiff.table,
 // rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started, rowdiff.finished, rowdiff.complete) is
 // written on Commit. It is not safe for concurrent use.
 type Parquet struct {
@@ -193,19 +195,29 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	page := parquetRowGroupBytes / 4 / width
 	page = max(parquetMinPageBuffer, min(parquetMaxPageBuffer, page))
 
-	f, err := createAtomic(path)
-	if err != nil {
-		return nil, err
-	}
-	s.file = f
-	s.w = parquet.NewGenericWriter[any](f,
+	opts := []parquet.WriterOption{
 		parquet.NewSchema("rowdiff", newPQGroup(fields)),
 		// The fastest zstd level: at the default one compression took a third of a 100%-different
 		// diff's time, for files about 10% smaller.
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.PageBufferSize(page),
 		parquet.WriteBufferSize(parquetWriteBuffer),
-	)
+	}
+	// The writer keeps every page's min and max value until the footer is written, whole (its size limit
+	// truncates a view of them): for variable-length values that is memory growing with the file, by up
+	// to two whole values per page. Those columns get no bounds; fixed-size ones keep them, so engines
+	// can still skip row groups by key, number or time.
+	for i, c := range s.cols {
+		if c.node.Type().Kind() == parquet.ByteArray {
+			opts = append(opts, parquet.SkipPageBounds(t.Columns[i].Name))
+		}
+	}
+	f, err := createAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	s.file = f
+	s.w = parquet.NewGenericWriter[any](f, opts...)
 	return s, nil
 }
 

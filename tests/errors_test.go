@@ -3,15 +3,14 @@ package tests
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // badCase is one invocation that must fail with exit 2.
@@ -95,47 +94,6 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-// blackhole accepts TCP connections and never answers, like a server behind a dead network path.
-func blackhole(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
-// freePort returns a loopback port nothing listens on.
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 // TestBadInput: every invalid invocation or unusable node exits 2 with a message naming the node (where
 // one node is at fault) and the cause, writes no output and leaves an existing output file alone.
 func TestBadInput(t *testing.T) {
@@ -144,8 +102,7 @@ func TestBadInput(t *testing.T) {
 	west := func(setup string) Node { return newNode(t, "west", clB, setup) }
 	tbl := "CREATE TABLE t (id int PRIMARY KEY, qty int4, note text); INSERT INTO t SELECT i, i, 'n' FROM generate_series(1, 100) i;"
 	e, w := east(tbl), west(tbl)
-	hole := blackhole(t)
-	holeHost, holePort, _ := net.SplitHostPort(hole)
+	holePort := testkit.Blackhole(t)
 
 	cases := []badCase{
 		{name: "table missing on west", nodes: []Node{e, west("")}, table: "t", need: []string{"west"},
@@ -180,11 +137,11 @@ func TestBadInput(t *testing.T) {
 				east("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 300000) i"),
 				west("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 300000) i")},
 			anyOf: []string{"statement timeout"}},
-		{name: "refused port", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", freePort(t))}},
+		{name: "refused port", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", testkit.ClosedPort(t))}},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
-		{name: "server never answers", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres sslmode=disable", holeHost, holePort)}},
+		{name: "server never answers", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", holePort)}},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
-		{name: "server never answers, URL", nodes: []Node{{Name: "west", DSN: fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", hole)}, e},
+		{name: "server never answers, URL", nodes: []Node{{Name: "west", DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", holePort)}, e},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
 		{name: "invalid DSN with a password", nodes: []Node{e, {Name: "west", DSN: "host=127.0.0.1 port=notaport password=Sup3rSecretZZ"}},
 			table: "t", need: []string{"west"}, forbid: []string{"Sup3rSecretZZ"}},

@@ -658,27 +658,8 @@ func check(t testing.TB, r *Result, want map[string]string, keyCols []string, ta
 			t.Errorf("record table %q, want %q", rec.Table, table)
 		}
 	}
-	var problems []string
-	for k, kind := range want {
-		if g, ok := got[k]; !ok {
-			problems = append(problems, fmt.Sprintf("not reported: key %q (%s)", k, kind))
-		} else if g != kind {
-			problems = append(problems, fmt.Sprintf("key %q: kind %s, want %s", k, g, kind))
-		}
-	}
-	for k, kind := range got {
-		if _, ok := want[k]; !ok {
-			problems = append(problems, fmt.Sprintf("false difference: key %q (%s)", k, kind))
-		}
-	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		n := len(problems)
-		if n > 30 {
-			problems = append(problems[:30], fmt.Sprintf("... and %d more", n-30))
-		}
-		t.Errorf("rowdiff %s\ndisagrees with the truth (%d expected, %d reported, %d problems):\n  %s",
-			shellArgs(r.Args), len(want), len(got), n, strings.Join(problems, "\n  "))
+	if p := testkit.KindProblems(got, want); p != "" {
+		t.Errorf("rowdiff %s\ndisagrees with the truth %s", shellArgs(r.Args), p)
 	}
 	wantCode := 1
 	if len(want) == 0 {

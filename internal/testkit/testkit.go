@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,4 +84,76 @@ func KeyKinds(ctx context.Context, conn *pgx.Conn, query string, nkeys int) (map
 		want[strings.Join(vals[:nkeys], "\x1f")] = vals[nkeys]
 	}
 	return want, rows.Err()
+}
+
+// KindProblems compares the kind of difference rowdiff reported per key (got) with the truth (want) and
+// returns "" when they agree, else a count and a sorted list of every disagreement (the first 30).
+func KindProblems(got, want map[string]string) string {
+	var problems []string
+	for k, kind := range want {
+		if g, ok := got[k]; !ok {
+			problems = append(problems, fmt.Sprintf("not reported: key %q (%s)", k, kind))
+		} else if g != kind {
+			problems = append(problems, fmt.Sprintf("key %q: kind %s, want %s", k, g, kind))
+		}
+	}
+	for k, kind := range got {
+		if _, ok := want[k]; !ok {
+			problems = append(problems, fmt.Sprintf("false difference: key %q (%s)", k, kind))
+		}
+	}
+	if len(problems) == 0 {
+		return ""
+	}
+	slices.Sort(problems)
+	n := len(problems)
+	if n > 30 {
+		problems = append(problems[:30], fmt.Sprintf("... and %d more", n-30))
+	}
+	return fmt.Sprintf("(%d expected, %d reported, %d problems):\n  %s", len(want), len(got), n, strings.Join(problems, "\n  "))
+}
+
+// Blackhole returns the loopback port of a listener that accepts TCP connections and never sends a byte,
+// like a server whose process hangs or a firewall that completes the handshake: only a timeout gets a
+// client out. It is closed with the test.
+func Blackhole(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() { // ends when the listener is closed
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ClosedPort returns a loopback port nothing listens on (it was free a moment ago).
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }

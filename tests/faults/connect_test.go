@@ -3,64 +3,19 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // wrongSecret is the password the refused-login cases send; like pwSecret it must never be echoed.
 const wrongSecret = "wrong-pass-987"
-
-// blackhole accepts TCP connections and never sends a byte, like a server whose process hangs or a
-// firewall that completes the handshake: only a timeout gets a client out. It is closed with the test.
-func blackhole(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// closedPort returns a loopback port nothing listens on (it was free a moment ago).
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
 
 // TestConnectFailures points one node at something that will not let rowdiff in. Each must end with exit
 // 2 within --connect-timeout plus slack, name the broken node, write nothing, and never print a password
@@ -94,14 +49,14 @@ func TestConnectFailures(t *testing.T) {
 		// cause is a fragment of the reason stderr must give (lower case).
 		cause string
 	}{
-		{"nothing listening", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres", closedPort(t), db), "refused"},
+		{"nothing listening", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres", testkit.ClosedPort(t), db), "refused"},
 		{"wrong password", base + " user=" + pwRole + " password=" + wrongSecret, "password"},
 		{"wrong password URL", fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s", pwRole, wrongSecret, clA.Port(), db), "password"},
 		{"wrong database", fmt.Sprintf("host=127.0.0.1 port=%d dbname=no_such_db user=postgres", clA.Port()), "no_such_db"},
 		{"wrong database right password", fmt.Sprintf("host=127.0.0.1 port=%d dbname=no_such_db user=%s password=%s", clA.Port(), pwRole, pwSecret), "no_such_db"},
 		{"unparsable DSN with password", "host=127.0.0.1 port=notaport user=" + pwRole + " password=" + pwSecret, ""},
-		{"blackhole", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres", blackhole(t), db), ""},
-		{"blackhole sslmode=disable", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres sslmode=disable", blackhole(t), db), ""},
+		{"blackhole", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres", testkit.Blackhole(t), db), ""},
+		{"blackhole sslmode=disable", fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=postgres sslmode=disable", testkit.Blackhole(t), db), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

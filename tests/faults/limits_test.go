@@ -23,7 +23,7 @@ func TestMaxDiffs(t *testing.T) {
 	db := newDB(t, "maxdiffs", []*pgcluster.Cluster{clA, clB},
 		"CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g")
 	execSQL(t, clB, db, "UPDATE t SET v = -v WHERE id % 10 = 0")
-	want := truthKeysOf(t, db, "SELECT id, v::text FROM t")
+	want := truthKeysOf(t, clA, clB, db, "SELECT id, v::text FROM t")
 	if len(want) != 100 {
 		t.Fatalf("truth: %d differences planted, want 100", len(want))
 	}
@@ -48,37 +48,6 @@ func TestMaxDiffs(t *testing.T) {
 	if !strings.Contains(ch.stderr.String(), "truncated") {
 		t.Errorf("stderr does not say the output is truncated:\n%s", ch.stderr.String())
 	}
-}
-
-// truthKeysOf returns the ids whose row (as sel renders it: id, then one text column) differs between db
-// on clA and clB, or exists on one only.
-func truthKeysOf(t testing.TB, db, sel string) []int64 {
-	t.Helper()
-	read := func(c *pgcluster.Cluster) map[int64]string {
-		conn := connect(t, c, db)
-		rows, _ := conn.Query(context.Background(), sel)
-		m := map[int64]string{}
-		var id int64
-		var v string
-		if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { m[id] = v; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	a, b := read(clA), read(clB)
-	var keys []int64
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			keys = append(keys, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // TestMaxConnections samples pg_stat_activity on both nodes every 20 ms during a diff of the big table

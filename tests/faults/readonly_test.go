@@ -34,9 +34,16 @@ INSERT INTO t VALUES (201, 'extra', 1, now());`
 // here plant no such cases).
 func truthKeys(t testing.TB, ca, cb *pgcluster.Cluster, db string) []int64 {
 	t.Helper()
+	return truthKeysOf(t, ca, cb, db, "SELECT id, to_jsonb(t)::text FROM public.t")
+}
+
+// truthKeysOf returns the ids whose row (as sel renders it: id, then one text column) differs between db
+// on ca and cb, or exists on one only.
+func truthKeysOf(t testing.TB, ca, cb *pgcluster.Cluster, db, sel string) []int64 {
+	t.Helper()
 	read := func(c *pgcluster.Cluster) map[int64]string {
 		conn := connect(t, c, db)
-		rows, _ := conn.Query(context.Background(), "SELECT id, to_jsonb(t)::text FROM public.t")
+		rows, _ := conn.Query(context.Background(), sel)
 		m := map[int64]string{}
 		var id int64
 		var j string

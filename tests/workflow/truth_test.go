@@ -176,27 +176,8 @@ func keysOf(t testing.TB, recs []Record) map[string]string {
 // sameKeys reports every disagreement between the keys rowdiff reported and the expected ones.
 func sameKeys(t testing.TB, what string, got, want map[string]string) {
 	t.Helper()
-	var problems []string
-	for k, kind := range want {
-		if g, ok := got[k]; !ok {
-			problems = append(problems, fmt.Sprintf("not reported: key %q (%s)", k, kind))
-		} else if g != kind {
-			problems = append(problems, fmt.Sprintf("key %q: kind %s, want %s", k, g, kind))
-		}
-	}
-	for k, kind := range got {
-		if _, ok := want[k]; !ok {
-			problems = append(problems, fmt.Sprintf("false difference: key %q (%s)", k, kind))
-		}
-	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		n := len(problems)
-		if n > 30 {
-			problems = append(problems[:30], fmt.Sprintf("... and %d more", n-30))
-		}
-		t.Errorf("%s disagrees with the truth (%d expected, %d reported, %d problems):\n  %s",
-			what, len(want), len(got), n, strings.Join(problems, "\n  "))
+	if p := testkit.KindProblems(got, want); p != "" {
+		t.Errorf("%s disagrees with the truth %s", what, p)
 	}
 }
 

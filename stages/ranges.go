@@ -77,6 +77,18 @@ func sendHash(ctx context.Context, out chan<- Task, t HashTask) error {
 	return send(ctx, out, Task{Hash: &t})
 }
 
+// denseGauge follows the producer's own full compares (CompareTask.CountRows) after a dense probe.
+type denseGauge struct{ seen, differing int64 }
+
+// still reports whether the compares finished since the previous call found most of their rows
+// different (true when none finished: no news keeps the verdict).
+func (g *denseGauge) still(s *Stats) bool {
+	rows, diffs := s.FullRows.Load(), s.FullDiffering.Load()
+	dense := rows == g.seen || float64(diffs-g.differing) >= denseShare/2*float64(rows-g.seen)
+	g.seen, g.differing = rows, diffs
+	return dense
+}
+
 // probe hashes t on its own and reports whether most of its rows differ.
 func probe(ctx context.Context, out chan<- Task, t HashTask) (bool, error) {
 	verdict := make(chan float64, 1) // Hash sends once and must not block
@@ -162,13 +174,8 @@ func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows 
 			// Full compares of about maxFullRows rows each (a bucket holds about LeafRows rows), while
 			// the compares finished since the previous chunk was sent found most rows different.
 			chunk := width * max(1, maxFullRows/env.LeafRows)
-			var seen, differing int64
-			for {
-				rows, diffs := env.Stats.FullRows.Load(), env.Stats.FullDiffering.Load()
-				if rows > seen && float64(diffs-differing) < denseShare/2*float64(rows-seen) {
-					break
-				}
-				seen, differing = rows, diffs
+			var gauge denseGauge
+			for gauge.still(env.Stats) {
 				r, last := intRange(start, chunk, *hi, bound)
 				if err := send(ctx, out, Task{Compare: &CompareTask{Ranges: []schema.Range{r}, Full: true, CountRows: true}}); err != nil || last {
 					return true, err
@@ -240,9 +247,9 @@ type sampledRanges struct {
 	dense    bool
 	perChunk int64 // ranges per full compare
 	// chunk is the full compare being gathered: from chunk.Lo, n ranges so far.
-	chunk           schema.Range
-	n               int64
-	seen, differing int64
+	chunk schema.Range
+	n     int64
+	gauge denseGauge
 }
 
 func (p *sampledRanges) next(r schema.Range, splits []schema.Key) error {
@@ -256,12 +263,7 @@ func (p *sampledRanges) next(r schema.Range, splits []schema.Key) error {
 		}
 	}
 	if p.dense && p.n == 0 {
-		// A new chunk: go on only while the compares finished since the last chunk found most rows different.
-		rows, diffs := p.env.Stats.FullRows.Load(), p.env.Stats.FullDiffering.Load()
-		if rows > p.seen && float64(diffs-p.differing) < denseShare/2*float64(rows-p.seen) {
-			p.dense = false
-		}
-		p.seen, p.differing = rows, diffs
+		p.dense = p.gauge.still(p.env.Stats) // a new chunk
 	}
 	if !p.dense {
 		return sendHash(p.ctx, p.out, HashTask{Range: r, Buckets: b})

@@ -326,7 +326,7 @@ func hold(ctx context.Context, s *setup) {
 }
 
 // keepFaster keeps in best the faster of best and try, with the higher peak RSS of the two: on a shared
-// 2-core machine one run's wall time can be inflated by a third by other work, while memory does not
+// 2-core machine one run's wall time was inflated by half by other work, while memory does not
 // improve by chance. A failed run replaces the best one, so failures are never hidden.
 func keepFaster(best *result, try result, first bool) {
 	peak := max(best.PeakRSS, try.PeakRSS)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +61,7 @@ func (r *keyReader) next() (keyRecord, error) {
 	for r.sc.Scan() {
 		r.line++
 		line := r.sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		rec, err := parseKeyRecord(line)
@@ -88,7 +89,7 @@ func parseKeyRecord(line []byte) (keyRecord, error) {
 	}
 	out := keyRecord{Table: rec.Table}
 	// Decode token by token: the order of key columns matters and maps lose it.
-	d := json.NewDecoder(strings.NewReader(string(rec.Key)))
+	d := json.NewDecoder(bytes.NewReader(rec.Key))
 	d.UseNumber()
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return keyRecord{}, errors.New("key is not an object")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/rowdiff/rowdiff/sinks"
 )
 
 // parquetKeys streams the keys of a rowdiff Parquet export: the export has a row per key and node, so
@@ -47,20 +49,20 @@ func openParquetKeys(path string) (*parquetKeys, error) {
 		f.Close()
 		return nil, fmt.Errorf("--in %s: %w", path, err)
 	}
-	k := &parquetKeys{path: path, f: f, r: parquet.NewReader(f), buf: make([]parquet.Row, 256)}
+	k := &parquetKeys{path: path, f: f, r: parquet.NewReader(pf), buf: make([]parquet.Row, 256)}
 	bad := func(what string) (*parquetKeys, error) {
 		f.Close()
 		return nil, fmt.Errorf("--in %s: not a rowdiff Parquet export (%s)", path, what)
 	}
 	var nodes []string
-	table, ok1 := pf.Lookup("rowdiff.table")
-	keyJSON, ok2 := pf.Lookup("rowdiff.key")
-	nodesJSON, ok3 := pf.Lookup("rowdiff.nodes")
+	table, ok1 := pf.Lookup(sinks.ParquetMetaTable)
+	keyJSON, ok2 := pf.Lookup(sinks.ParquetMetaKey)
+	nodesJSON, ok3 := pf.Lookup(sinks.ParquetMetaNodes)
 	if !ok1 || !ok2 || !ok3 || json.Unmarshal([]byte(keyJSON), &k.cols) != nil || json.Unmarshal([]byte(nodesJSON), &nodes) != nil || len(nodes) == 0 {
 		return bad("no rowdiff metadata")
 	}
 	k.table, k.node = table, nodes[0]
-	leaf, ok := pf.Schema().Lookup("diff_node")
+	leaf, ok := pf.Schema().Lookup(sinks.ParquetColNode)
 	if !ok {
 		return bad("no diff_node column")
 	}
@@ -153,7 +155,7 @@ func textOf(lt *format.LogicalType) func(parquet.Value) (string, error) {
 		}
 	case *format.DateType:
 		return func(v parquet.Value) (string, error) {
-			return pgDate(time.Unix(int64(v.Int32())*86400, 0).UTC(), "2006-01-02"), nil
+			return pgDate(time.Unix(int64(v.Int32())*86400, 0).UTC(), "2006-01-02", ""), nil
 		}
 	case *format.TimestampType:
 		zone := ""
@@ -162,7 +164,7 @@ func textOf(lt *format.LogicalType) func(parquet.Value) (string, error) {
 		}
 		return func(v parquet.Value) (string, error) {
 			ts := time.UnixMicro(v.Int64()).UTC()
-			return pgDate(ts, "2006-01-02 15:04:05.999999") + zone, nil
+			return pgDate(ts, "2006-01-02 15:04:05.999999", zone), nil
 		}
 	case *format.StringType, *format.EnumType, *format.JsonType:
 		return func(v parquet.Value) (string, error) { return string(v.ByteArray()), nil }
@@ -182,14 +184,14 @@ func textOf(lt *format.LogicalType) func(parquet.Value) (string, error) {
 	}
 }
 
-// pgDate formats t like PostgreSQL's ISO output, years before 1 AD as "YYYY-MM-DD ... BC" (Go's
-// year 0 is 1 BC).
-func pgDate(t time.Time, layout string) string {
+// pgDate formats t like PostgreSQL's ISO output, then zone: years before 1 AD as "YYYY-MM-DD ...+00 BC"
+// (Go's year 0 is 1 BC; PostgreSQL puts the era after the zone).
+func pgDate(t time.Time, layout, zone string) string {
 	y := t.Year()
 	if y > 0 {
-		return t.Format(layout)
+		return t.Format(layout) + zone
 	}
-	return fmt.Sprintf("%04d", 1-y) + t.Format(layout[4:]) + " BC"
+	return fmt.Sprintf("%04d", 1-y) + t.Format(layout[4:]) + zone + " BC"
 }
 
 func decimalText(u *big.Int, scale int) string {

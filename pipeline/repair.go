@@ -99,7 +99,11 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 			return nil
 		}
 		err := stages.FetchRows(ctx, f.sessions[0].conns[0], env, src.Name, batch, func(k schema.Key, row schema.Row) error {
-			at, _ := slices.BinarySearchFunc(batch, k, t.CompareKeys)
+			at, found := slices.BinarySearchFunc(batch, k, t.CompareKeys)
+			if !found || at < next {
+				// Skipping on would leave batch[at] neither upserted nor deleted.
+				return fmt.Errorf("node %s returned key %q, which the repair did not ask for (or twice)", src.Name, k)
+			}
 			if err := deleteUpTo(at); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -119,7 +120,7 @@ func appendValue(b []byte, c schema.Column, v schema.Value) []byte {
 	}
 	switch c.Kind() {
 	case schema.KindInt:
-		if _, err := strconv.ParseInt(v.S, 10, 64); err == nil {
+		if jsonInteger(v.S) {
 			return append(b, v.S...)
 		}
 	case schema.KindBool:
@@ -186,4 +187,15 @@ func appendString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// jsonInteger reports whether s is an int64 written as JSON writes numbers: PostgreSQL's output always
+// is, but ParseInt also takes "+5" and "007", which are not JSON.
+func jsonInteger(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || digits[0] < '0' || digits[0] > '9' || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
 }

@@ -108,11 +108,14 @@ type Parquet struct {
 	table  []byte
 	kinds  map[string][]byte
 	names  [][]byte
-	batch  []parquet.Row // rows not yet handed to the writer; their backing arrays are reused
-	limit  int           // rows in a full batch
-	buf    []byte        // decoded values of the batch's rows
-	base   int64         // writer size right after the last row-group flush
-	done   bool
+	// batch holds, per Parquet column, the values of the rows not yet handed to the writer: built column
+	// by column, they go to each column writer as they are, with no rows to take apart.
+	batch [][]parquet.Value
+	rows  int    // rows in batch
+	limit int    // rows in a full batch
+	buf   []byte // decoded values of the batch's rows
+	base  int64  // writer size right after the last row-group flush
+	done  bool
 }
 
 // pqKind is how one table column is converted from text.
@@ -191,7 +194,10 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	}
 	width := len(fields)
 	s.limit = max(len(nodes), parquetBatchValues/width)
-	s.batch = make([]parquet.Row, 0, s.limit)
+	s.batch = make([][]parquet.Value, width)
+	for i := range s.batch {
+		s.batch[i] = make([]parquet.Value, 0, s.limit+len(nodes))
+	}
 	page := parquetRowGroupBytes / 4 / width
 	page = max(parquetMinPageBuffer, min(parquetMaxPageBuffer, page))
 
@@ -293,19 +299,8 @@ func (s *Parquet) Write(d schema.Diff) error {
 	if !ok {
 		kind = []byte(d.Kind)
 	}
-	start := len(s.batch)
 	for n := range s.nodes {
-		var row parquet.Row
-		if i := len(s.batch); i < cap(s.batch) {
-			row = s.batch[:i+1][i][:0]
-		}
 		present := d.Rows[n] != nil
-		row = append(row,
-			parquet.ByteArrayValue(s.table).Level(0, 0, 0),
-			parquet.ByteArrayValue(kind).Level(0, 0, 1),
-			parquet.ByteArrayValue(s.names[n]).Level(0, 0, 2),
-			parquet.BooleanValue(present).Level(0, 0, 3),
-		)
 		for j := range s.cols {
 			var v schema.Value
 			switch {
@@ -318,32 +313,55 @@ func (s *Parquet) Write(d schema.Diff) error {
 			}
 			pv, err := s.value(j, v)
 			if err != nil {
-				s.batch = s.batch[:start] // none of the difference's rows
+				s.truncate(s.rows) // none of the difference's rows
 				return err
 			}
 			def := 1 // definition level: 1 present, 0 null
 			if pv.IsNull() {
 				def = 0
 			}
-			row = append(row, pv.Level(0, def, 4+j))
+			s.batch[4+j] = append(s.batch[4+j], pv.Level(0, def, 4+j))
 		}
-		s.batch = append(s.batch, row)
+		s.batch[0] = append(s.batch[0], parquet.ByteArrayValue(s.table).Level(0, 0, 0))
+		s.batch[1] = append(s.batch[1], parquet.ByteArrayValue(kind).Level(0, 0, 1))
+		s.batch[2] = append(s.batch[2], parquet.ByteArrayValue(s.names[n]).Level(0, 0, 2))
+		s.batch[3] = append(s.batch[3], parquet.BooleanValue(present).Level(0, 0, 3))
 	}
-	if len(s.batch)+len(s.nodes) > s.limit || len(s.buf) > parquetScratchKeepCap {
+	s.rows += len(s.nodes)
+	if s.rows+len(s.nodes) > s.limit || len(s.buf) > parquetScratchKeepCap {
 		return s.writeBatch()
 	}
 	return nil
 }
 
-// writeBatch hands the collected rows to the writer and flushes a row group when one is full.
+// truncate drops the values of rows past the first n from every column of the batch.
+func (s *Parquet) truncate(n int) {
+	for i := range s.batch {
+		s.batch[i] = s.batch[i][:min(n, len(s.batch[i]))]
+	}
+}
+
+// parquetRowsPerWrite is how many rows go to a column writer at once: it can only start a new page
+// between calls, so this bounds how far a page outgrows its buffer with large values.
+const parquetRowsPerWrite = 64
+
+// writeBatch hands the collected values to the column writers and flushes a row group when one is full.
 func (s *Parquet) writeBatch() error {
-	if len(s.batch) == 0 {
+	if s.rows == 0 {
 		return nil
 	}
-	if _, err := s.w.WriteRows(s.batch); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	cws := s.w.ColumnWriters()
+	for i, vals := range s.batch {
+		for len(vals) > 0 {
+			n := min(len(vals), parquetRowsPerWrite)
+			if _, err := cws[i].WriteRowValues(vals[:n]); err != nil {
+				return fmt.Errorf("write output: %w", err)
+			}
+			vals = vals[n:]
+		}
 	}
-	s.batch = s.batch[:0]
+	s.truncate(0)
+	s.rows = 0
 	s.buf = s.buf[:0]
 	if cap(s.buf) > parquetScratchKeepCap {
 		s.buf = nil

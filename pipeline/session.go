@@ -89,6 +89,8 @@ func (n *node) configure(t Timeouts) error {
 	// Range queries differ in their number of ranges and bounds: caching each as a prepared statement
 	// would grow client and server memory with the size of the table. Unnamed statements are not kept.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// Nothing is cached, so the caches' preallocated slots (about 50 KiB per connection) are not made.
+	cfg.StatementCacheCapacity, cfg.DescriptionCacheCapacity = 0, 0
 	// Rows stream in by the million when most of a table differs: read the socket in 64 KiB chunks
 	// (bigger buffers save little and, touched only by big tables, make peak RSS grow with them).
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {

@@ -17,7 +17,7 @@ import (
 // small enough that a batch of wide rows stays a few megabytes.
 const fetchBatch = 256
 
-// Compare streams the rows of t.Ranges from every node in key order, merges the streams, and calls emit
+// Compare streams the rows of t's ranges from every node in key order, merges the streams, and calls emit
 // once per key whose rows differ (by row hash, the same definition the range hash uses) or that is
 // absent on some node. Memory does not depend on the number of rows: each stream holds one row, and a
 // leaf compare keeps only the differing keys (bounded by maxCompareRows) until it fetches their rows.
@@ -25,14 +25,15 @@ const fetchBatch = 256
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
 	var sql, where string
 	var args []any
-	if t.Parent != nil {
+	if t.Buckets != nil {
 		env.Stats.RangesCompared.Add(int64(len(t.Buckets)))
 		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, t.Full)
 		where = fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(t.Buckets), describe(t.Parent.Range), env.SQL.T)
 	} else {
-		env.Stats.RangesCompared.Add(int64(len(t.Ranges)))
-		sql, args = env.SQL.Select(t.Ranges, t.Full)
-		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(t.Ranges), describe(t.Ranges[0]), env.SQL.T)
+		rs := t.KeyRanges()
+		env.Stats.RangesCompared.Add(int64(len(rs)))
+		sql, args = env.SQL.Select(rs, t.Full)
+		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(rs), describe(rs[0]), env.SQL.T)
 	}
 	var keys []schema.Key
 	var counted []int64

@@ -41,6 +41,7 @@ type Splitter struct {
 	env        *Env
 	t          HashTask
 	out        []Task
+	parent     *HashTask // t, shared by the compare tasks that refer to its buckets
 	leaf, full group
 	big        []BucketDiff
 	ids        []int64 // bucket numbers, when the key cannot be range-scanned
@@ -48,8 +49,8 @@ type Splitter struct {
 	// are kept, because a longer run is merged into one range.
 	run      []BucketDiff
 	runLen   int
+	runFirst int64
 	runLast  int64
-	runRange schema.Range
 	runRows  int64
 }
 
@@ -68,18 +69,16 @@ func (s *Splitter) Add(d BucketDiff) {
 		s.big = append(s.big, d)
 		return
 	}
-	r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
 	if s.runLen > 0 && d.Bucket == s.runLast+1 {
 		if s.runLen >= denseRun && s.runRows >= maxFullRows {
 			// A long dense run is cut into chunks of full compares; the rest of it stays dense.
 			s.closeRun()
 			s.runLen = denseRun
-			s.runRange, s.runRows, s.runLast = r, slices.Max(d.Counts), d.Bucket
+			s.runFirst, s.runLast, s.runRows = d.Bucket, d.Bucket, slices.Max(d.Counts)
 			return
 		}
 		s.runLen++
 		s.runLast = d.Bucket
-		s.runRange.Hi = r.Hi
 		s.runRows += slices.Max(d.Counts)
 		if len(s.run) < denseRun-1 {
 			s.run = append(s.run, d)
@@ -87,12 +86,12 @@ func (s *Splitter) Add(d BucketDiff) {
 		return
 	}
 	s.closeRun()
-	s.run, s.runLen, s.runLast, s.runRange, s.runRows = append(s.run[:0], d), 1, d.Bucket, r, slices.Max(d.Counts)
+	s.run, s.runLen, s.runFirst, s.runLast, s.runRows = append(s.run[:0], d), 1, d.Bucket, d.Bucket, slices.Max(d.Counts)
 }
 
 func (s *Splitter) closeRun() {
 	if s.runLen >= denseRun {
-		s.out = s.full.add(s.out, s.runRange, s.runRows, true)
+		s.add(&s.full, Span{s.runFirst, s.runLast}, s.runRows, true)
 	} else {
 		for _, d := range s.run[:s.runLen] {
 			s.place(d)
@@ -102,13 +101,13 @@ func (s *Splitter) closeRun() {
 }
 
 func (s *Splitter) place(d BucketDiff) {
-	r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
+	one := Span{d.Bucket, d.Bucket}
 	lo, hi := slices.Min(d.Counts), slices.Max(d.Counts)
 	switch {
 	case lo == 0 || (hi-lo)*2 > hi:
-		s.out = s.full.add(s.out, r, hi, true)
+		s.add(&s.full, one, hi, true)
 	case hi <= 4*s.env.LeafRows:
-		s.out = s.leaf.add(s.out, r, hi, false)
+		s.add(&s.leaf, one, hi, false)
 	default:
 		s.big = append(s.big, d)
 	}
@@ -132,48 +131,59 @@ func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error
 			return nil, err
 		}
 		if !ok {
-			s.out = s.leaf.add(s.out, r, slices.Max(d.Counts), false)
+			s.add(&s.leaf, Span{d.Bucket, d.Bucket}, slices.Max(d.Counts), false)
 			continue
 		}
 		s.env.Stats.RangesSplit.Add(1)
 		s.out = append(s.out, Task{Hash: &HashTask{Range: r, Buckets: b, Depth: s.t.Depth + 1}})
 	}
-	s.out = s.leaf.flush(s.out, false)
-	return s.full.flush(s.out, true), nil
+	s.flush(&s.leaf, false)
+	s.flush(&s.full, true)
+	return s.out, nil
 }
 
-// group accumulates ranges for one compare task.
+// group accumulates bucket spans for one compare task.
 type group struct {
-	ranges []schema.Range
-	rows   int64
+	spans []Span
+	rows  int64
 }
 
-func (g *group) add(out []Task, r schema.Range, rows int64, full bool) []Task {
+// add puts the buckets of sp, holding rows rows, in g, and sends g on as a task first when it is full.
+func (s *Splitter) add(g *group, sp Span, rows int64, full bool) {
 	limit := int64(maxCompareRows)
 	if full {
 		limit = maxFullRows
 	}
-	if n := len(g.ranges); n > 0 && g.ranges[n-1].Hi != nil && r.Lo != nil && slices.Equal(g.ranges[n-1].Hi, r.Lo) &&
-		g.rows+rows <= limit {
-		g.ranges[n-1].Hi = r.Hi
+	if n := len(g.spans); n > 0 && g.spans[n-1].To+1 == sp.From && g.rows+rows <= limit {
+		g.spans[n-1].To = sp.To
 		g.rows += rows
-		return out
+		return
 	}
-	if len(g.ranges) == maxCompareRanges || (len(g.ranges) > 0 && g.rows+rows > limit) {
-		out = g.flush(out, full)
+	if len(g.spans) == maxCompareRanges || (len(g.spans) > 0 && g.rows+rows > limit) {
+		s.flush(g, full)
 	}
-	g.ranges = append(g.ranges, r)
+	g.spans = append(g.spans, sp)
 	g.rows += rows
-	return out
 }
 
-func (g *group) flush(out []Task, full bool) []Task {
-	if len(g.ranges) == 0 {
-		return out
+// flush turns g into a compare task. Spans of an arithmetic cut stay spans; other cuts' bounds are keys
+// taken from the parent's split points, which the task then holds itself, so that the split points of
+// the whole range are not kept alive by its compares.
+func (s *Splitter) flush(g *group, full bool) {
+	if len(g.spans) == 0 {
+		return
 	}
-	out = append(out, Task{Compare: &CompareTask{Ranges: g.ranges, Full: full}})
-	g.ranges, g.rows = nil, 0
-	return out
+	if s.parent == nil {
+		p := s.t
+		p.Probe = nil
+		s.parent = &p
+	}
+	c := &CompareTask{Parent: s.parent, Spans: g.spans, Full: full}
+	if s.t.Buckets.Width == 0 {
+		c = &CompareTask{Ranges: c.KeyRanges(), Full: full}
+	}
+	s.out = append(s.out, Task{Compare: c})
+	g.spans, g.rows = nil, 0
 }
 
 // finerBuckets cuts r into about counts/LeafRows buckets; ok is false when r cannot be cut further.

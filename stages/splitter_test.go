@@ -18,9 +18,9 @@ func compares(tasks []Task) (leaf, full []schema.Range) {
 			continue
 		}
 		if t.Compare.Full {
-			full = append(full, t.Compare.Ranges...)
+			full = append(full, t.Compare.KeyRanges()...)
 		} else {
-			leaf = append(leaf, t.Compare.Ranges...)
+			leaf = append(leaf, t.Compare.KeyRanges()...)
 		}
 	}
 	return leaf, full

@@ -64,16 +64,40 @@ type HashTask struct {
 }
 
 // CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one, or, with
-// Parent set, the rows of Parent's range that fall in the listed Buckets of it. With Full the rows travel
-// whole at once, because most of them differ anyway.
+// Parent set, the rows of the listed Spans of Parent's buckets, or of the rows of Parent's range that fall
+// in the listed Buckets of it (keys no index can range-scan). With Full the rows travel whole at once,
+// because most of them differ anyway.
 type CompareTask struct {
-	Ranges  []schema.Range
-	Parent  *HashTask
+	Ranges []schema.Range
+	Parent *HashTask
+	// Spans stand for key ranges of an arithmetic cut (Parent.Buckets.Width > 0): 16 bytes each instead
+	// of two keys, so that the compares queued by a few hashed ranges stay small.
+	Spans   []Span
 	Buckets []int64
 	Full    bool
 	// CountRows adds each node's rows to Stats.Rows, for the producer's own compares, which stand in
 	// for a top-level hash.
 	CountRows bool
+}
+
+// Span is the buckets From to To (inclusive) of a hashed range.
+type Span struct{ From, To int64 }
+
+// KeyRanges returns the key ranges t compares: Ranges, or those of Spans.
+func (t *CompareTask) KeyRanges() []schema.Range {
+	if t.Spans == nil {
+		return t.Ranges
+	}
+	rs := make([]schema.Range, len(t.Spans))
+	for i, sp := range t.Spans {
+		rs[i] = spanRange(t.Parent, sp)
+	}
+	return rs
+}
+
+// spanRange is the key range of buckets sp of the hashed range p.
+func spanRange(p *HashTask, sp Span) schema.Range {
+	return schema.Range{Lo: schema.BucketRange(p.Range, p.Buckets, sp.From).Lo, Hi: schema.BucketRange(p.Range, p.Buckets, sp.To).Hi}
 }
 
 // describe renders a range for error messages.

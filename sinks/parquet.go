@@ -52,6 +52,9 @@ const (
 	// parquetBatchValues bounds the values of the rows collected before one WriteRows call: the writer's
 	// cost per call and column is paid once per batch instead of once per difference.
 	parquetBatchValues = 16 << 10
+	// parquetBatchBytes bounds the text a batch keeps alive, for large values: two batches are in
+	// flight at once, one being filled and one being encoded.
+	parquetBatchBytes = 1 << 20
 )
 
 // Parquet writes differences in long format: one row per differing key and node.
@@ -96,26 +99,46 @@ const (
 // variable-length values (BYTE_ARRAY) carry no min/max statistics, in pages or column chunks: the writer
 // would keep every page's bounds, whole values, until the footer. Footer key/value metadata (rowdiff.version, rowdiff.table,
 // rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started, rowdiff.finished, rowdiff.complete) is
-// written on Commit. It is not safe for concurrent use.
+// written on Commit. It is not safe for concurrent use. It runs a goroutine of its own, which Commit or
+// Abort stops: one of them must be called.
 type Parquet struct {
 	t     *schema.Table
 	nodes []string
 	file  *atomicFile
-	w     *parquet.GenericWriter[any]
 
 	cols   []pqColumn // per table column
 	keyPos []int      // per table column: its position in schema.Diff.Key, or -1
 	table  []byte
 	kinds  map[string][]byte
 	names  [][]byte
-	// batch holds, per Parquet column, the values of the rows not yet handed to the writer: built column
-	// by column, they go to each column writer as they are, with no rows to take apart.
+	// batch holds, per Parquet column, the values of the rows Write collected and has not handed to the
+	// encoder yet: built column by column, they go to each column writer as they are, with no rows to
+	// take apart.
 	batch [][]parquet.Value
 	rows  int    // rows in batch
+	bytes int    // text bytes of the batch's values, which it keeps alive until they are encoded
 	limit int    // rows in a full batch
 	buf   []byte // decoded values of the batch's rows
-	base  int64  // writer size right after the last row-group flush
 	done  bool
+
+	// The encoder goroutine hands full batches to parquet-go (encoding and compression) while Write
+	// converts the next one: the two take about the same time, and a diff where every row differs
+	// waits on both. It alone uses w and base until it has stopped (encoded is closed).
+	full    chan *pqBatch // unbuffered: a batch changes hands only when the encoder is ready for it
+	free    chan *pqBatch // capacity 2, room for both batches: the encoder never blocks giving one back
+	errc    chan error    // capacity 1: the encoder reports its first error without blocking
+	encoded chan struct{}
+	err     error // the encoder's error, once Write has seen it
+	w       *parquet.GenericWriter[any]
+	base    int64 // writer size right after the last row-group flush
+}
+
+// pqBatch is a batch of rows on its way to the column writers: values per column, and the bytes they
+// decode to.
+type pqBatch struct {
+	cols [][]parquet.Value
+	buf  []byte
+	rows int
 }
 
 // pqKind is how one table column is converted from text.
@@ -194,10 +217,14 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	}
 	width := len(fields)
 	s.limit = max(len(nodes), parquetBatchValues/width)
-	s.batch = make([][]parquet.Value, width)
-	for i := range s.batch {
-		s.batch[i] = make([]parquet.Value, 0, s.limit+len(nodes))
+	newCols := func() [][]parquet.Value {
+		cols := make([][]parquet.Value, width)
+		for i := range cols {
+			cols[i] = make([]parquet.Value, 0, s.limit+len(nodes))
+		}
+		return cols
 	}
+	s.batch = newCols()
 	page := parquetRowGroupBytes / 4 / width
 	page = max(parquetMinPageBuffer, min(parquetMaxPageBuffer, page))
 
@@ -224,6 +251,9 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	}
 	s.file = f
 	s.w = parquet.NewGenericWriter[any](f, opts...)
+	s.full, s.free, s.errc, s.encoded = make(chan *pqBatch), make(chan *pqBatch, 2), make(chan error, 1), make(chan struct{})
+	s.free <- &pqBatch{cols: newCols()}
+	go s.encode()
 	return s, nil
 }
 
@@ -311,6 +341,7 @@ func (s *Parquet) Write(d schema.Diff) error {
 			default:
 				v = schema.Value{Null: true}
 			}
+			s.bytes += len(v.S)
 			pv, err := s.value(j, v)
 			if err != nil {
 				s.truncate(s.rows) // none of the difference's rows
@@ -328,8 +359,8 @@ func (s *Parquet) Write(d schema.Diff) error {
 		s.batch[3] = append(s.batch[3], parquet.BooleanValue(present).Level(0, 0, 3))
 	}
 	s.rows += len(s.nodes)
-	if s.rows+len(s.nodes) > s.limit || len(s.buf) > parquetScratchKeepCap {
-		return s.writeBatch()
+	if s.rows+len(s.nodes) > s.limit || s.bytes > parquetBatchBytes {
+		return s.handOver()
 	}
 	return nil
 }
@@ -341,35 +372,85 @@ func (s *Parquet) truncate(n int) {
 	}
 }
 
+// handOver gives the batch to the encoder and takes the other one, empty, to fill. It waits while the
+// encoder is still busy with the previous batch.
+func (s *Parquet) handOver() error {
+	if err := s.encoderErr(); err != nil {
+		return err
+	}
+	s.full <- &pqBatch{cols: s.batch, buf: s.buf, rows: s.rows}
+	b := <-s.free
+	s.batch, s.buf, s.rows, s.bytes = b.cols, b.buf, 0, 0
+	return s.encoderErr()
+}
+
+// encoderErr returns the encoder's error, once it has reported one.
+func (s *Parquet) encoderErr() error {
+	if s.err == nil {
+		select {
+		case s.err = <-s.errc:
+		default:
+		}
+	}
+	return s.err
+}
+
+// stopEncoder hands over the last rows, if any, and waits until the encoder has written them and
+// returned; it reports the encoder's error.
+func (s *Parquet) stopEncoder() error {
+	if s.rows > 0 {
+		s.full <- &pqBatch{cols: s.batch, buf: s.buf, rows: s.rows}
+		s.batch, s.buf, s.rows = nil, nil, 0
+	}
+	close(s.full)
+	<-s.encoded
+	return s.encoderErr()
+}
+
+// encode is the encoder goroutine: it writes each batch it is given, empties it, and gives it back.
+// After an error it writes nothing more but keeps taking batches, so that Write never blocks for good.
+func (s *Parquet) encode() {
+	defer close(s.encoded)
+	failed := false
+	for b := range s.full {
+		if !failed {
+			if err := s.writeBatch(b); err != nil {
+				s.errc <- fmt.Errorf("write output %s: %w", s.file.path, err)
+				failed = true
+			}
+		}
+		for i := range b.cols {
+			clear(b.cols[i]) // the values point into strings and buffers that can go now
+			b.cols[i] = b.cols[i][:0]
+		}
+		b.buf, b.rows = b.buf[:0], 0
+		if cap(b.buf) > parquetScratchKeepCap {
+			b.buf = nil
+		}
+		s.free <- b
+	}
+}
+
 // parquetRowsPerWrite is how many rows go to a column writer at once: it can only start a new page
 // between calls, so this bounds how far a page outgrows its buffer with large values.
 const parquetRowsPerWrite = 64
 
-// writeBatch hands the collected values to the column writers and flushes a row group when one is full.
-func (s *Parquet) writeBatch() error {
-	if s.rows == 0 {
-		return nil
-	}
+// writeBatch hands b's values to the column writers and flushes a row group when one is full.
+func (s *Parquet) writeBatch(b *pqBatch) error {
 	cws := s.w.ColumnWriters()
-	for i, vals := range s.batch {
+	for i, vals := range b.cols {
 		for len(vals) > 0 {
 			n := min(len(vals), parquetRowsPerWrite)
 			if _, err := cws[i].WriteRowValues(vals[:n]); err != nil {
-				return fmt.Errorf("write output: %w", err)
+				return err
 			}
 			vals = vals[n:]
 		}
 	}
-	s.truncate(0)
-	s.rows = 0
-	s.buf = s.buf[:0]
-	if cap(s.buf) > parquetScratchKeepCap {
-		s.buf = nil
-	}
 	// Flushing bounds memory: the writer holds the whole current row group.
 	if s.w.Size()-s.base >= parquetRowGroupBytes {
 		if err := s.w.Flush(); err != nil {
-			return fmt.Errorf("write output: %w", err)
+			return err
 		}
 		s.base = s.w.Size()
 	}
@@ -749,6 +830,10 @@ func (s *Parquet) Commit(m Meta) error {
 		return errors.New("parquet output: commit after commit or abort")
 	}
 	s.done = true
+	if err := s.stopEncoder(); err != nil {
+		s.file.abort()
+		return err
+	}
 	table := m.Table
 	if table == "" {
 		table = s.t.String()
@@ -777,11 +862,7 @@ func (s *Parquet) Commit(m Meta) error {
 	s.w.SetKeyValueMetadata(ParquetMetaStarted, m.Started.UTC().Format(time.RFC3339Nano))
 	s.w.SetKeyValueMetadata(ParquetMetaFinished, m.Finished.UTC().Format(time.RFC3339Nano))
 	s.w.SetKeyValueMetadata(ParquetMetaComplete, strconv.FormatBool(m.Complete))
-	err := s.writeBatch()
-	if err == nil {
-		err = s.w.Close()
-	}
-	if err != nil {
+	if err := s.w.Close(); err != nil {
 		s.file.abort()
 		return fmt.Errorf("write output %s: %w", s.file.path, err)
 	}
@@ -800,6 +881,7 @@ func jsonString(v any) string {
 func (s *Parquet) Abort() error {
 	if !s.done {
 		s.done = true
+		s.stopEncoder() // its error does not matter: the file goes
 		s.file.abort()
 	}
 	return nil

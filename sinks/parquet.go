@@ -395,10 +395,10 @@ func (s *Parquet) encoderErr() error {
 	return s.err
 }
 
-// stopEncoder hands over the last rows, if any, and waits until the encoder has written them and
-// returned; it reports the encoder's error.
-func (s *Parquet) stopEncoder() error {
-	if s.rows > 0 {
+// stopEncoder hands over the last rows, if any and if flush is set, and waits until the encoder has
+// written them and returned; it reports the encoder's error.
+func (s *Parquet) stopEncoder(flush bool) error {
+	if flush && s.rows > 0 {
 		s.full <- &pqBatch{cols: s.batch, buf: s.buf, rows: s.rows}
 		s.batch, s.buf, s.rows = nil, nil, 0
 	}
@@ -830,7 +830,7 @@ func (s *Parquet) Commit(m Meta) error {
 		return errors.New("parquet output: commit after commit or abort")
 	}
 	s.done = true
-	if err := s.stopEncoder(); err != nil {
+	if err := s.stopEncoder(true); err != nil {
 		s.file.abort()
 		return err
 	}
@@ -881,7 +881,7 @@ func jsonString(v any) string {
 func (s *Parquet) Abort() error {
 	if !s.done {
 		s.done = true
-		s.stopEncoder() // its error does not matter: the file goes
+		s.stopEncoder(false) // its error does not matter: the file goes
 		s.file.abort()
 	}
 	return nil

@@ -37,6 +37,12 @@ func TestSplitterSparseAndDense(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, task := range tasks {
+		// An arithmetic cut's compares hold bucket spans of the parent, not keys.
+		if c := task.Compare; c == nil || c.Parent == nil || c.Spans == nil || c.Ranges != nil {
+			t.Fatalf("task %+v: want a compare of bucket spans", task)
+		}
+	}
 	leaf, full := compares(tasks)
 	wantLeaf := []schema.Range{{Lo: schema.Key{"13"}, Hi: schema.Key{"17"}}, {Lo: schema.Key{"41"}, Hi: schema.Key{"49"}}, {Lo: schema.Key{"361"}, Hi: schema.Key{"365"}}}
 	wantFull := []schema.Range{{Lo: schema.Key{"201"}, Hi: schema.Key{"221"}}, {Lo: schema.Key{"381"}, Hi: schema.Key{"385"}}}
@@ -90,3 +96,30 @@ func TestSplitterBigBucketsSplitAndDenseRunsChunk(t *testing.T) {
 }
 
 func eqRange(a, b schema.Range) bool { return slices.Equal(a.Lo, b.Lo) && slices.Equal(a.Hi, b.Hi) }
+
+// Buckets cut at sampled split points: the tasks carry their own key ranges (not spans of the parent,
+// whose split points would then stay alive), merged where buckets are adjacent, open where the range is.
+func TestSplitterSampledBucketsCarryRanges(t *testing.T) {
+	env := &Env{SQL: &schema.SQL{T: &schema.Table{Columns: []schema.Column{{Name: "k", Base: "text"}}, Key: []int{0}}},
+		LeafRows: 4, Fanout: 256, Stats: NewStats(2)}
+	splits := []schema.Key{{"b"}, {"d"}, {"f"}}
+	sp := NewSplitter(env, HashTask{Buckets: schema.Buckets{Splits: splits}})
+	sp.Add(BucketDiff{Bucket: 1, Counts: []int64{4, 4}})
+	sp.Add(BucketDiff{Bucket: 2, Counts: []int64{4, 4}})
+	sp.Add(BucketDiff{Bucket: 3, Counts: []int64{0, 2}})
+	tasks, err := sp.Finish(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if c := task.Compare; c == nil || c.Parent != nil || c.Spans != nil || len(c.Ranges) == 0 {
+			t.Fatalf("task %+v: want a compare with its own ranges", task)
+		}
+	}
+	leaf, full := compares(tasks)
+	wantLeaf := []schema.Range{{Lo: schema.Key{"b"}, Hi: schema.Key{"f"}}}
+	wantFull := []schema.Range{{Lo: schema.Key{"f"}}}
+	if !slices.EqualFunc(leaf, wantLeaf, eqRange) || !slices.EqualFunc(full, wantFull, eqRange) {
+		t.Errorf("leaf %v full %v", leaf, full)
+	}
+}

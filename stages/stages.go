@@ -63,10 +63,10 @@ type HashTask struct {
 	Probe chan<- float64
 }
 
-// CompareTask asks for the rows of Ranges (ascending, disjoint) to be compared one by one, or, with
-// Parent set, the rows of the listed Spans of Parent's buckets, or of the rows of Parent's range that fall
-// in the listed Buckets of it (keys no index can range-scan). With Full the rows travel whole at once,
-// because most of them differ anyway.
+// CompareTask asks for rows to be compared one by one: those of Ranges (ascending, disjoint); or, with
+// Parent set, those of the bucket Spans of Parent's range, or those of Parent's range that fall in the
+// listed Buckets (keys no index can range-scan). With Full the rows travel whole at once, because most of
+// them differ anyway.
 type CompareTask struct {
 	Ranges []schema.Range
 	Parent *HashTask

@@ -60,7 +60,7 @@ type runInfo struct {
 // bench runs the whole benchmark and writes the results; it returns the rowdiff runs whose counts are
 // wrong (the caller fails loudly on them) and an error only when the benchmark itself could not run.
 func bench(ctx context.Context, root string, opt *options) ([]string, error) {
-	info := runInfo{Started: time.Now(), Sizes: opt.sizes, RowdiffArgs: opt.rowdiffArgs, LoadStart: load1(), Runs: max(opt.runs, 1)}
+	info := runInfo{Started: time.Now(), Sizes: opt.sizes, RowdiffArgs: opt.rowdiffArgs, LoadStart: load1(), Runs: opt.runs}
 	tmp, err := os.MkdirTemp("", "rowdiff-bench-")
 	if err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func bench(ctx context.Context, root string, opt *options) ([]string, error) {
 			// Rounds interleave the floors and the tools, so a spell of other load on the machine slows
 			// a floor as likely as a tool; each keeps its fastest round.
 			var fl floors
-			for round := range max(opt.runs, 1) {
-				logf("%s at %g: round %d of %d (load average %.2f)", table, f, round+1, max(opt.runs, 1), load1())
+			for round := range opt.runs {
+				logf("%s at %g: round %d of %d (load average %.2f)", table, f, round+1, opt.runs, load1())
 				rf, err := measureFloors(ctx, dsns, table)
 				if err != nil {
 					return nil, err

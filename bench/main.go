@@ -96,6 +96,9 @@ func parseFlags(root string, args []string) (*options, error) {
 	}
 	opt := &options{resultsDir: *results, seed: *seed, rowdiffArgs: strings.Fields(*extra),
 		noPgcmp: *noPgcmp, logStatements: *logStmts, hold: *hold, runs: *runs}
+	if opt.runs < 1 {
+		return nil, fmt.Errorf("-runs %d: need at least one round", opt.runs)
+	}
 	var err error
 	if opt.sizes, err = parseSizes(*sizes); err != nil {
 		return nil, err

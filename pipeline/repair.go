@@ -80,7 +80,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 			if err != nil {
 				return err
 			}
-			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(2)}
+			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
 			names = append(names, t.String())
 		}
 		env := envs[tk]

@@ -53,22 +53,27 @@ var textual = map[string]bool{"text": true, "varchar": true, "name": true, "bpch
 // Textual reports whether base is a string type compared byte for byte under COLLATE "C".
 func Textual(base string) bool { return textual[base] }
 
-// hashStep returns the SQL of one chain step: column c hashed with seed prev. standIn says that the step
-// hashes a NULL of c like its stand-in value, so the bit map must mark c's NULLs (see bitWords).
-func (q *SQL) hashStep(c Column, prev string) (step string, standIn bool) {
-	x := QuoteIdent(c.Name)
-	if c.Domain {
-		x += "::" + c.CastType
-	}
+// marks says what the bit map must record for one column (see bitWords).
+type marks struct {
+	// null: the chain step hashes a NULL like its stand-in value, so the column's NULLs need a bit.
+	null bool
+	// numeric: the step is hash_numeric_extended, blind to NaN and ±Infinity, which need two bits.
+	numeric bool
+}
+
+// hashStep returns the SQL of one chain step, column c hashed with seed prev, and what the bit map must
+// record for c.
+func (q *SQL) hashStep(c Column, prev string) (string, marks) {
+	x := valueExpr(c)
 	// mark returns a step that hashes a NULL like its stand-in, which the bit map then tells apart.
-	mark := func(inner string) (string, bool) { return inner, !c.NotNull }
+	mark := func(inner string) (string, marks) { return inner, marks{null: !c.NotNull} }
 	coalesce := func(v, zero string) string {
 		if c.NotNull {
 			return v
 		}
 		return fmt.Sprintf("COALESCE(%s, %s)", v, zero)
 	}
-	text := func(v string) (string, bool) {
+	text := func(v string) (string, marks) {
 		if q.NormalizeEncoding {
 			return mark(fmt.Sprintf("hash_record_extended(ROW(convert_to(%s, 'UTF8')), %s)", coalesce(v, "''"), prev))
 		}
@@ -84,7 +89,7 @@ func (q *SQL) hashStep(c Column, prev string) (step string, standIn bool) {
 		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || recordHashable[c.ElemBase] ||
 			c.ElemBase == "int8" || c.ElemBase == "timestamp" || c.ElemBase == "timestamptz" ||
 			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
-			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), false
+			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), marks{}
 		}
 		return text(x + "::text")
 	}
@@ -112,12 +117,14 @@ func (q *SQL) hashStep(c Column, prev string) (step string, standIn bool) {
 	case base == "numeric":
 		// hash_numeric_extended returns the seed itself for NaN and ±Infinity; the bit map tells them
 		// apart (numericTag).
-		return mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", coalesce(x, "0"), prev))
+		step, m := mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", coalesce(x, "0"), prev))
+		m.numeric = true
+		return step, m
 	case directHash[base].fn != "":
 		d := directHash[base]
 		return mark(fmt.Sprintf("%s(%s, %s)", d.fn, coalesce(x, d.zero), prev))
 	case recordHashable[base]:
-		return recordHash(x, prev), false
+		return recordHash(x, prev), marks{}
 	}
 	return text(x + "::text")
 }
@@ -131,14 +138,18 @@ func recordHash(x, prev string) string {
 // RowHash is the SQL expression of a row's 64-bit hash under the equality definition.
 func (q *SQL) RowHash() string {
 	h := fmt.Sprintf("%d::int8", int64(chainSeed))
-	var standIns []string
+	var nulls, numerics []string
 	for _, c := range q.T.Columns {
-		var standIn bool
-		if h, standIn = q.hashStep(c, h); standIn {
-			standIns = append(standIns, QuoteIdent(c.Name))
+		var m marks
+		h, m = q.hashStep(c, h)
+		if m.null {
+			nulls = append(nulls, valueExpr(c))
+		}
+		if m.numeric {
+			numerics = append(numerics, valueExpr(c))
 		}
 	}
-	for _, w := range q.bitWords(standIns) {
+	for _, w := range bitWords(nulls, numerics) {
 		h = fmt.Sprintf("hashint4extended(%s, %s)", w, h)
 	}
 	return h
@@ -154,23 +165,17 @@ type bitTerm struct {
 const nullChunk = 3
 
 // bitWords returns the bit map as int4 expressions of at most 31 bits each (non-negative, so a sum of
-// disjoint bits never overflows), or none when no column needs a bit: one bit for each of the (quoted)
-// standIns columns, set when it is NULL, and two for each numeric column.
-func (q *SQL) bitWords(standIns []string) []string {
+// disjoint bits never overflows), or none when no column needs a bit: one bit for each of the nulls
+// columns, set when it is NULL, and two for each of the numerics columns (SQL expressions both).
+func bitWords(nulls, numerics []string) []string {
 	var terms []bitTerm
-	for len(standIns) > 0 {
-		cols := standIns[:min(nullChunk, len(standIns))]
-		standIns = standIns[len(cols):]
+	for len(nulls) > 0 {
+		cols := nulls[:min(nullChunk, len(nulls))]
+		nulls = nulls[len(cols):]
 		terms = append(terms, bitTerm{len(cols), func(shift int) string { return nullCase(cols, shift, 0) }})
 	}
-	for _, c := range q.T.Columns {
-		if !q.Exact && c.Category != "A" && c.Category != "E" && c.Base == "numeric" {
-			x := QuoteIdent(c.Name)
-			if c.Domain {
-				x += "::" + c.CastType
-			}
-			terms = append(terms, bitTerm{2, func(shift int) string { return numericTag(x, shift) }})
-		}
+	for _, x := range numerics {
+		terms = append(terms, bitTerm{2, func(shift int) string { return numericTag(x, shift) }})
 	}
 	var words []string
 	var parts []string

@@ -47,12 +47,18 @@ func (a *args) add(v string, cast string) string {
 // keyExpr is key column i as the server orders it: text keys in "C" so every node orders them alike.
 func (q *SQL) keyExpr(i int) string {
 	c := q.T.Columns[q.T.Key[i]]
+	x := valueExpr(c)
+	if textual[c.Base] {
+		x += ` COLLATE "C"`
+	}
+	return x
+}
+
+// valueExpr is column c as a value of its base type: a domain is cast to the type it is over.
+func valueExpr(c Column) string {
 	x := QuoteIdent(c.Name)
 	if c.Domain {
 		x += "::" + c.CastType
-	}
-	if textual[c.Base] {
-		x += ` COLLATE "C"`
 	}
 	return x
 }

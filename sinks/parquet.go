@@ -49,8 +49,8 @@ const (
 	parquetMinPageBuffer  = 8 << 10
 	parquetWriteBuffer    = 256 << 10
 	parquetScratchKeepCap = 1 << 20 // a scratch buffer grown past this by one huge value is dropped after use
-	// parquetBatchValues bounds the values of the rows collected before one WriteRows call: the writer's
-	// cost per call and column is paid once per batch instead of once per difference.
+	// parquetBatchValues bounds the values of one batch: the column writers' cost per call is paid once
+	// per batch and column instead of once per difference.
 	parquetBatchValues = 16 << 10
 	// parquetBatchBytes bounds the text a batch keeps alive, for large values: two batches are in
 	// flight at once, one being filled and one being encoded.
@@ -95,7 +95,8 @@ const (
 // type is an error from Write.
 //
 // The file is zstd-compressed and streamed: row groups are flushed at about 2 MiB, so memory stays flat
-// whatever the number of differences, but for the footer's few hundred bytes per row group. Columns of
+// whatever the number of differences, but for the footer parquet-go builds as it goes (row-group metadata
+// and page index entries, about a byte per output row in the bench's 10M-row run). Columns of
 // variable-length values (BYTE_ARRAY) carry no min/max statistics, in pages or column chunks: the writer
 // would keep every page's bounds, whole values, until the footer. Footer key/value metadata (rowdiff.version, rowdiff.table,
 // rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started, rowdiff.finished, rowdiff.complete) is
@@ -108,18 +109,14 @@ type Parquet struct {
 
 	cols   []pqColumn // per table column
 	keyPos []int      // per table column: its position in schema.Diff.Key, or -1
-	table  []byte
-	kinds  map[string][]byte
-	names  [][]byte
-	// batch holds, per Parquet column, the values of the rows Write collected and has not handed to the
-	// encoder yet: built column by column, they go to each column writer as they are, with no rows to
-	// take apart.
-	batch [][]parquet.Value
-	rows  int    // rows in batch
-	bytes int    // text bytes of the batch's values, which it keeps alive until they are encoded
-	limit int    // rows in a full batch
-	buf   []byte // decoded values of the batch's rows
-	done  bool
+	// The values of the sink's own columns, the same in every row they appear in.
+	table   parquet.Value
+	kinds   map[string]parquet.Value
+	names   []parquet.Value
+	present [2]parquet.Value
+	cur     *pqBatch // the batch Write fills
+	limit   int      // rows in a full batch
+	done    bool
 
 	// The encoder goroutine hands full batches to parquet-go (encoding and compression) while Write
 	// converts the next one: the two take about the same time, and a diff where every row differs
@@ -133,12 +130,13 @@ type Parquet struct {
 	base    int64 // writer size right after the last row-group flush
 }
 
-// pqBatch is a batch of rows on its way to the column writers: values per column, and the bytes they
-// decode to.
+// pqBatch is a batch of rows on their way to the column writers. The values are kept per Parquet column:
+// each column writer takes its values as they are, with no rows to take apart.
 type pqBatch struct {
-	cols [][]parquet.Value
-	buf  []byte
-	rows int
+	cols  [][]parquet.Value
+	buf   []byte // the bytes values decode to (bytea, uuid, wide decimals)
+	rows  int
+	bytes int // text bytes of the values, which the batch keeps alive until it is encoded
 }
 
 // pqKind is how one table column is converted from text.
@@ -192,8 +190,12 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 		nodes:  nodes,
 		cols:   make([]pqColumn, len(t.Columns)),
 		keyPos: make([]int, len(t.Columns)),
-		table:  []byte(t.String()),
-		kinds:  map[string][]byte{schema.Changed: []byte(schema.Changed), schema.Missing: []byte(schema.Missing)},
+		table:  parquet.ByteArrayValue([]byte(t.String())).Level(0, 0, 0),
+		kinds: map[string]parquet.Value{
+			schema.Changed: kindValue(schema.Changed),
+			schema.Missing: kindValue(schema.Missing),
+		},
+		present: [2]parquet.Value{parquet.BooleanValue(false).Level(0, 0, 3), parquet.BooleanValue(true).Level(0, 0, 3)},
 	}
 	for i := range s.keyPos {
 		s.keyPos[i] = -1
@@ -202,7 +204,7 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 		s.keyPos[k] = i
 	}
 	for _, n := range nodes {
-		s.names = append(s.names, []byte(n))
+		s.names = append(s.names, parquet.ByteArrayValue([]byte(n)).Level(0, 0, 2))
 	}
 	dict := func(n parquet.Node) parquet.Node { return parquet.Encoded(n, &parquet.RLEDictionary) }
 	fields := []pqField{
@@ -217,14 +219,14 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	}
 	width := len(fields)
 	s.limit = max(len(nodes), parquetBatchValues/width)
-	newCols := func() [][]parquet.Value {
-		cols := make([][]parquet.Value, width)
-		for i := range cols {
-			cols[i] = make([]parquet.Value, 0, s.limit+len(nodes))
+	newBatch := func() *pqBatch {
+		b := &pqBatch{cols: make([][]parquet.Value, width)}
+		for i := range b.cols {
+			b.cols[i] = make([]parquet.Value, 0, s.limit+len(nodes))
 		}
-		return cols
+		return b
 	}
-	s.batch = newCols()
+	s.cur = newBatch()
 	page := parquetRowGroupBytes / 4 / width
 	page = max(parquetMinPageBuffer, min(parquetMaxPageBuffer, page))
 
@@ -252,7 +254,7 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	s.file = f
 	s.w = parquet.NewGenericWriter[any](f, opts...)
 	s.full, s.free, s.errc, s.encoded = make(chan *pqBatch), make(chan *pqBatch, 2), make(chan error, 1), make(chan struct{})
-	s.free <- &pqBatch{cols: newCols()}
+	s.free <- newBatch()
 	go s.encode()
 	return s, nil
 }
@@ -327,8 +329,9 @@ func (s *Parquet) Write(d schema.Diff) error {
 	}
 	kind, ok := s.kinds[d.Kind]
 	if !ok {
-		kind = []byte(d.Kind)
+		kind = kindValue(d.Kind)
 	}
+	b := s.cur
 	for n := range s.nodes {
 		present := d.Rows[n] != nil
 		for j := range s.cols {
@@ -341,34 +344,43 @@ func (s *Parquet) Write(d schema.Diff) error {
 			default:
 				v = schema.Value{Null: true}
 			}
-			s.bytes += len(v.S)
+			b.bytes += len(v.S)
 			pv, err := s.value(j, v)
 			if err != nil {
-				s.truncate(s.rows) // none of the difference's rows
+				b.truncate(b.rows) // none of the difference's rows
 				return err
 			}
 			def := 1 // definition level: 1 present, 0 null
 			if pv.IsNull() {
 				def = 0
 			}
-			s.batch[4+j] = append(s.batch[4+j], pv.Level(0, def, 4+j))
+			b.cols[4+j] = append(b.cols[4+j], pv.Level(0, def, 4+j))
 		}
-		s.batch[0] = append(s.batch[0], parquet.ByteArrayValue(s.table).Level(0, 0, 0))
-		s.batch[1] = append(s.batch[1], parquet.ByteArrayValue(kind).Level(0, 0, 1))
-		s.batch[2] = append(s.batch[2], parquet.ByteArrayValue(s.names[n]).Level(0, 0, 2))
-		s.batch[3] = append(s.batch[3], parquet.BooleanValue(present).Level(0, 0, 3))
+		b.cols[0] = append(b.cols[0], s.table)
+		b.cols[1] = append(b.cols[1], kind)
+		b.cols[2] = append(b.cols[2], s.names[n])
+		b.cols[3] = append(b.cols[3], s.present[btoi(present)])
 	}
-	s.rows += len(s.nodes)
-	if s.rows+len(s.nodes) > s.limit || s.bytes > parquetBatchBytes {
+	b.rows += len(s.nodes)
+	if b.rows+len(s.nodes) > s.limit || b.bytes > parquetBatchBytes {
 		return s.handOver()
 	}
 	return nil
 }
 
-// truncate drops the values of rows past the first n from every column of the batch.
-func (s *Parquet) truncate(n int) {
-	for i := range s.batch {
-		s.batch[i] = s.batch[i][:min(n, len(s.batch[i]))]
+func kindValue(kind string) parquet.Value { return parquet.ByteArrayValue([]byte(kind)).Level(0, 0, 1) }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// truncate drops the values of rows past the first n from every column.
+func (b *pqBatch) truncate(n int) {
+	for i := range b.cols {
+		b.cols[i] = b.cols[i][:min(n, len(b.cols[i]))]
 	}
 }
 
@@ -378,9 +390,8 @@ func (s *Parquet) handOver() error {
 	if err := s.encoderErr(); err != nil {
 		return err
 	}
-	s.full <- &pqBatch{cols: s.batch, buf: s.buf, rows: s.rows}
-	b := <-s.free
-	s.batch, s.buf, s.rows, s.bytes = b.cols, b.buf, 0, 0
+	s.full <- s.cur
+	s.cur = <-s.free
 	return s.encoderErr()
 }
 
@@ -398,10 +409,10 @@ func (s *Parquet) encoderErr() error {
 // stopEncoder hands over the last rows, if any and if flush is set, and waits until the encoder has
 // written them and returned; it reports the encoder's error.
 func (s *Parquet) stopEncoder(flush bool) error {
-	if flush && s.rows > 0 {
-		s.full <- &pqBatch{cols: s.batch, buf: s.buf, rows: s.rows}
-		s.batch, s.buf, s.rows = nil, nil, 0
+	if flush && s.cur.rows > 0 {
+		s.full <- s.cur
 	}
+	s.cur = nil
 	close(s.full)
 	<-s.encoded
 	return s.encoderErr()
@@ -421,9 +432,9 @@ func (s *Parquet) encode() {
 		}
 		for i := range b.cols {
 			clear(b.cols[i]) // the values point into strings and buffers that can go now
-			b.cols[i] = b.cols[i][:0]
 		}
-		b.buf, b.rows = b.buf[:0], 0
+		b.truncate(0)
+		b.buf, b.rows, b.bytes = b.buf[:0], 0, 0
 		if cap(b.buf) > parquetScratchKeepCap {
 			b.buf = nil
 		}
@@ -457,8 +468,8 @@ func (s *Parquet) writeBatch(b *pqBatch) error {
 	return nil
 }
 
-// value converts column j's text form; bytes it decodes go to s.buf, which stays untouched until the
-// rows are written.
+// value converts column j's text form; bytes it decodes go to the batch's buf, which stays untouched
+// until the batch is encoded.
 func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 	if v.Null {
 		return nullValue, nil
@@ -472,17 +483,17 @@ func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 		if len(str) < 2 || str[0] != '\\' || str[1] != 'x' || len(str)%2 != 0 {
 			return s.bad(j, str, "not hex bytea output")
 		}
-		start := len(s.buf)
+		start := len(s.cur.buf)
 		for i := 2; i < len(str); i += 2 {
 			hi, ok1 := unhex(str[i])
 			lo, ok2 := unhex(str[i+1])
 			if !ok1 || !ok2 {
-				s.buf = s.buf[:start]
+				s.cur.buf = s.cur.buf[:start]
 				return s.bad(j, str, "bad hex digit")
 			}
-			s.buf = append(s.buf, hi<<4|lo)
+			s.cur.buf = append(s.cur.buf, hi<<4|lo)
 		}
-		return parquet.ByteArrayValue(s.buf[start:len(s.buf):len(s.buf)]), nil
+		return parquet.ByteArrayValue(s.cur.buf[start:len(s.cur.buf):len(s.cur.buf)]), nil
 	case pqInt16, pqInt32, pqInt64:
 		bitSize := 64
 		switch c.kind {
@@ -533,7 +544,7 @@ func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 		case pqDecimal64:
 			return parquet.Int64Value(int64(lo)), nil
 		}
-		start := len(s.buf)
+		start := len(s.cur.buf)
 		for i := c.size - 1; i >= 0; i-- {
 			// Big-endian two's complement: byte i counted from the least significant end.
 			var b byte
@@ -543,11 +554,11 @@ func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 			case i < 16:
 				b = byte(hi >> (8 * (i - 8)))
 			}
-			s.buf = append(s.buf, b)
+			s.cur.buf = append(s.cur.buf, b)
 		}
-		return parquet.FixedLenByteArrayValue(s.buf[start:len(s.buf):len(s.buf)]), nil
+		return parquet.FixedLenByteArrayValue(s.cur.buf[start:len(s.cur.buf):len(s.cur.buf)]), nil
 	case pqUUID:
-		start := len(s.buf)
+		start := len(s.cur.buf)
 		for i := 0; i < len(str); {
 			if str[i] == '-' {
 				i++
@@ -559,18 +570,18 @@ func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 			if ok2 {
 				lo, ok2 = unhex(str[i+1])
 			}
-			if !ok1 || !ok2 || len(s.buf)-start == 16 {
-				s.buf = s.buf[:start]
+			if !ok1 || !ok2 || len(s.cur.buf)-start == 16 {
+				s.cur.buf = s.cur.buf[:start]
 				return s.bad(j, str, "not a uuid")
 			}
-			s.buf = append(s.buf, hi<<4|lo)
+			s.cur.buf = append(s.cur.buf, hi<<4|lo)
 			i += 2
 		}
-		if len(s.buf)-start != 16 {
-			s.buf = s.buf[:start]
+		if len(s.cur.buf)-start != 16 {
+			s.cur.buf = s.cur.buf[:start]
 			return s.bad(j, str, "not a uuid")
 		}
-		return parquet.FixedLenByteArrayValue(s.buf[start:len(s.buf):len(s.buf)]), nil
+		return parquet.FixedLenByteArrayValue(s.cur.buf[start:len(s.cur.buf):len(s.cur.buf)]), nil
 	case pqDate:
 		if str == "infinity" || str == "-infinity" {
 			return nullValue, nil

@@ -1010,7 +1010,10 @@ func TestParquetMemoryLargeValues(t *testing.T) {
 	}
 	defer s.Abort()
 	inUse := func() float64 {
-		// Twice: pooled compressors (several MiB each) survive one collection in sync.Pool's victim cache.
+		// A compressor takes several MiB. Give the encoder goroutine time to finish the batch in hand, so
+		// that its compressor is back in parquet-go's pool, then collect twice: pooled objects survive one
+		// collection in sync.Pool's victim cache.
+		time.Sleep(100 * time.Millisecond)
 		runtime.GC()
 		runtime.GC()
 		var ms runtime.MemStats

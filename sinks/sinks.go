@@ -97,7 +97,7 @@ func FormatFor(path, format string) (Format, error) {
 }
 
 // stringBytes views s as bytes without copying, for readers that never write through them: parquet-go
-// copies values into its column buffers during WriteRows, and json.Valid only reads.
+// copies values into its column buffers (WriteRowValues), and json.Valid only reads.
 func stringBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

@@ -116,7 +116,7 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		most := slices.Max(counts)
 		rows += most
 		if !same {
-			if most <= 4*env.LeafRows {
+			if env.leafSized(most) {
 				differing += most
 			}
 			if err := differ(BucketDiff{Bucket: low, Counts: slices.Clone(counts)}); err != nil {

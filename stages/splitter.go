@@ -63,7 +63,7 @@ func (s *Splitter) Add(d BucketDiff) {
 		s.ids = append(s.ids, d.Bucket)
 		return
 	}
-	if lo, hi := slices.Min(d.Counts), slices.Max(d.Counts); hi > 4*s.env.LeafRows && lo > 0 && (hi-lo)*2 <= hi {
+	if lo, hi := slices.Min(d.Counts), slices.Max(d.Counts); !s.env.leafSized(hi) && lo > 0 && (hi-lo)*2 <= hi {
 		// A big bucket says nothing about how many of its rows differ: hash it finer.
 		s.closeRun()
 		s.big = append(s.big, d)
@@ -106,7 +106,7 @@ func (s *Splitter) place(d BucketDiff) {
 	switch {
 	case lo == 0 || (hi-lo)*2 > hi:
 		s.add(&s.full, one, hi, true)
-	case hi <= 4*s.env.LeafRows:
+	case s.env.leafSized(hi):
 		s.add(&s.leaf, one, hi, false)
 	default:
 		s.big = append(s.big, d)

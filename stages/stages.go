@@ -42,6 +42,9 @@ type Stats struct {
 	FullRows, FullDiffering atomic.Int64
 }
 
+// leafSized reports whether a bucket of rows rows is small enough to compare row by row (a leaf).
+func (e *Env) leafSized(rows int64) bool { return rows <= 4*e.LeafRows }
+
 // NewStats returns zeroed counters for n nodes.
 func NewStats(n int) *Stats { return &Stats{Rows: make([]atomic.Int64, n)} }
 
@@ -88,16 +91,12 @@ func (t *CompareTask) KeyRanges() []schema.Range {
 	if t.Spans == nil {
 		return t.Ranges
 	}
+	p := t.Parent
 	rs := make([]schema.Range, len(t.Spans))
 	for i, sp := range t.Spans {
-		rs[i] = spanRange(t.Parent, sp)
+		rs[i] = schema.Range{Lo: schema.BucketRange(p.Range, p.Buckets, sp.From).Lo, Hi: schema.BucketRange(p.Range, p.Buckets, sp.To).Hi}
 	}
 	return rs
-}
-
-// spanRange is the key range of buckets sp of the hashed range p.
-func spanRange(p *HashTask, sp Span) schema.Range {
-	return schema.Range{Lo: schema.BucketRange(p.Range, p.Buckets, sp.From).Lo, Hi: schema.BucketRange(p.Range, p.Buckets, sp.To).Hi}
 }
 
 // describe renders a range for error messages.

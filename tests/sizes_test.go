@@ -166,10 +166,10 @@ func fileExists(path string) bool {
 // TestMostlyDifferent covers the probe that starts a table (the first thirty-second of the first range
 // for an integer key, the first range for a sampled one, here uuid): when nearly every row of the probe
 // differs, the table goes straight to full row compares instead of being hashed first and found
-// different everywhere. A table that differs
-// throughout must then be read about once per node, not twice (a hash scan and then a full read).
-// A table that differs only in its first rows must go back to hashing once the compares find most
-// rows equal, so that it is not read whole either. Both must report exactly the truth.
+// different everywhere. A table that differs throughout must then be read about once per node, not
+// twice (a hash scan and then a full read). A table that differs only in its first rows must go back to
+// hashing once the compares find most rows equal, so that it is not read whole either. Both must report
+// exactly the truth.
 func TestMostlyDifferent(t *testing.T) {
 	t.Parallel()
 	const rows, headRows = 200_000, 400_000

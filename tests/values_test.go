@@ -350,11 +350,11 @@ func TestArrayShape(t *testing.T) {
 	}
 }
 
-// TestNullPositions: a NULL is hashed like its type's stand-in value (0, the empty string, the epoch, jsonb null) and told
-// apart by a bit map of the row's NULL columns, 31 bits to a word. With 40 nullable columns of every
-// stand-in kind, a NULL against the stand-in in each column, a NULL that moves to the next column, and
-// numeric NaN, ±Infinity and NULL in the second word must all differ, while rows full of NULLs or
-// stand-ins compare equal.
+// TestNullPositions: a NULL is hashed like its type's stand-in value (0, the empty string, the epoch,
+// jsonb null) and told apart by a bit map of the row's NULL columns, 31 bits to a word. With 40 nullable
+// columns of every stand-in kind, a NULL against the stand-in in each column, a NULL that moves to the
+// next column, and numeric NaN, ±Infinity and NULL in the second word must all differ, while rows full
+// of NULLs or stand-ins compare equal.
 func TestNullPositions(t *testing.T) {
 	t.Parallel()
 	types := []struct{ typ, standIn string }{

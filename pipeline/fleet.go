@@ -119,6 +119,37 @@ func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.
 	return t, est, nil
 }
 
+// recordTableSQL finds the tables an output record's "schema.table" can mean: a dot inside either name
+// leaves more than one way to split it.
+const recordTableSQL = `
+SELECT n.nspname, c.relname
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+LIMIT 2`
+
+// recordTable is the table an earlier run's output names as "schema.table", as a quoted identifier: the
+// first node's catalog decides where the schema name ends.
+func (f *fleet) recordTable(ctx context.Context, name string) (string, error) {
+	rows, err := f.coords[0].Query(ctx, recordTableSQL, name)
+	if err != nil {
+		return "", fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var nsp, rel string
+		err := r.Scan(&nsp, &rel)
+		return schema.QuoteIdent(nsp) + "." + schema.QuoteIdent(rel), err
+	})
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
+	case len(found) == 0:
+		return "", fmt.Errorf("node %s: table %s does not exist", f.names[0], name)
+	case len(found) > 1:
+		return "", fmt.Errorf("node %s: table name %s is ambiguous: it means both %s and %s", f.names[0], name, found[0], found[1])
+	}
+	return found[0], nil
+}
+
 // sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ.
 func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
 	q := &schema.SQL{T: t, Exact: exact, Where: where}

@@ -49,10 +49,14 @@ func openKeys(path string) (keySource, error) {
 	return &keyReader{path: path, f: f, sc: sc}, nil
 }
 
-// tableKey identifies the table of a record and the key columns it was diffed by.
+// tableKey identifies the table of a record and the key columns it was diffed by, joined by NUL, the one
+// character no PostgreSQL identifier holds.
 type tableKey struct{ name, key string }
 
-func (k keyRecord) tableKey() tableKey { return tableKey{k.Table, strings.Join(k.Columns, ",")} }
+func (k keyRecord) tableKey() tableKey { return tableKey{k.Table, strings.Join(k.Columns, "\x00")} }
+
+// columns returns the key columns.
+func (k tableKey) columns() []string { return strings.Split(k.key, "\x00") }
 
 func (r *keyReader) close() { r.f.Close() }
 

@@ -92,9 +92,12 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	var tables []*schema.Table
 	for _, tk := range order {
 		sel := cfg.Selection
-		sel.Key = strings.Split(tk.key, ",")
-		schemaName, tableName, _ := strings.Cut(tk.name, ".")
-		t, _, err := f.table(ctx, schema.QuoteIdent(schemaName)+"."+schema.QuoteIdent(tableName), sel)
+		sel.Key = tk.columns()
+		name, err := f.recordTable(ctx, tk.name)
+		if err != nil {
+			return err
+		}
+		t, _, err := f.table(ctx, name, sel)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -75,8 +74,11 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		tk := first.tableKey()
 		if envs[tk] == nil {
-			schemaName, tableName, _ := strings.Cut(first.Table, ".")
-			t, _, err := f.table(ctx, schema.QuoteIdent(schemaName)+"."+schema.QuoteIdent(tableName), Selection{Key: first.Columns})
+			name, err := f.recordTable(ctx, first.Table)
+			if err != nil {
+				return err
+			}
+			t, _, err := f.table(ctx, name, Selection{Key: first.Columns})
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -185,4 +186,54 @@ INSERT INTO pk VALUES (1000, 1, 'extra', '00000000-0000-0000-0000-000000000002',
 	wantCode(t, applyScript(t, script, b), 0)
 	after := diff(t, nodes, "--table", "pk")
 	wantCode(t, after.Proc, 0)
+}
+
+// TestRecheckAndRepairDottedNames takes an earlier run's output for a table whose schema and table names
+// hold dots and whose key columns hold a comma and a dot. The output names the table "sales.eu.orders.2024",
+// which could split in three places: recheck and repair must find the one table it means, or refuse with
+// exit 2 once a second table makes the name ambiguous.
+func TestRecheckAndRepairDottedNames(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE SCHEMA "sales.eu";
+CREATE TABLE "sales.eu"."orders.2024" ("id,part" int, "k.2" text, v text, PRIMARY KEY ("id,part", "k.2"));
+INSERT INTO "sales.eu"."orders.2024" SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 300) g;
+CREATE SCHEMA sales;`
+	tq := `"sales.eu"."orders.2024"`
+	a, b := pair(t, setup, "", `UPDATE `+tq+` SET v = 'x' WHERE "id,part" % 40 = 3; DELETE FROM `+tq+` WHERE "id,part" % 55 = 4;
+INSERT INTO `+tq+` VALUES (1000, 'extra', 'e');`)
+	nodes := []Node{a, b}
+	spec := Spec{Schema: "sales.eu", Table: "orders.2024", Key: []string{"id,part", "k.2"}}
+	want := truth(t, a, b, spec, false)
+	d := diff(t, nodes, "--table", tq)
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, "diff", keysOf(t, d.Records), want)
+	if len(d.Records) == 0 || d.Records[0].Table != "sales.eu.orders.2024" {
+		t.Fatalf("diff records name the table %q, want sales.eu.orders.2024", d.Records[0].Table)
+	}
+
+	r := recheck(t, nodes, d.Out)
+	wantCode(t, r.Proc, 1)
+	sameKeys(t, "recheck", keysOf(t, r.Records), want)
+
+	script := filepath.Join(t.TempDir(), "repair.sql")
+	repair := append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--out", script}, nodeArgs(nodes...)...)
+	wantCode(t, rowdiff(t, repair...), 0)
+	wantCode(t, applyScript(t, script, b), 0)
+	if left := truth(t, a, b, spec, false); len(left) != 0 {
+		t.Errorf("%d keys still differ after the repair script: %v", len(left), left)
+	}
+
+	// sales."eu.orders.2024" is also named sales.eu.orders.2024.
+	a.Exec(t, `CREATE TABLE sales."eu.orders.2024" (id int PRIMARY KEY)`)
+	tmp := t.TempDir()
+	for _, args := range [][]string{
+		append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.jsonl")}, nodeArgs(nodes...)...),
+		append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--out", filepath.Join(tmp, "r.sql")}, nodeArgs(nodes...)...),
+	} {
+		p := rowdiff(t, args...)
+		wantCode(t, p, 2)
+		if !strings.Contains(p.Stderr, "ambiguous") || !strings.Contains(p.Stderr, `"sales.eu"."orders.2024"`) {
+			t.Errorf("%s: stderr does not say the table name is ambiguous:\n%s", p, p.Stderr)
+		}
+	}
 }

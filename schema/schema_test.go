@@ -92,22 +92,6 @@ func TestSQLIsQuotedAndParameterized(t *testing.T) {
 	if !slices.Equal(args, []any{"1", "5", "9"}) {
 		t.Errorf("args = %v", args)
 	}
-	// Closed ranges of a single key column travel as two arrays of bounds joined to the table.
-	sql, args = q.Select([]Range{{Lo: Key{"1"}, Hi: Key{"5"}}, {Lo: Key{"9"}, Hi: Key{"12"}}}, false)
-	for _, want := range []string{`FROM unnest($1::bigint[], $2::bigint[]) AS "rowdiff bounds"("rowdiff lo", "rowdiff hi") JOIN "public"."T x"`,
-		`"id" >= "rowdiff bounds"."rowdiff lo" AND "id" < "rowdiff bounds"."rowdiff hi"`, `ORDER BY "id"`} {
-		if !strings.Contains(sql, want) {
-			t.Errorf("Select SQL of closed ranges lacks %q:\n%s", want, sql)
-		}
-	}
-	if !slices.Equal(args, []any{`{"1","9"}`, `{"5","12"}`}) {
-		t.Errorf("args = %v", args)
-	}
-	clash := testTable()
-	clash.Columns[1].Name = "rowdiff hi"
-	if sql, _ := (&SQL{T: clash}).Select([]Range{{Lo: Key{"1"}, Hi: Key{"5"}}, {Lo: Key{"9"}, Hi: Key{"12"}}}, false); strings.Contains(sql, "unnest") {
-		t.Errorf("Select joins bounds named like a column:\n%s", sql)
-	}
 	sql, _ = q.BucketHash(Range{Lo: Key{"100"}}, Buckets{Width: 10, Origin: 100})
 	if !strings.Contains(sql, `(("id" - $2::int8) / $3::int8)`) || !strings.Contains(sql, "GROUP BY 1") {
 		t.Errorf("BucketHash with width:\n%s", sql)

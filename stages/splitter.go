@@ -12,7 +12,7 @@ import (
 )
 
 // Limits on one compare task, so a worker's memory stays bounded: the keys of a leaf compare are kept
-// until their full rows are fetched, and every range is a pair of bounds (or an OR term) in the query.
+// until their full rows are fetched, and every range is one OR term in the query.
 const (
 	maxCompareRanges = 64
 	maxCompareRows   = 8192

@@ -213,15 +213,11 @@ func TestQuotedIdentifiers(t *testing.T) {
 CREATE TABLE "My Schema"."Odd ""Name"" T" ("Key Col" int PRIMARY KEY, "Mixed Case" text, "with,comma" int, "Sp ""q"" " text);
 INSERT INTO "My Schema"."Odd ""Name"" T" SELECT i, 'v' || i, i, 's' FROM generate_series(1, 200) i;
 CREATE TABLE "UPPER" (id int PRIMARY KEY, v text); INSERT INTO "UPPER" VALUES (1, 'a'), (2, 'b');
-CREATE TABLE upper (id int PRIMARY KEY, v text); INSERT INTO upper VALUES (1, 'a'), (2, 'b');
-CREATE TABLE "rowdiff bounds" (id int PRIMARY KEY, "rowdiff lo" int, "rowdiff hi" text);
-INSERT INTO "rowdiff bounds" SELECT i, i, 'h' || i FROM generate_series(1, 2000) i;
-CREATE TABLE bounded (id int PRIMARY KEY, "rowdiff lo" int); INSERT INTO bounded SELECT i, i FROM generate_series(1, 2000) i;`
+CREATE TABLE upper (id int PRIMARY KEY, v text); INSERT INTO upper VALUES (1, 'a'), (2, 'b');`
 	tq := `"My Schema"."Odd ""Name"" T"`
 	a, b := pair(t, schema,
 		`UPDATE `+tq+` SET "Mixed Case" = 'changed' WHERE "Key Col" % 10 = 1; UPDATE `+tq+` SET "with,comma" = 0 WHERE "Key Col" % 15 = 2;
-UPDATE "UPPER" SET v = 'x' WHERE id = 1;
-UPDATE "rowdiff bounds" SET "rowdiff lo" = 0 WHERE id % 97 = 5; UPDATE bounded SET "rowdiff lo" = 0 WHERE id % 89 = 7;`,
+UPDATE "UPPER" SET v = 'x' WHERE id = 1;`,
 		`DELETE FROM `+tq+` WHERE "Key Col" % 20 = 3; UPDATE upper SET v = 'y' WHERE id = 2;`)
 	nodes := []Node{a, b}
 	spec := Spec{Schema: "My Schema", Table: `Odd "Name" T`, Key: []string{"Key Col"}}
@@ -250,16 +246,7 @@ UPDATE "rowdiff bounds" SET "rowdiff lo" = 0 WHERE id % 97 = 5; UPDATE bounded S
 		spec.Columns, spec.Exclude = c.cols, c.exc
 		check(t, diff(t, tq, nodes, c.args...), truth(t, nodes, spec), spec.Key, "")
 	}
-	// Compares of many small ranges join the table to a list of bounds named "rowdiff bounds" ("rowdiff
-	// lo", "rowdiff hi"), unless the table or a column is called that.
-	for _, tbl := range []string{"rowdiff bounds", "bounded"} {
-		want := truth(t, nodes, Spec{Table: tbl, Key: []string{"id"}})
-		check(t, diff(t, schemaTable(tbl), nodes, "--leaf-rows", "4"), want, []string{"id"}, "public."+tbl)
-	}
 	// Unquoted names fold to lower case; quoted ones keep their case.
 	check(t, diff(t, "UPPER", nodes), truth(t, nodes, Spec{Table: "upper", Key: []string{"id"}}), []string{"id"}, "public.upper")
 	check(t, diff(t, `public."UPPER"`, nodes), truth(t, nodes, Spec{Table: "UPPER", Key: []string{"id"}}), []string{"id"}, "public.UPPER")
 }
-
-// schemaTable is table tbl of schema public as a --table value.
-func schemaTable(tbl string) string { return `public."` + strings.ReplaceAll(tbl, `"`, `""`) + `"` }

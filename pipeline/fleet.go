@@ -94,6 +94,11 @@ func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.
 	if err != nil {
 		return nil, 0, err
 	}
+	return f.tableIn(ctx, schemaName, tableName, sel)
+}
+
+// tableIn is table for a schema and table name already apart ("" schema: the search path).
+func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel Selection) (*schema.Table, float64, error) {
 	remotes := make([]*remoteTable, len(f.nodes))
 	p := pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
@@ -127,27 +132,29 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 LIMIT 2`
 
-// recordTable is the table an earlier run's output names as "schema.table", as a quoted identifier: the
-// first node's catalog decides where the schema name ends.
-func (f *fleet) recordTable(ctx context.Context, name string) (string, error) {
+// recordTable inspects, like table, the table an earlier run's output names as "schema.table": the first
+// node's catalog decides where the schema name ends.
+func (f *fleet) recordTable(ctx context.Context, name string, sel Selection) (*schema.Table, error) {
 	rows, err := f.coords[0].Query(ctx, recordTableSQL, name)
 	if err != nil {
-		return "", fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
+		return nil, fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
 	}
-	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-		var nsp, rel string
-		err := r.Scan(&nsp, &rel)
-		return schema.QuoteIdent(nsp) + "." + schema.QuoteIdent(rel), err
+	type qualified struct{ schema, table string }
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (qualified, error) {
+		var q qualified
+		return q, r.Scan(&q.schema, &q.table)
 	})
+	ident := func(q qualified) string { return schema.QuoteIdent(q.schema) + "." + schema.QuoteIdent(q.table) }
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
+		return nil, fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)
 	case len(found) == 0:
-		return "", fmt.Errorf("node %s: table %s does not exist", f.names[0], name)
+		return nil, fmt.Errorf("node %s: table %s does not exist", f.names[0], name)
 	case len(found) > 1:
-		return "", fmt.Errorf("node %s: table name %s is ambiguous: it means both %s and %s", f.names[0], name, found[0], found[1])
+		return nil, fmt.Errorf("node %s: table name %s is ambiguous: it means both %s and %s", f.names[0], name, ident(found[0]), ident(found[1]))
 	}
-	return found[0], nil
+	t, _, err := f.tableIn(ctx, found[0].schema, found[0].table, sel)
+	return t, err
 }
 
 // sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ.

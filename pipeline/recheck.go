@@ -93,11 +93,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	for _, tk := range order {
 		sel := cfg.Selection
 		sel.Key = tk.columns()
-		name, err := f.recordTable(ctx, tk.name)
-		if err != nil {
-			return err
-		}
-		t, _, err := f.table(ctx, name, sel)
+		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
 		}

@@ -74,11 +74,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		tk := first.tableKey()
 		if envs[tk] == nil {
-			name, err := f.recordTable(ctx, first.Table)
-			if err != nil {
-				return err
-			}
-			t, _, err := f.table(ctx, name, Selection{Key: first.Columns})
+			t, err := f.recordTable(ctx, first.Table, Selection{Key: first.Columns})
 			if err != nil {
 				return err
 			}

@@ -98,9 +98,9 @@ const (
 // whatever the number of differences, but for the footer parquet-go builds as it goes (row-group metadata
 // and page index entries, about a byte per output row in the bench's 10M-row run). Columns of
 // variable-length values (BYTE_ARRAY) carry no min/max statistics, in pages or column chunks: the writer
-// would keep every page's bounds, whole values, until the footer. Footer key/value metadata (rowdiff.version, rowdiff.table,
-// rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started, rowdiff.finished, rowdiff.complete) is
-// written on Commit. It is not safe for concurrent use. It runs a goroutine of its own, which Commit or
+// would keep every page's bounds, whole values, until the footer. Footer key/value metadata
+// (rowdiff.version, rowdiff.table, rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started,
+// rowdiff.finished, rowdiff.complete) is written on Commit. It is not safe for concurrent use. It runs a goroutine of its own, which Commit or
 // Abort stops: one of them must be called.
 type Parquet struct {
 	t     *schema.Table

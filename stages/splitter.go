@@ -173,14 +173,16 @@ func (s *Splitter) flush(g *group, full bool) {
 	if len(g.spans) == 0 {
 		return
 	}
-	if s.parent == nil {
-		p := s.t
-		p.Probe = nil
-		s.parent = &p
-	}
-	c := &CompareTask{Parent: s.parent, Spans: g.spans, Full: full}
+	c := &CompareTask{Full: full}
 	if s.t.Buckets.Width == 0 {
-		c = &CompareTask{Ranges: c.KeyRanges(), Full: full}
+		c.Ranges = spanRanges(&s.t, g.spans)
+	} else {
+		if s.parent == nil {
+			p := s.t
+			p.Probe = nil
+			s.parent = &p
+		}
+		c.Parent, c.Spans = s.parent, g.spans
 	}
 	s.out = append(s.out, Task{Compare: c})
 	g.spans, g.rows = nil, 0

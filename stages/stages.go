@@ -91,9 +91,13 @@ func (t *CompareTask) KeyRanges() []schema.Range {
 	if t.Spans == nil {
 		return t.Ranges
 	}
-	p := t.Parent
-	rs := make([]schema.Range, len(t.Spans))
-	for i, sp := range t.Spans {
+	return spanRanges(t.Parent, t.Spans)
+}
+
+// spanRanges returns the key ranges of the bucket spans of p.
+func spanRanges(p *HashTask, spans []Span) []schema.Range {
+	rs := make([]schema.Range, len(spans))
+	for i, sp := range spans {
 		rs[i] = schema.Range{Lo: schema.BucketRange(p.Range, p.Buckets, sp.From).Lo, Hi: schema.BucketRange(p.Range, p.Buckets, sp.To).Hi}
 	}
 	return rs

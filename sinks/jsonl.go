@@ -17,8 +17,8 @@ import (
 //
 //	{"table":"public.orders","key":{"id":42},"kind":"changed","nodes":{"a":{...},"b":null}}
 //
-// Integers and booleans are JSON numbers and booleans, json and jsonb are embedded, everything else is
-// the PostgreSQL text form. It is not safe for concurrent use.
+// Integers and booleans are JSON numbers and booleans, json and jsonb are embedded (line breaks in a json
+// value become spaces), everything else is the PostgreSQL text form. It is not safe for concurrent use.
 type JSONLines struct {
 	nodes []string
 	w     *bufio.Writer
@@ -135,10 +135,24 @@ func appendValue(b []byte, c schema.Column, v schema.Value) []byte {
 		// The server outputs valid JSON for json and jsonb; checking keeps every line parseable whatever
 		// arrives.
 		if json.Valid(stringBytes(v.S)) { // read only: no copy of the value
-			return append(b, v.S...)
+			return appendOneLine(b, v.S)
 		}
 	}
 	return appendString(b, v.S)
+}
+
+// appendOneLine writes valid JSON text js with its line breaks turned into spaces: a json column keeps its
+// input as typed, pretty-printed values included, and a record must stay on one line. In valid JSON a line
+// break can only be whitespace between tokens, so the value does not change.
+func appendOneLine(b []byte, js string) []byte {
+	for {
+		i := strings.IndexAny(js, "\n\r")
+		if i < 0 {
+			return append(b, js...)
+		}
+		b = append(append(b, js[:i]...), ' ')
+		js = js[i+1:]
+	}
 }
 
 // appendString writes s as a JSON string. Invalid UTF-8 cannot come from a UTF8 client encoding, but is

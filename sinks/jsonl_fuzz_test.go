@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -57,6 +58,15 @@ func FuzzJSONLines(f *testing.F) {
 		}
 		if str, ok := iv.(string); ok && str != i && utf8.ValidString(i) {
 			t.Fatalf("int %q came back as %q", i, str)
+		}
+		// A JSON value comes back as the same JSON (whitespace aside); anything else as its text.
+		var want, back bytes.Buffer
+		if json.Compact(&want, []byte(j)) == nil {
+			if err := json.Compact(&back, got.Nodes["a"]["doc"]); err != nil || back.String() != want.String() {
+				t.Fatalf("json %q came back as %s (%v)", j, got.Nodes["a"]["doc"], err)
+			}
+		} else if err := json.Unmarshal(got.Nodes["a"]["doc"], &sv); err != nil || (utf8.ValidString(j) && sv != j) {
+			t.Fatalf("not-json %q came back as %s (%v)", j, got.Nodes["a"]["doc"], err)
 		}
 		if !absent && string(got.Nodes["b"]["id"]) != "null" {
 			t.Fatalf("NULL came back as %s", got.Nodes["b"]["id"])

@@ -177,10 +177,10 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 	}
 }
 
-// TestTypes covers arrays (NULL elements, quoting, empty vs NULL), enums whose
-// labels were created in different orders on the two nodes (so OIDs and sort positions differ, yet equal
-// labels are equal), json (compared as text), bytea, and TOASTed values over 1 MB, equal or differing in
-// a single byte in the middle.
+// TestTypes covers arrays (NULL elements, quoting, empty vs NULL), enums whose labels were created in
+// different orders on the two nodes (so OIDs and sort positions differ, yet equal labels are equal), json
+// (compared as text; a pretty-printed value still makes a one-line record), bytea, and TOASTed values over
+// 1 MB, equal or differing in a single byte in the middle.
 func TestTypes(t *testing.T) {
 	t.Parallel()
 	const cols = "id int PRIMARY KEY, ia int[], ta text[], m mood, ms mood[], j json, by bytea, big text, bigb bytea"
@@ -214,6 +214,8 @@ UPDATE ty SET m = 'happy', ms = '{happy,sad,ok}' WHERE id = 15;`
 		{18, "j", "'null'", "NULL"},
 		{19, "m", "NULL", "'happy'"},
 		{20, "ms", "'{ok,NULL}'", "'{ok}'"},
+		// json keeps its input as typed: a pretty-printed value must still make a one-line record.
+		{21, "j", `E'{\n  "a": [1,\r\n 2]\n}'`, `'{"a": [1, 2]}'`},
 	}
 	for _, p := range plants {
 		a.Exec(t, fmt.Sprintf("UPDATE ty SET %s = %s WHERE id = %d", p.col, p.a, p.id))
@@ -250,6 +252,10 @@ UPDATE ty SET m = 'happy', ms = '{happy,sad,ok}' WHERE id = 15;`
 			if err := json.Compact(&buf, raw); err != nil || !strings.HasPrefix(buf.String(), "{") {
 				t.Errorf("json column on %s = %s, want an embedded object", n, raw)
 			}
+		}
+		var pretty bytes.Buffer
+		if err := json.Compact(&pretty, row("21", "a")["j"]); err != nil || pretty.String() != `{"a":[1,2]}` {
+			t.Errorf("pretty-printed json on a = %s, want the same JSON on one line", row("21", "a")["j"])
 		}
 		wantString(t, row("10", "b"), "by", `\x0000`)
 		var ba, bb string

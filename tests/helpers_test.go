@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,43 +48,20 @@ const truthDB = "truth"
 const runTimeout = 90 * time.Second
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// The tests mostly wait on PostgreSQL and on child processes, so more of them than cores can run at
-	// once; an explicit -parallel wins.
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		_ = flag.Set("test.parallel", "4")
-	}
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "rowdiff-tests-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin, clusters, stop, err := testkit.Start(ctx, dir, []pgcluster.Options{
-		{Name: "a", Locale: "C.UTF-8", TimeZone: "UTC"},
-		{Name: "b", TimeZone: "America/New_York", Settings: map[string]string{"datestyle": "SQL, DMY"}},
-		{Name: "c", TimeZone: "Asia/Kolkata"},
-	}, nil)
-	defer stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests: setup failed:", err)
-		return 1
-	}
-	rowdiffBin = bin
-	clA, clB, clC = clusters[0], clusters[1], clusters[2]
-	if err := clA.CreateDB(ctx, truthDB, "CREATE EXTENSION postgres_fdw"); err != nil {
-		fmt.Fprintln(os.Stderr, "tests: postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib):", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testkit.Main(m, testkit.Setup{
+		Name:     "tests",
+		Parallel: 4,
+		Clusters: []pgcluster.Options{
+			{Name: "a", Locale: "C.UTF-8", TimeZone: "UTC"},
+			{Name: "b", TimeZone: "America/New_York", Settings: map[string]string{"datestyle": "SQL, DMY"}},
+			{Name: "c", TimeZone: "Asia/Kolkata"},
+		},
+		Started: func(ctx context.Context, bin string, clusters []*pgcluster.Cluster) error {
+			rowdiffBin = bin
+			clA, clB, clC = clusters[0], clusters[1], clusters[2]
+			return testkit.CreateTruthDB(ctx, clA, truthDB)
+		},
+	}))
 }
 
 var seq atomic.Int64

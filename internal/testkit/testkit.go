@@ -5,20 +5,82 @@ package testkit
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
 )
+
+// Setup is what an integration test package needs before its tests run.
+type Setup struct {
+	// Name prefixes the temporary directory and the setup errors printed to stderr.
+	Name string
+	// Parallel is the default for -test.parallel (0 keeps go test's); an explicit -parallel wins. The
+	// tests mostly wait on PostgreSQL and on child processes, so more of them than cores can run at once.
+	Parallel int
+	Clusters []pgcluster.Options
+	// Ready, if set, runs on each cluster as soon as it is up (as in Start).
+	Ready func(ctx context.Context, i int, c *pgcluster.Cluster) error
+	// Started, if set, runs once the binary is built and every cluster is up, before the tests.
+	Started func(ctx context.Context, bin string, clusters []*pgcluster.Cluster) error
+}
+
+// Main sets s up, runs the package's tests and returns the exit status for os.Exit, after stopping the
+// clusters and removing the temporary directory. A setup that fails is an exit status of 1 with the
+// reason on stderr, never skipped tests.
+func Main(m *testing.M, s Setup) int {
+	flag.Parse()
+	if s.Parallel > 0 {
+		explicit := false
+		flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+		if !explicit {
+			_ = flag.Set("test.parallel", strconv.Itoa(s.Parallel))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "rowdiff-"+s.Name+"-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, s.Name+":", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	var ready func(int, *pgcluster.Cluster) error
+	if s.Ready != nil {
+		ready = func(i int, c *pgcluster.Cluster) error { return s.Ready(ctx, i, c) }
+	}
+	bin, clusters, stop, err := Start(ctx, dir, s.Clusters, ready)
+	defer stop()
+	if err == nil && s.Started != nil {
+		err = s.Started(ctx, bin, clusters)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, s.Name+": setup failed:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
+// tables through.
+func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {
+	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw"); err != nil {
+		return fmt.Errorf("postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib): %w", err)
+	}
+	return nil
+}
 
 // Start builds the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such as one of
 // another revision) while it starts one cluster per option, all at once. ready, if set, runs on each

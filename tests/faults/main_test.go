@@ -67,47 +67,35 @@ ALTER TABLE big ADD PRIMARY KEY (id);`, v, bigRows),
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "rowdiff-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	opts := []pgcluster.Options{
-		// The HBA line comes before pgcluster's trust lines, so only pwRole needs a password.
-		{Name: "a", HBA: []string{"host all " + pwRole + " 127.0.0.1/32 scram-sha-256"}},
-		{Name: "b"},
-	}
 	// Per cluster: statements for bigDB, then statements for the postgres database.
 	setups := [][2][]string{
 		{bigSetup(false), {fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pwRole, pwSecret)}},
 		{bigSetup(true), nil},
 	}
-	bin, clusters, stop, err := testkit.Start(ctx, dir, opts, func(i int, c *pgcluster.Cluster) error {
-		if err := c.CreateDB(ctx, bigDB, setups[i][0]...); err != nil {
-			return err
-		}
-		for _, s := range setups[i][1] {
-			if err := c.Exec(ctx, "postgres", s); err != nil {
+	os.Exit(testkit.Main(m, testkit.Setup{
+		Name: "faults",
+		Clusters: []pgcluster.Options{
+			// The HBA line comes before pgcluster's trust lines, so only pwRole needs a password.
+			{Name: "a", HBA: []string{"host all " + pwRole + " 127.0.0.1/32 scram-sha-256"}},
+			{Name: "b"},
+		},
+		Ready: func(ctx context.Context, i int, c *pgcluster.Cluster) error {
+			if err := c.CreateDB(ctx, bigDB, setups[i][0]...); err != nil {
 				return err
 			}
-		}
-		return nil
-	})
-	defer stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults: setup failed:", err)
-		return 1
-	}
-	rowdiffBin = bin
-	clA, clB = clusters[0], clusters[1]
-	return m.Run()
+			for _, s := range setups[i][1] {
+				if err := c.Exec(ctx, "postgres", s); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Started: func(_ context.Context, bin string, clusters []*pgcluster.Cluster) error {
+			rowdiffBin = bin
+			clA, clB = clusters[0], clusters[1]
+			return nil
+		},
+	}))
 }
 
 // setupContext bounds one setup or check statement; it is not the test's context, so checks also work

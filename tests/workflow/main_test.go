@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,44 +43,21 @@ const truthDB = "truth"
 const runTimeout = 90 * time.Second
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// The tests mostly wait on PostgreSQL and on child processes, so more of them than cores can run at
-	// once; an explicit -parallel wins.
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		_ = flag.Set("test.parallel", "6")
-	}
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "rowdiff-workflow-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "workflow:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin, clusters, stop, err := testkit.Start(ctx, dir, []pgcluster.Options{
-		{Name: "wf-a", Locale: "C.UTF-8", TimeZone: "UTC"},
-		{Name: "wf-b", TimeZone: "America/New_York", Settings: map[string]string{
-			"datestyle": "SQL, DMY", "intervalstyle": "sql_standard", "extra_float_digits": "0", "bytea_output": "escape",
-		}},
-	}, nil)
-	defer stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "workflow: setup failed:", err)
-		return 1
-	}
-	rowdiffBin = bin
-	clA, clB = clusters[0], clusters[1]
-	if err := clA.CreateDB(ctx, truthDB, "CREATE EXTENSION postgres_fdw"); err != nil {
-		fmt.Fprintln(os.Stderr, "workflow: postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib):", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testkit.Main(m, testkit.Setup{
+		Name:     "workflow",
+		Parallel: 6,
+		Clusters: []pgcluster.Options{
+			{Name: "wf-a", Locale: "C.UTF-8", TimeZone: "UTC"},
+			{Name: "wf-b", TimeZone: "America/New_York", Settings: map[string]string{
+				"datestyle": "SQL, DMY", "intervalstyle": "sql_standard", "extra_float_digits": "0", "bytea_output": "escape",
+			}},
+		},
+		Started: func(ctx context.Context, bin string, clusters []*pgcluster.Cluster) error {
+			rowdiffBin = bin
+			clA, clB = clusters[0], clusters[1]
+			return testkit.CreateTruthDB(ctx, clA, truthDB)
+		},
+	}))
 }
 
 var seq atomic.Int64

@@ -100,8 +100,8 @@ const (
 // variable-length values (BYTE_ARRAY) carry no min/max statistics, in pages or column chunks: the writer
 // would keep every page's bounds, whole values, until the footer. Footer key/value metadata
 // (rowdiff.version, rowdiff.table, rowdiff.nodes, rowdiff.key, rowdiff.columns, rowdiff.started,
-// rowdiff.finished, rowdiff.complete) is written on Commit. It is not safe for concurrent use. It runs a goroutine of its own, which Commit or
-// Abort stops: one of them must be called.
+// rowdiff.finished, rowdiff.complete) is written on Commit. It is not safe for concurrent use. It runs a
+// goroutine of its own, which Commit or Abort stops: one of them must be called.
 type Parquet struct {
 	t     *schema.Table
 	nodes []string

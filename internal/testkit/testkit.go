@@ -31,7 +31,7 @@ type Setup struct {
 	// tests mostly wait on PostgreSQL and on child processes, so more of them than cores can run at once.
 	Parallel int
 	Clusters []pgcluster.Options
-	// Ready, if set, runs on each cluster as soon as it is up (as in Start).
+	// Ready, if set, runs on each cluster as soon as it is up, while the others still start.
 	Ready func(ctx context.Context, i int, c *pgcluster.Cluster) error
 	// Started, if set, runs once the binary is built and every cluster is up, before the tests.
 	Started func(ctx context.Context, bin string, clusters []*pgcluster.Cluster) error
@@ -57,11 +57,7 @@ func Main(m *testing.M, s Setup) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	var ready func(int, *pgcluster.Cluster) error
-	if s.Ready != nil {
-		ready = func(i int, c *pgcluster.Cluster) error { return s.Ready(ctx, i, c) }
-	}
-	bin, clusters, stop, err := Start(ctx, dir, s.Clusters, ready)
+	bin, clusters, stop, err := start(ctx, dir, s.Clusters, s.Ready)
 	defer stop()
 	if err == nil && s.Started != nil {
 		err = s.Started(ctx, bin, clusters)
@@ -82,11 +78,11 @@ func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error
 	return nil
 }
 
-// Start builds the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such as one of
+// start builds the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such as one of
 // another revision) while it starts one cluster per option, all at once. ready, if set, runs on each
 // cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
 // errors to stderr; the caller defers it even when err is set.
-func Start(ctx context.Context, dir string, opts []pgcluster.Options, ready func(i int, c *pgcluster.Cluster) error) (bin string, clusters []*pgcluster.Cluster, stop func(), err error) {
+func start(ctx context.Context, dir string, opts []pgcluster.Options, ready func(ctx context.Context, i int, c *pgcluster.Cluster) error) (bin string, clusters []*pgcluster.Cluster, stop func(), err error) {
 	clusters = make([]*pgcluster.Cluster, len(opts))
 	stop = func() {
 		for _, c := range clusters {
@@ -116,7 +112,7 @@ func Start(ctx context.Context, dir string, opts []pgcluster.Options, ready func
 			c, err := pgcluster.Start(ctx, o)
 			clusters[i] = c
 			if err == nil && ready != nil {
-				err = ready(i, c)
+				err = ready(ctx, i, c)
 			}
 			errs[i] = err
 		})

@@ -95,9 +95,18 @@ type collect struct {
 	keys      map[string]string
 	committed bool
 	aborted   bool
+	// With hold set, the first Write closes written and then waits for release, so the run stays in
+	// flight for as long as the test needs.
+	hold              bool
+	written, released chan struct{}
 }
 
 func (c *collect) Write(d schema.Diff) error {
+	if c.hold {
+		c.hold = false
+		close(c.written)
+		<-c.released
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.keys[strings.Join(d.Key, ",")] = d.Kind
@@ -188,7 +197,9 @@ func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
 	}
 	cfg := config([]pipeline.Node{{Name: "peer", DSN: clusters[0].DSN("victimpeer")}, {Name: "victim", DSN: victim.DSN("d")}})
 	cfg.BlockRows, cfg.LeafRows = 65536, 32
-	var c collect
+	// The sink holds the first difference until the node is down: the workers then wait to hand over
+	// theirs, their queries still streaming, and the run cannot finish before the node dies.
+	c := collect{hold: true, written: make(chan struct{}), released: make(chan struct{})}
 	done := make(chan struct{})
 	var sum *pipeline.Summary
 	var runErr error
@@ -196,8 +207,16 @@ func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
 		defer close(done)
 		sum, runErr = pipeline.Run(ctx, cfg, opener(&c))
 	}()
-	time.Sleep(700 * time.Millisecond)
-	if err := victim.StopImmediate(ctx); err != nil {
+	select {
+	case <-c.written:
+	case <-done:
+		t.Fatalf("run ended before its first difference: %v", runErr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no difference within 30s")
+	}
+	err = victim.StopImmediate(ctx)
+	close(c.released)
+	if err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()

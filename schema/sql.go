@@ -178,7 +178,7 @@ func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (str
 		ids[i] = strconv.FormatInt(n, 10)
 	}
 	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
 		q.where(pred), q.orderBy()), a.vals
 }
 
@@ -227,24 +227,28 @@ func lessInt(a int64, b string) bool {
 	return err == nil && a < v
 }
 
-// Select lists the key columns, the row hash and, when full is set, every column; all as text.
-// It reads the union of ranges rs (ascending, disjoint) in key order.
+// Select lists the key columns and then the row hash or, when full is set, every column; all as text.
+// It reads the union of ranges rs (ascending, disjoint) in key order. A full select leaves the row hash
+// out because most of its rows differ: their text tells (see Table.TextDecides), and computing the hash would
+// cost the server more than reading the row. Keys their text cannot decide are fetched again with Fetch.
 func (q *SQL) Select(rs []Range, full bool) (string, []any) {
 	var a args
 	preds := make([]string, len(rs))
 	for i, r := range rs {
 		preds[i] = "(" + q.rangePred(&a, r) + ")"
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
 		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
 }
 
-func (q *SQL) selectList(full bool) string {
+func (q *SQL) selectList(hash, full bool) string {
 	cols := make([]string, 0, len(q.T.Key)+1+len(q.T.Columns))
 	for _, k := range q.T.Key {
 		cols = append(cols, QuoteIdent(q.T.Columns[k].Name))
 	}
-	cols = append(cols, q.RowHash())
+	if hash {
+		cols = append(cols, q.RowHash())
+	}
 	if full {
 		for _, c := range q.T.Columns {
 			cols = append(cols, QuoteIdent(c.Name))
@@ -253,7 +257,7 @@ func (q *SQL) selectList(full bool) string {
 	return strings.Join(cols, ", ")
 }
 
-// Fetch reads full rows (same columns as Select with full) for the given keys, in key order.
+// Fetch reads the key, the row hash and every column of the given keys, in key order.
 func (q *SQL) Fetch(keys []Key) (string, []any) {
 	var a args
 	var pred string
@@ -275,7 +279,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 		}
 		pred = fmt.Sprintf("%s IN (SELECT * FROM unnest(%s))", q.keyTuple(), strings.Join(unnest, ", "))
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, true), q.T.Ident(),
 		q.where(pred), q.orderBy()), a.vals
 }
 

@@ -247,6 +247,11 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 			opts = append(opts, parquet.SkipPageBounds(t.Columns[i].Name))
 		}
 	}
+	// The sink's own columns hold a handful of values each, interleaved in every page (both nodes' rows of
+	// a key, changed and missing keys), so their bounds would skip nothing; working them out took about
+	// 5 % of the CPU of a diff where every row differs.
+	opts = append(opts, parquet.SkipPageBounds(ParquetColTable), parquet.SkipPageBounds(ParquetColKind),
+		parquet.SkipPageBounds(ParquetColNode), parquet.SkipPageBounds(ParquetColPresent))
 	f, err := createAtomic(path)
 	if err != nil {
 		return nil, err

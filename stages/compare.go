@@ -18,10 +18,13 @@ import (
 const fetchBatch = 256
 
 // Compare streams the rows of t's ranges from every node in key order, merges the streams, and calls emit
-// once per key whose rows differ (by row hash, the same definition the range hash uses) or that is
-// absent on some node. Memory does not depend on the number of rows: each stream holds one row, and a
-// leaf compare keeps only the differing keys (bounded by maxCompareRows) until it fetches their rows.
-// emit is called from the calling goroutine; its error stops the compare.
+// once per key whose rows differ (under the equality the range hash uses) or that is absent on some node.
+// Without Full the streams carry each key's row hash, and the differing keys' rows are fetched afterwards;
+// with Full they carry whole rows and no hash, and the rows' text decides (schema.Table.TextDecides) but for
+// keys whose rows differ only in columns text cannot decide, which are fetched again with their hashes.
+// Memory does not depend on the number of rows: each stream holds one row, and a compare keeps only the
+// keys still to fetch (bounded by the rows of one compare task). emit is called from the calling
+// goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
 	var sql, where string
 	var args []any
@@ -41,12 +44,19 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		counted = make([]int64, len(conns))
 	}
 	var differing int64
-	err := merge(ctx, conns, env, sql, args, t.Full, where, counted, func(key schema.Key, rows []schema.Row) error {
-		if t.Full {
-			differing++
-			return emit(newDiff(env, key, rows))
+	emitted := func(d schema.Diff) error {
+		differing++
+		return emit(d)
+	}
+	shape := keyHash
+	if t.Full {
+		shape = keyRow
+	}
+	err := merge(ctx, conns, env, sql, args, shape, where, counted, func(key schema.Key, rows []schema.Row, decided bool) error {
+		if decided {
+			return emitted(newDiff(env, key, rows))
 		}
-		// The key's text lives in a buffer the cursors reuse (see cursor.next): keep a copy.
+		// The key's text lives in a buffer the cursors reuse or in a row about to be dropped: keep a copy.
 		k := make(schema.Key, len(key))
 		for i, v := range key {
 			k[i] = strings.Clone(v)
@@ -54,6 +64,9 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		keys = append(keys, k)
 		return nil
 	})
+	if err == nil {
+		err = CompareKeys(ctx, conns, env, keys, emitted)
+	}
 	if t.CountRows {
 		for i, n := range counted {
 			env.Stats.Rows[i].Add(n)
@@ -61,10 +74,7 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		env.Stats.FullRows.Add(slices.Max(counted))
 		env.Stats.FullDiffering.Add(differing)
 	}
-	if err != nil {
-		return err
-	}
-	return CompareKeys(ctx, conns, env, keys, emit)
+	return err
 }
 
 // CompareKeys reads the full rows of keys from every node, in batches, and calls emit for each key whose
@@ -73,7 +83,7 @@ func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema
 	for len(keys) > 0 {
 		n := min(len(keys), fetchBatch)
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, true, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row) error {
+		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, _ bool) error {
 			return emit(newDiff(env, key, rows))
 		})
 		if err != nil {
@@ -94,11 +104,22 @@ func newDiff(env *Env, key schema.Key, rows []schema.Row) schema.Diff {
 	return schema.Diff{Table: env.SQL.T, Key: key, Kind: kind, Rows: rows}
 }
 
+// rowShape is what a compare query returns for each key.
+type rowShape uint8
+
+const (
+	keyHash    rowShape = iota // the key and the row hash
+	keyHashRow                 // the key, the row hash and every column
+	keyRow                     // the key and every column
+)
+
 // merge runs sql on every node and walks the key-ordered streams together, calling differ for every key
-// that is absent somewhere or whose row hashes disagree. rows[i] is node i's row (nil if absent; only
-// filled when full is set). counted, if not nil, gets each node's number of rows added.
-func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, full bool, what string,
-	counted []int64, differ func(schema.Key, []schema.Row) error) error {
+// that is absent somewhere or whose rows differ: rows[i] is node i's row (nil if absent; only filled
+// when the shape has columns). decided is false for a keyHash stream's keys (their rows are still to be
+// read) and for a keyRow stream's keys whose rows differ only in columns whose text does not decide (their
+// hashes are still to be compared). counted, if not nil, gets each node's number of rows added.
+func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, shape rowShape, what string,
+	counted []int64, differ func(key schema.Key, rows []schema.Row, decided bool) error) error {
 	t := env.SQL.T
 	curs := make([]*cursor, len(conns))
 	defer func() {
@@ -115,7 +136,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
 	}
 	for i, rows := range all {
-		curs[i] = &cursor{rows: rows, t: t, full: full, node: env.Nodes[i], reuse: !full}
+		curs[i] = &cursor{rows: rows, t: t, hashed: shape != keyRow, full: shape != keyHash, node: env.Nodes[i], reuse: shape == keyHash}
 	}
 	if counted == nil {
 		counted = make([]int64, len(curs))
@@ -136,18 +157,28 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		if low == nil {
 			return nil
 		}
-		same := true
+		// decided: some node lacks the key, or some node's row differs from the first's in its hash or in a
+		// column whose text decides. Rows whose texts differ only elsewhere are neither same nor decided.
+		same, decided := true, false
 		var first *cursor
 		for i, c := range curs {
 			at[i] = !c.done && t.CompareKeys(c.key, low) == 0
 			switch {
 			case !at[i]:
-				same = false
+				same, decided = false, true
 			case first == nil:
 				first = c
+			case shape == keyRow:
+				if !decided {
+					eq, differs := sameText(t, first.row, c.row)
+					same, decided = same && eq, differs
+				}
 			case c.hash != first.hash:
-				same = false
+				same, decided = false, true
 			}
+		}
+		if shape == keyHash {
+			decided = false // the rows are still to be read
 		}
 		if !same {
 			rows := make([]schema.Row, len(curs))
@@ -159,7 +190,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 					}
 				}
 			}
-			if err := differ(low, rows); err != nil {
+			if err := differ(low, rows, decided); err != nil {
 				return err
 			}
 		}
@@ -175,23 +206,40 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 	}
 }
 
+// sameText compares two rows of t by their text: eq when every column's text is the same, differs when
+// the texts of a column whose text decides its equality differ.
+func sameText(t *schema.Table, a, b schema.Row) (eq, differs bool) {
+	eq = true
+	for j := range a {
+		if a[j] != b[j] {
+			if t.TextDecides(j) {
+				return false, true
+			}
+			eq = false
+		}
+	}
+	return eq, false
+}
+
 // cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
 // the other streams advance while this row is held. With reuse, two buffers alternate (the previous key
 // must survive for the order check), so a key-and-hash stream allocates nothing per row; whoever keeps a
 // key beyond the next row must copy it.
 type cursor struct {
-	rows  pgx.Rows
-	t     *schema.Table
-	full  bool
-	reuse bool
-	node  string
-	done  bool
-	key   schema.Key
-	hash  int64
-	row   schema.Row
-	bufs  [2][]byte
-	keys  [2]schema.Key
-	flip  int
+	rows pgx.Rows
+	t    *schema.Table
+	// hashed streams carry the row hash after the key, full ones every column after that.
+	hashed bool
+	full   bool
+	reuse  bool
+	node   string
+	done   bool
+	key    schema.Key
+	hash   int64
+	row    schema.Row
+	bufs   [2][]byte
+	keys   [2]schema.Key
+	flip   int
 }
 
 func (c *cursor) next() error {
@@ -242,14 +290,17 @@ func (c *cursor) next() error {
 		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
 	}
 	c.key = key
-	h, err := strconv.ParseInt(text(raw[nk]), 10, 64)
-	if err != nil {
-		return fmt.Errorf("node %s: row hash: %w", c.node, err)
+	if c.hashed {
+		h, err := strconv.ParseInt(text(raw[nk]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("node %s: row hash: %w", c.node, err)
+		}
+		c.hash = h
+		nk++
 	}
-	c.hash = h
 	if c.full {
 		row := make(schema.Row, len(c.t.Columns))
-		for i, v := range raw[nk+1:] {
+		for i, v := range raw[nk:] {
 			if v == nil {
 				row[i].Null = true
 			} else {
@@ -271,7 +322,7 @@ func FetchRows(ctx context.Context, conn *pgx.Conn, env *Env, node string, keys 
 		if err != nil {
 			return fmt.Errorf("node %s: fetch rows of %s: %w", node, env.SQL.T, err)
 		}
-		c := &cursor{rows: rows, t: env.SQL.T, full: true, node: node}
+		c := &cursor{rows: rows, t: env.SQL.T, hashed: true, full: true, node: node}
 		for {
 			if err := c.next(); err != nil {
 				rows.Close()

@@ -121,16 +121,11 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		v := coalesce(x, "0")
 		return mark(fmt.Sprintf("hashint4extended((%s >> 32)::int4, hashint8extended(%s, %s))", v, v, prev))
 	case base == "timestamp" || base == "timestamptz":
-		v := x
-		if base == "timestamptz" {
-			// The instant as UTC wall time: the same on every node whatever its TimeZone.
-			v = fmt.Sprintf("(%s AT TIME ZONE 'UTC')", x)
-		}
-		// Timestamps hash like int8 (folded to 32 bits); hashing the epoch as well keeps apart instants
-		// whose folds collide, and date_part copes with ±infinity. The epoch of a timestamptz is that of
-		// the instant whatever the TimeZone, so it is taken before the (costlier) conversion.
-		return mark(fmt.Sprintf("hashfloat8extended(%s, timestamp_hash_extended(%s, %s))",
-			coalesce(fmt.Sprintf("date_part('epoch', %s)", x), "0"), coalesce(v, "'epoch'::timestamp"), prev))
+		// The binary form is the instant as 64 bits of microseconds (for timestamptz in UTC, whatever the
+		// TimeZone), hashed whole. The type's own hash folds the two halves together first, so that
+		// instants 2^32+1 µs apart can collide; it also took, with the epoch hashed beside it to keep those
+		// apart, 40-70 ms more per million rows.
+		return mark(fmt.Sprintf("hash_record_extended(ROW(%s_send(%s)), %s)", base, coalesce(x, "'epoch'::"+base), prev))
 	case textual[base]:
 		return text(x + "::text")
 	case base == "numeric":

@@ -7,7 +7,9 @@ import (
 )
 
 // The equality definition lives here, once. Both the range hash (bit_xor of row hashes) and the row compare
-// (row hash per key) use RowHash, so a range can only look equal when every row in it compares equal.
+// (row hash per key) use RowHash, so a range can only look equal when every row in it compares equal. A
+// row compare that reads whole rows may decide by their text instead, where Table.TextDecides says the
+// text gives the same verdict.
 //
 // A row hash is a chain: each column's hash function takes the previous column's hash as its 64-bit seed.
 // Every PostgreSQL extended hash function mixes all 64 seed bits, so the chain is order-dependent and

@@ -151,8 +151,15 @@ func recordHash(x, prev string) string {
 	return fmt.Sprintf("hash_record_extended(ROW(%s, %s IS NULL), %s)", x, x, prev)
 }
 
-// RowHash is the SQL expression of a row's 64-bit hash under the equality definition.
+// RowHash is the SQL expression of a row's 64-bit hash under the equality definition. It is built on the
+// first call, so q's fields must not change after that: every hash, compare and fetch query of a run
+// embeds it, and building it anew each time was 8-18 % of what a diff at 0.3 % allocated.
 func (q *SQL) RowHash() string {
+	q.rowHashOnce.Do(func() { q.rowHash = q.buildRowHash() })
+	return q.rowHash
+}
+
+func (q *SQL) buildRowHash() string {
 	h := fmt.Sprintf("%d::int8", int64(chainSeed))
 	var nulls, numerics []string
 	for _, c := range q.T.Columns {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Key is one key value: the PostgreSQL text form of each key column, in key order.
@@ -34,6 +35,9 @@ type SQL struct {
 	NormalizeEncoding bool
 	// Where is the user's trusted --where filter, or "".
 	Where string
+
+	rowHashOnce sync.Once
+	rowHash     string
 }
 
 // args collects positional parameters; every value travels as text and is cast on the server.

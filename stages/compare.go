@@ -245,17 +245,32 @@ type cursor struct {
 
 // slab hands out the memory of rows that are kept (full rows, without reuse) from chunks: a few
 // allocations per hundred rows instead of three per row, which in a diff where every row differs was most
-// of the reading side's allocation. A chunk stays alive while any row cut from it does; rows are used
-// and dropped in stream order, so that is about one chunk per stream more than the rows themselves.
+// of the reading side's allocation. Chunks start small and double, so the many short fetches of a diff
+// with few differences do not each take a whole chunk. A chunk stays alive while any row cut from it
+// does; rows are used and dropped in stream order, so that is about one chunk per stream more than the
+// rows themselves.
 type slab struct {
-	b []byte
-	s []string
-	v []schema.Value
+	b          []byte
+	s          []string
+	v          []schema.Value
+	nb, ns, nv int // the size of the next chunk of each
 }
 
-// slabBytes is the size of a chunk of text; a row longer than an eighth of it gets memory of its own, so
-// one wide value does not pin a chunk of small ones, nor a chunk a value much larger than itself.
-const slabBytes = 32 << 10
+// Chunk sizes: the first and the largest. A row longer than an eighth of the largest text chunk gets
+// memory of its own, so one wide value does not pin a chunk of small ones, nor a chunk a value much
+// larger than itself.
+const (
+	slabFirstBytes, slabBytes = 1 << 10, 32 << 10
+	slabFirstItems            = 32
+	slabStrings, slabValues   = 256, 512
+)
+
+// grow returns the size of a new chunk that holds at least n, given the size planned for it (0 before
+// the first), and the size to plan for the one after it.
+func grow(planned, first, most, n int) (size, next int) {
+	size = max(planned, first, n)
+	return size, min(2*size, most)
+}
 
 // bytes returns room for n bytes (length 0, capacity n).
 func (s *slab) bytes(n int) []byte {
@@ -263,7 +278,9 @@ func (s *slab) bytes(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if cap(s.b)-len(s.b) < n {
-		s.b = make([]byte, 0, slabBytes)
+		var size int
+		size, s.nb = grow(s.nb, slabFirstBytes, slabBytes, n)
+		s.b = make([]byte, 0, size)
 	}
 	l := len(s.b)
 	s.b = s.b[:l+n]
@@ -273,7 +290,9 @@ func (s *slab) bytes(n int) []byte {
 // strings returns n zeroed strings.
 func (s *slab) strings(n int) []string {
 	if cap(s.s)-len(s.s) < n {
-		s.s = make([]string, 0, max(n, 256))
+		var size int
+		size, s.ns = grow(s.ns, slabFirstItems, slabStrings, n)
+		s.s = make([]string, 0, size)
 	}
 	l := len(s.s)
 	s.s = s.s[:l+n]
@@ -283,7 +302,9 @@ func (s *slab) strings(n int) []string {
 // values returns n zeroed values.
 func (s *slab) values(n int) []schema.Value {
 	if cap(s.v)-len(s.v) < n {
-		s.v = make([]schema.Value, 0, max(n, 512))
+		var size int
+		size, s.nv = grow(s.nv, slabFirstItems, slabValues, n)
+		s.v = make([]schema.Value, 0, size)
 	}
 	l := len(s.v)
 	s.v = s.v[:l+n]

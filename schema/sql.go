@@ -173,7 +173,9 @@ func (q *SQL) bucketExpr(a *args, b Buckets) string {
 }
 
 // SelectBuckets is Select for the rows of range r that fall in the listed buckets of b. One scan of r
-// replaces one index range scan per bucket, for keys whose range conditions no index can serve.
+// replaces one index range scan per bucket, for keys whose range conditions no index can serve. Unlike
+// Select it keeps the row hash when full: its one query covers every differing bucket of the table, and
+// keys whose text could not decide them would pile up until it ends.
 func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
@@ -182,7 +184,7 @@ func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (str
 		ids[i] = strconv.FormatInt(n, 10)
 	}
 	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, full), q.T.Ident(),
 		q.where(pred), q.orderBy()), a.vals
 }
 

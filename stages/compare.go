@@ -19,12 +19,13 @@ const fetchBatch = 256
 
 // Compare streams the rows of t's ranges from every node in key order, merges the streams, and calls emit
 // once per key whose rows differ (under the equality the range hash uses) or that is absent on some node.
-// Without Full the streams carry each key's row hash, and the differing keys' rows are fetched afterwards;
-// with Full they carry whole rows and no hash, and the rows' text decides (schema.Table.TextDecides) but for
-// keys whose rows differ only in columns text cannot decide, which are fetched again with their hashes.
+// Without Full the streams carry each key's row hash, and the differing keys' rows are fetched afterwards.
+// With Full they carry whole rows, and for Ranges and Spans no hash: the rows' text decides
+// (schema.Table.TextDecides) but for keys whose rows differ only in columns text cannot decide, which are
+// fetched again with their hashes. A full compare of Buckets (one task for the whole table) keeps the hash.
 // Memory does not depend on the number of rows: each stream holds one row, and a compare keeps only the
-// keys still to fetch (bounded by the rows of one compare task). emit is called from the calling
-// goroutine; its error stops the compare.
+// keys still to fetch, at most the rows of one task (maxCompareRows or maxFullRows, as estimated). emit is
+// called from the calling goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
 	var sql, where string
 	var args []any
@@ -49,7 +50,10 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		return emit(d)
 	}
 	shape := keyHash
-	if t.Full {
+	switch {
+	case t.Full && t.Buckets != nil:
+		shape = keyHashRow // see schema.SQL.SelectBuckets
+	case t.Full:
 		shape = keyRow
 	}
 	err := merge(ctx, conns, env, sql, args, shape, where, counted, func(key schema.Key, rows []schema.Row, decided bool) error {

@@ -125,8 +125,8 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	case base == "timestamp" || base == "timestamptz":
 		// The binary form is the instant as 64 bits of microseconds (for timestamptz in UTC, whatever the
 		// TimeZone), hashed whole. The type's own hash folds the two halves together first, so that
-		// instants 2^32+1 µs apart can collide; it also took, with the epoch hashed beside it to keep those
-		// apart, 40-70 ms more per million rows.
+		// instants 2^32+1 µs apart can collide; with the epoch hashed beside it to keep those apart, it cost
+		// the bench's hash query 10-40 ms more per million rows.
 		return mark(fmt.Sprintf("hash_record_extended(ROW(%s_send(%s)), %s)", base, coalesce(x, "'epoch'::"+base), prev))
 	case textual[base]:
 		return text(x + "::text")

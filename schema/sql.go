@@ -173,10 +173,8 @@ func (q *SQL) bucketExpr(a *args, b Buckets) string {
 }
 
 // SelectBuckets is Select for the rows of range r that fall in the listed buckets of b. One scan of r
-// replaces one index range scan per bucket, for keys whose range conditions no index can serve. Unlike
-// Select it keeps the row hash when full: its one query covers every differing bucket of the table, and
-// keys whose text could not decide them would pile up until it ends.
-func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
+// replaces one index range scan per bucket, for keys whose range conditions no index can serve.
+func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, hash, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
 	ids := make([]string, len(buckets))
@@ -184,7 +182,7 @@ func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (str
 		ids[i] = strconv.FormatInt(n, 10)
 	}
 	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(hash, full), q.T.Ident(),
 		q.where(pred), q.orderBy()), a.vals
 }
 
@@ -233,17 +231,15 @@ func lessInt(a int64, b string) bool {
 	return err == nil && a < v
 }
 
-// Select lists the key columns and then the row hash or, when full is set, every column; all as text.
-// It reads the union of ranges rs (ascending, disjoint) in key order. A full select leaves the row hash
-// out because most of its rows differ: their text tells (see Table.TextDecides), and computing the hash would
-// cost the server more than reading the row. Keys their text cannot decide are fetched again with Fetch.
-func (q *SQL) Select(rs []Range, full bool) (string, []any) {
+// Select lists the key columns, the row hash when hash is set and every column when full is set; all as
+// text. It reads the union of ranges rs (ascending, disjoint) in key order.
+func (q *SQL) Select(rs []Range, hash, full bool) (string, []any) {
 	var a args
 	preds := make([]string, len(rs))
 	for i, r := range rs {
 		preds[i] = "(" + q.rangePred(&a, r) + ")"
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(hash, full), q.T.Ident(),
 		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
 }
 

@@ -27,16 +27,27 @@ const fetchBatch = 256
 // keys still to fetch, at most the rows of one task (maxCompareRows or maxFullRows, as estimated). emit is
 // called from the calling goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
+	shape := keyHash
+	switch {
+	case t.Full && t.Buckets != nil:
+		// One query over every differing bucket of the table: keys whose text could not decide them
+		// would pile up until it ends, so the hash decides.
+		shape = keyHashRow
+	case t.Full:
+		// Most rows differ, and their text tells without the server hashing every row.
+		shape = keyRow
+	}
+	hash, full := shape != keyRow, shape != keyHash
 	var sql, where string
 	var args []any
 	if t.Buckets != nil {
 		env.Stats.RangesCompared.Add(int64(len(t.Buckets)))
-		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, t.Full)
+		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, hash, full)
 		where = fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(t.Buckets), describe(t.Parent.Range), env.SQL.T)
 	} else {
 		rs := t.KeyRanges()
 		env.Stats.RangesCompared.Add(int64(len(rs)))
-		sql, args = env.SQL.Select(rs, t.Full)
+		sql, args = env.SQL.Select(rs, hash, full)
 		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(rs), describe(rs[0]), env.SQL.T)
 	}
 	var keys []schema.Key
@@ -48,13 +59,6 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 	emitted := func(d schema.Diff) error {
 		differing++
 		return emit(d)
-	}
-	shape := keyHash
-	switch {
-	case t.Full && t.Buckets != nil:
-		shape = keyHashRow // see schema.SQL.SelectBuckets
-	case t.Full:
-		shape = keyRow
 	}
 	err := merge(ctx, conns, env, sql, args, shape, where, counted, func(key schema.Key, rows []schema.Row, decided bool) error {
 		if decided {
@@ -140,10 +144,17 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
 	}
 	for i, rows := range all {
-		curs[i] = &cursor{rows: rows, t: t, hashed: shape != keyRow, full: shape != keyHash, node: env.Nodes[i], reuse: shape == keyHash}
+		curs[i] = &cursor{rows: rows, t: t, shape: shape, node: env.Nodes[i]}
 	}
 	if counted == nil {
 		counted = make([]int64, len(curs))
+	}
+	var decides []bool // for keyRow: whether each column's text decides its equality, looked up once
+	if shape == keyRow {
+		decides = make([]bool, len(t.Columns))
+		for j := range decides {
+			decides[j] = t.TextDecides(j)
+		}
 	}
 	for _, c := range curs {
 		if err := c.next(); err != nil {
@@ -174,7 +185,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 				first = c
 			case shape == keyRow:
 				if !decided {
-					eq, differs := sameText(t, first.row, c.row)
+					eq, differs := sameText(decides, first.row, c.row)
 					same, decided = same && eq, differs
 				}
 			case c.hash != first.hash:
@@ -210,13 +221,13 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 	}
 }
 
-// sameText compares two rows of t by their text: eq when every column's text is the same, differs when
-// the texts of a column whose text decides its equality differ.
-func sameText(t *schema.Table, a, b schema.Row) (eq, differs bool) {
+// sameText compares two rows by their text: eq when every column's text is the same, differs when the
+// texts of a column whose text decides its equality (decides[j]) differ.
+func sameText(decides []bool, a, b schema.Row) (eq, differs bool) {
 	eq = true
 	for j := range a {
 		if a[j] != b[j] {
-			if t.TextDecides(j) {
+			if decides[j] {
 				return false, true
 			}
 			eq = false
@@ -226,25 +237,22 @@ func sameText(t *schema.Table, a, b schema.Row) (eq, differs bool) {
 }
 
 // cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
-// the other streams advance while this row is held. With reuse, two buffers alternate (the previous key
-// must survive for the order check), so a key-and-hash stream allocates nothing per row; whoever keeps a
-// key beyond the next row must copy it.
+// the other streams advance while this row is held. A keyHash stream reuses two alternating buffers (the
+// previous key must survive for the order check), so it allocates nothing per row; whoever keeps a key
+// beyond the next row must copy it. Streams with rows cut them from slab.
 type cursor struct {
-	rows pgx.Rows
-	t    *schema.Table
-	// hashed streams carry the row hash after the key, full ones every column after that.
-	hashed bool
-	full   bool
-	reuse  bool
-	node   string
-	done   bool
-	key    schema.Key
-	hash   int64
-	row    schema.Row
-	bufs   [2][]byte
-	keys   [2]schema.Key
-	flip   int
-	slab   slab // without reuse
+	rows  pgx.Rows
+	t     *schema.Table
+	shape rowShape
+	node  string
+	done  bool
+	key   schema.Key
+	hash  int64
+	row   schema.Row
+	bufs  [2][]byte
+	keys  [2]schema.Key
+	flip  int
+	slab  slab
 }
 
 // slab hands out the memory of rows that are kept (full rows, without reuse) from chunks: a few
@@ -257,7 +265,7 @@ type slab struct {
 	b          []byte
 	s          []string
 	v          []schema.Value
-	nb, ns, nv int // the size of the next chunk of each
+	nb, ns, nv int // the size of the next chunk of each (0: the first)
 }
 
 // Chunk sizes: the first and the largest. A row longer than an eighth of the largest text chunk gets
@@ -269,11 +277,16 @@ const (
 	slabStrings, slabValues   = 256, 512
 )
 
-// grow returns the size of a new chunk that holds at least n, given the size planned for it (0 before
-// the first), and the size to plan for the one after it.
-func grow(planned, first, most, n int) (size, next int) {
-	size = max(planned, first, n)
-	return size, min(2*size, most)
+// cut returns the next n elements of *chunk (zeroed, capacity n), starting a chunk of *next elements (at
+// least first and n) when it lacks room; the chunk after that is twice as big, up to most.
+func cut[T any](chunk *[]T, next *int, first, most, n int) []T {
+	if cap(*chunk)-len(*chunk) < n {
+		size := max(*next, first, n)
+		*chunk, *next = make([]T, 0, size), min(2*size, most)
+	}
+	l := len(*chunk)
+	*chunk = (*chunk)[:l+n]
+	return (*chunk)[l : l+n : l+n]
 }
 
 // bytes returns room for n bytes (length 0, capacity n).
@@ -281,39 +294,14 @@ func (s *slab) bytes(n int) []byte {
 	if n > slabBytes/8 {
 		return make([]byte, 0, n)
 	}
-	if cap(s.b)-len(s.b) < n {
-		var size int
-		size, s.nb = grow(s.nb, slabFirstBytes, slabBytes, n)
-		s.b = make([]byte, 0, size)
-	}
-	l := len(s.b)
-	s.b = s.b[:l+n]
-	return s.b[l : l : l+n]
+	return cut(&s.b, &s.nb, slabFirstBytes, slabBytes, n)[:0]
 }
 
 // strings returns n zeroed strings.
-func (s *slab) strings(n int) []string {
-	if cap(s.s)-len(s.s) < n {
-		var size int
-		size, s.ns = grow(s.ns, slabFirstItems, slabStrings, n)
-		s.s = make([]string, 0, size)
-	}
-	l := len(s.s)
-	s.s = s.s[:l+n]
-	return s.s[l : l+n : l+n]
-}
+func (s *slab) strings(n int) []string { return cut(&s.s, &s.ns, slabFirstItems, slabStrings, n) }
 
 // values returns n zeroed values.
-func (s *slab) values(n int) []schema.Value {
-	if cap(s.v)-len(s.v) < n {
-		var size int
-		size, s.nv = grow(s.nv, slabFirstItems, slabValues, n)
-		s.v = make([]schema.Value, 0, size)
-	}
-	l := len(s.v)
-	s.v = s.v[:l+n]
-	return s.v[l : l+n : l+n]
-}
+func (s *slab) values(n int) []schema.Value { return cut(&s.v, &s.nv, slabFirstItems, slabValues, n) }
 
 func (c *cursor) next() error {
 	if !c.rows.Next() {
@@ -330,9 +318,10 @@ func (c *cursor) next() error {
 	for _, v := range raw {
 		n += len(v)
 	}
+	reuse := c.shape == keyHash
 	var buf []byte
 	var key schema.Key
-	if c.reuse {
+	if reuse {
 		c.flip ^= 1
 		buf, key = c.bufs[c.flip][:0], c.keys[c.flip]
 		if key == nil {
@@ -345,7 +334,7 @@ func (c *cursor) next() error {
 	for _, v := range raw {
 		buf = append(buf, v...)
 	}
-	if c.reuse {
+	if reuse {
 		c.bufs[c.flip] = buf
 	}
 	// Without reuse buf is never written again; with reuse, not before the row after next.
@@ -363,7 +352,7 @@ func (c *cursor) next() error {
 		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
 	}
 	c.key = key
-	if c.hashed {
+	if c.shape != keyRow {
 		h, err := strconv.ParseInt(text(raw[nk]), 10, 64)
 		if err != nil {
 			return fmt.Errorf("node %s: row hash: %w", c.node, err)
@@ -371,7 +360,7 @@ func (c *cursor) next() error {
 		c.hash = h
 		nk++
 	}
-	if c.full {
+	if c.shape != keyHash {
 		row := schema.Row(c.slab.values(len(c.t.Columns)))
 		for i, v := range raw[nk:] {
 			if v == nil {
@@ -395,7 +384,7 @@ func FetchRows(ctx context.Context, conn *pgx.Conn, env *Env, node string, keys 
 		if err != nil {
 			return fmt.Errorf("node %s: fetch rows of %s: %w", node, env.SQL.T, err)
 		}
-		c := &cursor{rows: rows, t: env.SQL.T, hashed: true, full: true, node: node}
+		c := &cursor{rows: rows, t: env.SQL.T, shape: keyHashRow, node: node}
 		for {
 			if err := c.next(); err != nil {
 				rows.Close()

@@ -27,6 +27,9 @@ const fetchBatch = 256
 // keys still to fetch, at most the rows of one task (maxCompareRows or maxFullRows, as estimated). emit is
 // called from the calling goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
+	if t.Lone != nil {
+		return compareLone(ctx, conns, env, t, emit)
+	}
 	shape := keyHash
 	switch {
 	case t.Full && t.Buckets != nil:
@@ -60,7 +63,7 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		differing++
 		return emit(d)
 	}
-	err := merge(ctx, conns, env, sql, args, shape, where, counted, func(key schema.Key, rows []schema.Row, decided bool) error {
+	err := merge(ctx, conns, env, sql, args, shape, where, counted, func(key schema.Key, rows []schema.Row, _ []int64, decided bool) error {
 		if decided {
 			return emitted(newDiff(env, key, rows))
 		}
@@ -91,13 +94,64 @@ func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema
 	for len(keys) > 0 {
 		n := min(len(keys), fetchBatch)
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, _ bool) error {
+		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, _ []int64, _ bool) error {
 			return emit(newDiff(env, key, rows))
 		})
 		if err != nil {
 			return err
 		}
 		keys = keys[n:]
+	}
+	return nil
+}
+
+// compareLone fetches the lone rows of t by key and emits each one that checks out: held by exactly the
+// nodes its bucket said, with the row hash its bucket said, so that the rest of the bucket hashes alike
+// on every node. The buckets whose row does not check out are compared whole.
+func compareLone(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
+	env.Stats.RangesCompared.Add(int64(len(t.Lone)))
+	keys := make([]schema.Key, len(t.Lone))
+	for i, l := range t.Lone {
+		keys[i] = schema.Key{strconv.FormatInt(l.Key, 10)}
+	}
+	checked := make([]bool, len(t.Lone))
+	sql, args := env.SQL.Fetch(keys)
+	j := 0 // t.Lone is in key order, like the fetched rows
+	err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
+		k, err := strconv.ParseInt(key[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("fetch rows of %s: key %q: %w", env.SQL.T, key[0], err)
+		}
+		for j < len(t.Lone) && t.Lone[j].Key < k {
+			j++
+		}
+		if j == len(t.Lone) || t.Lone[j].Key != k {
+			return nil
+		}
+		l := t.Lone[j]
+		for i, r := range rows {
+			if has := l.Has&(1<<i) != 0; (r != nil) != has || (has && hashes[i] != l.Hash) {
+				return nil
+			}
+		}
+		checked[j] = true
+		return emit(newDiff(env, key, rows))
+	})
+	if err != nil {
+		return err
+	}
+	var spans []Span
+	for i, l := range t.Lone {
+		if !checked[i] {
+			spans = append(spans, Span{l.Bucket, l.Bucket})
+		}
+	}
+	for len(spans) > 0 {
+		n := min(len(spans), maxCompareRanges)
+		if err := Compare(ctx, conns, env, CompareTask{Parent: t.Parent, Spans: spans[:n]}, emit); err != nil {
+			return err
+		}
+		spans = spans[n:]
 	}
 	return nil
 }
@@ -123,11 +177,11 @@ const (
 
 // merge runs sql on every node and walks the key-ordered streams together, calling differ for every key
 // that is absent somewhere or whose rows differ: rows[i] is node i's row (nil if absent; only filled
-// when the shape has columns). decided is false for a keyHash stream's keys (their rows are still to be
+// when the shape has columns), hashes[i] its row hash if the shape has one (reused by the next call). decided is false for a keyHash stream's keys (their rows are still to be
 // read) and for a keyRow stream's keys whose rows differ only in columns whose text does not decide (their
 // hashes are still to be compared). counted, if not nil, gets each node's number of rows added.
 func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, shape rowShape, what string,
-	counted []int64, differ func(key schema.Key, rows []schema.Row, decided bool) error) error {
+	counted []int64, differ func(key schema.Key, rows []schema.Row, hashes []int64, decided bool) error) error {
 	t := env.SQL.T
 	curs := make([]*cursor, len(conns))
 	defer func() {
@@ -162,6 +216,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		}
 	}
 	at := make([]bool, len(curs))
+	hashes := make([]int64, len(curs))
 	for {
 		var low schema.Key
 		for _, c := range curs {
@@ -198,14 +253,16 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		if !same {
 			rows := make([]schema.Row, len(curs))
 			for i, c := range curs {
+				hashes[i] = 0
 				if at[i] {
 					rows[i] = c.row
 					if rows[i] == nil {
 						rows[i] = schema.Row{}
 					}
+					hashes[i] = c.hash
 				}
 			}
-			if err := differ(low, rows, decided); err != nil {
+			if err := differ(low, rows, hashes, decided); err != nil {
 				return err
 			}
 		}

@@ -15,13 +15,18 @@ import (
 type BucketDiff struct {
 	Bucket int64
 	Counts []int64
+	// Lone is set when the bucket looks like it differs by one row, present on the nodes with the most
+	// rows and absent on the others: Key is that row's key and Hash its row hash, as the bucket hashes
+	// tell them. A compare must check both before it trusts them (see lone).
+	Lone      bool
+	Key, Hash int64
 }
 
 // bucketCursor is one node's position in its bucket-ordered hash results.
 type bucketCursor struct {
-	rows               pgx.Rows
-	done               bool
-	bucket, count, sum int64
+	rows                   pgx.Rows
+	done                   bool
+	bucket, count, sum, kx int64
 }
 
 func (c *bucketCursor) next() error {
@@ -36,6 +41,9 @@ func (c *bucketCursor) next() error {
 	c.bucket, err[0] = parseInt(raw[0])
 	c.count, err[1] = parseInt(raw[1])
 	c.sum, err[2] = parseInt(raw[2])
+	if len(raw) > 3 {
+		c.kx, _ = parseInt(raw[3])
+	}
 	return errors.Join(err[:]...)
 }
 
@@ -82,6 +90,7 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		}
 	}
 	counts := make([]int64, len(curs))
+	lone := env.SQL.LoneKeys(t.Buckets) && len(curs) <= maxLoneNodes
 	// For the probe: rows, and rows in differing leaf-sized buckets (largest node count of each bucket).
 	// A big bucket differs as soon as one of its many rows does, which says little about the others.
 	var rows, differing int64
@@ -119,7 +128,12 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 			if env.leafSized(most) {
 				differing += most
 			}
-			if err := differ(BucketDiff{Bucket: low, Counts: slices.Clone(counts)}); err != nil {
+			d := BucketDiff{Bucket: low, Counts: slices.Clone(counts)}
+			if lone {
+				d.Key, d.Hash, d.Lone = loneRow(curs, low, counts, most)
+				d.Lone = d.Lone && t.Buckets.Holds(t.Range, low, d.Key)
+			}
+			if err := differ(d); err != nil {
 				return err
 			}
 		}
@@ -151,4 +165,39 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 		t.Probe <- share
 	}
 	return nil
+}
+
+// maxLoneNodes bounds the nodes a lone row is checked on: which nodes must hold it is a bit mask.
+const maxLoneNodes = 64
+
+// loneRow tells whether bucket low, with counts per node (most the largest), differs as if by one row:
+// the nodes with most rows agree on (count, hash, key XOR), so do the others, and those have one row
+// fewer. Then the XOR of the two sides' key XORs is that row's key, and of their hashes its row hash.
+// Any other difference (two rows, a changed row beside a missing one) can look alike only by a 64-bit
+// hash collision, which the fetch that checks the row rules out for all but the collisions every range
+// hash already trusts.
+func loneRow(curs []*bucketCursor, low int64, counts []int64, most int64) (key, hash int64, ok bool) {
+	var full, less *bucketCursor
+	empty := &bucketCursor{} // a node without the bucket: no rows, XORs of nothing
+	for i, c := range curs {
+		if c.done || c.bucket != low {
+			c = empty
+		}
+		side := &full
+		if counts[i] != most {
+			if counts[i] != most-1 {
+				return 0, 0, false
+			}
+			side = &less
+		}
+		if *side == nil {
+			*side = c
+		} else if c.count != (*side).count || c.sum != (*side).sum || c.kx != (*side).kx {
+			return 0, 0, false
+		}
+	}
+	if full == nil || less == nil {
+		return 0, 0, false
+	}
+	return full.kx ^ less.kx, full.sum ^ less.sum, true
 }

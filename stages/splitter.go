@@ -45,6 +45,7 @@ type Splitter struct {
 	leaf, full group
 	big        []BucketDiff
 	ids        []int64 // bucket numbers, when the key cannot be range-scanned
+	lone       []LoneRow
 	// run is the current stretch of consecutive differing buckets; only its first denseRun-1 buckets
 	// are kept, because a longer run is merged into one range.
 	run      []BucketDiff
@@ -61,6 +62,15 @@ func NewSplitter(env *Env, t HashTask) *Splitter { return &Splitter{env: env, t:
 func (s *Splitter) Add(d BucketDiff) {
 	if s.env.SQL.T.KeyScan {
 		s.ids = append(s.ids, d.Bucket)
+		return
+	}
+	if d.Lone && s.env.leafSized(slices.Max(d.Counts)) {
+		// One row tells the difference: fetch it by key. Only in leaf-sized buckets, so that a bucket
+		// whose row does not check out is compared whole like any other.
+		s.lone = append(s.lone, LoneRow{Bucket: d.Bucket, Key: d.Key, Hash: d.Hash, Has: holders(d.Counts)})
+		if len(s.lone) == fetchBatch {
+			s.flushLone()
+		}
 		return
 	}
 	if lo, hi := slices.Min(d.Counts), slices.Max(d.Counts); !s.env.leafSized(hi) && lo > 0 && (hi-lo)*2 <= hi {
@@ -139,6 +149,7 @@ func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error
 	}
 	s.flush(&s.leaf, false)
 	s.flush(&s.full, true)
+	s.flushLone()
 	return s.out, nil
 }
 
@@ -177,15 +188,41 @@ func (s *Splitter) flush(g *group, full bool) {
 	if s.t.Buckets.Width == 0 {
 		c.Ranges = spanRanges(&s.t, g.spans)
 	} else {
-		if s.parent == nil {
-			p := s.t
-			p.Probe = nil
-			s.parent = &p
-		}
-		c.Parent, c.Spans = s.parent, g.spans
+		c.Parent, c.Spans = s.parentTask(), g.spans
 	}
 	s.out = append(s.out, Task{Compare: c})
 	g.spans, g.rows = nil, 0
+}
+
+// flushLone turns the lone rows found so far into a compare task.
+func (s *Splitter) flushLone() {
+	if len(s.lone) == 0 {
+		return
+	}
+	s.out = append(s.out, Task{Compare: &CompareTask{Parent: s.parentTask(), Lone: s.lone}})
+	s.lone = nil
+}
+
+// parentTask is t as the compare tasks of its buckets refer to it, one copy shared by all of them.
+func (s *Splitter) parentTask() *HashTask {
+	if s.parent == nil {
+		p := s.t
+		p.Probe = nil
+		s.parent = &p
+	}
+	return s.parent
+}
+
+// holders is the bit mask of the nodes with the most rows in a bucket: those that hold its lone row.
+func holders(counts []int64) uint64 {
+	most := slices.Max(counts)
+	var m uint64
+	for i, n := range counts {
+		if n == most {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // finerBuckets cuts r into about counts/LeafRows buckets; ok is false when r cannot be cut further.

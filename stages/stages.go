@@ -81,6 +81,16 @@ type CompareTask struct {
 	// CountRows adds each node's rows to Stats.Rows, for the producer's own compares, which stand in
 	// for a top-level hash.
 	CountRows bool
+	// Lone are buckets of Parent that seem to differ by one row each: their rows are fetched by key
+	// and checked, and a bucket whose row does not check out is compared whole.
+	Lone []LoneRow
+}
+
+// LoneRow is the row a bucket seems to differ by (BucketDiff.Lone): its key, its row hash, and the nodes
+// that should hold it (bit i for node i; the others should lack it).
+type LoneRow struct {
+	Bucket, Key, Hash int64
+	Has               uint64
 }
 
 // Span is the buckets From to To (inclusive) of a hashed range.

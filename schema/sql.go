@@ -262,8 +262,8 @@ func lessInt(a int64, b string) bool {
 	return err == nil && a < v
 }
 
-// Select lists the key columns, the row hash when hash is set and every column when full is set; all as
-// text. It reads the union of ranges rs (ascending, disjoint) in key order.
+// Select lists the key columns and the row hash when hash is set, or the row hash when hash is set and every
+// column when full is set (selectList); all as text. It reads the union of ranges rs (ascending, disjoint) in key order.
 func (q *SQL) Select(rs []Range, hash, full bool) (string, []any) {
 	if !full && len(rs) > 1 && len(q.T.Key) == 1 && closed(rs) && q.T.Name != "rowdiff_bounds" {
 		return q.selectJoined(rs, hash)
@@ -312,10 +312,14 @@ func closed(rs []Range) bool {
 	return true
 }
 
+// selectList is the key columns then the row hash (hash), or with full the row hash (hash) then every
+// column: a row carries its key columns already, so they are not sent twice.
 func (q *SQL) selectList(hash, full bool) string {
 	cols := make([]string, 0, len(q.T.Key)+1+len(q.T.Columns))
-	for _, k := range q.T.Key {
-		cols = append(cols, QuoteIdent(q.T.Columns[k].Name))
+	if !full {
+		for _, k := range q.T.Key {
+			cols = append(cols, QuoteIdent(q.T.Columns[k].Name))
+		}
 	}
 	if hash {
 		cols = append(cols, q.RowHash())
@@ -328,7 +332,7 @@ func (q *SQL) selectList(hash, full bool) string {
 	return strings.Join(cols, ", ")
 }
 
-// Fetch reads the key, the row hash and every column of the given keys, in key order.
+// Fetch reads the row hash and every column of the given keys, in key order.
 func (q *SQL) Fetch(keys []Key) (string, []any) {
 	var a args
 	var pred string

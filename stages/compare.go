@@ -402,32 +402,41 @@ func (c *cursor) next() error {
 		at += len(v)
 		return s
 	}
-	for i, v := range raw[:nk] {
-		key[i] = text(v)
+	// A keyHash stream is the key columns then the hash; the others are the hash (keyHashRow) then
+	// every column, the key's among them.
+	cols := 0
+	if c.shape == keyHash {
+		for i, v := range raw[:nk] {
+			key[i] = text(v)
+		}
+		cols = nk
 	}
-	if c.key != nil && c.t.CompareKeys(c.key, key) >= 0 {
-		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
-	}
-	c.key = key
 	if c.shape != keyRow {
-		h, err := strconv.ParseInt(text(raw[nk]), 10, 64)
+		h, err := strconv.ParseInt(text(raw[cols]), 10, 64)
 		if err != nil {
 			return fmt.Errorf("node %s: row hash: %w", c.node, err)
 		}
 		c.hash = h
-		nk++
+		cols++
 	}
 	if c.shape != keyHash {
 		row := schema.Row(c.slab.values(len(c.t.Columns)))
-		for i, v := range raw[nk:] {
+		for i, v := range raw[cols:] {
 			if v == nil {
 				row[i].Null = true
 			} else {
 				row[i].S = text(v)
 			}
 		}
+		for i, j := range c.t.Key {
+			key[i] = row[j].S
+		}
 		c.row = row
 	}
+	if c.key != nil && c.t.CompareKeys(c.key, key) >= 0 {
+		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
+	}
+	c.key = key
 	return nil
 }
 

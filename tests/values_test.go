@@ -421,3 +421,51 @@ func TestNullPositions(t *testing.T) {
 		check(t, diff(t, "t", nodes, mode...), want, []string{"id"}, "public.t")
 	}
 }
+
+// TestNullBesideStandIn covers the types hashed as a one-element array, where a NULL is hashed as a
+// stand-in value of its type and told apart by the bit map: a NULL on one node against the stand-in on
+// the other, in each column, must differ, and a row where the stand-in sits beside NULLs elsewhere must not
+// be taken for one with the NULL moved.
+func TestNullBesideStandIn(t *testing.T) {
+	t.Parallel()
+	types := []struct{ typ, standIn string }{
+		{"bool", "false"}, {"date", "'2000-01-01'"}, {"bytea", `'\x'`}, {"time", "'00:00'"},
+		{"timetz", "'00:00+00'"}, {"inet", "'0.0.0.0'"}, {"cidr", "'0.0.0.0/0'"},
+		{"macaddr", "'00:00:00:00:00:00'"}, {"macaddr8", "'00:00:00:00:00:00:00:00'"}, {`"char"`, "'a'"},
+		{"oid", "0"},
+	}
+	var ddl []string
+	for i, ty := range types {
+		ddl = append(ddl, fmt.Sprintf("c%d %s", i+1, ty.typ))
+	}
+	tuple := func(set map[int]string) string {
+		vals := make([]string, len(types))
+		for i, ty := range types {
+			vals[i] = ty.standIn
+			if v, ok := set[i]; ok {
+				vals[i] = v
+			}
+		}
+		return strings.Join(vals, ", ")
+	}
+	var rows [][3]string
+	allNull := map[int]string{}
+	for i := range types {
+		allNull[i] = "NULL"
+		rows = append(rows, [3]string{fmt.Sprint(1 + i), tuple(map[int]string{i: "NULL"}), tuple(nil)})
+		if i+1 < len(types) {
+			rows = append(rows, [3]string{fmt.Sprint(101 + i), tuple(map[int]string{i: "NULL"}), tuple(map[int]string{i + 1: "NULL"})})
+		}
+	}
+	rows = append(rows, [3]string{"201", tuple(allNull), tuple(allNull)}, [3]string{"202", tuple(nil), tuple(nil)})
+	ia, ib := pairRows("t", rows)
+	a, b := pair(t, "CREATE TABLE t (id int PRIMARY KEY, "+strings.Join(ddl, ", ")+");", ia, ib)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	if len(want) != 2*len(types)-1 || want["201"] != "" || want["202"] != "" {
+		t.Fatalf("test setup: truth has %d differences %v, want %d (all but keys 201 and 202)", len(want), want, 2*len(types)-1)
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "4", "--leaf-rows", "1"}} {
+		check(t, diff(t, "t", nodes, mode...), want, []string{"id"}, "public.t")
+	}
+}

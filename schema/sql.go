@@ -131,10 +131,9 @@ func (q *SQL) orderBy() string {
 }
 
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
-// hash int8), and with LoneKeys(b) a fourth column, the XOR of the bucket's keys, for non-empty buckets
-// only, in bucket order. Bucket b covers [Origin+b*Width,
-// Origin+(b+1)*Width) with Width, or [Splits[b-1], Splits[b]) with Splits (the range's own bounds at
-// either end). The result is at most one row per bucket, small enough to sort after a hash aggregate.
+// hash int8), with LoneKeys(b) a fourth column, the XOR of the bucket's keys, for non-empty buckets only,
+// in bucket order. Bucket b covers [Origin+b*Width, Origin+(b+1)*Width) with Width, or [Splits[b-1],
+// Splits[b]) with Splits (the range's own bounds at either end). The result is at most one row per bucket, small enough to sort after a hash aggregate.
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
@@ -262,8 +261,9 @@ func lessInt(a int64, b string) bool {
 	return err == nil && a < v
 }
 
-// Select lists the key columns and the row hash when hash is set, or the row hash when hash is set and every
-// column when full is set (selectList); all as text. It reads the union of ranges rs (ascending, disjoint) in key order.
+// Select lists the key columns and the row hash when hash is set, or with full the row hash when hash is
+// set and every column (selectList); all as text. It reads the union of ranges rs (ascending, disjoint)
+// in key order.
 func (q *SQL) Select(rs []Range, hash, full bool) (string, []any) {
 	if !full && len(rs) > 1 && len(q.T.Key) == 1 && closed(rs) && q.T.Name != "rowdiff_bounds" {
 		return q.selectJoined(rs, hash)

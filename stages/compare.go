@@ -177,9 +177,10 @@ const (
 
 // merge runs sql on every node and walks the key-ordered streams together, calling differ for every key
 // that is absent somewhere or whose rows differ: rows[i] is node i's row (nil if absent; only filled
-// when the shape has columns), hashes[i] its row hash if the shape has one (reused by the next call). decided is false for a keyHash stream's keys (their rows are still to be
-// read) and for a keyRow stream's keys whose rows differ only in columns whose text does not decide (their
-// hashes are still to be compared). counted, if not nil, gets each node's number of rows added.
+// when the shape has columns), hashes[i] its row hash if the shape has one (the slice is reused by the
+// next call). decided is false for a keyHash stream's keys (their rows are still to be read) and for a
+// keyRow stream's keys whose rows differ only in columns whose text does not decide (their hashes are
+// still to be compared). counted, if not nil, gets each node's number of rows added.
 func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, shape rowShape, what string,
 	counted []int64, differ func(key schema.Key, rows []schema.Row, hashes []int64, decided bool) error) error {
 	t := env.SQL.T

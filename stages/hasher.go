@@ -17,7 +17,7 @@ type BucketDiff struct {
 	Counts []int64
 	// Lone is set when the bucket looks like it differs by one row, present on the nodes with the most
 	// rows and absent on the others: Key is that row's key and Hash its row hash, as the bucket hashes
-	// tell them. A compare must check both before it trusts them (see lone).
+	// tell them. A compare must check both before it trusts them (see loneRow and compareLone).
 	Lone      bool
 	Key, Hash int64
 }
@@ -37,12 +37,12 @@ func (c *bucketCursor) next() error {
 	// Parsed straight from the text the server sent: a scan through pgx's type map allocates per row,
 	// which with a few hash queries in flight adds up to megabytes of garbage.
 	raw := c.rows.RawValues()
-	var err [3]error
+	var err [4]error
 	c.bucket, err[0] = parseInt(raw[0])
 	c.count, err[1] = parseInt(raw[1])
 	c.sum, err[2] = parseInt(raw[2])
 	if len(raw) > 3 {
-		c.kx, _ = parseInt(raw[3])
+		c.kx, err[3] = parseInt(raw[3])
 	}
 	return errors.Join(err[:]...)
 }

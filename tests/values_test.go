@@ -96,8 +96,9 @@ func TestNullsAndSeparators(t *testing.T) {
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
-  tstz timestamptz, note text);
-INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same' FROM generate_series(1, 40) i;`
+  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[]);
+INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
+  '{2020-01-01 00:00:00+00}' FROM generate_series(1, 40) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -132,6 +133,15 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		// 0 and 2^32+1 µs after 2000-01-01: equal halves folded together, so timestamp_hash_extended collides.
 		{26, "tstz", "'2000-01-01 00:00:00+00'", "'2000-01-01 01:11:34.967297+00'", true, true},
 		{27, "tstz", "'-infinity'", "'infinity'", true, true},
+		// The same 2^32+1 µs apart in the types whose hash functions fold as int8's does.
+		{28, "iv", "'0'", "'01:11:34.967297'", true, true},
+		{29, "tm", "'00:00'", "'01:11:34.967297'", true, true},
+		{30, "ttz", "'00:00+00'", "'01:11:34.967297+00'", true, true},
+		{31, "a8", "'{1}'", "'{4294967296}'", true, true},
+		{32, "ats", "'{2000-01-01 00:00:00+00}'", "'{2000-01-01 01:11:34.967297+00}'", true, true},
+		{33, "ttz", "'12:00+01'", "'11:00+00'", true, true}, // the same instant, another zone: timetz differs
+		{34, "iv", "'1 year'", "'360 days'", false, true},
+		{35, "iv", "'-1 mon 30 days'", "'0'", false, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {

@@ -111,8 +111,15 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
 		// int8, timestamp, time and timetz elements go by text instead: their hash functions fold 64 bits
 		// into 32 (see the int8 and timestamp steps), and their text is one string per value.
+		if c.ElemBase == "interval" {
+			// interval_hash_extended folds (see the interval step), and text would tell '1 day' from
+			// '24:00:00': hash the elements' spans, in order, gathered by a subquery per row.
+			spans := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))",
+				intervalSpan("rowdiff_v"), x)
+			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), hash_record_extended(ROW(%s, %s IS NULL), %s))", x, spans, x, prev), marks{}
+		}
 		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || arrayHashable[c.ElemBase] != "" ||
-			c.ElemBase == "interval" || (textual[c.ElemBase] && !q.NormalizeEncoding)) {
+			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
 			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), marks{}
 		}
 		return text(x + "::text")
@@ -143,10 +150,7 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// interval_hash_extended folds too ('0' and '01:11:34.967297' hash alike). Equality compares
 		// the span with a month as 30 days, so the span is hashed, exactly, as a numeric of microseconds.
 		// The extracts cost more than a hash call; interval columns are rare in big tables.
-		v := coalesce(x, "'0'::interval")
-		span := fmt.Sprintf("((EXTRACT(year FROM %[1]s) * 12 + EXTRACT(month FROM %[1]s)) * 30 + EXTRACT(day FROM %[1]s)) * 86400000000"+
-			" + EXTRACT(hour FROM %[1]s) * 3600000000 + EXTRACT(minute FROM %[1]s) * 60000000 + EXTRACT(microseconds FROM %[1]s)", v)
-		return mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", span, prev))
+		return mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", intervalSpan(coalesce(x, "'0'::interval")), prev))
 	case textual[base]:
 		return text(x + "::text")
 	case base == "numeric":
@@ -162,6 +166,13 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(x + "::text")
+}
+
+// intervalSpan is the numeric microseconds interval v stands for, a month as 30 days: what interval
+// equality compares.
+func intervalSpan(v string) string {
+	return fmt.Sprintf("(((EXTRACT(year FROM %[1]s) * 12 + EXTRACT(month FROM %[1]s)) * 30 + EXTRACT(day FROM %[1]s)) * 86400000000"+
+		" + EXTRACT(hour FROM %[1]s) * 3600000000 + EXTRACT(minute FROM %[1]s) * 60000000 + EXTRACT(microseconds FROM %[1]s))", v)
 }
 
 // recordHash hashes x with its type's default hash function through hash_record_extended. The NULL flag

@@ -96,9 +96,9 @@ func TestNullsAndSeparators(t *testing.T) {
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
-  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[]);
+  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[]);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}' FROM generate_series(1, 40) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}' FROM generate_series(1, 45) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -142,6 +142,11 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{33, "ttz", "'12:00+01'", "'11:00+00'", true, true}, // the same instant, another zone: timetz differs
 		{34, "iv", "'1 year'", "'360 days'", false, true},
 		{35, "iv", "'-1 mon 30 days'", "'0'", false, true},
+		{36, "aiv", "'{0}'", "'{01:11:34.967297}'", true, true},
+		{37, "aiv", "'{1 day,NULL}'", "'{24:00:00,NULL}'", false, true},
+		{38, "aiv", "'{NULL}'", "'{0}'", true, true},
+		{39, "aiv", "'{}'", "NULL", true, true},
+		{40, "aiv", "'{{1 mon,0},{0,0}}'", "'{30 days,0,0,0}'", true, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {

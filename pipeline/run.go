@@ -163,7 +163,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 // stay at 256 buckets.
 func fanout(t *schema.Table, blockRows, leafRows int64) int {
 	n := max(1, blockRows/leafRows)
-	if len(t.Key) != 1 || !slices.Contains([]string{"int2", "int4", "int8"}, t.Columns[t.Key[0]].Base) {
+	if !t.IntegerKey() {
 		n = min(n, 256)
 	}
 	return int(min(n, 1<<16))

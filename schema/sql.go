@@ -133,7 +133,8 @@ func (q *SQL) orderBy() string {
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
 // hash int8), with LoneKeys(b) a fourth column, the XOR of the bucket's keys, for non-empty buckets only,
 // in bucket order. Bucket b covers [Origin+b*Width, Origin+(b+1)*Width) with Width, or [Splits[b-1],
-// Splits[b]) with Splits (the range's own bounds at either end). The result is at most one row per bucket, small enough to sort after a hash aggregate.
+// Splits[b]) with Splits (the range's own bounds at either end). The result is at most one row per
+// bucket, small enough to sort after a hash aggregate.
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
@@ -157,25 +158,18 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 // is that row's key, so the row can be fetched by key instead of comparing the whole bucket. Only for a
 // single integer key cut arithmetically, where the XOR of keys is a key and a bucket's bounds are plain
 // arithmetic.
-func (q *SQL) LoneKeys(b Buckets) bool {
-	if b.Width <= 0 || len(q.T.Key) != 1 {
-		return false
-	}
-	switch q.T.Columns[q.T.Key[0]].Base {
-	case "int2", "int4", "int8":
-		return true
-	}
-	return false
-}
+func (q *SQL) LoneKeys(b Buckets) bool { return b.Width > 0 && q.T.IntegerKey() }
 
-// Holds reports whether integer key k lies in bucket n of range r cut by b (b.Width > 0).
+// Holds reports whether integer key k lies in bucket n of range r cut by b (b.Width > 0), within r's own
+// bounds.
 func (b Buckets) Holds(r Range, n, k int64) bool {
-	br := BucketRange(r, b, n)
-	lo, err := strconv.ParseInt(br.Lo[0], 10, 64)
-	if err != nil || k < lo {
+	if k < b.Origin+n*b.Width || (r.Lo != nil && lessInt(k, r.Lo[0])) {
 		return false
 	}
-	return br.Hi == nil || lessInt(k, br.Hi[0])
+	if end, ok := bucketEnd(b.Origin, b.Width, n); ok && k >= end {
+		return false
+	}
+	return r.Hi == nil || lessInt(k, r.Hi[0])
 }
 
 // bucketExpr is the bucket number of a row's key under b.

@@ -76,6 +76,19 @@ type Table struct {
 // String is the unquoted schema.name used in output records.
 func (t *Table) String() string { return t.Schema + "." + t.Name }
 
+// IntegerKey reports whether the key is a single int2, int4 or int8 column: the one kind of key cut
+// arithmetically into ranges and buckets.
+func (t *Table) IntegerKey() bool {
+	if len(t.Key) != 1 {
+		return false
+	}
+	switch t.Columns[t.Key[0]].Base {
+	case "int2", "int4", "int8":
+		return true
+	}
+	return false
+}
+
 // Ident is the quoted, injection-proof name used in SQL.
 func (t *Table) Ident() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
 

@@ -91,11 +91,19 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 // CompareKeys reads the full rows of keys from every node, in batches, and calls emit for each key whose
 // rows still differ. It is the second half of a leaf compare, and all of a recheck.
 func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, emit func(schema.Diff) error) error {
+	return fetch(ctx, conns, env, keys, func(key schema.Key, rows []schema.Row, _ []int64) error {
+		return emit(newDiff(env, key, rows))
+	})
+}
+
+// fetch reads the row hash and full row of keys (in key order) from every node, fetchBatch keys a query,
+// and calls differ as merge does for each key absent somewhere or whose rows differ.
+func fetch(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, differ func(key schema.Key, rows []schema.Row, hashes []int64) error) error {
 	for len(keys) > 0 {
 		n := min(len(keys), fetchBatch)
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, _ []int64, _ bool) error {
-			return emit(newDiff(env, key, rows))
+		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
+			return differ(key, rows, hashes)
 		})
 		if err != nil {
 			return err
@@ -109,23 +117,18 @@ func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema
 // nodes its bucket said, with the row hash its bucket said, so that the rest of the bucket hashes alike
 // on every node. The buckets whose row does not check out are compared whole.
 func compareLone(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
-	env.Stats.RangesCompared.Add(int64(len(t.Lone)))
 	keys := make([]schema.Key, len(t.Lone))
 	for i, l := range t.Lone {
 		keys[i] = schema.Key{strconv.FormatInt(l.Key, 10)}
 	}
 	checked := make([]bool, len(t.Lone))
-	sql, args := env.SQL.Fetch(keys)
-	j := 0 // t.Lone is in key order, like the fetched rows
-	err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
-		k, err := strconv.ParseInt(key[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("fetch rows of %s: key %q: %w", env.SQL.T, key[0], err)
-		}
-		for j < len(t.Lone) && t.Lone[j].Key < k {
+	// The fetched keys are some of keys, in the same (key) order, and an integer's text is one string.
+	j := 0
+	err := fetch(ctx, conns, env, keys, func(key schema.Key, rows []schema.Row, hashes []int64) error {
+		for j < len(keys) && keys[j][0] != key[0] {
 			j++
 		}
-		if j == len(t.Lone) || t.Lone[j].Key != k {
+		if j == len(keys) {
 			return nil
 		}
 		l := t.Lone[j]
@@ -135,6 +138,7 @@ func compareLone(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask
 			}
 		}
 		checked[j] = true
+		env.Stats.RangesCompared.Add(1) // a bucket that does not check out is counted by its compare
 		return emit(newDiff(env, key, rows))
 	})
 	if err != nil {

@@ -29,13 +29,10 @@ import (
 // the probe.
 func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
-	if len(t.Key) == 1 {
-		switch t.Columns[t.Key[0]].Base {
-		case "int2", "int4", "int8":
-			done, err := produceIntegers(ctx, coords, env, estRows, out)
-			if done || err != nil {
-				return err
-			}
+	if t.IntegerKey() {
+		done, err := produceIntegers(ctx, coords, env, estRows, out)
+		if done || err != nil {
+			return err
 		}
 	}
 	if t.KeyScan {

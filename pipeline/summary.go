@@ -28,6 +28,8 @@ type TableSummary struct {
 	Differences    int64   `json:"differences"`
 	Changed        int64   `json:"changed"`
 	Missing        int64   `json:"missing"`
+	// KeyScan says why the table was read by key hash (whole-table scans) rather than by key ranges.
+	KeyScan string `json:"key_scan,omitempty"`
 	// Digest is an order-independent fingerprint of the differing keys (see keyDigest).
 	Digest string `json:"digest"`
 	digest keyDigest
@@ -130,6 +132,11 @@ func (s *Summary) WriteText(w io.Writer) {
 	if len(s.Tables) > 1 {
 		for _, t := range s.Tables {
 			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing)\n", t.Table, t.Differences, t.Changed, t.Missing)
+		}
+	}
+	for _, t := range s.Tables {
+		if t.KeyScan != "" {
+			fmt.Fprintf(w, "  %s read by key hash (a scan per node, one more for the differing rows): %s\n", t.Table, t.KeyScan)
 		}
 	}
 	for _, t := range s.Skipped {

@@ -69,8 +69,11 @@ type Table struct {
 	cmp     []func(a, b string) int
 
 	// KeyScan is set when some node's index cannot serve range conditions on the key (a text key whose
-	// collation is not C there): a range is then read by one scan that picks rows by bucket number.
+	// collation is not C there, or no index on the key at all): a range is then read by one scan that
+	// picks rows by bucket number.
 	KeyScan bool
+	// KeyScanWhy names the node and the reason when KeyScan is set.
+	KeyScanWhy string
 }
 
 // String is the unquoted schema.name used in output records.

@@ -29,12 +29,6 @@ import (
 // the probe.
 func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
-	if t.IntegerKey() {
-		done, err := produceIntegers(ctx, coords, env, estRows, out)
-		if done || err != nil {
-			return err
-		}
-	}
 	if t.KeyScan {
 		// No index serves range conditions on this key, so every range would cost a full scan: hash the
 		// whole table once into buckets by key hash; differing buckets are read back in one more scan.
@@ -43,6 +37,12 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 			n <<= 1
 		}
 		return sendHash(ctx, out, HashTask{Buckets: schema.Buckets{Hashed: n}})
+	}
+	if t.IntegerKey() {
+		done, err := produceIntegers(ctx, coords, env, estRows, out)
+		if done || err != nil {
+			return err
+		}
 	}
 	return produceSampled(ctx, coords[0], env, out)
 }

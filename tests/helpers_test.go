@@ -240,6 +240,10 @@ type Summary struct {
 	Finished       string  `json:"finished"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	Error          string  `json:"error"`
+	Tables         []struct {
+		Table   string `json:"table"`
+		KeyScan string `json:"key_scan"`
+	} `json:"tables"`
 }
 
 // Record is one parsed JSON Lines record.

@@ -1,0 +1,86 @@
+package tests
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKeyIndexMissing diffs tables whose key no index serves on some node: the primary key exists on
+// node a only, or the key named with --key has no index anywhere, or node b's only index on the key
+// starts with an expression. Cut into key ranges, every range would cost such a node a sequential scan of
+// its whole table; rowdiff reads those tables by key hash instead, a scan per node and one more for the
+// differing rows, and says so in the summary. The differences are checked against PostgreSQL's own
+// FULL JOIN, and the scans against the nodes' own statistics.
+func TestKeyIndexMissing(t *testing.T) {
+	t.Parallel()
+	table := func(name, def string) string {
+		return fmt.Sprintf(`CREATE TABLE %[1]s (id int8 NOT NULL, code text COLLATE "C" NOT NULL, v text%[2]s);
+INSERT INTO %[1]s SELECT i, 'C-' || i, 'v' || i FROM generate_series(1, 20000) i; ANALYZE %[1]s;`, name, def)
+	}
+	plant := func(name string) string {
+		return fmt.Sprintf(`UPDATE %[1]s SET v = 'x' WHERE id %% 997 = 1; DELETE FROM %[1]s WHERE id %% 1231 = 5;`, name)
+	}
+	a := newNode(t, "a", clA,
+		table("pk_a_only", ", PRIMARY KEY (id)"),
+		table("no_index", ""),
+		table("expr_index", ", PRIMARY KEY (id)"),
+		table("indexed", ", PRIMARY KEY (id)"),
+		`DELETE FROM no_index WHERE id % 1500 = 7;`)
+	b := newNode(t, "b", clB,
+		table("pk_a_only", ""),
+		table("no_index", ""),
+		table("expr_index", ", PRIMARY KEY (id)")+`ALTER TABLE expr_index DROP CONSTRAINT expr_index_pkey;
+CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLUDE (id);`,
+		table("indexed", ", PRIMARY KEY (id)"),
+		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("indexed"))
+	nodes := []Node{a, b}
+	// A backend reports its scans when it exits, a moment after its client has disconnected: read the
+	// count once it has stopped changing.
+	seqScans := func(n Node, tbl string) int64 {
+		sql := "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = '" + tbl + "'"
+		last, same := n.QueryInt(t, sql), 0
+		for end := time.Now().Add(5 * time.Second); same < 3 && time.Now().Before(end); {
+			time.Sleep(150 * time.Millisecond)
+			v := n.QueryInt(t, sql)
+			if v == last {
+				same++
+			} else {
+				last, same = v, 0
+			}
+		}
+		return last
+	}
+	for _, c := range []struct {
+		table, key string
+		// why is what the summary must say, "" for a table read by key ranges.
+		why string
+	}{
+		{"pk_a_only", "id", "node b: no btree index starts with the key (id)"},
+		{"no_index", "code", "node a: no btree index starts with the key (code)"},
+		{"expr_index", "id", "node b: no btree index starts with the key (id)"},
+		{"indexed", "id", ""},
+	} {
+		want := truth(t, nodes, Spec{Table: c.table, Key: []string{c.key}})
+		before := []int64{seqScans(a, c.table), seqScans(b, c.table)}
+		// Ranges of 512 rows: about forty of them, each a whole-table scan on a node without the index.
+		r := diff(t, c.table, nodes, "--key", c.key, "--block-rows", "512", "--leaf-rows", "8")
+		check(t, r, want, []string{c.key}, "public."+c.table)
+		if len(r.Summary.Tables) != 1 || r.Summary.Tables[0].KeyScan != c.why {
+			t.Errorf("%s: summary tables %+v, want key_scan %q", c.table, r.Summary.Tables, c.why)
+		}
+		if c.why != "" && !strings.Contains(r.Stderr, "read by key hash") {
+			t.Errorf("%s: the summary on stderr does not say the table was read by key hash:\n%s", c.table, r.Stderr)
+		}
+		for i, n := range nodes {
+			scans := seqScans(n, c.table) - before[i]
+			if c.why != "" && scans > 2 {
+				t.Errorf("%s: node %s scanned the table %d times, want at most 2 (the hash, then the differing rows)", c.table, n.Name, scans)
+			}
+			if c.why == "" && scans > 1 {
+				t.Errorf("%s: node %s scanned the indexed table %d times, want at most 1", c.table, n.Name, scans)
+			}
+		}
+	}
+}

@@ -211,13 +211,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 // Views and foreign tables have no indexes of their own; their range conditions are left to the planner.
 func keyScanReason(names []string, remotes []*remoteTable, key []string) string {
 	for i, r := range remotes {
-		byName := make(map[string]schema.Column, len(r.columns))
 		for _, c := range r.columns {
-			byName[c.Name] = c
-		}
-		for _, k := range key {
-			if c := byName[k]; !c.CCollation && schema.Textual(c.Base) {
-				return fmt.Sprintf("node %s: key column %q does not use the C collation, so its index order is not rowdiff's", names[i], k)
+			if slices.Contains(key, c.Name) && !c.CCollation && schema.Textual(c.Base) {
+				return fmt.Sprintf("node %s: key column %q does not use the C collation, so its index order is not rowdiff's", names[i], c.Name)
 			}
 		}
 		indexed := slices.ContainsFunc(r.indexes, func(cols []string) bool {

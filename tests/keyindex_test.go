@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -80,6 +81,21 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 			}
 			if c.why == "" && scans > 1 {
 				t.Errorf("%s: node %s scanned the indexed table %d times, want at most 1", c.table, n.Name, scans)
+			}
+		}
+		if c.why != "" {
+			// Structured logs carry it as a warning record of its own.
+			r := diff(t, c.table, nodes, "--key", c.key, "--log-format", "json")
+			warned := false
+			for _, line := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+				var rec struct{ Level, Msg, Table, Reason string }
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("%s: --log-format json wrote a line that is not JSON: %v: %s", c.table, err, line)
+				}
+				warned = warned || (rec.Level == "WARN" && rec.Msg == "table read by key hash" && rec.Table == "public."+c.table && rec.Reason == c.why)
+			}
+			if !warned {
+				t.Errorf("%s: no warning record with reason %q among the structured logs:\n%s", c.table, c.why, r.Stderr)
 			}
 		}
 	}

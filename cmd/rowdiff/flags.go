@@ -100,6 +100,11 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 	if log, lerr := logger(); lerr != nil {
 		return lerr
 	} else if log != nil {
+		for _, t := range sum.Tables {
+			if t.KeyScan != "" {
+				log.Warn("table read by key hash", "table", t.Table, "reason", t.KeyScan)
+			}
+		}
 		log.Info("run finished", "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
 			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
 			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,

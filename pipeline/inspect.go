@@ -20,8 +20,9 @@ type remoteTable struct {
 	reltuples    float64
 	columns      []schema.Column
 	primaryKey   []string
-	// indexes are the key columns of the valid, non-partial btree indexes, in index order ("" for an
-	// expression).
+	// indexes are the key columns of the valid, non-partial btree indexes, in index order: "" for an
+	// expression, or for a column indexed with another operator class or collation than its own, which
+	// cannot serve rowdiff's range conditions.
 	indexes [][]string
 }
 
@@ -60,9 +61,10 @@ ORDER BY k.ord`
 
 const indexesSQL = `
 SELECT ARRAY(
-    SELECT coalesce(a.attname, '')
-    FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    SELECT coalesce(CASE WHEN opc.opcdefault AND k.coll = a.attcollation THEN a.attname END, '')
+    FROM unnest(i.indkey::int2[], i.indclass::oid[], i.indcollation::oid[]) WITH ORDINALITY AS k(attnum, class, coll, ord)
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    LEFT JOIN pg_catalog.pg_opclass opc ON opc.oid = k.class
     WHERE k.ord <= i.indnkeyatts
     ORDER BY k.ord)
 FROM pg_catalog.pg_index i

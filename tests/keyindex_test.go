@@ -10,7 +10,8 @@ import (
 
 // TestKeyIndexMissing diffs tables whose key no index serves on some node: the primary key exists on
 // node a only, or the key named with --key has no index anywhere, or node b's only index on the key
-// starts with an expression. Cut into key ranges, every range would cost such a node a sequential scan of
+// starts with an expression or uses text_pattern_ops (whose operators are not < and >). An index that
+// merely includes other columns serves. Cut into key ranges, every range would cost such a node a sequential scan of
 // its whole table; rowdiff reads those tables by key hash instead, a scan per node and one more for the
 // differing rows, and says so in the summary. The differences are checked against PostgreSQL's own
 // FULL JOIN, and the scans against the nodes' own statistics.
@@ -27,15 +28,19 @@ INSERT INTO %[1]s SELECT i, 'C-' || i, 'v' || i FROM generate_series(1, 20000) i
 		table("pk_a_only", ", PRIMARY KEY (id)"),
 		table("no_index", ""),
 		table("expr_index", ", PRIMARY KEY (id)"),
+		table("pattern_index", ", PRIMARY KEY (code)"),
 		table("indexed", ", PRIMARY KEY (id)"),
+		table("include_index", ", PRIMARY KEY (id)"),
 		`DELETE FROM no_index WHERE id % 1500 = 7;`)
 	b := newNode(t, "b", clB,
 		table("pk_a_only", ""),
 		table("no_index", ""),
 		table("expr_index", ", PRIMARY KEY (id)")+`ALTER TABLE expr_index DROP CONSTRAINT expr_index_pkey;
 CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLUDE (id);`,
+		table("pattern_index", "")+`CREATE UNIQUE INDEX ON pattern_index (code text_pattern_ops);`,
 		table("indexed", ", PRIMARY KEY (id)"),
-		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("indexed"))
+		table("include_index", "")+`CREATE UNIQUE INDEX ON include_index (id) INCLUDE (v);`,
+		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("pattern_index")+plant("indexed")+plant("include_index"))
 	nodes := []Node{a, b}
 	// A backend reports its scans when it exits, a moment after its client has disconnected: read the
 	// count once it has stopped changing.
@@ -61,7 +66,9 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 		{"pk_a_only", "id", "node b: no btree index starts with the key (id)"},
 		{"no_index", "code", "node a: no btree index starts with the key (code)"},
 		{"expr_index", "id", "node b: no btree index starts with the key (id)"},
+		{"pattern_index", "code", "node b: no btree index starts with the key (code)"},
 		{"indexed", "id", ""},
+		{"include_index", "id", ""},
 	} {
 		want := truth(t, nodes, Spec{Table: c.table, Key: []string{c.key}})
 		before := []int64{seqScans(a, c.table), seqScans(b, c.table)}

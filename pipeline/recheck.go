@@ -29,8 +29,9 @@ type RecheckConfig struct {
 	Wait   time.Duration
 }
 
-// recheckBatch is how many keys of one table are compared at once.
-const recheckBatch = 1024
+// recheckBatch is how many keys of one table a recheck or repair reads from the input at once: as many as
+// one fetch asks for from a table read by key hash, where each fetch is a whole-table scan on some node.
+const recheckBatch = stages.ScanBatch
 
 // Recheck compares, on every node and in a fresh snapshot per round, the rows of the keys listed in
 // cfg.In, and writes those that still differ. The summary is the last round's.

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // TestKeyIndexMissing diffs tables whose key no index serves on some node: the primary key exists on
@@ -42,21 +43,14 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 		table("include_index", "")+`CREATE UNIQUE INDEX ON include_index (id) INCLUDE (v);`,
 		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("pattern_index")+plant("indexed")+plant("include_index"))
 	nodes := []Node{a, b}
-	// A backend reports its scans when it exits, a moment after its client has disconnected: read the
-	// count once it has stopped changing.
 	seqScans := func(n Node, tbl string) int64 {
-		sql := "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = '" + tbl + "'"
-		last, same := n.QueryInt(t, sql), 0
-		for end := time.Now().Add(5 * time.Second); same < 3 && time.Now().Before(end); {
-			time.Sleep(150 * time.Millisecond)
-			v := n.QueryInt(t, sql)
-			if v == last {
-				same++
-			} else {
-				last, same = v, 0
-			}
+		ctx, cancel := setupContext()
+		defer cancel()
+		scans, err := testkit.SeqScans(ctx, n.dsn(), tbl)
+		if err != nil {
+			t.Fatalf("node %s: sequential scans of %s: %v", n.Name, tbl, err)
 		}
-		return last
+		return scans
 	}
 	for _, c := range []struct {
 		table, key string

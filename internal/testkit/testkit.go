@@ -215,3 +215,30 @@ func ClosedPort(t testing.TB) int {
 	l.Close()
 	return port
 }
+
+// SeqScans returns how many sequential scans of table the statistics of database dsn count, once the
+// count has held still for half a second (up to 5 s): a backend reports its scans when it exits, a moment
+// after its client has disconnected.
+func SeqScans(ctx context.Context, dsn, table string) (int64, error) {
+	read := func() (int64, error) {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close(context.Background())
+		var n int64
+		err = conn.QueryRow(ctx, "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = $1", table).Scan(&n)
+		return n, err
+	}
+	last, err := read()
+	for same, end := 0, time.Now().Add(5*time.Second); err == nil && same < 3 && time.Now().Before(end); {
+		time.Sleep(150 * time.Millisecond)
+		var n int64
+		if n, err = read(); n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+	}
+	return last, err
+}

@@ -3,7 +3,8 @@ package workflow
 import (
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // TestRecheckAndRepairWithoutKeyIndex rechecks and repairs the differences of a table whose key has no
@@ -27,20 +28,14 @@ INSERT INTO rk SELECT i, 'v' || i FROM generate_series(1, 20000) i;`
 	wantCode(t, d.Proc, 1)
 	sameKeys(t, "diff", keysOf(t, d.Records), want)
 
-	// A backend reports its scans when it exits, a moment after rowdiff has disconnected: read the count
-	// once it has stopped changing.
 	scans := func() int64 {
-		sql := "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'rk'"
-		last, same := b.QueryInt(t, sql), 0
-		for end := time.Now().Add(5 * time.Second); same < 3 && time.Now().Before(end); {
-			time.Sleep(150 * time.Millisecond)
-			if v := b.QueryInt(t, sql); v == last {
-				same++
-			} else {
-				last, same = v, 0
-			}
+		ctx, cancel := setupContext()
+		defer cancel()
+		n, err := testkit.SeqScans(ctx, b.DSN(), "rk")
+		if err != nil {
+			t.Fatalf("node b: sequential scans of rk: %v", err)
 		}
-		return last
+		return n
 	}
 
 	before := scans()

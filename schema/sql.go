@@ -196,9 +196,11 @@ func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	return q.searchTree(a, b.Splits, 0, len(b.Splits))
 }
 
-// SelectBuckets is Select for the rows of range r that fall in the listed buckets of b. One scan of r
-// replaces one index range scan per bucket, for keys whose range conditions no index can serve.
-func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, hash, full bool) (string, []any) {
+// SelectBuckets is Select, with the row hash, for the rows of range r that fall in the listed buckets of
+// b. One scan of r replaces one index range scan per bucket, for keys whose range conditions no index can
+// serve. The hash stays with full rows too: one query covers every differing bucket of the table, and keys
+// whose text could not decide them would pile up until it ends.
+func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
 	ids := make([]string, len(buckets))
@@ -206,7 +208,7 @@ func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, hash, full bool
 		ids[i] = strconv.FormatInt(n, 10)
 	}
 	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(hash, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, full), q.T.Ident(),
 		q.where(pred), q.orderBy()), a.vals
 }
 
@@ -255,23 +257,24 @@ func lessInt(a int64, b string) bool {
 	return err == nil && a < v
 }
 
-// Select lists the key columns and the row hash when hash is set, or with full the row hash when hash is
-// set and every column (selectList); all as text. It reads the union of ranges rs (ascending, disjoint)
-// in key order.
-func (q *SQL) Select(rs []Range, hash, full bool) (string, []any) {
+// Select lists the key columns and the row hash or, when full is set, every column; all as text. It reads
+// the union of ranges rs (ascending, disjoint) in key order. A full select leaves the row hash out because
+// most of its rows differ: their text tells (see Table.TextDecides), and computing the hash would cost the
+// server more than reading the row. Keys their text cannot decide are fetched again with Fetch.
+func (q *SQL) Select(rs []Range, full bool) (string, []any) {
 	if !full && len(rs) > 1 && len(q.T.Key) == 1 && closed(rs) && q.T.Name != "rowdiff_bounds" {
-		return q.selectJoined(rs, hash)
+		return q.selectJoined(rs)
 	}
 	var a args
 	preds := make([]string, len(rs))
 	for i, r := range rs {
 		preds[i] = "(" + q.rangePred(&a, r) + ")"
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(hash, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
 		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
 }
 
-// selectJoined is Select of the keys (and row hashes) of several closed ranges of a single-column key: the
+// selectJoined is Select of the keys and row hashes of several closed ranges of a single-column key: the
 // bounds travel as two arrays joined to the table, each range one parameterized index scan. With the
 // ranges OR-ed, the planner weighed a bitmap OR of every range each time: in node a's statement log of a
 // 0.3 % diff of the bench's 1M table, its 23 key-and-hash compares took 178–221 ms to parse, plan and run,
@@ -279,7 +282,7 @@ func (q *SQL) Select(rs []Range, hash, full bool) (string, []any) {
 // per range: flattened, the planner could read the whole table in key order and filter it by the bounds,
 // which an earlier join without it did on the 10M table. The sort is of at most one compare task's rows,
 // so only compares of keys and hashes, not whole rows, are joined.
-func (q *SQL) selectJoined(rs []Range, hash bool) (string, []any) {
+func (q *SQL) selectJoined(rs []Range) (string, []any) {
 	var a args
 	los, his := make([]string, len(rs)), make([]string, len(rs))
 	for i, r := range rs {
@@ -293,7 +296,7 @@ func (q *SQL) selectJoined(rs []Range, hash bool) (string, []any) {
 	inner := fmt.Sprintf("SELECT * FROM %s WHERE %s", q.T.Ident(),
 		q.where(fmt.Sprintf("%s >= rowdiff_bounds.lo AND %s < rowdiff_bounds.hi", k, k)))
 	return fmt.Sprintf("SELECT %s FROM (SELECT rowdiff_rows.* FROM %s CROSS JOIN LATERAL (%s OFFSET 0) rowdiff_rows) s ORDER BY %s",
-		q.selectList(hash, false), bounds, inner, q.orderBy()), a.vals
+		q.selectList(true, false), bounds, inner, q.orderBy()), a.vals
 }
 
 // closed reports whether every range of rs has both bounds.

@@ -68,12 +68,10 @@ type Table struct {
 	cmpOnce sync.Once
 	cmp     []func(a, b string) int
 
-	// KeyScan is set when some node's index cannot serve range conditions on the key (a text key whose
-	// collation is not C there, or no index on the key at all): a range is then read by one scan that
-	// picks rows by bucket number.
-	KeyScan bool
-	// KeyScanWhy names the node and the reason when KeyScan is set.
-	KeyScanWhy string
+	// KeyScan, when not empty, names a node whose index cannot serve range conditions on the key and why
+	// (a text key whose collation is not C there, or no usable index on the key at all): a range is then
+	// read by one scan that picks rows by bucket number.
+	KeyScan string
 }
 
 // String is the unquoted schema.name used in output records.

@@ -24,7 +24,7 @@ const ScanBatch = 16384
 
 // keysPerFetch is how many keys one fetch of t's rows asks for.
 func keysPerFetch(t *schema.Table) int {
-	if t.KeyScan {
+	if t.KeyScan != "" {
 		return ScanBatch
 	}
 	return fetchBatch
@@ -46,24 +46,21 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 	shape := keyHash
 	switch {
 	case t.Full && t.Buckets != nil:
-		// One query over every differing bucket of the table: keys whose text could not decide them
-		// would pile up until it ends, so the hash decides.
-		shape = keyHashRow
+		shape = keyHashRow // see schema.SQL.SelectBuckets
 	case t.Full:
 		// Most rows differ, and their text tells without the server hashing every row.
 		shape = keyRow
 	}
-	hash, full := shape != keyRow, shape != keyHash
 	var sql, where string
 	var args []any
 	if t.Buckets != nil {
 		env.Stats.RangesCompared.Add(int64(len(t.Buckets)))
-		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, hash, full)
+		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, t.Full)
 		where = fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(t.Buckets), describe(t.Parent.Range), env.SQL.T)
 	} else {
 		rs := t.KeyRanges()
 		env.Stats.RangesCompared.Add(int64(len(rs)))
-		sql, args = env.SQL.Select(rs, hash, full)
+		sql, args = env.SQL.Select(rs, t.Full)
 		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(rs), describe(rs[0]), env.SQL.T)
 	}
 	var keys []schema.Key

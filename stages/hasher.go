@@ -167,6 +167,9 @@ func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ f
 	return nil
 }
 
+// noRows stands for a node without the bucket in loneRow: no rows, XORs of nothing. It is only read.
+var noRows bucketCursor
+
 // maxLoneNodes bounds the nodes a lone row is checked on: which nodes must hold it is a bit mask.
 const maxLoneNodes = 64
 
@@ -178,10 +181,9 @@ const maxLoneNodes = 64
 // hash already trusts.
 func loneRow(curs []*bucketCursor, low int64, counts []int64, most int64) (key, hash int64, ok bool) {
 	var full, less *bucketCursor
-	empty := &bucketCursor{} // a node without the bucket: no rows, XORs of nothing
 	for i, c := range curs {
 		if c.done || c.bucket != low {
-			c = empty
+			c = &noRows
 		}
 		side := &full
 		if counts[i] != most {

@@ -29,7 +29,7 @@ import (
 // the probe.
 func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
-	if t.KeyScan {
+	if t.KeyScan != "" {
 		// No index serves range conditions on this key, so every range would cost a full scan: hash the
 		// whole table once into buckets by key hash; differing buckets are read back in one more scan.
 		n := int64(1)

@@ -32,6 +32,7 @@ INSERT INTO %[1]s SELECT i, 'C-' || i, 'v' || i FROM generate_series(1, 20000) i
 		table("pattern_index", ", PRIMARY KEY (code)"),
 		table("indexed", ", PRIMARY KEY (id)"),
 		table("include_index", ", PRIMARY KEY (id)"),
+		table("pk_include", ", PRIMARY KEY (id) INCLUDE (v)"),
 		`DELETE FROM no_index WHERE id % 1500 = 7;`)
 	b := newNode(t, "b", clB,
 		table("pk_a_only", ""),
@@ -41,7 +42,8 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 		table("pattern_index", "")+`CREATE UNIQUE INDEX ON pattern_index (code text_pattern_ops);`,
 		table("indexed", ", PRIMARY KEY (id)"),
 		table("include_index", "")+`CREATE UNIQUE INDEX ON include_index (id) INCLUDE (v);`,
-		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("pattern_index")+plant("indexed")+plant("include_index"))
+		table("pk_include", ", PRIMARY KEY (id) INCLUDE (v)"),
+		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("pattern_index")+plant("indexed")+plant("include_index")+plant("pk_include"))
 	nodes := []Node{a, b}
 	seqScans := func(n Node, tbl string) int64 {
 		ctx, cancel := setupContext()
@@ -100,4 +102,8 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 			}
 		}
 	}
+	// The key of a primary key with INCLUDE columns is its key columns alone: a changed v is a changed
+	// row, not one key missing on each side.
+	want := truth(t, nodes, Spec{Table: "pk_include", Key: []string{"id"}})
+	check(t, diff(t, "pk_include", nodes), want, []string{"id"}, "public.pk_include")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -235,6 +237,57 @@ func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
 		t.Errorf("sink committed=%v aborted=%v after an error", c.committed, c.aborted)
 	}
 	t.Logf("stopped %.1fs after the node died: %v", time.Since(stopped).Seconds(), runErr)
+}
+
+// TestRunHoldsFewWideRows: with the sink stalled at its first difference, a run over rows of 1 MiB that all
+// differ keeps a few of them alive, not every one it has read: the differences waiting for the sink are
+// bounded in bytes as well as in number, and a row read is not kept alive by the rows read before or
+// after it.
+func TestRunHoldsFewWideRows(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const rows, width = 96, 1 << 20
+	nodes := load(t, rows, fmt.Sprintf(`UPDATE t SET v = repeat(v, %d)`, width/32)) // md5 text is 32 bytes
+	live := func() int64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		return int64(s[0].Value.Uint64())
+	}
+	base := live()
+	c := collect{hold: true, written: make(chan struct{}), released: make(chan struct{})}
+	done := make(chan struct{})
+	var sum *pipeline.Summary
+	var runErr error
+	go func() {
+		defer close(done)
+		sum, runErr = pipeline.Run(t.Context(), config(nodes), opener(&c))
+	}()
+	select {
+	case <-c.written:
+	case <-done:
+		t.Fatalf("run ended before its first difference: %v", runErr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no difference within 30s")
+	}
+	// The workers read on until the queue to the sink is full: the most the heap holds over a while.
+	var held int64
+	for range 15 {
+		time.Sleep(200 * time.Millisecond)
+		held = max(held, live()-base)
+	}
+	close(c.released)
+	<-done
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if len(c.keys) != rows || sum.Differences != rows {
+		t.Fatalf("%d keys found, summary %+v; want all %d rows changed", len(c.keys), sum, rows)
+	}
+	t.Logf("heap held with the sink stalled: %.1f MiB (rows of %d MiB, %d of them)", float64(held)/(1<<20), width>>20, rows)
+	if limit := int64(40 << 20); held > limit {
+		t.Errorf("with the sink stalled the run held %.1f MiB of heap, over %d MiB: it keeps rows it has read (%d MiB in all)",
+			float64(held)/(1<<20), limit>>20, rows*width>>20)
+	}
 }
 
 func TestJSONLinesLeavesNoFileOnError(t *testing.T) {

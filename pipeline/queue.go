@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/pool"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/rowdiff/rowdiff/schema"
 	"github.com/rowdiff/rowdiff/stages"
@@ -45,8 +47,10 @@ func (r *runner) run(parent context.Context) error {
 	// Unbuffered: the producer stays at most one range ahead of the dispatcher, which asks for a new
 	// range only when its queue is empty.
 	initial := make(chan stages.Task)
-	// A few hundred records absorb bursts from the compare workers while the sink writes.
-	diffs := make(chan schema.Diff, 256)
+	// A few hundred records absorb bursts from the compare workers while the sink writes; with wide rows
+	// the byte budget, not the count, bounds what waits.
+	diffs := make(chan weighed, 256)
+	budget := semaphore.NewWeighted(diffBytesWaiting)
 	// One slot per worker: a worker can always report without waiting for the dispatcher.
 	results := make(chan result, len(r.sessions))
 	idle := make(chan *session, len(r.sessions))
@@ -62,7 +66,7 @@ func (r *runner) run(parent context.Context) error {
 		}
 	})
 	bg.Go(func() {
-		if err := r.write(ctx, diffs); err != nil {
+		if err := r.write(ctx, diffs, budget); err != nil {
 			cancel(err)
 			for range diffs { // keep workers from blocking until they see the cancellation
 			}
@@ -70,8 +74,12 @@ func (r *runner) run(parent context.Context) error {
 	})
 
 	emit := func(d schema.Diff) error {
+		w := weighed{d, min(weight(d), diffBytesWaiting)}
+		if err := budget.Acquire(ctx, w.n); err != nil {
+			return context.Cause(ctx)
+		}
 		select {
-		case diffs <- d:
+		case diffs <- w:
 			return nil
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -155,10 +163,40 @@ func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(sc
 	return sp.Finish(ctx, s.conns)
 }
 
-// write feeds the sink and counts differences; it stops the run when --max-diffs is reached.
-func (r *runner) write(ctx context.Context, diffs <-chan schema.Diff) error {
-	for d := range diffs {
-		if err := r.sink.Write(d); err != nil {
+// diffBytesWaiting bounds the bytes of the differences waiting for the sink; a difference of wider rows
+// than that waits alone. Bounded by number only, the differences of rows of 2 MiB waiting for the JSON
+// Lines writer made a diff of 300 such rows peak at 530-630 MiB instead of 70.
+const diffBytesWaiting = 8 << 20
+
+// weighed is a difference on its way to the sink, with the bytes it holds of the budget.
+type weighed struct {
+	d schema.Diff
+	n int64
+}
+
+// weight is about what a difference keeps alive until it is written: its text and its value headers.
+func weight(d schema.Diff) int64 {
+	n := int64(0)
+	for _, k := range d.Key {
+		n += int64(len(k))
+	}
+	for _, row := range d.Rows {
+		n += int64(len(row)) * int64(unsafe.Sizeof(schema.Value{}))
+		for _, v := range row {
+			n += int64(len(v.S))
+		}
+	}
+	return n
+}
+
+// write feeds the sink, giving each difference's bytes back to budget once written, and counts
+// differences; it stops the run when --max-diffs is reached.
+func (r *runner) write(ctx context.Context, diffs <-chan weighed, budget *semaphore.Weighted) error {
+	for w := range diffs {
+		d := w.d
+		err := r.sink.Write(d)
+		budget.Release(w.n)
+		if err != nil {
 			return err
 		}
 		n := r.counts.n.Add(1)

@@ -11,8 +11,13 @@ import (
 	"github.com/rowdiff/rowdiff/schema"
 )
 
-// repairBatch is how many rows one INSERT or DELETE statement of a repair script holds.
-const repairBatch = 500
+// A statement of a repair script holds at most repairBatch rows, and stops taking more once their text
+// passes repairBatchBytes: psql sends a statement whole and the server parses it whole, and PostgreSQL
+// refuses a statement of 1 GB or more. A row wider than that is a statement of its own.
+const (
+	repairBatch      = 500
+	repairBatchBytes = 1 << 20
+)
 
 // RepairScript writes a SQL script that makes a target node's rows equal a source node's for given keys:
 // upserts for keys the source has, deletes for keys it lacks, in one transaction. Values are quoted
@@ -25,6 +30,7 @@ type RepairScript struct {
 	out            *atomicFile
 	pending        []string
 	pendingKeys    []string // key tuples of pending upserts
+	pendingBytes   int
 	table          *schema.Table
 	upsert         bool
 	upserts        int64
@@ -56,7 +62,7 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 			vals = append(vals, literal(row[i], c.Type))
 		}
 	}
-	s.pending = append(s.pending, "("+strings.Join(vals, ", ")+")")
+	s.add("(" + strings.Join(vals, ", ") + ")")
 	key := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		key[i] = literal(row[k], t.Columns[k].Type)
@@ -75,7 +81,7 @@ func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
 	for i, k := range t.Key {
 		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].Type)
 	}
-	s.pending = append(s.pending, "("+strings.Join(vals, ", ")+")")
+	s.add("(" + strings.Join(vals, ", ") + ")")
 	s.deletes++
 	return s.flushIfFull()
 }
@@ -91,10 +97,16 @@ func (s *RepairScript) switchTo(t *schema.Table, upsert bool) error {
 }
 
 func (s *RepairScript) flushIfFull() error {
-	if len(s.pending) < repairBatch {
+	if len(s.pending) < repairBatch && s.pendingBytes < repairBatchBytes {
 		return nil
 	}
 	return s.flush()
+}
+
+// add appends one row's tuple to the statement being gathered.
+func (s *RepairScript) add(tuple string) {
+	s.pending = append(s.pending, tuple)
+	s.pendingBytes += len(tuple)
 }
 
 func (s *RepairScript) flush() error {
@@ -141,7 +153,8 @@ func (s *RepairScript) flush() error {
 	} else {
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
 	}
-	s.pending, s.pendingKeys = s.pending[:0], s.pendingKeys[:0]
+	clear(s.pending) // the tuples of wide rows can go now
+	s.pending, s.pendingKeys, s.pendingBytes = s.pending[:0], s.pendingKeys[:0], 0
 	_, err := s.w.WriteString(b.String())
 	return err
 }

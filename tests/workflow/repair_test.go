@@ -409,3 +409,43 @@ func TestRepairTypeCases(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairWideRows repairs 24 rows of 1 MiB. Each statement of the script holds at most about a MiB of
+// rows, or one wider row: psql sends a statement whole, the server parses it whole and refuses one of 1 GB
+// or more, and rowdiff holds it whole in memory (with 500 rows a statement, the 300 rows of 2 MiB of one
+// repair made a statement of 600 MiB, and the repair peaked at 2.8 GiB). The repaired table is checked
+// against PostgreSQL's own FULL JOIN.
+func TestRepairWideRows(t *testing.T) {
+	t.Parallel()
+	const rows, width = 24, 1 << 20
+	common := fmt.Sprintf(`CREATE TABLE wide (id int PRIMARY KEY, v text);
+INSERT INTO wide SELECT i, repeat(md5(i::text), %d) FROM generate_series(1, %d) i;`, width/32, rows)
+	a, b := pair(t, common, "", `UPDATE wide SET v = v || 'x'`)
+	spec := Spec{Table: "wide", Key: []string{"id"}}
+	if want := truth(t, a, b, spec, false); len(want) != rows {
+		t.Fatalf("planted %d differences, want %d", len(want), rows)
+	}
+	d := diff(t, []Node{a, b}, "--table", "wide")
+	wantCode(t, d.Proc, 1)
+	script := filepath.Join(t.TempDir(), "repair.sql")
+	wantCode(t, rowdiff(t, append([]string{"repair", "--in", d.Out, "--source", "b", "--target", "a", "--out", script}, nodeArgs(a, b)...)...), 0)
+	text, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Statements start at the beginning of a line; each row's tuple is on a line of its own.
+	starts := regexp.MustCompile(`(?m)^(INSERT|DELETE|COMMIT)`).FindAllIndex(text, -1)
+	statements, largest := 0, 0
+	for i := 0; i+1 < len(starts); i++ {
+		statements++
+		largest = max(largest, starts[i+1][0]-starts[i][0])
+	}
+	t.Logf("%d statements for %d rows of %d MiB, the largest %.1f MiB", statements, rows, width>>20, float64(largest)/(1<<20))
+	if limit := 2*width + 4<<10; largest > limit {
+		t.Errorf("a statement of %.1f MiB for rows of %d MiB: over two rows' worth, it grows with the rows repaired", float64(largest)/(1<<20), width>>20)
+	}
+	wantCode(t, applyScript(t, script, a), 0)
+	if left := truth(t, a, b, spec, false); len(left) != 0 {
+		t.Errorf("%d keys still differ after the repair script", len(left))
+	}
+}

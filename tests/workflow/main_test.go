@@ -172,6 +172,7 @@ type Proc struct {
 	Code           int
 	Stdout, Stderr string
 	Elapsed        time.Duration
+	PeakRSS        int64 // bytes, from the kernel's accounting of the finished process
 }
 
 // String renders the command for failure messages so a reader can rerun it.
@@ -193,6 +194,11 @@ func run(t testing.TB, name string, args ...string) Proc {
 	start := time.Now()
 	err := cmd.Run()
 	p := Proc{Args: append([]string{filepath.Base(name)}, args...), Stdout: stdout.String(), Stderr: stderr.String(), Elapsed: time.Since(start)}
+	if cmd.ProcessState != nil { // nil when it did not start
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.PeakRSS = ru.Maxrss << 10 // KiB on Linux
+		}
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

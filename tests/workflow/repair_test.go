@@ -410,25 +410,42 @@ func TestRepairTypeCases(t *testing.T) {
 	}
 }
 
-// TestRepairWideRows repairs 24 rows of 1 MiB. Each statement of the script holds at most about a MiB of
-// rows, or one wider row: psql sends a statement whole, the server parses it whole and refuses one of 1 GB
-// or more, and rowdiff holds it whole in memory (with 500 rows a statement, the 300 rows of 2 MiB of one
-// repair made a statement of 600 MiB, and the repair peaked at 2.8 GiB). The repaired table is checked
-// against PostgreSQL's own FULL JOIN.
-func TestRepairWideRows(t *testing.T) {
+// TestRecheckAndRepairWideRows rechecks, from a Parquet export, and repairs 48 differing rows of 1 MiB;
+// both results are checked against PostgreSQL's own FULL JOIN.
+//   - The recheck reads only the export's node and key columns: reading whole rows, 256 at a time, made a
+//     recheck of 300 rows of 2 MiB peak at 1.1 GiB.
+//   - Each statement of the repair script holds at most about a MiB of rows, or one wider row: psql sends
+//     a statement whole, the server parses it whole and refuses one of 1 GB or more, and rowdiff built it
+//     whole in memory (with 500 rows a statement, 300 rows of 2 MiB made one statement of 600 MiB and a
+//     peak of 2.8 GiB).
+func TestRecheckAndRepairWideRows(t *testing.T) {
 	t.Parallel()
-	const rows, width = 24, 1 << 20
+	const rows, width = 48, 1 << 20
 	common := fmt.Sprintf(`CREATE TABLE wide (id int PRIMARY KEY, v text);
 INSERT INTO wide SELECT i, repeat(md5(i::text), %d) FROM generate_series(1, %d) i;`, width/32, rows)
 	a, b := pair(t, common, "", `UPDATE wide SET v = v || 'x'`)
+	nodes := []Node{a, b}
 	spec := Spec{Table: "wide", Key: []string{"id"}}
-	if want := truth(t, a, b, spec, false); len(want) != rows {
+	want := truth(t, a, b, spec, false)
+	if len(want) != rows {
 		t.Fatalf("planted %d differences, want %d", len(want), rows)
 	}
-	d := diff(t, []Node{a, b}, "--table", "wide")
+
+	export := filepath.Join(t.TempDir(), "wide.parquet")
+	wantCode(t, rowdiff(t, append([]string{"diff", "--table", "wide", "--out", export}, nodeArgs(nodes...)...)...), 1)
+	r := recheck(t, nodes, export)
+	wantCode(t, r.Proc, 1)
+	sameKeys(t, "recheck", keysOf(t, r.Records), want)
+	t.Logf("recheck from Parquet of %d rows of %d MiB: peak RSS %.0f MiB", rows, width>>20, float64(r.PeakRSS)/(1<<20))
+	if limit := int64(80 << 20); r.PeakRSS > limit {
+		t.Errorf("the recheck peaked at %.0f MiB, over %d MiB: it holds many of the %d MiB of rows it found different on both nodes",
+			float64(r.PeakRSS)/(1<<20), limit>>20, 2*rows*width>>20)
+	}
+
+	d := diff(t, nodes, "--table", "wide")
 	wantCode(t, d.Proc, 1)
 	script := filepath.Join(t.TempDir(), "repair.sql")
-	wantCode(t, rowdiff(t, append([]string{"repair", "--in", d.Out, "--source", "b", "--target", "a", "--out", script}, nodeArgs(a, b)...)...), 0)
+	wantCode(t, rowdiff(t, append([]string{"repair", "--in", d.Out, "--source", "b", "--target", "a", "--out", script}, nodeArgs(nodes...)...)...), 0)
 	text, err := os.ReadFile(script)
 	if err != nil {
 		t.Fatal(err)

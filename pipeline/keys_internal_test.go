@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestParseKeyRecord reads the table and key of records as rowdiff writes them, and in other field
+// orders (jq -S sorts them), keeping the key columns in the record's order.
+func TestParseKeyRecord(t *testing.T) {
+	wide := strings.Repeat("x", 1<<20)
+	for _, c := range []struct{ line, table string }{
+		{`{"table":"public.t","key":{"b":"x,y","a":7},"kind":"changed","nodes":{"n1":{"v":"` + wide + `"},"n2":null}}`, "public.t"},
+		{`{"key":{"b":"x,y","a":7},"kind":"missing","nodes":{"n1":null},"table":"s.\"T\""}`, `s."T"`},
+		{`{"nodes":{"n1":{"a":[1,{"k":"}"}]}},"key":{"b":"x,y","a":7.0e0},"table":"public.t"}`, "public.t"},
+	} {
+		rec, err := parseKeyRecord([]byte(c.line))
+		if err != nil {
+			t.Fatalf("%.80s: %v", c.line, err)
+		}
+		wantKey := []string{"x,y", "7"}
+		if strings.Contains(c.line, "7.0e0") {
+			wantKey[1] = "7.0e0" // the number's text, as written
+		}
+		if rec.Table != c.table || !slices.Equal(rec.Columns, []string{"b", "a"}) || !slices.Equal(rec.Key, wantKey) {
+			t.Errorf("%.80s: got %q %q %q", c.line, rec.Table, rec.Columns, rec.Key)
+		}
+	}
+	for _, bad := range []string{`[1]`, `{"table":"public.t"}`, `{"key":{"a":1}}`, `{"table":"public.t","key":[1]}`, `{"table":"public.t","key":{"a":null}}`, `{"table":"public.t","key":{}}`} {
+		if _, err := parseKeyRecord([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+// BenchmarkParseKeyRecordWide reads the key of a record of two 2 MiB rows, which parsing stops short of.
+func BenchmarkParseKeyRecordWide(b *testing.B) {
+	wide := strings.Repeat("c4ca4238a0b923820dcc509a6f75849b", 1<<16)
+	line := []byte(`{"table":"public.wide","key":{"id":1},"kind":"changed","nodes":{"a":{"id":1,"v":"` + wide + `"},"b":{"id":1,"v":"` + wide + `x"}}}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := parseKeyRecord(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

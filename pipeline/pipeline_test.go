@@ -201,42 +201,55 @@ func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
 	cfg.BlockRows, cfg.LeafRows = 65536, 32
 	// The sink holds the first difference until the node is down: the workers then wait to hand over
 	// theirs, their queries still streaming, and the run cannot finish before the node dies.
-	c := collect{hold: true, written: make(chan struct{}), released: make(chan struct{})}
-	done := make(chan struct{})
-	var sum *pipeline.Summary
-	var runErr error
-	go func() {
-		defer close(done)
-		sum, runErr = pipeline.Run(ctx, cfg, opener(&c))
-	}()
-	select {
-	case <-c.written:
-	case <-done:
-		t.Fatalf("run ended before its first difference: %v", runErr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no difference within 30s")
-	}
+	h := startHeld(ctx, t, cfg)
 	err = victim.StopImmediate(ctx)
-	close(c.released)
+	close(h.c.released)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
 	select {
-	case <-done:
+	case <-h.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop within 30s of the node dying")
 	}
-	if runErr == nil {
-		t.Fatalf("run succeeded after its node died: %+v", sum)
+	if h.err == nil {
+		t.Fatalf("run succeeded after its node died: %+v", h.sum)
 	}
-	if !strings.Contains(runErr.Error(), "victim") {
-		t.Errorf("error does not name the node: %v", runErr)
+	if !strings.Contains(h.err.Error(), "victim") {
+		t.Errorf("error does not name the node: %v", h.err)
 	}
-	if !c.aborted || c.committed {
-		t.Errorf("sink committed=%v aborted=%v after an error", c.committed, c.aborted)
+	if !h.c.aborted || h.c.committed {
+		t.Errorf("sink committed=%v aborted=%v after an error", h.c.committed, h.c.aborted)
 	}
-	t.Logf("stopped %.1fs after the node died: %v", time.Since(stopped).Seconds(), runErr)
+	t.Logf("stopped %.1fs after the node died: %v", time.Since(stopped).Seconds(), h.err)
+}
+
+// heldRun is a run whose sink holds its first difference until c.released is closed.
+type heldRun struct {
+	c    collect
+	done chan struct{} // closed when the run has returned sum and err
+	sum  *pipeline.Summary
+	err  error
+}
+
+// startHeld starts a run of cfg whose sink holds its first difference, and returns once that difference
+// is in the sink; the test fails if the run ends first or no difference comes within 30s.
+func startHeld(ctx context.Context, t *testing.T, cfg pipeline.Config) *heldRun {
+	t.Helper()
+	h := &heldRun{c: collect{hold: true, written: make(chan struct{}), released: make(chan struct{})}, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		h.sum, h.err = pipeline.Run(ctx, cfg, opener(&h.c))
+	}()
+	select {
+	case <-h.c.written:
+	case <-h.done:
+		t.Fatalf("run ended before its first difference: %v", h.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no difference within 30s")
+	}
+	return h
 }
 
 // TestRunHoldsFewWideRows: with the sink stalled at its first difference, a run over rows of 1 MiB that all
@@ -254,34 +267,20 @@ func TestRunHoldsFewWideRows(t *testing.T) {
 		return int64(s[0].Value.Uint64())
 	}
 	base := live()
-	c := collect{hold: true, written: make(chan struct{}), released: make(chan struct{})}
-	done := make(chan struct{})
-	var sum *pipeline.Summary
-	var runErr error
-	go func() {
-		defer close(done)
-		sum, runErr = pipeline.Run(t.Context(), config(nodes), opener(&c))
-	}()
-	select {
-	case <-c.written:
-	case <-done:
-		t.Fatalf("run ended before its first difference: %v", runErr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no difference within 30s")
-	}
+	h := startHeld(t.Context(), t, config(nodes))
 	// The workers read on until the queue to the sink is full: the most the heap holds over a while.
 	var held int64
 	for range 15 {
 		time.Sleep(200 * time.Millisecond)
 		held = max(held, live()-base)
 	}
-	close(c.released)
-	<-done
-	if runErr != nil {
-		t.Fatal(runErr)
+	close(h.c.released)
+	<-h.done
+	if h.err != nil {
+		t.Fatal(h.err)
 	}
-	if len(c.keys) != rows || sum.Differences != rows {
-		t.Fatalf("%d keys found, summary %+v; want all %d rows changed", len(c.keys), sum, rows)
+	if len(h.c.keys) != rows || h.sum.Differences != rows {
+		t.Fatalf("%d keys found, summary %+v; want all %d rows changed", len(h.c.keys), h.sum, rows)
 	}
 	t.Logf("heap held with the sink stalled: %.1f MiB (rows of %d MiB, %d of them)", float64(held)/(1<<20), width>>20, rows)
 	if limit := int64(40 << 20); held > limit {

@@ -116,12 +116,21 @@ func (s *Summary) finish(err error) {
 	}
 }
 
+// summaryTables is the most tables the human summary names one by one; past it, it names only the tables
+// that differ (a --schema run of 500 tables wrote a first line of 10 KB and 500 lines of "0 differences").
+// The JSON summary always lists every table.
+const summaryTables = 10
+
 // WriteText writes the human summary.
 func (s *Summary) WriteText(w io.Writer) {
 	if s.Error != "" && len(s.Tables) == 0 {
 		return // nothing ran; the error says it all
 	}
-	fmt.Fprintf(w, "rowdiff: %s\n", s.Table)
+	if len(s.Tables) > summaryTables {
+		fmt.Fprintf(w, "rowdiff: %d tables\n", len(s.Tables))
+	} else {
+		fmt.Fprintf(w, "rowdiff: %s\n", s.Table)
+	}
 	for _, n := range s.Nodes {
 		if s.RangesHashed == 0 { // a recheck reads keys, not whole tables: there is no row count
 			fmt.Fprintf(w, "  node %-12s %10.1f MiB received\n", n.Name, float64(n.BytesReceived)/(1<<20))
@@ -130,8 +139,16 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  node %-12s %12d rows  %10.1f MiB received\n", n.Name, n.Rows, float64(n.BytesReceived)/(1<<20))
 	}
 	if len(s.Tables) > 1 {
+		identical := 0
 		for _, t := range s.Tables {
+			if t.Differences == 0 && len(s.Tables) > summaryTables {
+				identical++
+				continue
+			}
 			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing)\n", t.Table, t.Differences, t.Changed, t.Missing)
+		}
+		if identical > 0 {
+			fmt.Fprintf(w, "  %d other tables: no differences\n", identical)
 		}
 	}
 	for _, t := range s.Tables {

@@ -1,0 +1,48 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestWriteTextManyTables: past summaryTables tables the human summary names only the tables that differ
+// and counts the others; up to it, every table.
+func TestWriteTextManyTables(t *testing.T) {
+	summary := func(n int, differing ...int) *Summary {
+		s := &Summary{Nodes: []NodeSummary{{Name: "a"}, {Name: "b"}}, Complete: true}
+		for i := range n {
+			ts := TableSummary{Table: fmt.Sprintf("lots.t%d", i)}
+			for _, d := range differing {
+				if d == i {
+					ts.Differences, ts.Changed = 2, 2
+				}
+			}
+			s.add(ts)
+		}
+		return s
+	}
+	var b strings.Builder
+	summary(500, 77, 400).WriteText(&b)
+	out := b.String()
+	for _, want := range []string{"rowdiff: 500 tables\n", "table lots.t77 ", "table lots.t400 ", "  498 other tables: no differences\n", "differences: 4 (4 changed, 0 missing)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("500 tables: summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "lots.t1 ") || strings.Count(out, "\n") > 10 {
+		t.Errorf("500 tables: summary names identical tables:\n%s", out)
+	}
+
+	b.Reset()
+	summary(3, 1).WriteText(&b)
+	out = b.String()
+	for _, want := range []string{"rowdiff: lots.t0, lots.t1, lots.t2\n", "table lots.t0 ", "table lots.t1 ", "table lots.t2 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("3 tables: summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "other tables") {
+		t.Errorf("3 tables: summary leaves tables out:\n%s", out)
+	}
+}

@@ -205,6 +205,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
+	// Without a reason, every node's text key columns order by bytes (keyScanReason checks).
+	t.KeyBytes = t.KeyScan == ""
 	return t, nil
 }
 

@@ -48,11 +48,12 @@ func (a *args) add(v string, cast string) string {
 	return "$" + strconv.Itoa(len(a.vals)) + "::" + cast
 }
 
-// keyExpr is key column i as the server orders it: text keys in "C" so every node orders them alike.
+// keyExpr is key column i as the server orders it: text keys in "C" so every node orders them alike, in
+// their own collation where that is byte order (Table.KeyBytes), so that their index serves the order.
 func (q *SQL) keyExpr(i int) string {
 	c := q.T.Columns[q.T.Key[i]]
 	x := valueExpr(c)
-	if textual[c.Base] {
+	if textual[c.Base] && !q.T.KeyBytes {
 		x += ` COLLATE "C"`
 	}
 	return x

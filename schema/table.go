@@ -75,8 +75,8 @@ type Table struct {
 	// KeyBytes says the key's text columns order by bytes in their own collation (C or POSIX) on every
 	// node, so SQL compares them as they are instead of with COLLATE "C". An index serves a condition or
 	// an order only in its own collation, which is not "C" even where it orders like it: in databases
-	// created with LOCALE 'C', a 1M-row diff of a text key read node a's table in a sequential scan per
-	// compare, 260 s instead of 3.8.
+	// created with LOCALE 'C', a recheck of the 29,913 differences of a 10M-row table read the whole table
+	// once per 256 keys, 168 s instead of 0.84 s (and a 1M-row diff by ranges, 260 s instead of 3.8 s).
 	KeyBytes bool
 }
 

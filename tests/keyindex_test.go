@@ -47,15 +47,7 @@ CREATE INDEX ON expr_index ((id % 10), id); CREATE INDEX ON expr_index (v) INCLU
 		table("pk_include", ", PRIMARY KEY (id) INCLUDE (v)"),
 		plant("pk_a_only")+plant("no_index")+plant("expr_index")+plant("pattern_index")+plant("indexed")+plant("include_index")+plant("pk_include"))
 	nodes := []Node{a, b}
-	seqScans := func(n Node, tbl string) int64 {
-		ctx, cancel := setupContext()
-		defer cancel()
-		scans, err := testkit.SeqScans(ctx, n.dsn(), tbl)
-		if err != nil {
-			t.Fatalf("node %s: sequential scans of %s: %v", n.Name, tbl, err)
-		}
-		return scans
-	}
+	seqScans := func(n Node, tbl string) int64 { return seqScansOf(t, n, tbl) }
 	for _, c := range []struct {
 		table, key string
 		// why is what the summary must say, "" for a table read by key ranges.

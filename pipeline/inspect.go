@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -25,6 +26,9 @@ type remoteTable struct {
 	// expression, or for a column indexed with another operator class or collation than its own, which
 	// cannot serve rowdiff's range conditions.
 	indexes [][]string
+	// correlation is each analyzed column's pg_stats.correlation: how closely its order follows the
+	// table's physical order, from -1 to 1.
+	correlation map[string]float64
 }
 
 const findTableSQL = `
@@ -70,6 +74,12 @@ CROSS JOIN LATERAL (
     WHERE k.ord <= i.indnkeyatts) k(names, usable)
 WHERE i.indrelid = $1`
 
+// correlationSQL reads pg_stats.correlation of the table's analyzed columns (a partitioned table's
+// statistics are of its whole hierarchy).
+const correlationSQL = `
+SELECT attname::text, correlation FROM pg_catalog.pg_stats
+WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS NOT NULL`
+
 // inspect reads the table's definition on one node, inside the node's snapshot.
 func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*remoteTable, error) {
 	var t remoteTable
@@ -108,6 +118,17 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*re
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read indexes: %w", err)
+	}
+	rows, _ = conn.Query(ctx, correlationSQL, t.schema, t.name, t.relkind == "p")
+	t.correlation = map[string]float64{}
+	var col string
+	var corr float64
+	_, err = pgx.ForEachRow(rows, []any{&col, &corr}, func() error {
+		t.correlation[col] = corr
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read statistics: %w", err)
 	}
 	return &t, nil
 }
@@ -207,8 +228,15 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	t.KeyScan = keyScanReason(names, remotes, key)
 	// Without a reason, every node's text key columns order by bytes (keyScanReason checks).
 	t.KeyBytes = t.KeyScan == ""
+	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]
+	t.RandomKey = ok && math.Abs(corr) < randomKeyCorrelation
 	return t, nil
 }
+
+// randomKeyCorrelation is the pg_stats.correlation (in absolute value) of a key's first column below
+// which its order is taken to bear no relation to the table's physical order (schema.Table.RandomKey):
+// md5 and random uuid keys are near 0, keys that grow with insertion near 1.
+const randomKeyCorrelation = 0.5
 
 // keyScanReason says why some node cannot serve range conditions on the key through an index, or is ""
 // when every node can. Then every range would cost that node a sequential scan (a 1M-row diff with the

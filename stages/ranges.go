@@ -23,15 +23,17 @@ import (
 // and the rest goes to full row compares (in chunks of maxFullRows) instead of being hashed first, which
 // would only find every bucket different. Once the compares finished since the previous chunk was sent
 // found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
-// waiting in the producer) are still compared whole. Any other key takes every LeafRows-th key of the first
-// node, streamed from one index scan, as bucket bounds; the first and last ranges are open, so a key that
-// exists only on another node still falls in some range. There the whole first range (Fanout buckets) is
-// the probe.
+// waiting in the producer) are still compared whole. Any other key (and an integer key without
+// statistics) takes every LeafRows-th key of the first node, streamed from one index scan, as bucket
+// bounds; the first and last ranges are open, so a key that exists only on another node still falls in
+// some range. There the whole first range (Fanout buckets) is the probe. A random key, and a key no index
+// serves on some node, is read by key hash instead (schema.Table.ByKeyHash): one hash task of the whole
+// table, in buckets of a hash of the key.
 func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
-	if t.KeyScan != "" {
-		// No index serves range conditions on this key, so every range would cost a full scan: hash the
-		// whole table once into buckets by key hash; differing buckets are read back in one more scan.
+	if t.ByKeyHash() {
+		// Hash the whole table once into buckets by key hash; differing buckets are read back in one more
+		// scan. Where no index serves the key, every range would cost a full scan.
 		n := int64(1)
 		for n < 1<<18 && (estRows < 1 || float64(n*env.LeafRows) < estRows) {
 			n <<= 1

@@ -60,7 +60,7 @@ func NewSplitter(env *Env, t HashTask) *Splitter { return &Splitter{env: env, t:
 
 // Add takes the next differing bucket; buckets must come in increasing order.
 func (s *Splitter) Add(d BucketDiff) {
-	if s.env.SQL.T.KeyScan != "" {
+	if s.env.SQL.T.ByKeyHash() {
 		s.ids = append(s.ids, d.Bucket)
 		return
 	}
@@ -126,7 +126,7 @@ func (s *Splitter) place(d BucketDiff) {
 // Finish returns the follow-up tasks. It may query conns (for split points), so it must be called
 // after the hash results have been read.
 func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error) {
-	if s.env.SQL.T.KeyScan != "" {
+	if s.env.SQL.T.ByKeyHash() {
 		if len(s.ids) == 0 {
 			return nil, nil
 		}

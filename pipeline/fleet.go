@@ -104,7 +104,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	for i, conn := range f.coords {
 		p.Go(func(ctx context.Context) error {
 			var err error
-			if remotes[i], err = inspect(ctx, conn, schemaName, tableName); err != nil {
+			if remotes[i], err = inspect(ctx, conn, schemaName, tableName, i == 0); err != nil {
 				return fmt.Errorf("node %s: %w", f.names[i], err)
 			}
 			return nil

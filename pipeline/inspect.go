@@ -27,7 +27,7 @@ type remoteTable struct {
 	// cannot serve rowdiff's range conditions.
 	indexes [][]string
 	// correlation is each analyzed column's pg_stats.correlation: how closely its order follows the
-	// table's physical order, from -1 to 1.
+	// table's physical order, from -1 to 1 (read on the first node only).
 	correlation map[string]float64
 }
 
@@ -80,8 +80,9 @@ const correlationSQL = `
 SELECT attname::text, correlation FROM pg_catalog.pg_stats
 WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS NOT NULL`
 
-// inspect reads the table's definition on one node, inside the node's snapshot.
-func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*remoteTable, error) {
+// inspect reads the table's definition on one node, inside the node's snapshot, and with stats its
+// columns' statistics (only the first node's are used).
+func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stats bool) (*remoteTable, error) {
 	var t remoteTable
 	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -119,8 +120,11 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string) (*re
 	if err != nil {
 		return nil, fmt.Errorf("read indexes: %w", err)
 	}
-	rows, _ = conn.Query(ctx, correlationSQL, t.schema, t.name, t.relkind == "p")
 	t.correlation = map[string]float64{}
+	if !stats {
+		return &t, nil
+	}
+	rows, _ = conn.Query(ctx, correlationSQL, t.schema, t.name, t.relkind == "p")
 	var col string
 	var corr float64
 	_, err = pgx.ForEachRow(rows, []any{&col, &corr}, func() error {

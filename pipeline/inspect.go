@@ -39,8 +39,12 @@ WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY array_position(pg_catalog.current_schemas(false), n.nspname::text)
 LIMIT 1`
 
+// columnsSQL reads the table's columns. The cast type is the base type named with typmod -1, not none:
+// format_type(oid, NULL) names "character" and "bit", which mean char(1) and bit(1), and a cast to them
+// cuts a value to its first character or bit (a char(6) key's range bounds, cut to one letter, never
+// narrowed; a domain over char(5) hashed only its first letter). With -1 they are bpchar and "bit".
 const columnsSQL = `
-SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, NULL),
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
        bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,

@@ -23,7 +23,8 @@ type Column struct {
 	Name string
 	// Type is format_type(atttypid, atttypmod), e.g. "numeric(12,2)"; nodes must agree on it exactly.
 	Type string
-	// CastType is the type to cast a text parameter to (the base type without typmod), e.g. "numeric".
+	// CastType is the type to cast a text parameter to (the base type without typmod), e.g. "numeric";
+	// never one that would cut a value short ("bpchar", not "character", which means char(1)).
 	CastType string
 	// Base is the pg_type.typname of the base type after domains are resolved, e.g. "int8", "_text".
 	Base string

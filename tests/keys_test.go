@@ -57,8 +57,8 @@ func uuidOf(i int) string {
 }
 
 // keyCases covers every supported key type with its awkward values: extreme integers, special numerics,
-// BC and infinite dates and timestamps, text that sorts differently under other collations, and byte
-// strings that are prefixes of each other.
+// BC and infinite dates and timestamps, text that sorts differently under other collations, padded
+// char(n), and byte strings that are prefixes of each other.
 func keyCases() []keyCase {
 	var cs []keyCase
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -111,6 +111,18 @@ func keyCases() []keyCase {
 	}
 	cs = append(cs, keyCase{"text", []string{"k text"}, dedupe(single(textKeys("a", "A", "b", "_", "é", "Z", "z ", "Ω")...))})
 	cs = append(cs, keyCase{"varchar", []string{"k varchar(40)"}, dedupe(single(textKeys("x", "X", "-", "ä", "Ä", "0")...))})
+	{
+		// char(n) pads with spaces and compares without them, so no two of these may differ only in
+		// trailing spaces. In the C collation the key is cut into ranges whose bounds are char values;
+		// in the database's own, it is read by key hash.
+		lits := []string{q(""), q("a b"), q("a  b"), q("A"), q("a"), q(" a"), q("é"), q("日本語"), q("~"), q("ab"),
+			q("abc"), q("abcdefghij"), q("quote's"), "E'tab\\there'"}
+		for i := 0; i < 380; i++ {
+			lits = append(lits, q(fmt.Sprintf("%s%d", []string{"k", "K", "_", "ü", "z"}[i%5], i*7919%10007)))
+		}
+		cs = append(cs, keyCase{"bpchar_c", []string{`k char(10) COLLATE "C"`}, dedupe(single(lits...))})
+		cs = append(cs, keyCase{"bpchar", []string{"k char(10)"}, dedupe(single(lits...))})
+	}
 	{
 		lits := []string{q("00000000-0000-0000-0000-000000000000"), q("ffffffff-ffff-ffff-ffff-ffffffffffff"),
 			q("7fffffff-ffff-ffff-ffff-ffffffffffff"), q("80000000-0000-0000-0000-000000000000")}

@@ -484,3 +484,54 @@ func TestNullBesideStandIn(t *testing.T) {
 		check(t, diff(t, "t", nodes, mode...), want, []string{"id"}, "public.t")
 	}
 }
+
+// TestDomains compares columns, and a key, whose types are domains over types with a length: char(n),
+// bit(n), varchar(n), numeric(p,s) and char(n)[]. rowdiff reads a domain as the type it is over, and a
+// cast to plain "character" or "bit" would cut each value to its first character or bit: values that
+// differ after it must still differ, and char values that differ only in trailing spaces must not.
+func TestDomains(t *testing.T) {
+	t.Parallel()
+	schema := `CREATE DOMAIN code8 AS char(8) COLLATE "C" NOT NULL; CREATE DOMAIN code5 AS char(5);
+CREATE DOMAIN bits3 AS bit(3); CREATE DOMAIN vc4 AS varchar(4); CREATE DOMAIN money2 AS numeric(6,2);
+CREATE DOMAIN codes AS char(5)[];
+CREATE TABLE dm (k code8 PRIMARY KEY, c code5, b bits3, v vc4, n money2, cs codes);
+INSERT INTO dm SELECT 'k' || lpad(i::text, 4, '0'), 'ab' || i, B'101', 'v' || i, i / 4.0, ARRAY['x' || i, 'y']
+FROM generate_series(1, 300) i;`
+	plants := []struct {
+		k      int
+		col    string
+		a, b   string
+		differ bool
+	}{
+		{5, "c", "'abcde'", "'abzzz'", true},
+		{6, "c", "'ab'", "'ab   '", false},
+		{7, "b", "B'101'", "B'110'", true},
+		{8, "b", "B'100'", "B'100'", false},
+		{9, "v", "'abcd'", "'abce'", true},
+		{10, "n", "1.5", "1.50", false},
+		{11, "n", "1.25", "1.26", true},
+		{12, "cs", "'{abcde}'", "'{abzzz}'", true},
+		{13, "cs", "'{ab}'", "'{\"ab   \"}'", false},
+		{250, "c", "'x1234'", "'x1299'", true},
+	}
+	var pa, pb strings.Builder
+	for _, p := range plants {
+		key := fmt.Sprintf("'k%04d'", p.k)
+		fmt.Fprintf(&pa, "UPDATE dm SET %s = %s WHERE k = %s;\n", p.col, p.a, key)
+		fmt.Fprintf(&pb, "UPDATE dm SET %s = %s WHERE k = %s;\n", p.col, p.b, key)
+	}
+	pb.WriteString("DELETE FROM dm WHERE k IN ('k0100', 'k0101'); INSERT INTO dm (k) VALUES ('k0100x'), ('k9');\n")
+	a, b := pair(t, schema, pa.String(), pb.String())
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "dm", Key: []string{"k"}})
+	for _, p := range plants {
+		if _, got := want[fmt.Sprintf("k%04d   ", p.k)]; got != p.differ {
+			t.Fatalf("test setup: PostgreSQL says k%04d (%s: %s vs %s) differs=%v, the table here says %v", p.k, p.col, p.a, p.b, got, p.differ)
+		}
+	}
+	// Tiny ranges, so the key's range bounds and fetches carry char values.
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		r := diff(t, "dm", nodes, mode...)
+		check(t, r, want, []string{"k"}, "public.dm")
+	}
+}

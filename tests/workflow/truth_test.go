@@ -240,7 +240,12 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 	var keyList, keySel, same []string
 	for _, k := range s.Key {
 		keyList = append(keyList, ident(k))
-		keySel = append(keySel, ident(k)+"::text")
+		sel := ident(k) + "::text"
+		if slices.ContainsFunc(cols, func(c fcol) bool { return c.name == k && strings.HasPrefix(c.localType, "character(") }) {
+			// char(n)'s cast to text drops the padding that its text form, and so rowdiff's key, keeps.
+			sel = "format('%s', " + ident(k) + ")"
+		}
+		keySel = append(keySel, sel)
 	}
 	same = append(same, "true")
 	for _, c := range cols {

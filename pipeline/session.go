@@ -71,6 +71,9 @@ func (n *node) configure(t Timeouts) error {
 	p["IntervalStyle"] = "postgres"
 	p["extra_float_digits"] = "3"
 	p["bytea_output"] = "hex"
+	// money's text form follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE): nodes set up in other
+	// countries would differ in every money value.
+	p["lc_monetary"] = "C"
 	p["default_transaction_read_only"] = "on"
 	p["statement_timeout"] = ms(t.Statement)
 	p["lock_timeout"] = ms(t.Lock)

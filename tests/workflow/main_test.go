@@ -70,10 +70,17 @@ type Node struct {
 	Name string
 	C    *pgcluster.Cluster
 	DB   string
+	// User, when set, is the role rowdiff and psql log in as instead of the superuser.
+	User string
 }
 
 // DSN is what rowdiff and psql get for this node.
-func (n Node) DSN() string { return n.C.DSN(n.DB) }
+func (n Node) DSN() string {
+	if n.User != "" {
+		return n.C.DSN(n.DB) + " user=" + n.User
+	}
+	return n.C.DSN(n.DB)
+}
 
 // Arg is the --node flag value for this node.
 func (n Node) Arg() string { return n.Name + "=" + n.DSN() }

@@ -466,3 +466,47 @@ INSERT INTO wide SELECT i, repeat(md5(i::text), %d) FROM generate_series(1, %d) 
 		t.Errorf("%d keys still differ after the repair script", len(left))
 	}
 }
+
+// monetaryLocale is a locale whose money text differs from C's. The clusters must start after it exists:
+// a running server does not see locales generated later.
+const monetaryLocale = "de_DE.UTF-8"
+
+// TestMonetaryLocale diffs and repairs a money column where node b's role runs with lc_monetary set to
+// monetaryLocale, so money prints as "1,25 €" there and as "$1.25" on node a. rowdiff pins lc_monetary,
+// so only the planted changes differ; its repair script pins it too, so the target parses the values it
+// carries. The truth's postgres_fdw logs in as the superuser, with the C text on both nodes.
+func TestMonetaryLocale(t *testing.T) {
+	t.Parallel()
+	common := `CREATE TABLE mon (id int PRIMARY KEY, m money, v text);
+INSERT INTO mon SELECT i, (i * 1.25)::numeric::money, 'v' || i FROM generate_series(1, 200) i;`
+	a, b := pair(t, common, "", `UPDATE mon SET m = m + 1::money WHERE id % 20 = 3; DELETE FROM mon WHERE id = 7;`)
+	role := fmt.Sprintf("eur%d", uniq())
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := b.C.Exec(ctx, b.DB, fmt.Sprintf("CREATE ROLE %s LOGIN; GRANT ALL ON mon TO %s;", role, role)); err != nil {
+		t.Fatalf("node b: %v", err)
+	}
+	if err := b.C.Exec(ctx, b.DB, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET lc_monetary = %s", role, ident(b.DB), literal(monetaryLocale))); err != nil {
+		t.Fatalf("node b: lc_monetary %s: %v\nThe test needs that locale on this machine, generated before the test's clusters start: "+
+			"as root, `localedef -i de_DE -f UTF-8 de_DE.UTF-8` (Debian package locales; .ci/run does this)", monetaryLocale, err)
+	}
+	b.User = role
+	if got := b.QueryStrings(t, "SELECT 1.25::money::text")[0][0]; !strings.Contains(got, "1,25") {
+		t.Fatalf("test setup: money prints as %q for node b's role, want the %s form 1,25 €", got, monetaryLocale)
+	}
+	spec := Spec{Table: "mon", Key: []string{"id"}}
+	want := truth(t, a, b, spec, false)
+	if len(want) != 11 {
+		t.Fatalf("planted %d differences, want 11", len(want))
+	}
+	d := diff(t, []Node{a, b}, "--table", "mon")
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, "diff", keysOf(t, d.Records), want)
+
+	script := repair(t, d.Out, a, b)
+	if !strings.Contains(script, "'$3.75'::money") {
+		t.Errorf("the repair script does not carry id 3's money in the C form '$3.75'::money")
+	}
+	wantCode(t, applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b), 0)
+	identical(t, a, b, spec)
+}

@@ -213,14 +213,23 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		node := names[i+1]
 		cols := byName(r)
 		var problems []string
-		for _, c := range t.Columns {
+		for j, c := range t.Columns {
 			rc, ok := cols[c.Name]
-			switch {
-			case !ok:
+			if !ok {
 				problems = append(problems, fmt.Sprintf("column %q is missing", c.Name))
-			case rc.Type != c.Type:
-				problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, c.Type, names[0]))
+				continue
 			}
+			// The first node's type, as the problem names it, not the common type built so far.
+			first := firstCols[c.Name]
+			if rc.Type != first.Type {
+				common, ok := commonType(c, rc)
+				if !ok {
+					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, first.Type, names[0]))
+					continue
+				}
+				t.Columns[j] = common
+			}
+			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 		}
 		if len(sel.Columns) == 0 {
 			for _, rc := range r.columns {
@@ -240,6 +249,53 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	t.RandomKey = ok && math.Abs(corr) < randomKeyCorrelation
 	return t, nil
 }
+
+// commonType is the type in which column c (as far as merged) and the same column on another node, o,
+// compare when their declared types differ, as they do in the middle of a migration; false when their
+// values cannot be compared without choosing how to convert them (timestamp against timestamptz, float4
+// against float8, text against bytea, ...). Accepted:
+//   - the same base type with another typmod or through a domain (varchar(20) and varchar(50) or text
+//     domains, numeric(10,2) and numeric(12,4), timestamp(3) and timestamp): the type's own equality
+//     ignores typmods, so the values compare as the base type, and numeric's output type holds both;
+//     except bit(n), whose lengths make values of two typmods never equal and its cast type unbounded;
+//   - int2, int4 and int8 (an id widened to bigint): as the widest;
+//   - varchar and text: as text.
+//
+// Where the base types differ, every node reads the column cast to the common one (Column.Converted).
+func commonType(c, o schema.Column) (schema.Column, bool) {
+	if c.Category == "A" || o.Category == "A" {
+		if c.Base != o.Base || c.Base == "_bit" {
+			return c, false
+		}
+	}
+	switch {
+	case c.Base == o.Base && c.Base != "bit":
+		if (c.Precision < 0) != (o.Precision < 0) {
+			c.Precision, c.Scale = -1, -1
+		} else if c.Precision >= 0 && (c.Precision != o.Precision || c.Scale != o.Scale) {
+			// Digits before the point and after it, each as many as the wider side has.
+			c.Scale = max(c.Scale, o.Scale)
+			c.Precision = max(c.Precision-c.Scale, o.Precision-o.Scale) + c.Scale
+		}
+		c.Domain = c.Domain || o.Domain
+	case integerWidth[c.Base] > 0 && integerWidth[o.Base] > 0:
+		if integerWidth[o.Base] > integerWidth[c.Base] {
+			c.Base, c.CastType = o.Base, o.CastType
+		}
+		c.Converted = true
+	case textOrVarchar[c.Base] && textOrVarchar[o.Base]:
+		c.Base, c.CastType = "text", "text"
+		c.Converted = true
+	default:
+		return c, false
+	}
+	c.Type = c.CastType
+	return c, true
+}
+
+var integerWidth = map[string]int{"int2": 2, "int4": 4, "int8": 8}
+
+var textOrVarchar = map[string]bool{"text": true, "varchar": true}
 
 // randomKeyCorrelation is the pg_stats.correlation (in absolute value) of a key's first column below
 // which its order is taken to bear no relation to the table's physical order (schema.Table.RandomKey):

@@ -107,6 +107,21 @@ func TestSQLIsQuotedAndParameterized(t *testing.T) {
 	}
 }
 
+// TestConvertedColumns: a column the nodes declare with different types is hashed in the common type on
+// every node, but a key compares with its bounds uncast, so that an index on the narrower type serves.
+func TestConvertedColumns(t *testing.T) {
+	q := &SQL{T: &Table{Schema: "s", Name: "m", Columns: []Column{
+		{Name: "id", CastType: "bigint", Base: "int8", NotNull: true, Converted: true},
+		{Name: "v", CastType: "text", Base: "text", Converted: true},
+	}, Key: []int{0}}}
+	sql, _ := q.Select([]Range{{Lo: Key{"1"}, Hi: Key{"5"}}}, false)
+	for _, want := range []string{`"id" >= $1::bigint AND "id" < $2::bigint`, `COALESCE("v"::text::text, '')`, `hashint8extended("id"::bigint,`, `ORDER BY "id"`} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("Select SQL lacks %q:\n%s", want, sql)
+		}
+	}
+}
+
 func TestBucketRange(t *testing.T) {
 	r := Range{Lo: Key{"100"}, Hi: Key{"135"}}
 	b := Buckets{Width: 10, Origin: 100}

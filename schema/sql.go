@@ -53,16 +53,21 @@ func (a *args) add(v string, cast string) string {
 func (q *SQL) keyExpr(i int) string {
 	c := q.T.Columns[q.T.Key[i]]
 	x := valueExpr(c)
+	if c.Converted {
+		// An int4 key compares with int8 bounds as it is, through its index; cast, it would not.
+		x = QuoteIdent(c.Name)
+	}
 	if textual[c.Base] && !q.T.KeyBytes {
 		x += ` COLLATE "C"`
 	}
 	return x
 }
 
-// valueExpr is column c as a value of its base type: a domain is cast to the type it is over.
+// valueExpr is column c as a value of its base type: a domain is cast to the type it is over, and a
+// column whose nodes declare different types to the common one.
 func valueExpr(c Column) string {
 	x := QuoteIdent(c.Name)
-	if c.Domain {
+	if c.Domain || c.Converted {
 		x += "::" + c.CastType
 	}
 	return x

@@ -18,10 +18,11 @@ const (
 	KindJSON
 )
 
-// Column is one compared column. Type information comes from the first node; every other node must agree.
+// Column is one compared column. Type information comes from the first node, or where the nodes declare it
+// differently, describes the type its values are compared in on every node.
 type Column struct {
 	Name string
-	// Type is format_type(atttypid, atttypmod), e.g. "numeric(12,2)"; nodes must agree on it exactly.
+	// Type is format_type(atttypid, atttypmod), e.g. "numeric(12,2)", or the common type where nodes differ.
 	Type string
 	// CastType is the type to cast a text parameter to (the base type without typmod), e.g. "numeric";
 	// never one that would cut a value short ("bpchar", not "character", which means char(1)).
@@ -45,6 +46,10 @@ type Column struct {
 	Generated, IdentityAlways bool
 	// Precision and Scale are numeric's typmod; -1 when unconstrained.
 	Precision, Scale int
+	// Converted says the nodes declare the column with different base types (int4 on one, int8 on
+	// another): every node reads its values as CastType, the common type, except in key conditions,
+	// where the cast would keep an index on the narrower type from serving them.
+	Converted bool
 }
 
 // Kind tells how the JSON Lines sink writes the value.

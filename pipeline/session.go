@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,9 @@ type Timeouts struct {
 // node is a connected Node: its coordinator holds the exported snapshot every worker imports.
 type node struct {
 	Node
-	cfg      *pgx.ConnConfig
+	cfg *pgx.ConnConfig
+	// settings are the SET LOCAL statements every transaction starts with (pinned).
+	settings string
 	snapshot string
 	encoding string
 	received atomic.Int64
@@ -53,6 +56,39 @@ func (c countingConn) Read(p []byte) (int, error) {
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
+// pinned is the SET LOCAL statements of every setting the equality definition and safety depend on.
+// The transaction is READ ONLY itself.
+func pinned(t Timeouts) string {
+	settings := [][2]string{
+		{"TimeZone", "UTC"},
+		{"DateStyle", "ISO, YMD"},
+		{"IntervalStyle", "postgres"},
+		{"extra_float_digits", "3"},
+		{"bytea_output", "hex"},
+		// money's text form follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE): nodes set up in
+		// other countries would differ in every money value.
+		{"lc_monetary", "C"},
+		{"statement_timeout", ms(t.Statement)},
+		{"lock_timeout", ms(t.Lock)},
+		{"idle_in_transaction_session_timeout", ms(t.IdleTransaction)},
+		// Range bounds are parameters: custom plans let the planner see them and pick an index or a
+		// seq scan.
+		{"plan_cache_mode", "force_custom_plan"},
+		// JIT compilation costs more than it saves on rowdiff's many short range queries.
+		{"jit", "off"},
+		// rowdiff already spreads its work over --concurrency sessions per node; parallel workers would
+		// multiply its load on the server behind the operator's back. They also made a compare of 128
+		// bucket ranges 3x slower (17 ms against 6 ms): a Parallel Bitmap Heap Scan pays for starting
+		// its workers.
+		{"max_parallel_workers_per_gather", "0"},
+	}
+	var b strings.Builder
+	for _, kv := range settings {
+		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], quoteLiteral(kv[1]))
+	}
+	return b.String()
+}
+
 // configure parses the DSN and pins every session setting the equality definition and safety depend on.
 func (n *node) configure(t Timeouts) error {
 	cfg, err := pgx.ParseConfig(n.DSN)
@@ -63,29 +99,13 @@ func (n *node) configure(t Timeouts) error {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > t.Connect {
 		cfg.ConnectTimeout = t.Connect
 	}
-	p := cfg.RuntimeParams
-	p["application_name"] = "rowdiff"
-	p["client_encoding"] = "UTF8"
-	p["TimeZone"] = "UTC"
-	p["DateStyle"] = "ISO, YMD"
-	p["IntervalStyle"] = "postgres"
-	p["extra_float_digits"] = "3"
-	p["bytea_output"] = "hex"
-	// money's text form follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE): nodes set up in other
-	// countries would differ in every money value.
-	p["lc_monetary"] = "C"
-	p["default_transaction_read_only"] = "on"
-	p["statement_timeout"] = ms(t.Statement)
-	p["lock_timeout"] = ms(t.Lock)
-	p["idle_in_transaction_session_timeout"] = ms(t.IdleTransaction)
-	// Range bounds are parameters: custom plans let the planner see them and pick an index or a seq scan.
-	p["plan_cache_mode"] = "force_custom_plan"
-	// JIT compilation costs more than it saves on rowdiff's many short range queries.
-	p["jit"] = "off"
-	// rowdiff already spreads its work over --concurrency sessions per node; parallel workers would
-	// multiply its load on the server behind the operator's back. They also made a compare of 128 bucket
-	// ranges 3x slower (17 ms against 6 ms): a Parallel Bitmap Heap Scan pays for starting its workers.
-	p["max_parallel_workers_per_gather"] = "0"
+	// Only these two travel in the startup packet: PgBouncer refuses a connection that sends any
+	// parameter it does not know ("unsupported startup parameter: idle_in_transaction_session_timeout").
+	// The rest are set in each connection's transaction (connect), which also holds them through a
+	// pooler in transaction mode, where a session's SET would reach whichever client came next.
+	cfg.RuntimeParams["application_name"] = "rowdiff"
+	cfg.RuntimeParams["client_encoding"] = "UTF8"
+	n.settings = pinned(t)
 	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
 	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler { return &canceller{conn: c} }
@@ -123,14 +143,17 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		closeConn(context.WithoutCancel(ctx), conn)
 		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
 	}
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fail("begin", err)
-	}
+	// One round trip: the snapshot import must come first in the transaction, and the settings hold
+	// until it ends, which is when the connection closes.
+	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	if snapshot != "" {
-		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+		if _, err := conn.Exec(ctx, begin+"; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)+n.settings); err != nil {
 			return fail("import snapshot", err)
 		}
 		return conn, snapshot, nil
+	}
+	if _, err := conn.Exec(ctx, begin+n.settings); err != nil {
+		return fail("begin", err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding')").Scan(&snapshot, &n.encoding); err != nil {
 		return fail("export snapshot", err)

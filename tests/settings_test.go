@@ -1,14 +1,17 @@
 package tests
 
-import "testing"
+import (
+	"context"
+	"testing"
 
-// TestSessionSettings diffs identical date/time data on three clusters whose TimeZone (UTC,
-// America/New_York, Asia/Kolkata) and DateStyle (ISO vs "SQL, DMY" on b) differ: rowdiff pins its sessions,
-// so there is nothing to report. A change planted afterwards on one node is reported with ISO/UTC text.
-func TestSessionSettings(t *testing.T) {
-	t.Parallel()
-	// Every literal is unambiguous under any DateStyle and carries its offset, so all nodes store the same.
-	setup := `CREATE TABLE t (k timestamptz PRIMARY KEY, d date, ts timestamp, iv interval, tz2 timestamptz,
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
+)
+
+// settingsSetup makes date and time data whose text forms depend on TimeZone and DateStyle. Every
+// literal is unambiguous under any DateStyle and carries its offset, so all nodes store the same.
+const settingsSetup = `CREATE TABLE t (k timestamptz PRIMARY KEY, d date, ts timestamp, iv interval, tz2 timestamptz,
   tm time, ttz timetz, arr timestamptz[], dr daterange, n numeric);
 INSERT INTO t
 SELECT '2020-03-04 05:06:07.123456+00'::timestamptz + i * interval '7 hours 13 minutes 1.5 seconds',
@@ -29,7 +32,13 @@ INSERT INTO t (k, d, ts, iv) VALUES ('infinity', 'infinity', '-infinity', '1 yea
 CREATE TABLE dk (d date PRIMARY KEY, v text);
 INSERT INTO dk SELECT '2001-02-03'::date + i * 11, 'v' || i FROM generate_series(-300, 300) i;
 INSERT INTO dk VALUES ('infinity', 'inf'), ('-infinity', '-inf'), ('0001-01-01 BC', 'bc');`
-	nodes := []Node{newNode(t, "a", clA, setup), newNode(t, "b", clB, setup), newNode(t, "c", clC, setup)}
+
+// TestSessionSettings diffs identical date/time data on three clusters whose TimeZone (UTC,
+// America/New_York, Asia/Kolkata) and DateStyle (ISO vs "SQL, DMY" on b) differ: rowdiff pins its sessions,
+// so there is nothing to report. A change planted afterwards on one node is reported with ISO/UTC text.
+func TestSessionSettings(t *testing.T) {
+	t.Parallel()
+	nodes := []Node{newNode(t, "a", clA, settingsSetup), newNode(t, "b", clB, settingsSetup), newNode(t, "c", clC, settingsSetup)}
 	for _, tbl := range []struct {
 		name string
 		key  string
@@ -112,5 +121,59 @@ SELECT i, 'x' || i, i * 10, i / 4.0, jsonb_build_object('i', i), i + 0.5, i % 2 
 		rec = find(t, r, []string{"id"}, "9")
 		wantString(t, rec.Row(t, "a"), "x", "x9")
 		wantString(t, rec.Row(t, "b"), "x", "changed")
+	}
+}
+
+// TestThroughPgBouncer diffs through a PgBouncer in transaction pooling mode, which refuses a connection
+// that sends a startup parameter it does not track, and passes a server connection on to the next client
+// when a transaction ends. rowdiff pins its settings inside its transactions instead: node b's cluster
+// (America/New_York, DateStyle "SQL, DMY") gives no false differences, and clients that take over the
+// server connections rowdiff used see the cluster's own settings again.
+func TestThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	a, b := newNode(t, "a", clA, settingsSetup), newNode(t, "b", clB, settingsSetup)
+	b.Exec(t, "UPDATE t SET n = n + 1 WHERE d = '2020-03-07'; DELETE FROM dk WHERE v = 'v5';")
+	ctx, cancel := setupContext()
+	defer cancel()
+	pb, err := pgcluster.StartBouncer(ctx, map[string]pgcluster.Target{"a": {C: clA, DB: a.DB}, "b": {C: clB, DB: b.DB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pb.Stop)
+	a.DSN, b.DSN = pb.DSN("a"), pb.DSN("b")
+	nodes := []Node{a, b}
+	for _, tbl := range []struct{ name, key string }{{"t", "k"}, {"dk", "d"}} {
+		want := truth(t, nodes, Spec{Table: tbl.name, Key: []string{tbl.key}})
+		if len(want) != 1 {
+			t.Fatalf("test setup: the truth has %d differences in %s, want 1", len(want), tbl.name)
+		}
+		for _, mode := range [][]string{nil, {"--block-rows", "32", "--leaf-rows", "2"}} {
+			check(t, diff(t, tbl.name, nodes, mode...), want, []string{tbl.key}, "public."+tbl.name)
+		}
+	}
+
+	// As many clients as rowdiff held connections, each in a transaction, so they take over every
+	// server connection it used.
+	for i := range 5 {
+		conn, err := pgx.Connect(ctx, pb.DSN("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background())
+		for setting, want := range map[string]string{"TimeZone": "America/New_York", "DateStyle": "SQL, DMY",
+			"statement_timeout": "0", "plan_cache_mode": "auto", "transaction_read_only": "off"} {
+			var got string
+			if err := tx.QueryRow(ctx, "SELECT current_setting($1)", setting).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("client %d through the bouncer after rowdiff: %s = %q, want node b's own %q", i, setting, got, want)
+			}
+		}
 	}
 }

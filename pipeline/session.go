@@ -68,6 +68,10 @@ func pinned(t Timeouts) string {
 		// money's text form follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE): nodes set up in
 		// other countries would differ in every money value.
 		{"lc_monetary", "C"},
+		// A row-level security policy would hide rows from rowdiff's role, and the hidden rows would
+		// compare as equal (or as missing) without a word. Off, a query that a policy would filter
+		// fails instead, as pg_dump's do; roles that bypass RLS, and table owners, read every row.
+		{"row_security", "off"},
 		{"statement_timeout", ms(t.Statement)},
 		{"lock_timeout", ms(t.Lock)},
 		{"idle_in_transaction_session_timeout", ms(t.IdleTransaction)},

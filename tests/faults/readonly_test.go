@@ -139,6 +139,52 @@ GRANT SELECT ON t TO ro;`, db))
 	}
 }
 
+// TestRowLevelSecurity diffs as a role under a row-level security policy that hides every planted
+// difference: the rows it may see are identical. Reading through the policy would report the tables
+// equal; rowdiff must fail instead, naming row-level security, and write nothing.
+func TestRowLevelSecurity(t *testing.T) {
+	db := newDB(t, "rls", []*pgcluster.Cluster{clA, clB}, smallTable)
+	execSQL(t, clB, db, plantB)
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		execSQL(t, c, db, fmt.Sprintf(`
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenant') THEN CREATE ROLE tenant LOGIN; END IF; END $$;
+GRANT CONNECT ON DATABASE %s TO tenant;
+GRANT SELECT ON t TO tenant;
+ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 6 AND 200);`, db))
+	}
+	dsn := func(c *pgcluster.Cluster) string {
+		return fmt.Sprintf("host=127.0.0.1 port=%d user=tenant dbname=%s sslmode=disable", c.Port(), db)
+	}
+	if want := truthKeys(t, clA, clB, db); len(want) != 5 {
+		t.Fatalf("test setup: %d differences planted, want 5", len(want))
+	}
+	// The policy really hides them: what the role sees is the same on both nodes.
+	seen := func(c *pgcluster.Cluster) string {
+		conn, err := pgx.Connect(t.Context(), dsn(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var s string
+		if err := conn.QueryRow(t.Context(), "SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM t").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if seen(clA) != seen(clB) {
+		t.Fatal("test setup: the policy leaves differences visible to the role")
+	}
+	dir := t.TempDir()
+	args := append([]string{"diff", "--table", "t"}, nodeArg("a", dsn(clA))...)
+	args = append(args, nodeArg("b", dsn(clB))...)
+	ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
+	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "row-level security") {
+		t.Errorf("as a role under a policy: exit %d, want 2 naming row-level security\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	checkNoOutput(t, dir)
+}
+
 // TestHotStandby diffs a streaming replica, where nothing can be written and a snapshot must be exported
 // during recovery: against another node (planted differences found) and against its own primary after
 // a replayed write (no differences).

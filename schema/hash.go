@@ -109,6 +109,13 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	if c.Category == "A" {
 		// Arrays hash element-wise with the element type's hash, unless that hash is not node-independent.
 		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
+		if c.ElemBase == "numeric" {
+			// Text would tell 1.5 from 1.50, and hash_numeric_extended NaN from Infinity not at all:
+			// the elements' text at their smallest scale (trim_scale), in order, and the dimensions.
+			// NULL and '{}' have the same text; the bit map tells them apart.
+			elems := fmt.Sprintf("(SELECT array_agg(trim_scale(rowdiff_v) ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", x)
+			return text(fmt.Sprintf("(COALESCE(array_dims(%s), '') || ':' || COALESCE(%s::text, ''))", x, elems))
+		}
 		if c.ElemBase == "interval" {
 			// interval_hash_extended folds (see the interval step), and text would tell '1 day' from
 			// '24:00:00': hash the elements' spans, in order, gathered by a subquery per row.
@@ -127,6 +134,11 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	switch {
 	case c.Category == "E":
 		return text(x + "::text")
+	case base == "numrange":
+		// Its text keeps each bound's scale ('[1.5,2.0)' against the equal '[1.50,2)'): the bounds at
+		// their smallest scale, in the range's own text format.
+		return text(fmt.Sprintf("CASE WHEN isempty(%[1]s) THEN 'empty' ELSE concat(CASE WHEN lower_inc(%[1]s) THEN '[' ELSE '(' END, "+
+			"trim_scale(lower(%[1]s)), ',', trim_scale(upper(%[1]s)), CASE WHEN upper_inc(%[1]s) THEN ']' ELSE ')' END) END", x))
 	case base == "int8":
 		// hashint8extended folds the high half into the low one (so int8 hashes like int4); hashing the
 		// high half again keeps values like 1 and 2^32 apart.

@@ -92,14 +92,15 @@ func TestNullsAndSeparators(t *testing.T) {
 }
 
 // TestEqualitySpecialValues checks the default equality (the column type's own: 2.5 = 2.50, -0 = 0,
-// NaN = NaN, '1 day' = '24 hours', jsonb ignores key order, timestamptz compares instants) and --exact
+// NaN = NaN, '1 day' = '24 hours', jsonb ignores key order, timestamptz compares instants, numeric arrays
+// and ranges compare their numbers as numeric does) and --exact
 // (text forms: 2.5 != 2.50, -0 != 0, '1 day' != '24:00:00'), both against PostgreSQL's own verdict.
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
-  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[]);
+  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[], an numeric[], nr numrange);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}', '{1 hour}' FROM generate_series(1, 45) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)' FROM generate_series(1, 55) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -148,6 +149,21 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{38, "aiv", "'{NULL}'", "'{0}'", true, true},
 		{39, "aiv", "'{}'", "NULL", true, true},
 		{40, "aiv", "'{{1 mon,0},{0,0}}'", "'{30 days,0,0,0}'", true, true},
+		// numeric arrays and ranges compare their numbers as numeric does, whatever the scale.
+		{41, "an", "'{1.5,2}'", "'{1.50,2.000}'", false, true},
+		{42, "an", "'{NaN}'", "'{Infinity}'", true, true},
+		{43, "an", "'{1,NULL}'", "'{1.0,NULL}'", false, true},
+		{44, "an", "'{}'", "NULL", true, true},
+		{45, "an", "'[0:1]={1,2}'", "'{1,2}'", true, true},
+		{46, "an", "'{-0.0}'", "'{0}'", false, true},
+		{47, "an", "'{{1.0,2},{3,4}}'", "'{{1,2.00},{3,4}}'", false, true},
+		{48, "an", "'{1.5}'", "'{1.51}'", true, true},
+		{49, "nr", "'[1.5,2.0)'", "'[1.50,2)'", false, true},
+		{50, "nr", "'(,2.0]'", "'(,2]'", false, true},
+		{51, "nr", "'empty'", "'[1,1)'", false, false},
+		{52, "nr", "'[1,2)'", "'[1,2]'", true, true},
+		{53, "nr", "'[1,)'", "'[1,Infinity)'", true, true},
+		{54, "nr", "NULL", "'empty'", true, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {

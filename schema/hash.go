@@ -110,11 +110,13 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// Arrays hash element-wise with the element type's hash, unless that hash is not node-independent.
 		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
 		if c.ElemBase == "numeric" {
-			// Text would tell 1.5 from 1.50, and hash_numeric_extended NaN from Infinity not at all:
-			// the elements' text at their smallest scale (trim_scale), in order, and the dimensions.
-			// NULL and '{}' have the same text; the bit map tells them apart.
+			// Text would tell 1.5 from 1.50. The element hash does not, but it hashes NaN and ±Infinity
+			// all as the seed: an array holding one of them adds its elements' text at their smallest
+			// scale (trim_scale), in order. That subquery for every array took a 1M-row diff of a
+			// numeric[] column from 0.57 to 2.8 s; one && test costs 0.16 s per million arrays.
 			elems := fmt.Sprintf("(SELECT array_agg(trim_scale(rowdiff_v) ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", x)
-			return text(fmt.Sprintf("(COALESCE(array_dims(%s), '') || ':' || COALESCE(%s::text, ''))", x, elems))
+			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%[1]s), '') || CASE WHEN %[1]s && '{NaN,Infinity,-Infinity}'::numeric[] THEN ':' || %[2]s::text ELSE '' END, %[3]s)",
+				x, elems, recordHash(x, prev)), marks{}
 		}
 		if c.ElemBase == "interval" {
 			// interval_hash_extended folds (see the interval step), and text would tell '1 day' from

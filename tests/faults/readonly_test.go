@@ -100,19 +100,32 @@ func diffKeys(t testing.TB, dsnA, dsnB string, extra ...string) ([]int64, *child
 	return keys, ch, s
 }
 
+// asRole creates a database of smallTable on clA and clB, with plantB on b, and the login role (cluster-wide,
+// once), then runs setup on both (%[1]s is the database). It returns the database and the role's DSN for a
+// cluster.
+func asRole(t *testing.T, role, setup string) (string, func(*pgcluster.Cluster) string) {
+	t.Helper()
+	db := newDB(t, role, []*pgcluster.Cluster{clA, clB}, smallTable)
+	execSQL(t, clB, db, plantB)
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		execSQL(t, c, db, fmt.Sprintf(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%[2]s') THEN CREATE ROLE %[2]s LOGIN; END IF; END $$;`+setup,
+			db, role))
+	}
+	return db, func(c *pgcluster.Cluster) string {
+		return fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", c.Port(), role, db)
+	}
+}
+
 // TestReadOnlyRole diffs as a role that may do nothing but connect, look up the schema and select from
 // the table: rowdiff must need no other privilege (no temp tables, no functions of its own).
 func TestReadOnlyRole(t *testing.T) {
-	db := newDB(t, "ro", []*pgcluster.Cluster{clA, clB}, smallTable)
-	execSQL(t, clB, db, plantB)
-	for _, c := range []*pgcluster.Cluster{clA, clB} {
-		execSQL(t, c, db, fmt.Sprintf(`
-DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ro') THEN CREATE ROLE ro LOGIN; END IF; END $$;
+	db, ro := asRole(t, "ro", `
 REVOKE ALL ON DATABASE %[1]s FROM PUBLIC;
 GRANT CONNECT ON DATABASE %[1]s TO ro;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO ro;
-GRANT SELECT ON t TO ro;`, db))
+GRANT SELECT ON t TO ro;`)
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
 		// The privileges really are that narrow (checked by the server, not assumed).
 		if n := queryInt(t, c, db, `SELECT count(*) FROM (VALUES
   (has_database_privilege('ro', current_database(), 'CREATE')),
@@ -129,9 +142,6 @@ GRANT SELECT ON t TO ro;`, db))
 			t.Fatalf("cluster %s: role ro has %d privileges too many", c.Name(), n)
 		}
 	}
-	ro := func(c *pgcluster.Cluster) string {
-		return fmt.Sprintf("host=127.0.0.1 port=%d user=ro dbname=%s sslmode=disable", c.Port(), db)
-	}
 	want := truthKeys(t, clA, clB, db)
 	got, ch, _ := diffKeys(t, ro(clA), ro(clB))
 	if ch.code != 1 || !slices.Equal(got, want) {
@@ -143,19 +153,11 @@ GRANT SELECT ON t TO ro;`, db))
 // difference: the rows it may see are identical. Reading through the policy would report the tables
 // equal; rowdiff must fail instead, naming row-level security, and write nothing.
 func TestRowLevelSecurity(t *testing.T) {
-	db := newDB(t, "rls", []*pgcluster.Cluster{clA, clB}, smallTable)
-	execSQL(t, clB, db, plantB)
-	for _, c := range []*pgcluster.Cluster{clA, clB} {
-		execSQL(t, c, db, fmt.Sprintf(`
-DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenant') THEN CREATE ROLE tenant LOGIN; END IF; END $$;
-GRANT CONNECT ON DATABASE %s TO tenant;
+	db, dsn := asRole(t, "tenant", `
+GRANT CONNECT ON DATABASE %[1]s TO tenant;
 GRANT SELECT ON t TO tenant;
 ALTER TABLE t ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 6 AND 200);`, db))
-	}
-	dsn := func(c *pgcluster.Cluster) string {
-		return fmt.Sprintf("host=127.0.0.1 port=%d user=tenant dbname=%s sslmode=disable", c.Port(), db)
-	}
+CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 6 AND 200);`)
 	if want := truthKeys(t, clA, clB, db); len(want) != 5 {
 		t.Fatalf("test setup: %d differences planted, want 5", len(want))
 	}

@@ -1,6 +1,38 @@
 package pipeline
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
 
 // ErrLimit stops a run once --max-diffs differences are written; the run then succeeds, incomplete.
 var ErrLimit = errors.New("difference limit reached")
+
+// hinted adds to a server error what an operator can do about it, where the error alone does not say:
+// which of rowdiff's flags or which server setting to change. Other errors pass unchanged.
+func hinted(err error) error {
+	var pe *pgconn.PgError
+	if err == nil || !errors.As(err, &pe) {
+		return err
+	}
+	var hint string
+	switch {
+	case pe.Code == "57014" && strings.Contains(pe.Message, "statement timeout"):
+		hint = "raise --statement-timeout"
+	case pe.Code == "55P03":
+		hint = "another session holds a lock on the table: raise --lock-timeout, or run when it is done"
+	case pe.Code == "25P03":
+		hint = "a session waited for work longer than --idle-timeout: raise it"
+	case pe.Code == "42501" && strings.Contains(pe.Message, "row-level security"):
+		hint = "read as the table's owner or as a role with BYPASSRLS"
+	case pe.Code == "40001" && strings.Contains(pe.Message, "conflict with recovery"):
+		hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
+			"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, hint)
+}

@@ -40,7 +40,7 @@ func Repair(ctx context.Context, cfg RepairConfig, script Script) (RepairSummary
 	err := repair(ctx, cfg, script, &sum, started)
 	if err != nil {
 		script.Abort()
-		return sum, err
+		return sum, hinted(err)
 	}
 	return sum, nil
 }

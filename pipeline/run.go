@@ -66,7 +66,7 @@ type Opener func(tables []*schema.Table, nodes []string) (Sink, error)
 // cancels the queries in flight on every node.
 func Run(ctx context.Context, cfg Config, open Opener) (*Summary, error) {
 	sum := &Summary{Table: strings.Join(cfg.Tables, ", "), Started: time.Now()}
-	err := run(ctx, cfg, open, sum)
+	err := hinted(run(ctx, cfg, open, sum))
 	sum.finish(err)
 	return sum, err
 }

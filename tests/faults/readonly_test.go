@@ -181,7 +181,7 @@ CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 
 	args := append([]string{"diff", "--table", "t"}, nodeArg("a", dsn(clA))...)
 	args = append(args, nodeArg("b", dsn(clB))...)
 	ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
-	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "row-level security") {
+	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "row-level security") || !strings.Contains(ch.stderr.String(), "BYPASSRLS") {
 		t.Errorf("as a role under a policy: exit %d, want 2 naming row-level security\nstderr:\n%s", ch.code, ch.stderr.String())
 	}
 	checkNoOutput(t, dir)
@@ -235,6 +235,59 @@ func TestHotStandby(t *testing.T) {
 			t.Errorf("summary: node %v read %v rows, want %d", m["name"], m["rows"], rows)
 		}
 	}
+}
+
+// TestStandbyConflict diffs a standby that must cancel rowdiff's snapshot: while a slow diff of the
+// standby runs, the primary deletes and vacuums rows that snapshot still sees, and the standby (no delay
+// for replay, no feedback to the primary) cancels the queries that could need them. rowdiff must fail
+// (exit 2) with the server's reason and what to change on the standby, and write nothing.
+func TestStandbyConflict(t *testing.T) {
+	db := newDB(t, "conflict", []*pgcluster.Cluster{clA, clB}, smallTable)
+	ctx, cancel := setupContext()
+	defer cancel()
+	sb, err := pgcluster.StartStandby(ctx, clA, pgcluster.Options{Name: "a-standby-strict",
+		Settings: map[string]string{"max_standby_streaming_delay": "0", "hot_standby_feedback": "off"}})
+	if err != nil {
+		t.Fatalf("start a standby of node a: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := sb.Stop(context.Background()); err != nil {
+			t.Errorf("stop standby: %v", err)
+		}
+	})
+	waitReplay(t, sb, clA)
+
+	dir := t.TempDir()
+	// 200 rows at 50 ms each: each query that reads the whole table runs for 10 s.
+	args := []string{"diff", "--table", "t", "--where", "pg_catalog.pg_sleep(0.05) IS NOT NULL", "--out", filepath.Join(dir, "o.jsonl")}
+	args = append(append(args, nodeArg("standby", sb.DSN(db))...), nodeArg("b", clB.DSN(db))...)
+	ch := startRowdiff(t, dir, args...)
+	mon := connect(t, sb, "postgres")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var n int
+		err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE application_name = 'rowdiff' AND state = 'active' AND query LIKE '%pg_sleep%'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no query of rowdiff's ran on the standby\nstderr:\n%s", ch.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	execSQL(t, clA, db, "DELETE FROM t WHERE id > 100")
+	execSQL(t, clA, db, "VACUUM t")
+	waitReplay(t, sb, clA)
+	ch.wait(t, 30*time.Second)
+	msg := ch.stderr.String()
+	if ch.code != 2 || !strings.Contains(msg, "conflict with recovery") || !strings.Contains(msg, "hot_standby_feedback") {
+		t.Errorf("exit %d, want 2 naming the recovery conflict and hot_standby_feedback\nstderr:\n%s", ch.code, msg)
+	}
+	t.Logf("rowdiff ran %v; stderr: %s", ch.elapsed.Round(time.Millisecond), lastLine(msg))
+	checkNoOutput(t, dir)
 }
 
 // waitReplay waits until standby has replayed everything primary has written. With synchronous_commit
@@ -367,7 +420,7 @@ func TestSessionTimeouts(t *testing.T) {
 		// 300 ms passes every setup statement but no hash of the big table: a 1 ms timeout can also
 		// fire between statements, which PostgreSQL 15 then reports as a cancel "due to user request".
 		ch := runRowdiff(t, bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--statement-timeout", "300ms", "--where", slowWhere)...)
-		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "statement timeout") {
+		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "statement timeout") || !strings.Contains(ch.stderr.String(), "raise --statement-timeout") {
 			t.Errorf("exit %d, want 2 with a message about the statement timeout\nstderr:\n%s", ch.code, ch.stderr.String())
 		}
 		t.Logf("stderr: %s", lastLine(ch.stderr.String()))
@@ -390,7 +443,7 @@ func TestSessionTimeouts(t *testing.T) {
 		args := append([]string{"diff", "--table", "t", "--lock-timeout", "300ms"}, nodeArg("a", clA.DSN(db))...)
 		args = append(args, nodeArg("b", clB.DSN(db))...)
 		ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
-		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "lock timeout") {
+		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "lock timeout") || !strings.Contains(ch.stderr.String(), "raise --lock-timeout") {
 			t.Errorf("exit %d, want 2 with a message about the lock timeout\nstderr:\n%s", ch.code, ch.stderr.String())
 		}
 		if ch.elapsed > 3*time.Second {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -97,6 +99,10 @@ func logger() (*slog.Logger, error) {
 
 // finish prints the summary, writes --summary and turns the outcome into the exit status.
 func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) error {
+	if errors.Is(err, syscall.EPIPE) {
+		// Whoever read --out - has gone (| head): nothing more to say, as any pipeline stage would.
+		return err
+	}
 	if log, lerr := logger(); lerr != nil {
 		return lerr
 	} else if log != nil {

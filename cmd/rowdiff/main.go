@@ -73,6 +73,10 @@ func main() {
 	switch {
 	case errors.As(err, &st):
 		os.Exit(st.code)
+	case errors.Is(err, syscall.EPIPE):
+		// The reader of --out - went away (| head): exit as a process killed by SIGPIPE would, quietly,
+		// but only now that the run has cancelled its queries.
+		os.Exit(128 + int(syscall.SIGPIPE))
 	case err != nil:
 		if log, _ := logger(); log != nil {
 			log.Error("run failed", "error", err.Error())
@@ -87,6 +91,9 @@ func main() {
 // Its goroutine lives as long as the process, which exits with the status the signal calls for.
 func signalContext() (context.Context, func() syscall.Signal) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// Killed by SIGPIPE when a reader of --out - closes the pipe, rowdiff would leave its queries running
+	// on the servers; ignored, the write fails with EPIPE and the run stops like any failed run.
+	signal.Ignore(syscall.SIGPIPE)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	got := make(chan syscall.Signal, 1)

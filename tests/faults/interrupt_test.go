@@ -1,7 +1,9 @@
 package faults
 
 import (
+	"bufio"
 	"context"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,4 +98,50 @@ func TestInterrupt(t *testing.T) {
 			t.Errorf("2s after SIGKILL no orphaned rowdiff hash query is active on node a (of %d workers): the server ended them itself, so the cancellation checks of this package are toothless", slowWorkers)
 		}
 	})
+}
+
+// TestOutputPipeClosed reads --out - through a pipe and closes it after the first record, as
+// `rowdiff diff ... --out - | head -1` does, while slow hashes of other ranges run on both nodes. rowdiff
+// must stop within 2 s with the status of a process killed by SIGPIPE (141), print nothing more, and
+// cancel its queries: killed by the signal instead, it left them running on the servers.
+func TestOutputPipeClosed(t *testing.T) {
+	mons := map[string]*pgx.Conn{"a": monitor(t, clA), "b": monitor(t, clB)}
+	for name, m := range mons {
+		waitNoSessions(t, name, m, 10*time.Second)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The first range (ids up to 100,000) is quick and 30 % different; every other row costs 1 ms.
+	ch := startRowdiffTo(t, "", w, bigArgs("a", "b", "-", "--where", "id <= 100000 OR "+slowWhere,
+		"--block-rows", "100000", "--concurrency", "4")...)
+	w.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := bufio.NewReader(r).ReadString('\n')
+		first <- err
+	}()
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("reading the first record: %v\nstderr:\n%s", err, ch.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no record on stdout after 30 s\nstderr:\n%s", ch.stderr.String())
+	}
+	waitQueriesN(t, ch, 30*time.Second, mons, isHashQuery, 1)
+	r.Close()
+	closed := time.Now()
+	if !ch.exitedWithin(2 * time.Second) {
+		ch.wait(t, 10*time.Second)
+		t.Errorf("rowdiff took %v to exit after its output pipe closed, want at most 2s", ch.exited.Sub(closed).Round(time.Millisecond))
+	}
+	if ch.code != 141 || ch.stderr.String() != "" {
+		t.Errorf("exit %d (wait error %v) with stderr %q, want 141 and nothing on stderr", ch.code, ch.waitErr, ch.stderr.String())
+	}
+	for name, m := range mons {
+		waitNoActive(t, name, m, 2*time.Second-time.Since(closed))
+	}
 }

@@ -221,6 +221,13 @@ const maxChildLife = 90 * time.Second
 // when the test ends, so a failing test cannot leak it.
 func startRowdiff(t testing.TB, dir string, args ...string) *child {
 	t.Helper()
+	return startRowdiffTo(t, dir, nil, args...)
+}
+
+// startRowdiffTo is startRowdiff with the child's stdout going to stdout (child.stdout stays empty)
+// instead of child.stdout, when not nil.
+func startRowdiffTo(t testing.TB, dir string, stdout *os.File, args ...string) *child {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -228,6 +235,9 @@ func startRowdiff(t testing.TB, dir string, args ...string) *child {
 	ch.cmd = exec.Command(rowdiffBin, args...)
 	ch.cmd.Dir = dir
 	ch.cmd.Stdout, ch.cmd.Stderr = &ch.stdout, &ch.stderr
+	if stdout != nil {
+		ch.cmd.Stdout = stdout
+	}
 	ch.start = time.Now()
 	if err := ch.cmd.Start(); err != nil {
 		t.Fatalf("start rowdiff: %v", err)

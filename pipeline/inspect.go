@@ -259,7 +259,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 //     ignores typmods, so the values compare as the base type, and numeric's output type holds both;
 //     except bit(n), whose lengths make values of two typmods never equal and its cast type unbounded;
 //   - int2, int4 and int8 (an id widened to bigint): as the widest;
-//   - varchar and text: as text.
+//   - varchar and text: as text;
+//   - json and jsonb: as jsonb.
 //
 // Where the base types differ, every node reads the column cast to the common one (Column.Converted).
 func commonType(c, o schema.Column) (schema.Column, bool) {
@@ -286,6 +287,10 @@ func commonType(c, o schema.Column) (schema.Column, bool) {
 	case textOrVarchar[c.Base] && textOrVarchar[o.Base]:
 		c.Base, c.CastType = "text", "text"
 		c.Converted = true
+	case jsonOrJsonb[c.Base] && jsonOrJsonb[o.Base]:
+		// What a json column migrated to jsonb holds: key order, white space and duplicate keys aside.
+		c.Base, c.CastType = "jsonb", "jsonb"
+		c.Converted = true
 	default:
 		return c, false
 	}
@@ -296,6 +301,8 @@ func commonType(c, o schema.Column) (schema.Column, bool) {
 var integerWidth = map[string]int{"int2": 2, "int4": 4, "int8": 8}
 
 var textOrVarchar = map[string]bool{"text": true, "varchar": true}
+
+var jsonOrJsonb = map[string]bool{"json": true, "jsonb": true}
 
 // randomKeyCorrelation is the pg_stats.correlation (in absolute value) of a key's first column below
 // which its order is taken to bear no relation to the table's physical order (schema.Table.RandomKey):

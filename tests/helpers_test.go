@@ -476,7 +476,7 @@ type Spec struct {
 // truthDB, the nodes are FULL JOINed on the key, and a key differs when it is absent somewhere or some
 // compared column is distinct from the first node's. Columns compare with their type's equality (enum
 // columns are imported as text, so they compare by label), except json, xml and point (no equality
-// operator, so by text) and every column under Exact. It returns canonical key (see keyString) -> kind.
+// operator, so by text; json against another node's jsonb as jsonb) and every column under Exact. It returns canonical key (see keyString) -> kind.
 func truth(t testing.TB, nodes []Node, s Spec) map[string]string {
 	t.Helper()
 	ctx := t.Context()
@@ -499,10 +499,19 @@ func truth(t testing.TB, nodes []Node, s Spec) map[string]string {
 	defer conn.Close(context.Background())
 	id := uniq()
 	var firstCols []fcol
+	// types are each column's types on the nodes: a column that is json on one and jsonb on another
+	// compares as jsonb.
+	types := map[string]map[string]bool{}
 	for i, n := range nodes {
 		cols := remoteColumns(t, n, s.Schema, s.Table)
 		if i == 0 {
 			firstCols = cols
+		}
+		for _, c := range cols {
+			if types[c.name] == nil {
+				types[c.name] = map[string]bool{}
+			}
+			types[c.name][c.localType] = true
 		}
 		srv, sch := fmt.Sprintf("srv%d_%d", id, i), fmt.Sprintf("f%d_%d", id, i)
 		defs := make([]string, len(cols))
@@ -557,7 +566,10 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 		}
 		for _, c := range compared {
 			l, r := "n0."+ident(c.name), alias+"."+ident(c.name)
-			if s.Exact || c.byText {
+			switch {
+			case types[c.name]["json"] && types[c.name]["jsonb"]:
+				l, r = l+"::jsonb", r+"::jsonb"
+			case s.Exact || c.byText:
 				l, r = l+"::text", r+"::text"
 			}
 			same = append(same, fmt.Sprintf("%s IS NOT DISTINCT FROM %s", l, r))

@@ -209,6 +209,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		t.Key = append(t.Key, i)
 	}
+	// others lists, per column whose type differs from the first node's, the other nodes' types.
+	others := map[string][]string{}
 	for i, r := range remotes[1:] {
 		node := names[i+1]
 		cols := byName(r)
@@ -228,6 +230,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 					continue
 				}
 				t.Columns[j] = common
+				others[c.Name] = append(others[c.Name], rc.Type+" on "+node)
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 		}
@@ -240,6 +243,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		if len(problems) > 0 {
 			return nil, fmt.Errorf("node %s: table %s differs in definition: %s (compare the common columns with --columns or --exclude-columns)", node, t, strings.Join(problems, "; "))
+		}
+	}
+	for _, c := range t.Columns {
+		if o := others[c.Name]; len(o) > 0 {
+			t.Converted = append(t.Converted, fmt.Sprintf("column %q is %s on %s, %s: compared as %s",
+				c.Name, firstCols[c.Name].Type, names[0], strings.Join(o, ", "), c.Type))
 		}
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)

@@ -30,6 +30,9 @@ type TableSummary struct {
 	Missing        int64   `json:"missing"`
 	// KeyScan says why the table was read by key hash (whole-table scans) rather than by key ranges.
 	KeyScan string `json:"key_scan,omitempty"`
+	// Converted lists the columns the nodes declare with different types, and the type each was
+	// compared in.
+	Converted []string `json:"converted,omitempty"`
 	// Digest is an order-independent fingerprint of the differing keys (see keyDigest).
 	Digest string `json:"digest"`
 	digest keyDigest
@@ -154,6 +157,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	for _, t := range s.Tables {
 		if t.KeyScan != "" {
 			fmt.Fprintf(w, "  %s read by key hash (a scan per node, one more for the differing rows): %s\n", t.Table, t.KeyScan)
+		}
+		for _, c := range t.Converted {
+			fmt.Fprintf(w, "  %s: %s\n", t.Table, c)
 		}
 	}
 	for _, t := range s.Skipped {

@@ -86,6 +86,9 @@ type Table struct {
 	// Inspection sets it where KeyScan is empty; it is not derived from KeyScan, so that a Table built by
 	// hand (tests, the bench) keeps COLLATE "C".
 	KeyBytes bool
+	// Converted says, for the summary, which columns the nodes declare with different types and the
+	// common type each is compared in (see Column.Converted), one line per column.
+	Converted []string
 	// RandomKey says the order of the key's first column bears no relation to the table's physical
 	// order on the first node (pg_stats.correlation near 0: md5 text, random uuids), see ByKeyHash.
 	RandomKey bool

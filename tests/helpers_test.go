@@ -241,8 +241,9 @@ type Summary struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	Error          string  `json:"error"`
 	Tables         []struct {
-		Table   string `json:"table"`
-		KeyScan string `json:"key_scan"`
+		Table     string   `json:"table"`
+		KeyScan   string   `json:"key_scan"`
+		Converted []string `json:"converted"`
 	} `json:"tables"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -603,6 +604,22 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 		t.Errorf("the key only the widened node can hold: want the JSON number 3000000000, missing on a: %s", rec.Line)
 	}
 	wantJSON(t, find(t, r, []string{"id"}, "3").Row(t, "b"), "s", "100000")
+	// The summary says which columns were compared in a common type, and in which.
+	var converted []string
+	for _, ts := range r.Summary.Tables {
+		converted = append(converted, ts.Converted...)
+	}
+	for _, want := range []string{`column "id" is integer on a, bigint on b: compared as bigint`,
+		`column "n" is numeric(10,2) on a, numeric(12,4) on b: compared as numeric`,
+		`column "d" is posint on a, integer on b: compared as integer`,
+		`column "j" is json on a, jsonb on b: compared as jsonb`} {
+		if !slices.Contains(converted, want) {
+			t.Errorf("summary lacks %q among the converted columns %q", want, converted)
+		}
+	}
+	if len(converted) != 10 || !strings.Contains(r.Stderr, `public.mg: column "v" is character varying(20) on a, text on b: compared as text`) {
+		t.Errorf("want 10 converted columns in the summary and each on stderr; got %q\nstderr:\n%s", converted, r.Stderr)
+	}
 
 	p := runRowdiff(t, append(append([]string{"diff", "--table", "tz"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, `column "t" is timestamp with time zone, not timestamp without time zone as on a`) {

@@ -166,7 +166,12 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  skipped %s: no primary key\n", t)
 	}
 	fmt.Fprintf(w, "  ranges: %d hashed, %d split, %d compared (%d rows compared)\n", s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
-	fmt.Fprintf(w, "  differences: %d (%d changed, %d missing)\n", s.Differences, s.Changed, s.Missing)
+	if s.Error != "" {
+		// A bare "differences: 0" above the error line reads like a verdict the run never reached.
+		fmt.Fprintf(w, "  differences found before the run failed: %d (%d changed, %d missing)\n", s.Differences, s.Changed, s.Missing)
+	} else {
+		fmt.Fprintf(w, "  differences: %d (%d changed, %d missing)\n", s.Differences, s.Changed, s.Missing)
+	}
 	if !s.Complete && s.Error == "" {
 		fmt.Fprintln(w, "  INCOMPLETE: stopped at --max-diffs; the output holds only part of the differences")
 	}

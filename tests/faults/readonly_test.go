@@ -197,18 +197,7 @@ CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 
 func TestHotStandby(t *testing.T) {
 	db := newDB(t, "standby", []*pgcluster.Cluster{clA, clB}, smallTable)
 	execSQL(t, clB, db, plantB)
-	ctx, cancel := setupContext()
-	defer cancel()
-	sb, err := pgcluster.StartStandby(ctx, clA, pgcluster.Options{Name: "a-standby"})
-	if err != nil {
-		t.Fatalf("start a standby of node a: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := sb.Stop(context.Background()); err != nil {
-			t.Errorf("stop standby: %v", err)
-		}
-	})
-	waitReplay(t, sb, clA)
+	sb := standbyOfA(t, pgcluster.Options{Name: "a-standby"})
 	if queryInt(t, sb, db, "SELECT pg_is_in_recovery()::int") != 1 {
 		t.Fatal("the standby is not in recovery")
 	}
@@ -247,19 +236,10 @@ func TestHotStandby(t *testing.T) {
 // (exit 2) with the server's reason and what to change on the standby, and write nothing.
 func TestStandbyConflict(t *testing.T) {
 	db := newDB(t, "conflict", []*pgcluster.Cluster{clA, clB}, smallTable)
+	sb := standbyOfA(t, pgcluster.Options{Name: "a-standby-strict",
+		Settings: map[string]string{"max_standby_streaming_delay": "0", "hot_standby_feedback": "off"}})
 	ctx, cancel := setupContext()
 	defer cancel()
-	sb, err := pgcluster.StartStandby(ctx, clA, pgcluster.Options{Name: "a-standby-strict",
-		Settings: map[string]string{"max_standby_streaming_delay": "0", "hot_standby_feedback": "off"}})
-	if err != nil {
-		t.Fatalf("start a standby of node a: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := sb.Stop(context.Background()); err != nil {
-			t.Errorf("stop standby: %v", err)
-		}
-	})
-	waitReplay(t, sb, clA)
 
 	dir := t.TempDir()
 	// 200 rows at 50 ms each: each query that reads the whole table runs for 10 s.
@@ -292,6 +272,25 @@ WHERE application_name = 'rowdiff' AND state = 'active' AND query LIKE '%pg_slee
 	}
 	t.Logf("rowdiff ran %v; stderr: %s", ch.elapsed.Round(time.Millisecond), lastLine(msg))
 	checkNoOutput(t, dir)
+}
+
+// standbyOfA starts a streaming standby of clA, stopped when the test ends, and waits until it has replayed
+// what clA has written.
+func standbyOfA(t *testing.T, opts pgcluster.Options) *pgcluster.Cluster {
+	t.Helper()
+	ctx, cancel := setupContext()
+	defer cancel()
+	sb, err := pgcluster.StartStandby(ctx, clA, opts)
+	if err != nil {
+		t.Fatalf("start a standby of node a: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := sb.Stop(context.Background()); err != nil {
+			t.Errorf("stop standby: %v", err)
+		}
+	})
+	waitReplay(t, sb, clA)
+	return sb
 }
 
 // waitReplay waits until standby has replayed everything primary has written. With synchronous_commit

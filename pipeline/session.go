@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/rowdiff/rowdiff/schema"
 )
 
 // Node is one copy of the table: a name for messages and output, and a libpq-style DSN.
@@ -56,18 +59,10 @@ func (c countingConn) Read(p []byte) (int, error) {
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
-// pinned is the SET LOCAL statements of every setting the equality definition and safety depend on.
-// The transaction is READ ONLY itself.
+// pinned is the SET LOCAL statements of every setting the equality definition and safety depend on: the
+// text settings (schema.TextSettings) and rowdiff's own. The transaction is READ ONLY itself.
 func pinned(t Timeouts) string {
-	settings := [][2]string{
-		{"TimeZone", "UTC"},
-		{"DateStyle", "ISO, YMD"},
-		{"IntervalStyle", "postgres"},
-		{"extra_float_digits", "3"},
-		{"bytea_output", "hex"},
-		// money's text form follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE): nodes set up in
-		// other countries would differ in every money value.
-		{"lc_monetary", "C"},
+	settings := append(slices.Clone(schema.TextSettings), [][2]string{
 		// A row-level security policy would hide rows from rowdiff's role, and the hidden rows would
 		// compare as equal (or as missing) without a word. Off, a query that a policy would filter
 		// fails instead, as pg_dump's do; roles that bypass RLS, and table owners, read every row.
@@ -85,7 +80,7 @@ func pinned(t Timeouts) string {
 		// bucket ranges 3x slower (17 ms against 6 ms): a Parallel Bitmap Heap Scan pays for starting
 		// its workers.
 		{"max_parallel_workers_per_gather", "0"},
-	}
+	}...)
 	var b strings.Builder
 	for _, kv := range settings {
 		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], quoteLiteral(kv[1]))

@@ -52,6 +52,19 @@ type Column struct {
 	Converted bool
 }
 
+// TextSettings are the session settings every value's text form depends on, as rowdiff reads it (the
+// equality definition and the key order assume them) and as a repair script writes it back. money's text
+// follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE), so nodes set up in other countries would differ
+// in every money value without it.
+var TextSettings = [][2]string{
+	{"TimeZone", "UTC"},
+	{"DateStyle", "ISO, YMD"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "3"},
+	{"bytea_output", "hex"},
+	{"lc_monetary", "C"},
+}
+
 // Kind tells how the JSON Lines sink writes the value.
 func (c Column) Kind() Kind {
 	switch c.Base {

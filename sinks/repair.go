@@ -196,7 +196,12 @@ func (s *RepairScript) Commit(tables []string, started time.Time) error {
 	fmt.Fprintf(h, "-- generated: %s\n", started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(h, "-- keys: %d (%d upserted from the source's current rows, %d deleted because the source lacks them)\n", s.upserts+s.deletes, s.upserts, s.deletes)
 	fmt.Fprintf(h, "-- Review it, then run it on the target: psql -v ON_ERROR_STOP=1 -f <this file> <target>\n")
-	fmt.Fprintf(h, "SET standard_conforming_strings = on;\nSET DateStyle = ISO;\nSET IntervalStyle = postgres;\nSET TimeZone = 'UTC';\nSET lc_monetary = 'C';\nBEGIN;\n")
+	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings.
+	fmt.Fprintf(h, "SET standard_conforming_strings = on;\n")
+	for _, kv := range schema.TextSettings {
+		fmt.Fprintf(h, "SET %s = '%s';\n", kv[0], kv[1])
+	}
+	fmt.Fprintf(h, "BEGIN;\n")
 	if _, err := io.Copy(h, s.body); err != nil {
 		s.Abort()
 		return fmt.Errorf("write repair script: %w", err)

@@ -266,20 +266,15 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 //   - the same base type with another typmod or through a domain (varchar(20) and varchar(50) or text
 //     domains, numeric(10,2) and numeric(12,4), timestamp(3) and timestamp): the type's own equality
 //     ignores typmods, so the values compare as the base type, and numeric's output type holds both;
-//     except bit(n), whose lengths make values of two typmods never equal and its cast type unbounded;
+//     except bit(n) (and its arrays), whose lengths make values of two typmods never equal;
 //   - int2, int4 and int8 (an id widened to bigint): as the widest;
 //   - varchar and text: as text;
 //   - json and jsonb: as jsonb.
 //
 // Where the base types differ, every node reads the column cast to the common one (Column.Converted).
 func commonType(c, o schema.Column) (schema.Column, bool) {
-	if c.Category == "A" || o.Category == "A" {
-		if c.Base != o.Base || c.Base == "_bit" {
-			return c, false
-		}
-	}
 	switch {
-	case c.Base == o.Base && c.Base != "bit":
+	case c.Base == o.Base && c.Base != "bit" && c.Base != "_bit":
 		if (c.Precision < 0) != (o.Precision < 0) {
 			c.Precision, c.Scale = -1, -1
 		} else if c.Precision >= 0 && (c.Precision != o.Precision || c.Scale != o.Scale) {

@@ -541,12 +541,11 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 	var keyList, keySel []string
 	for _, k := range s.Key {
 		keyList = append(keyList, ident(k))
-		sel := ident(k) + "::text"
-		if slices.ContainsFunc(firstCols, func(c fcol) bool { return c.name == k && strings.HasPrefix(c.localType, "character(") }) {
-			// char(n)'s cast to text drops the padding that its text form, and so rowdiff's key, keeps.
-			sel = "format('%s', " + ident(k) + ")"
+		i := slices.IndexFunc(firstCols, func(c fcol) bool { return c.name == k })
+		if i < 0 {
+			t.Fatalf("truth: key column %q is not in the table", k)
 		}
-		keySel = append(keySel, sel)
+		keySel = append(keySel, testkit.KeyText(ident(k), firstCols[i].localType))
 	}
 	from, absent, same := "", []string{}, []string{"true"}
 	for i := range nodes {

@@ -121,6 +121,16 @@ func start(ctx context.Context, dir string, opts []pgcluster.Options, ready func
 	return bin, clusters, stop, errors.Join(errs...)
 }
 
+// KeyText is the SQL that selects key column ident (already quoted), of type localType (format_type's
+// name), as the text rowdiff writes for it: its cast to text, except for char(n), whose cast drops the
+// padding that PostgreSQL prints and rowdiff's key keeps.
+func KeyText(ident, localType string) string {
+	if strings.HasPrefix(localType, "character(") {
+		return "format('%s', " + ident + ")"
+	}
+	return ident + "::text"
+}
+
 // KeyKinds runs a truth query whose columns are the nkeys key columns (as text) and then the kind of
 // difference, and returns kind by key, the key's columns joined by "\x1f".
 func KeyKinds(ctx context.Context, conn *pgx.Conn, query string, nkeys int) (map[string]string, error) {

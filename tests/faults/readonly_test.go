@@ -238,30 +238,15 @@ func TestStandbyConflict(t *testing.T) {
 	db := newDB(t, "conflict", []*pgcluster.Cluster{clA, clB}, smallTable)
 	sb := standbyOfA(t, pgcluster.Options{Name: "a-standby-strict",
 		Settings: map[string]string{"max_standby_streaming_delay": "0", "hot_standby_feedback": "off"}})
-	ctx, cancel := setupContext()
-	defer cancel()
 
 	dir := t.TempDir()
 	// 200 rows at 50 ms each: each query that reads the whole table runs for 10 s.
 	args := []string{"diff", "--table", "t", "--where", "pg_catalog.pg_sleep(0.05) IS NOT NULL", "--out", filepath.Join(dir, "o.jsonl")}
 	args = append(append(args, nodeArg("standby", sb.DSN(db))...), nodeArg("b", clB.DSN(db))...)
 	ch := startRowdiff(t, dir, args...)
-	mon := connect(t, sb, "postgres")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		var n int
-		err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE application_name = 'rowdiff' AND state = 'active' AND query LIKE '%pg_sleep%'`).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no query of rowdiff's ran on the standby\nstderr:\n%s", ch.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"standby": monitor(t, sb)}, func(b backend) bool {
+		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
+	}, 1)
 	execSQL(t, clA, db, "DELETE FROM t WHERE id > 100")
 	execSQL(t, clA, db, "VACUUM t")
 	waitReplay(t, sb, clA)

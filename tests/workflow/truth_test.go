@@ -240,12 +240,11 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 	var keyList, keySel, same []string
 	for _, k := range s.Key {
 		keyList = append(keyList, ident(k))
-		sel := ident(k) + "::text"
-		if slices.ContainsFunc(cols, func(c fcol) bool { return c.name == k && strings.HasPrefix(c.localType, "character(") }) {
-			// char(n)'s cast to text drops the padding that its text form, and so rowdiff's key, keeps.
-			sel = "format('%s', " + ident(k) + ")"
+		i := slices.IndexFunc(cols, func(c fcol) bool { return c.name == k })
+		if i < 0 {
+			t.Fatalf("truth: key column %q is not in the table", k)
 		}
-		keySel = append(keySel, sel)
+		keySel = append(keySel, testkit.KeyText(ident(k), cols[i].localType))
 	}
 	same = append(same, "true")
 	for _, c := range cols {

@@ -117,6 +117,15 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err != nil {
 		return nil, 0, err
 	}
+	if zone := t.Zone(); zone != "" {
+		// Before any query holds the zone: a name some node does not know would fail every range.
+		for i, conn := range f.coords {
+			var v time.Time
+			if err := conn.QueryRow(ctx, "SELECT 'epoch'::timestamp AT TIME ZONE $1", zone).Scan(&v); err != nil {
+				return nil, 0, fmt.Errorf("node %s: --timestamp-zone %q: %w", f.names[i], zone, err)
+			}
+		}
+	}
 	var est float64
 	for _, r := range remotes {
 		est = max(est, r.reltuples)

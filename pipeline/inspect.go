@@ -146,6 +146,9 @@ type Selection struct {
 	Key     []string // --key; empty means the primary key
 	Columns []string // --columns; empty means all
 	Exclude []string // --exclude-columns
+	// TimestampZone (--timestamp-zone) lets a column that is timestamp on some nodes and timestamptz on
+	// others compare, its timestamps read as local times in this zone; "" refuses such a column.
+	TimestampZone string
 }
 
 // buildTable checks that every node has the same table and returns the comparison target, named after
@@ -224,9 +227,20 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			// The first node's type, as the problem names it, not the common type built so far.
 			first := firstCols[c.Name]
 			if rc.Type != first.Type {
-				common, ok := commonType(c, rc)
-				if !ok {
+				common, ok := commonType(c, rc, sel.TimestampZone)
+				switch {
+				case !ok && timestamps(c, rc) && sel.TimestampZone == "":
+					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s (--timestamp-zone ZONE compares them, "+
+						"reading the timestamps as local times in ZONE)", c.Name, rc.Type, first.Type, names[0]))
+					continue
+				case !ok:
 					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, first.Type, names[0]))
+					continue
+				case common.Zone != "" && slices.Contains(key, c.Name):
+					// Their orders differ where the zone's clocks go back, and a range's bounds could not
+					// be one value for both.
+					problems = append(problems, fmt.Sprintf("key column %q is %s, not %s as on %s: a key cannot be compared across the two",
+						c.Name, rc.Type, first.Type, names[0]))
 					continue
 				}
 				t.Columns[j] = common
@@ -247,8 +261,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	}
 	for _, c := range t.Columns {
 		if o := others[c.Name]; len(o) > 0 {
-			t.Converted = append(t.Converted, fmt.Sprintf("column %q is %s on %s, %s: compared as %s",
-				c.Name, firstCols[c.Name].Type, names[0], strings.Join(o, ", "), c.Type))
+			line := fmt.Sprintf("column %q is %s on %s, %s: compared as %s",
+				c.Name, firstCols[c.Name].Type, names[0], strings.Join(o, ", "), c.Type)
+			if c.Zone != "" {
+				line += ", the timestamps as local times in " + c.Zone
+			}
+			t.Converted = append(t.Converted, line)
 		}
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
@@ -261,18 +279,20 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 
 // commonType is the type in which column c (as far as merged) and the same column on another node, o,
 // compare when their declared types differ, as they do in the middle of a migration; false when their
-// values cannot be compared without choosing how to convert them (timestamp against timestamptz, float4
-// against float8, text against bytea, ...). Accepted:
+// values cannot be compared without choosing how to convert them (timestamp against timestamptz without
+// a zone, float4 against float8, text against bytea, ...). Accepted:
 //   - the same base type with another typmod or through a domain (varchar(20) and varchar(50) or text
 //     domains, numeric(10,2) and numeric(12,4), timestamp(3) and timestamp): the type's own equality
 //     ignores typmods, so the values compare as the base type, and numeric's output type holds both;
 //     except bit(n) (and its arrays), whose lengths make values of two typmods never equal;
 //   - int2, int4 and int8 (an id widened to bigint): as the widest;
 //   - varchar and text: as text;
-//   - json and jsonb: as jsonb.
+//   - json and jsonb: as jsonb;
+//   - timestamp and timestamptz, given zone (--timestamp-zone): as timestamptz, the timestamps read as
+//     local times in zone (Column.Zone), unless the timestamp is a domain's, whose pg_typeof is not timestamp.
 //
 // Where the base types differ, every node reads the column cast to the common one (Column.Converted).
-func commonType(c, o schema.Column) (schema.Column, bool) {
+func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 	switch {
 	case c.Base == o.Base && c.Base != "bit" && c.Base != "_bit":
 		if (c.Precision < 0) != (o.Precision < 0) {
@@ -295,6 +315,10 @@ func commonType(c, o schema.Column) (schema.Column, bool) {
 		// What a json column migrated to jsonb holds: key order, white space and duplicate keys aside.
 		c.Base, c.CastType = "jsonb", "jsonb"
 		c.Converted = true
+	case timestamps(c, o) && zone != "" && !(c.Domain && c.Base == "timestamp") && !(o.Domain && o.Base == "timestamp"):
+		c.Domain = c.Domain || o.Domain
+		c.Base, c.CastType = "timestamptz", "timestamptz"
+		c.Converted, c.Zone = true, zone
 	default:
 		return c, false
 	}
@@ -307,6 +331,11 @@ var integerWidth = map[string]int{"int2": 2, "int4": 4, "int8": 8}
 var textOrVarchar = map[string]bool{"text": true, "varchar": true}
 
 var jsonOrJsonb = map[string]bool{"json": true, "jsonb": true}
+
+// timestamps reports whether one of c and o is timestamp and the other timestamptz.
+func timestamps(c, o schema.Column) bool {
+	return c.Base != o.Base && (c.Base == "timestamp" || c.Base == "timestamptz") && (o.Base == "timestamp" || o.Base == "timestamptz")
+}
 
 // randomKeyCorrelation is the pg_stats.correlation (in absolute value) of a key's first column below
 // which its order is taken to bear no relation to the table's physical order (schema.Table.RandomKey):

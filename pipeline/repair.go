@@ -16,6 +16,7 @@ type RepairConfig struct {
 	Source, Target string // node names
 	Nodes          []Node
 	Timeouts       Timeouts
+	TimestampZone  string // see Selection
 }
 
 // Script receives the repair, key by key; Commit or Abort is called once at the end.
@@ -74,7 +75,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		tk := first.tableKey()
 		if envs[tk] == nil {
-			t, err := f.recordTable(ctx, first.Table, Selection{Key: first.Columns})
+			t, err := f.recordTable(ctx, first.Table, Selection{Key: first.Columns, TimestampZone: cfg.TimestampZone})
 			if err != nil {
 				return err
 			}

@@ -83,7 +83,7 @@ func pinned(t Timeouts) string {
 	}...)
 	var b strings.Builder
 	for _, kv := range settings {
-		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], quoteLiteral(kv[1]))
+		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], schema.QuoteLiteral(kv[1]))
 	}
 	return b.String()
 }
@@ -146,7 +146,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	// until it ends, which is when the connection closes.
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	if snapshot != "" {
-		if _, err := conn.Exec(ctx, begin+"; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)+n.settings); err != nil {
+		if _, err := conn.Exec(ctx, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
 			return fail("import snapshot", err)
 		}
 		return conn, snapshot, nil
@@ -158,17 +158,6 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		return fail("export snapshot", err)
 	}
 	return conn, snapshot, nil
-}
-
-func quoteLiteral(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
 }
 
 // session is one connection per node, all in their node's snapshot: what a worker needs for one task.

@@ -67,6 +67,13 @@ func (q *SQL) keyExpr(i int) string {
 // column whose nodes declare different types to the common one.
 func valueExpr(c Column) string {
 	x := QuoteIdent(c.Name)
+	if c.Zone != "" {
+		// Every node runs the same SQL, so one expression serves both types. Each branch type-checks on
+		// either (both casts exist); only the branch for the node's own type runs. A cast from timestamp
+		// would read it in the session's TimeZone (UTC), not the column's zone.
+		return fmt.Sprintf("CASE WHEN pg_typeof(%[1]s) = 'timestamp'::regtype THEN %[1]s::timestamp AT TIME ZONE %[2]s ELSE %[1]s::timestamptz END",
+			x, QuoteLiteral(c.Zone))
+	}
 	if c.Domain || c.Converted {
 		x += "::" + c.CastType
 	}
@@ -328,8 +335,14 @@ func (q *SQL) selectList(hash, full bool) string {
 		cols = append(cols, q.RowHash())
 	}
 	if full {
-		for _, c := range q.T.Columns {
-			cols = append(cols, QuoteIdent(c.Name))
+		for j, c := range q.T.Columns {
+			if c.Converted && !q.T.IsKey(j) {
+				// In the common type, so that equal values have the same text on every node: a
+				// timestamp and the timestamptz it became would not.
+				cols = append(cols, valueExpr(c))
+			} else {
+				cols = append(cols, QuoteIdent(c.Name))
+			}
 		}
 	}
 	return strings.Join(cols, ", ")

@@ -4,6 +4,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -50,6 +51,10 @@ type Column struct {
 	// another): every node reads its values as CastType, the common type, except in key conditions,
 	// where the cast would keep an index on the narrower type from serving them.
 	Converted bool
+	// Zone is set on a column some nodes declare timestamp and others timestamptz (Converted, as
+	// timestamptz): the time zone (--timestamp-zone) the timestamp values are local times in, as a
+	// migration's ALTER COLUMN ... TYPE timestamptz USING c AT TIME ZONE zone reads them.
+	Zone string
 }
 
 // TextSettings are the session settings every value's text form depends on, as rowdiff reads it (the
@@ -63,6 +68,27 @@ var TextSettings = [][2]string{
 	{"extra_float_digits", "3"},
 	{"bytea_output", "hex"},
 	{"lc_monetary", "C"},
+}
+
+// TextSetting is the value TextSettings gives the named setting.
+func TextSetting(name string) string {
+	for _, kv := range TextSettings {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	panic("schema: no text setting " + name)
+}
+
+// Zone is the time zone of the table's timestamp columns that other nodes declare timestamptz
+// (Column.Zone), or "" when it has none.
+func (t *Table) Zone() string {
+	for _, c := range t.Columns {
+		if c.Zone != "" {
+			return c.Zone
+		}
+	}
+	return ""
 }
 
 // Kind tells how the JSON Lines sink writes the value.
@@ -166,6 +192,20 @@ func (t *Table) ColumnIndex(name string) int {
 // QuoteIdent quotes an identifier the way PostgreSQL's quote_ident does, always.
 func QuoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// QuoteLiteral quotes s as an SQL string literal, read alike whatever standard_conforming_strings says.
+func QuoteLiteral(s string) string {
+	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	if strings.Contains(s, `\`) {
+		q = "E" + strings.ReplaceAll(q, `\`, `\\`)
+	}
+	return q
+}
+
+// IsKey reports whether column i is a key column.
+func (t *Table) IsKey(i int) bool {
+	return slices.Contains(t.Key, i)
 }
 
 // ParseQualified splits "[schema.]name" where either part may be double-quoted ("My.Schema"."t""x").

@@ -119,6 +119,12 @@ func (s *RepairScript) flush() error {
 		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
 	}
 	var b strings.Builder
+	zone := t.Zone()
+	if s.upsert && zone != "" {
+		// Its values are timestamptz literals with their offset: a timestamp column on the target takes
+		// them as local times in the session's TimeZone, which for these statements is the column's zone.
+		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
+	}
 	if s.upsert {
 		var cols, sets []string
 		overriding, identityValue := "", false
@@ -130,9 +136,9 @@ func (s *RepairScript) flush() error {
 			cols = append(cols, q)
 			if c.IdentityAlways {
 				overriding = " OVERRIDING SYSTEM VALUE"
-				identityValue = identityValue || !isKey(t, i)
+				identityValue = identityValue || !t.IsKey(i)
 			}
-			if !isKey(t, i) {
+			if !t.IsKey(i) {
 				sets = append(sets, q+" = EXCLUDED."+q)
 			}
 		}
@@ -153,19 +159,13 @@ func (s *RepairScript) flush() error {
 	} else {
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
 	}
+	if s.upsert && zone != "" {
+		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))
+	}
 	clear(s.pending) // the tuples of wide rows can go now
 	s.pending, s.pendingKeys, s.pendingBytes = s.pending[:0], s.pendingKeys[:0], 0
 	_, err := s.w.WriteString(b.String())
 	return err
-}
-
-func isKey(t *schema.Table, i int) bool {
-	for _, k := range t.Key {
-		if k == i {
-			return true
-		}
-	}
-	return false
 }
 
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the

@@ -281,6 +281,8 @@ type Result struct {
 	Summary Summary
 	// Nodes are the node names in command-line order.
 	Nodes []string
+	// Out is the output file.
+	Out string
 }
 
 // diff runs `rowdiff diff --table table` on nodes with --out (a fresh .jsonl file) and --summary plus
@@ -301,7 +303,7 @@ func diff(t testing.TB, table string, nodes []Node, extra ...string) *Result {
 	if err != nil {
 		t.Fatalf("rowdiff %s: exit %d but no output file: %v\nstderr:\n%s", shellArgs(args), p.Code, err, p.Stderr)
 	}
-	r := &Result{Proc: p}
+	r := &Result{Proc: p, Out: out}
 	for _, n := range nodes {
 		r.Nodes = append(r.Nodes, n.Name)
 	}
@@ -471,6 +473,9 @@ type Spec struct {
 	Where string
 	// Exact compares every column's text form (like --exact).
 	Exact bool
+	// TimeZone is the truth session's TimeZone (UTC when empty), in which PostgreSQL compares a timestamp
+	// with a timestamptz: as --timestamp-zone asks rowdiff to.
+	TimeZone string
 }
 
 // truth computes the differing keys by PostgreSQL alone: every node's table becomes a foreign table in
@@ -492,6 +497,9 @@ func truth(t testing.TB, nodes []Node, s Spec) map[string]string {
 	for k, v := range map[string]string{"TimeZone": "UTC", "DateStyle": "ISO, YMD", "IntervalStyle": "postgres",
 		"extra_float_digits": "3", "bytea_output": "hex"} {
 		cfg.RuntimeParams[k] = v
+	}
+	if s.TimeZone != "" {
+		cfg.RuntimeParams["TimeZone"] = s.TimeZone
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -624,5 +626,117 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 	p := runRowdiff(t, append(append([]string{"diff", "--table", "tz"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, `column "t" is timestamp with time zone, not timestamp without time zone as on a`) {
 		t.Errorf("timestamp against timestamptz: exit %d, want 2 naming the column and both types\nstderr:\n%s", p.Code, p.Stderr)
+	}
+}
+
+// TestTimestampZone diffs and repairs a table in the middle of a timestamp to timestamptz migration: with
+// --timestamp-zone, rowdiff must find what PostgreSQL finds comparing the two types in that TimeZone
+// (which is what ALTER ... TYPE timestamptz USING col AT TIME ZONE zone keeps), across the zone's clock
+// changes, in both directions and both node orders, and its repair script must make the nodes equal.
+func TestTimestampZone(t *testing.T) {
+	t.Parallel()
+	const zone = "Europe/Berlin"
+	// c and d walk through the spring-forward gap (2024-03-31 02:00-03:00 does not exist in Berlin) and
+	// the fall-back hour (2024-10-27 02:00-03:00 happens twice); d is timestamp(3) on a, so b's extra
+	// microseconds differ. e goes the other way: timestamptz on a, timestamp on b.
+	fill := `SET TimeZone = 'Europe/Berlin';
+INSERT INTO tzm SELECT i, CASE WHEN i % 97 <> 0 THEN '2024-03-30 20:00'::timestamp + i * interval '7 minutes' END,
+  '2024-10-26 22:00'::timestamp + i * interval '3 minutes 0.001 seconds', '2024-10-27 01:00'::timestamp + i * interval '11 seconds', 'n' || i
+FROM generate_series(1, 900) i;`
+	a := newNode(t, "a", clA, `CREATE TABLE tzm (id int PRIMARY KEY, c timestamp, d timestamp(3), e timestamptz, note text);`+fill+`
+INSERT INTO tzm (id, c) VALUES (901, '2024-10-27 02:30'), (902, '2024-10-27 02:30'), (903, '2024-03-31 02:30'), (904, '2024-03-31 02:30');
+CREATE TABLE tzk (k timestamp PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-01');`)
+	// Node b's cluster runs in America/New_York: nothing may depend on a session's own TimeZone.
+	b := newNode(t, "b", clB, `CREATE TABLE tzm (id int PRIMARY KEY, c timestamptz, d timestamptz, e timestamp, note text);`+fill+`
+-- The two readings of an hour that happens twice, and of one that never happens.
+INSERT INTO tzm (id, c) VALUES (901, '2024-10-27 02:30+02'), (902, '2024-10-27 02:30+01'), (903, '2024-03-31 03:30+02'), (904, '2024-03-31 02:30+02');
+UPDATE tzm SET c = c + interval '1 hour' WHERE id % 100 = 1 AND id <= 900;
+UPDATE tzm SET d = d + interval '1 microsecond' WHERE id % 100 = 2 AND id <= 900;
+UPDATE tzm SET e = e - interval '1 second' WHERE id % 100 = 3 AND id <= 900;
+UPDATE tzm SET c = NULL WHERE id % 100 = 4 AND id <= 900;
+DELETE FROM tzm WHERE id = 5;
+INSERT INTO tzm (id, c) VALUES (1000, now());
+CREATE TABLE tzk (k timestamptz PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-01');`)
+	nodes := []Node{a, b}
+	spec := Spec{Table: "tzm", Key: []string{"id"}, TimeZone: zone}
+	want := truth(t, nodes, spec)
+	// 9 rows each for c, d, e and the NULLs, one deleted, one inserted, and one reading of each pair.
+	if len(want) != 4*9+2+2 {
+		t.Fatalf("test setup: the truth has %d differences, want %d: %v", len(want), 4*9+2+2, want)
+	}
+	for _, pair := range [][2]string{{"901", "902"}, {"903", "904"}} {
+		if _, first := want[pair[0]]; first == (want[pair[1]] != "") {
+			t.Fatalf("test setup: of ids %s and %s PostgreSQL should take exactly one for the local time: %v", pair[0], pair[1], want)
+		}
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+			r := diff(t, "tzm", nodes, append([]string{"--timestamp-zone", zone}, mode...)...)
+			check(t, r, want, []string{"id"}, "public.tzm")
+		}
+	}
+	r := diff(t, "tzm", nodes, "--timestamp-zone", zone)
+	wantJSON(t, find(t, r, []string{"id"}, "1").Row(t, "a"), "c", `"2024-03-30 19:07:00+00"`)
+	var converted []string
+	for _, ts := range r.Summary.Tables {
+		converted = append(converted, ts.Converted...)
+	}
+	if w := `column "c" is timestamp without time zone on a, timestamp with time zone on b: compared as timestamptz, the timestamps as local times in Europe/Berlin`; !slices.Contains(converted, w) {
+		t.Errorf("summary lacks %q among the converted columns %q", w, converted)
+	}
+	// Most rows differing makes rowdiff read whole rows and let the values' text decide: equal timestamps
+	// must have equal text on both nodes.
+	b.Exec(t, `UPDATE tzm SET note = note || 'x' WHERE id % 10 <> 0`)
+	wantMost := truth(t, nodes, spec)
+	if len(wantMost) < 800 {
+		t.Fatalf("test setup: %d differences after changing most notes", len(wantMost))
+	}
+	check(t, diff(t, "tzm", nodes, "--timestamp-zone", zone), wantMost, []string{"id"}, "public.tzm")
+
+	for _, c := range []struct {
+		name, table, zone string
+		need              []string
+	}{
+		{"no zone", "tzm", "", []string{`column "c" is timestamp with time zone, not timestamp without time zone as on a`, "--timestamp-zone"}},
+		{"unknown zone", "tzm", "Europe/Berln", []string{"node a", `--timestamp-zone "Europe/Berln"`, "not recognized"}},
+		{"key", "tzk", zone, []string{`key column "k"`}},
+	} {
+		args := append(append([]string{"diff", "--table", c.table}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))
+		if c.zone != "" {
+			args = append(args, "--timestamp-zone", c.zone)
+		}
+		p := runRowdiff(t, args...)
+		for _, s := range c.need {
+			if p.Code != 2 || !strings.Contains(p.Stderr, s) {
+				t.Errorf("%s: exit %d, want 2 with %q\nstderr:\n%s", c.name, p.Code, s, p.Stderr)
+			}
+		}
+	}
+
+	// Repairs each way: the script writes a timestamptz into b's timestamptz columns and a's timestamp
+	// ones alike, and the nodes then hold what PostgreSQL calls equal.
+	for _, dir := range [][2]Node{{b, a}, {a, b}} {
+		r := diff(t, "tzm", nodes, "--timestamp-zone", zone)
+		script := filepath.Join(t.TempDir(), "repair.sql")
+		p := runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", dir[0].Name, "--target", dir[1].Name, "--out", script,
+			"--timestamp-zone", zone}, nodeArgs(nodes)...)...)
+		if p.Code != 0 {
+			t.Fatalf("repair %s from %s: exit %d\nstderr:\n%s", dir[1].Name, dir[0].Name, p.Code, p.Stderr)
+		}
+		body, err := os.ReadFile(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir[1].Exec(t, string(body))
+		// What a's columns cannot hold stays different: b's microseconds in d's timestamp(3), and the
+		// first of the two 02:30s of 2024-10-27, which a timestamp reads as the second.
+		var left []string
+		if dir[1].Name == "a" {
+			left = []string{"2", "102", "202", "302", "402", "502", "602", "702", "802", "901"}
+		}
+		if d := slices.Sorted(maps.Keys(truth(t, nodes, spec))); !slices.Equal(d, slices.Sorted(slices.Values(left))) {
+			t.Errorf("after repairing %s from %s, keys %v differ, want %v", dir[1].Name, dir[0].Name, d, left)
+		}
+		b.Exec(t, `UPDATE tzm SET c = c - interval '5 minutes' WHERE id % 300 = 0; UPDATE tzm SET e = e + interval '1 hour' WHERE id % 200 = 0;`)
 	}
 }

@@ -43,12 +43,18 @@ func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {
 	fl.DurationVar(&t.IdleTransaction, "idle-timeout", time.Hour, "idle_in_transaction_session_timeout of every session")
 }
 
-// columnFlags select compared columns.
-type columnFlags struct{ columns, excludes string }
+// columnFlags select compared columns and how they compare.
+type columnFlags struct{ columns, excludes, zone string }
 
 func (c *columnFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&c.columns, "columns", "", "compare only these columns, comma separated (the key is always compared)")
 	fl.StringVar(&c.excludes, "exclude-columns", "", "do not compare these columns")
+	addTimestampZone(fl, &c.zone)
+}
+
+func addTimestampZone(fl *pflag.FlagSet, zone *string) {
+	fl.StringVar(zone, "timestamp-zone", "", "compare a column that is timestamp on some nodes and timestamptz on others, "+
+		"reading the timestamps as local times in this zone (e.g. UTC, Europe/Berlin), as ALTER ... TYPE timestamptz USING col AT TIME ZONE would")
 }
 
 func (c *columnFlags) parse(sel *pipeline.Selection) error {
@@ -59,6 +65,7 @@ func (c *columnFlags) parse(sel *pipeline.Selection) error {
 	if sel.Exclude, err = schema.ParseIdentList(c.excludes); err != nil {
 		return fmt.Errorf("--exclude-columns: %w", err)
 	}
+	sel.TimestampZone = c.zone
 	return nil
 }
 

@@ -48,6 +48,7 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 	fl.StringVar(&cfg.Source, "source", "", "node whose rows are right")
 	fl.StringVar(&cfg.Target, "target", "", "node to repair")
 	nodes.add(fl)
+	addTimestampZone(fl, &cfg.TimestampZone)
 	fl.StringVar(&out, "out", "", "path of the SQL script to write")
 	addTimeouts(fl, &cfg.Timeouts)
 	for _, f := range []string{"in", "source", "target", "out"} {

@@ -1,11 +1,15 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -18,6 +22,8 @@ type fleet struct {
 	names    []string
 	coords   []*pgx.Conn
 	sessions []*session
+	// starved says why there are fewer sessions than asked for ("" when there are not).
+	starved string
 }
 
 // closeCtx bounds closing connections even when the run's context is already cancelled.
@@ -52,20 +58,79 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 		return f, err
 	}
 	f.sessions = make([]*session, workers)
+	errs := make([][]error, workers) // per session, per node
 	for i := range f.sessions {
 		f.sessions[i] = &session{conns: make([]*pgx.Conn, len(f.nodes))}
+		errs[i] = make([]error, len(f.nodes))
 	}
-	p = pool.New().WithContext(ctx).WithFirstError()
-	for _, s := range f.sessions {
+	var wg conc.WaitGroup
+	for i, s := range f.sessions {
 		for j, nd := range f.nodes {
-			p.Go(func(ctx context.Context) error {
-				conn, _, err := nd.connect(ctx, nd.snapshot)
-				s.conns[j] = conn
-				return err
-			})
+			wg.Go(func() { s.conns[j], _, errs[i][j] = nd.connect(ctx, nd.snapshot) })
 		}
 	}
-	return f, p.Wait()
+	wg.Wait()
+	return f, f.keepStarted(errs)
+}
+
+// keepStarted makes sessions of the connections that started their transaction. A connection that got
+// none (errNoTransaction: a pooler with fewer server connections than rowdiff opens) is not an error as
+// long as every node has one left: connections of a node are alike (all in its snapshot), so they are
+// paired up again into fewer sessions, the extra ones closed, and f.starved says so. Any other error, or
+// a node with none started, fails.
+func (f *fleet) keepStarted(errs [][]error) error {
+	var starved error
+	for _, row := range errs {
+		for _, err := range row {
+			switch {
+			case errors.Is(err, errNoTransaction):
+				starved = cmp.Or(starved, err)
+			case err != nil:
+				return err
+			}
+		}
+	}
+	if starved == nil {
+		return nil
+	}
+	started := make([][]*pgx.Conn, len(f.nodes))
+	for _, s := range f.sessions {
+		for j, c := range s.conns {
+			if c != nil {
+				started[j] = append(started[j], c)
+			}
+		}
+	}
+	n := len(f.sessions)
+	var notes []string
+	for j, cs := range started {
+		n = min(n, len(cs))
+		if len(cs) < len(f.sessions) {
+			notes = append(notes, fmt.Sprintf("node %s started %d of %d worker transactions", f.names[j], len(cs), len(f.sessions)))
+		}
+	}
+	ctx, cancel := closeCtx()
+	defer cancel()
+	sessions := make([]*session, n)
+	for k := range sessions {
+		sessions[k] = &session{conns: make([]*pgx.Conn, len(f.nodes))}
+	}
+	for j, cs := range started {
+		for k, c := range cs {
+			if k < n {
+				sessions[k].conns[j] = c
+			} else {
+				closeConn(ctx, c)
+			}
+		}
+	}
+	f.sessions = sessions
+	if n == 0 {
+		return starved
+	}
+	f.starved = fmt.Sprintf("%s within --connect-timeout (a pooler with fewer server connections than --max-connections?)",
+		strings.Join(notes, ", "))
+	return nil
 }
 
 // close closes every connection and records the bytes each node sent.

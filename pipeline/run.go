@@ -107,6 +107,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	if err != nil {
 		return err
 	}
+	sum.Workers, sum.FewerWorkers = len(f.sessions), f.starved
 	names := cfg.Tables
 	if len(cfg.Schemas) > 0 {
 		found, skipped, err := f.schemaTables(ctx, cfg.Schemas)

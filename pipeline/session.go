@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -146,18 +147,43 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	// until it ends, which is when the connection closes.
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	if snapshot != "" {
-		if _, err := conn.Exec(ctx, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
+		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
 			return fail("import snapshot", err)
 		}
 		return conn, snapshot, nil
 	}
-	if _, err := conn.Exec(ctx, begin+n.settings); err != nil {
+	if err := n.begin(ctx, conn, begin+n.settings); err != nil {
 		return fail("begin", err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding')").Scan(&snapshot, &n.encoding); err != nil {
 		return fail("export snapshot", err)
 	}
 	return conn, snapshot, nil
+}
+
+// errNoTransaction is a connection whose transaction did not start within the connect timeout. A server
+// answers BEGIN at once; a pooler in transaction mode answers it only when it has a server connection
+// free, and rowdiff's connections keep theirs for the whole run, so one whose pool is smaller than
+// rowdiff's connections waits for rowdiff itself (PgBouncer gives up after its query_wait_timeout,
+// 120 s by default).
+var errNoTransaction = errors.New("no transaction started: is a connection pooler out of server connections? " +
+	"Give its pool room for --max-connections per node, or lower --max-connections")
+
+// begin runs the statement that starts conn's transaction, waiting for it no longer than the connect
+// timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to
+// a client it has no server for: past the timeout the socket is cut.
+func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
+	var cut atomic.Bool
+	timer := time.AfterFunc(n.cfg.ConnectTimeout, func() {
+		cut.Store(true)
+		conn.PgConn().Conn().Close()
+	})
+	_, err := conn.Exec(ctx, sql)
+	timer.Stop()
+	if cut.Load() {
+		return fmt.Errorf("waited %s (--connect-timeout): %w", n.cfg.ConnectTimeout, errNoTransaction)
+	}
+	return err
 }
 
 // session is one connection per node, all in their node's snapshot: what a worker needs for one task.

@@ -81,6 +81,10 @@ type Summary struct {
 	Tables         []TableSummary `json:"tables"`
 	// Skipped lists tables of --schema without a primary key.
 	Skipped []string `json:"skipped,omitempty"`
+	// Workers is how many sessions (one connection per node each) worked; FewerWorkers says why it is
+	// less than --concurrency, if it is.
+	Workers      int    `json:"workers"`
+	FewerWorkers string `json:"fewer_workers,omitempty"`
 }
 
 func (s *Summary) add(t TableSummary) {
@@ -161,6 +165,9 @@ func (s *Summary) WriteText(w io.Writer) {
 		for _, c := range t.Converted {
 			fmt.Fprintf(w, "  %s: %s\n", t.Table, c)
 		}
+	}
+	if s.FewerWorkers != "" {
+		fmt.Fprintf(w, "  workers: %d: %s\n", s.Workers, s.FewerWorkers)
 	}
 	for _, t := range s.Skipped {
 		fmt.Fprintf(w, "  skipped %s: no primary key\n", t)

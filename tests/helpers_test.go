@@ -245,6 +245,8 @@ type Summary struct {
 		KeyScan   string   `json:"key_scan"`
 		Converted []string `json:"converted"`
 	} `json:"tables"`
+	Workers      int    `json:"workers"`
+	FewerWorkers string `json:"fewer_workers"`
 }
 
 // Record is one parsed JSON Lines record.
@@ -328,7 +330,7 @@ func checkSummaryShape(data []byte, nodes []string) error {
 		return err
 	}
 	for _, k := range []string{"table", "nodes", "ranges_hashed", "ranges_split", "ranges_compared", "rows_compared",
-		"differences", "changed", "missing", "complete", "started", "finished", "elapsed_seconds"} {
+		"differences", "changed", "missing", "complete", "started", "finished", "elapsed_seconds", "workers"} {
 		if _, ok := m[k]; !ok {
 			return fmt.Errorf("field %q missing", k)
 		}

@@ -2,7 +2,11 @@ package tests
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -135,7 +139,8 @@ func TestThroughPgBouncer(t *testing.T) {
 	b.Exec(t, "UPDATE t SET n = n + 1 WHERE d = '2020-03-07'; DELETE FROM dk WHERE v = 'v5';")
 	ctx, cancel := setupContext()
 	defer cancel()
-	pb, err := pgcluster.StartBouncer(ctx, map[string]pgcluster.Target{"a": {C: clA, DB: a.DB}, "b": {C: clB, DB: b.DB}})
+	// Room for every connection rowdiff keeps in a transaction at once (TestSmallPool has less).
+	pb, err := pgcluster.StartBouncer(ctx, map[string]pgcluster.Target{"a": {C: clA, DB: a.DB}, "b": {C: clB, DB: b.DB}}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +179,61 @@ func TestThroughPgBouncer(t *testing.T) {
 			if got != want {
 				t.Errorf("client %d through the bouncer after rowdiff: %s = %q, want node b's own %q", i, setting, got, want)
 			}
+		}
+	}
+}
+
+// TestSmallPool diffs through poolers with fewer server connections than rowdiff opens (5 per node by
+// default, each in a transaction for the whole run). With room for the coordinator and one worker per node,
+// the run must go on with the sessions that started, say so, and find what PostgreSQL finds; with room for
+// the coordinator only, fail within the connect timeout and say what to change. Without the bound, each
+// waited for PgBouncer's query_wait_timeout (120 s) and failed with only "query_wait_timeout".
+func TestSmallPool(t *testing.T) {
+	t.Parallel()
+	a, b := newNode(t, "a", clA, settingsSetup), newNode(t, "b", clB, settingsSetup)
+	b.Exec(t, "UPDATE t SET n = n + 1 WHERE d = '2020-03-07'; DELETE FROM t WHERE d = '2020-03-10';")
+	want := truth(t, []Node{a, b}, Spec{Table: "t", Key: []string{"k"}})
+	if len(want) != 2 {
+		t.Fatalf("test setup: the truth has %d differences, want 2", len(want))
+	}
+	for _, pool := range []int{2, 1} {
+		ctx, cancel := setupContext()
+		defer cancel()
+		pb, err := pgcluster.StartBouncer(ctx, map[string]pgcluster.Target{"a": {C: clA, DB: a.DB}, "b": {C: clB, DB: b.DB}}, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pb.Stop)
+		pa, pbn := a, b
+		pa.DSN, pbn.DSN = pb.DSN("a"), pb.DSN("b")
+		nodes := []Node{pa, pbn}
+		const bound = 30 * time.Second // the 2 s connect timeout below, and then the run
+		if pool == 2 {
+			r := diff(t, "t", nodes, "--connect-timeout", "2s", "--block-rows", "32", "--leaf-rows", "2")
+			check(t, r, want, []string{"k"}, "public.t")
+			for _, s := range []string{"node a started 1 of 4 worker transactions", "node b started 1 of 4 worker transactions"} {
+				if r.Summary.Workers != 1 || !strings.Contains(r.Summary.FewerWorkers, s) || !strings.Contains(r.Stderr, s) {
+					t.Errorf("pool of 2: workers %d (want 1), fewer_workers %q, want it and stderr to say %q\nstderr:\n%s",
+						r.Summary.Workers, r.Summary.FewerWorkers, s, r.Stderr)
+				}
+			}
+			if r.Elapsed > bound {
+				t.Errorf("pool of 2: took %s, want under %s", r.Elapsed, bound)
+			}
+			continue
+		}
+		out := filepath.Join(t.TempDir(), "o.jsonl")
+		p := runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs(nodes)...), "--out", out, "--connect-timeout", "2s")...)
+		for _, s := range []string{"waited 2s (--connect-timeout)", "connection pooler", "--max-connections"} {
+			if p.Code != 2 || !strings.Contains(p.Stderr, s) {
+				t.Errorf("pool of 1: exit %d, want 2 saying %q\nstderr:\n%s", p.Code, s, p.Stderr)
+			}
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("pool of 1: %s exists after the failed run (%v)", out, err)
+		}
+		if p.Elapsed > bound {
+			t.Errorf("pool of 1: took %s, want under %s", p.Elapsed, bound)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (n nodeFlags) parse() ([]pipeline.Node, error) {
 }
 
 func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {
-	fl.DurationVar(&t.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node after this long")
+	fl.DurationVar(&t.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node, or starting a transaction there, after this long")
 	fl.DurationVar(&t.Statement, "statement-timeout", 30*time.Minute, "statement_timeout of every session")
 	fl.DurationVar(&t.Lock, "lock-timeout", 5*time.Second, "lock_timeout of every session")
 	fl.DurationVar(&t.IdleTransaction, "idle-timeout", time.Hour, "idle_in_transaction_session_timeout of every session")

@@ -30,9 +30,10 @@ type Target struct {
 	DB string
 }
 
-// StartBouncer starts pgbouncer (from PATH or /usr/sbin) on a free loopback port, serving each target
-// under its alias, and returns once it accepts connections. The caller must call Stop.
-func StartBouncer(ctx context.Context, targets map[string]Target) (*Bouncer, error) {
+// StartBouncer starts pgbouncer (from PATH or /usr/sbin) on a free loopback port, in transaction pooling
+// mode with at most poolSize server connections per target, serving each target under its alias, and
+// returns once it accepts connections. The caller must call Stop.
+func StartBouncer(ctx context.Context, targets map[string]Target, poolSize int) (*Bouncer, error) {
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/pgbouncer"); serr != nil {
@@ -59,8 +60,6 @@ func StartBouncer(ctx context.Context, targets map[string]Target) (*Bouncer, err
 	for alias, t := range targets {
 		fmt.Fprintf(&conf, "%s = host=127.0.0.1 port=%d dbname=%s\n", alias, t.C.Port(), t.DB)
 	}
-	// The pool must hold every connection a client keeps in a transaction at once (rowdiff keeps one
-	// per worker for the whole run), or the client waits for itself.
 	fmt.Fprintf(&conf, `[pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = %d
@@ -68,10 +67,10 @@ unix_socket_dir =
 auth_type = trust
 auth_file = %s
 pool_mode = transaction
-default_pool_size = 20
+default_pool_size = %d
 max_client_conn = 200
 logfile = %s
-`, port, filepath.Join(dir, "users.txt"), b.log)
+`, port, filepath.Join(dir, "users.txt"), poolSize, b.log)
 	files := map[string]string{"pgbouncer.ini": conf.String(), "users.txt": fmt.Sprintf("%q \"\"\n", Superuser)}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {

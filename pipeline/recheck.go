@@ -89,6 +89,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	if err != nil {
 		return err
 	}
+	sum.Workers = len(f.sessions)
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	for _, tk := range order {

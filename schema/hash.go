@@ -131,11 +131,18 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
 			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), marks{}
 		}
+		if c.ElemBase == "citext" {
+			// Lowercased whole, as the elements' equality lowercases each: the quoting of elements (a
+			// space, a comma, the word NULL in any case) does not depend on case.
+			return text(citextFold(x))
+		}
 		return text(x + "::text")
 	}
 	switch {
 	case c.Category == "E":
 		return text(x + "::text")
+	case base == "citext":
+		return text(citextFold(x))
 	case base == "numrange":
 		// Its text keeps each bound's scale ('[1.5,2.0)' against the equal '[1.50,2)'): the bounds at
 		// their smallest scale, in the range's own text format.
@@ -180,6 +187,14 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(x + "::text")
+}
+
+// citextFold is the text citext's equality compares: the value lowercased in the database's default
+// collation (which citext uses whatever the column's), so 'Mail@X.org' = 'mail@x.org' as PostgreSQL says.
+// Nodes whose databases lowercase differently (another LC_CTYPE, for letters past ASCII) disagree on
+// citext's equality itself; each is read by its own.
+func citextFold(x string) string {
+	return fmt.Sprintf(`lower(%s::text COLLATE "default")`, x)
 }
 
 // intervalSpan is the numeric microseconds interval v stands for, a month as 30 days: what interval

@@ -100,10 +100,12 @@ func TestNullsAndSeparators(t *testing.T) {
 // (text forms: 2.5 != 2.50, -0 != 0, '1 day' != '24:00:00'), both against PostgreSQL's own verdict.
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
-	schema := `CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
-  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[], an numeric[], nr numrange);
+	schema := `CREATE EXTENSION citext;
+CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
+  tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[], an numeric[], nr numrange,
+  ci citext, aci citext[]);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)' FROM generate_series(1, 55) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}' FROM generate_series(1, 62) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -167,6 +169,14 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{52, "nr", "'[1,2)'", "'[1,2]'", true, true},
 		{53, "nr", "'[1,)'", "'[1,Infinity)'", true, true},
 		{54, "nr", "NULL", "'empty'", true, true},
+		// citext compares lowercased.
+		{55, "ci", "'Mail@X.org'", "'mail@x.ORG'", false, true},
+		{56, "ci", "'abc'", "'abd'", true, true},
+		{57, "ci", "NULL", "''", true, true},
+		{58, "aci", "'{A,b}'", "'{a,B}'", false, true},
+		{59, "aci", `'{A,NULL}'`, `'{a,"null"}'`, true, true},
+		{60, "aci", `'{"A B"}'`, `'{"a b"}'`, false, true},
+		{61, "aci", "'{A}'", "'{A,a}'", true, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {

@@ -72,7 +72,7 @@ func Main(m *testing.M, s Setup) int {
 // CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
 // tables through.
 func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {
-	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw"); err != nil {
+	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext"); err != nil {
 		return fmt.Errorf("postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib): %w", err)
 	}
 	return nil

@@ -52,7 +52,8 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
-           AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX')))
+           AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX'))),
+       coalesce((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false)
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -103,7 +104,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	t.columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
 		var c schema.Column
 		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation)
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Nondeterministic)
 		return c, err
 	})
 	if err != nil {
@@ -210,6 +211,10 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		if !c.NotNull {
 			return nil, fmt.Errorf("table %s: key column %q is nullable; rows with a NULL key could not be compared (use NOT NULL columns)", t, k)
 		}
+		if c.Nondeterministic {
+			return nil, fmt.Errorf("node %s: table %s: key column %q has a nondeterministic collation (its equality is not byte equality); "+
+				"rowdiff matches keys byte for byte", names[0], t, k)
+		}
 		t.Key = append(t.Key, i)
 	}
 	// others lists, per column whose type differs from the first node's, the other nodes' types.
@@ -247,6 +252,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				others[c.Name] = append(others[c.Name], rc.Type+" on "+node)
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
+			// Equal under a collation on one node and by bytes on another has no one meaning: by bytes.
+			t.Columns[j].Nondeterministic = t.Columns[j].Nondeterministic && rc.Nondeterministic
 		}
 		if len(sel.Columns) == 0 {
 			for _, rc := range r.columns {

@@ -41,7 +41,7 @@ var textDecides = map[string]bool{
 // row hash.
 func (t *Table) TextDecides(j int) bool {
 	c := t.Columns[j]
-	return c.Category != "A" && (textDecides[c.Base] || c.Category == "E")
+	return c.Category != "A" && (textDecides[c.Base] && !c.Nondeterministic || c.Category == "E")
 }
 
 // chainSeed starts every row hash; any constant works as long as every node uses the same one.
@@ -101,6 +101,11 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			return mark(fmt.Sprintf("hash_record_extended(ROW(convert_to(%s, 'UTF8')), %s)", coalesce(v, "''"), prev))
 		}
 		return mark(fmt.Sprintf("hashtextextended(%s COLLATE \"C\", %s)", coalesce(v, "''"), prev))
+	}
+	if textual[c.Base] && c.Nondeterministic && !q.Exact {
+		// In its own collation, hashtext hashes the collation's sort key, which equal values share
+		// ('ABC' and 'abc' under a case-insensitive one); the sort key does not depend on the encoding.
+		return mark(fmt.Sprintf("hashtextextended(%s, %s)", coalesce(x, "''"), prev))
 	}
 	if q.Exact {
 		return text(x + "::text")

@@ -42,6 +42,9 @@ type Column struct {
 	// CCollation says the column sorts by bytes here ("C" or "POSIX"), so an index on it can serve the
 	// COLLATE "C" range conditions rowdiff uses for text keys.
 	CCollation bool
+	// Nondeterministic says the column's collation is nondeterministic on every node (an ICU collation
+	// with deterministic = false, e.g. case-insensitive): its equality is the collation's, not bytes'.
+	Nondeterministic bool
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
 	// OVERRIDING SYSTEM VALUE to be written.
 	Generated, IdentityAlways bool

@@ -580,7 +580,7 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 			case types[c.name]["json"] && types[c.name]["jsonb"]:
 				l, r = l+"::jsonb", r+"::jsonb"
 			case s.Exact || c.byText:
-				l, r = l+"::text", r+"::text"
+				l, r = l+`::text COLLATE "C"`, r+`::text COLLATE "C"`
 			}
 			same = append(same, fmt.Sprintf("%s IS NOT DISTINCT FROM %s", l, r))
 		}
@@ -616,18 +616,23 @@ func remoteColumns(t testing.TB, n Node, schemaName, table string) []fcol {
 SELECT a.attname,
        CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod) ELSE format_type(a.atttypid, a.atttypmod) END,
        ty.typtype::text, coalesce(et.typtype::text, ''),
-       coalesce(et.typname, ty.typname)::text
+       coalesce(et.typname, ty.typname)::text,
+       coalesce((SELECT collname::text FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
 JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_type et ON et.oid = ty.typelem AND ty.typcategory = 'A'
 WHERE ns.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schemaName, table)
 	var cols []fcol
 	for rows.Next() {
-		var name, typ, tt, ett, base string
-		if err := rows.Scan(&name, &typ, &tt, &ett, &base); err != nil {
+		var name, typ, tt, ett, base, coll string
+		if err := rows.Scan(&name, &typ, &tt, &ett, &base, &coll); err != nil {
 			t.Fatalf("truth: node %s columns: %v", n.Name, err)
 		}
 		c := fcol{name: name, localType: typ}
+		if coll != "" {
+			// Compared under it, as the node does; the truth database has the tests' one (testkit).
+			c.localType += " COLLATE " + ident(coll)
+		}
 		switch {
 		case tt == "e":
 			c.localType = "text"

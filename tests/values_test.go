@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // pairRows builds the INSERTs for node a and node b from rows given as "id: a-values | b-values"
@@ -101,11 +103,12 @@ func TestNullsAndSeparators(t *testing.T) {
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE EXTENSION citext;
+` + testkit.CaseInsensitive + `;
 CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
   tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[], an numeric[], nr numrange,
-  ci citext, aci citext[]);
+  ci citext, aci citext[], cs text COLLATE rowdiff_ci, acs text[] COLLATE rowdiff_ci, cc char(4) COLLATE rowdiff_ci);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}' FROM generate_series(1, 62) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}', 'x', '{x}', 'x' FROM generate_series(1, 70) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -177,6 +180,15 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{59, "aci", `'{A,NULL}'`, `'{a,"null"}'`, true, true},
 		{60, "aci", `'{"A B"}'`, `'{"a b"}'`, false, true},
 		{61, "aci", "'{A}'", "'{A,a}'", true, true},
+		// So does text in a case-insensitive (nondeterministic) collation; accents still count.
+		{62, "cs", "'ABC'", "'abc'", false, true},
+		{63, "cs", "'abc'", "'abd'", true, true},
+		{64, "cs", "'É'", "'é'", false, true},
+		{65, "cs", "'é'", "'e'", true, true},
+		{66, "cs", "NULL", "''", true, true},
+		{67, "acs", "'{ABC,d}'", "'{abc,D}'", false, true},
+		{68, "cc", "'AB'", "'ab  '", false, true},
+		{69, "cc", "'ab'", "'ac'", true, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {
@@ -748,5 +760,31 @@ CREATE TABLE tzk (k timestamptz PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-0
 			t.Errorf("after repairing %s from %s, keys %v differ, want %v", dir[1].Name, dir[0].Name, d, left)
 		}
 		b.Exec(t, `UPDATE tzm SET c = c - interval '5 minutes' WHERE id % 300 = 0; UPDATE tzm SET e = e + interval '1 hour' WHERE id % 200 = 0;`)
+	}
+}
+
+// TestNondeterministicCollation: text in a case-insensitive collation compares as PostgreSQL compares it,
+// also when most rows differ and rowdiff reads whole rows, where the values' text cannot decide; a key in
+// such a collation is refused.
+func TestNondeterministicCollation(t *testing.T) {
+	t.Parallel()
+	setup := testkit.CaseInsensitive + `;
+CREATE TABLE nd (id int PRIMARY KEY, cs text COLLATE rowdiff_ci, note text);
+INSERT INTO nd SELECT i, 'Name' || i, 'n' || i FROM generate_series(1, 300) i;
+CREATE TABLE ndk (k text COLLATE rowdiff_ci PRIMARY KEY);`
+	// Most notes differ; of the rest, every third name differs only in case, and ids 10 and 20 really.
+	a, b := pair(t, setup, "", `UPDATE nd SET note = note || 'x' WHERE id % 10 <> 0;
+UPDATE nd SET cs = upper(cs) WHERE id % 3 = 0; UPDATE nd SET cs = 'other' WHERE id IN (10, 20)`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "nd", Key: []string{"id"}})
+	if len(want) != 270+2 {
+		t.Fatalf("test setup: the truth has %d differences, want 272", len(want))
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		check(t, diff(t, "nd", nodes, mode...), want, []string{"id"}, "public.nd")
+	}
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "ndk"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "k" has a nondeterministic collation`) {
+		t.Errorf("key in a nondeterministic collation: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
 	}
 }

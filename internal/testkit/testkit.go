@@ -69,10 +69,17 @@ func Main(m *testing.M, s Setup) int {
 	return m.Run()
 }
 
+// CaseInsensitive is the definition of the nondeterministic collation the tests declare columns with, by
+// the name CaseInsensitiveName; the truth database has it too, so that its foreign tables compare alike.
+const (
+	CaseInsensitiveName = "rowdiff_ci"
+	CaseInsensitive     = `CREATE COLLATION rowdiff_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`
+)
+
 // CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
-// tables through.
+// tables through, citext and CaseInsensitive.
 func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {
-	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext"); err != nil {
+	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext", CaseInsensitive); err != nil {
 		return fmt.Errorf("postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib): %w", err)
 	}
 	return nil

@@ -43,6 +43,9 @@ LIMIT 1`
 // format_type(oid, NULL) names "character" and "bit", which mean char(1) and bit(1), and a cast to them
 // cuts a value to its first character or bit (a char(6) key's range bounds, cut to one letter, never
 // narrowed; a domain over char(5) hashed only its first letter). With -1 they are bpchar and "bit".
+// pg_database.datlocprovider (a database's default collation may be ICU's) is new in PostgreSQL 15,
+// before which every database's is libc's: to_jsonb reads it where it exists, and naming it would fail
+// the query on PostgreSQL 14.
 const columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
        bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
@@ -52,7 +55,7 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
-           AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX'))),
+           AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
        coalesce((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false)
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid

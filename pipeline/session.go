@@ -173,6 +173,10 @@ var errNoTransaction = errors.New("no transaction started: is a connection poole
 // timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to
 // a client it has no server for: past the timeout the socket is cut.
 func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
+	if n.cfg.ConnectTimeout <= 0 { // --connect-timeout 0: no limit, as for connecting
+		_, err := conn.Exec(ctx, sql)
+		return err
+	}
 	var cut atomic.Bool
 	timer := time.AfterFunc(n.cfg.ConnectTimeout, func() {
 		cut.Store(true)

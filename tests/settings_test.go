@@ -196,6 +196,8 @@ func TestSmallPool(t *testing.T) {
 	if len(want) != 2 {
 		t.Fatalf("test setup: the truth has %d differences, want 2", len(want))
 	}
+	// Straight to the servers, --connect-timeout 0 still means no limit, for the transaction's start too.
+	check(t, diff(t, "t", []Node{a, b}, "--connect-timeout", "0"), want, []string{"k"}, "public.t")
 	for _, pool := range []int{2, 1} {
 		ctx, cancel := setupContext()
 		defer cancel()

@@ -41,7 +41,7 @@ var textDecides = map[string]bool{
 // row hash.
 func (t *Table) TextDecides(j int) bool {
 	c := t.Columns[j]
-	return c.Category != "A" && (textDecides[c.Base] && !c.Nondeterministic || c.Category == "E")
+	return c.Category != "A" && ((textDecides[c.Base] && !c.Nondeterministic) || c.Category == "E")
 }
 
 // chainSeed starts every row hash; any constant works as long as every node uses the same one.

@@ -244,9 +244,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				case !ok:
 					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, first.Type, names[0]))
 					continue
-				case common.Zone != "" && slices.Contains(key, c.Name):
-					// Their orders differ where the zone's clocks go back, and a range's bounds could not
-					// be one value for both.
+				case common.Converted && slices.Contains(key, c.Name) && !keyConvertible(c, rc):
+					// Only an integer's or a text's index serves range conditions in the other type, and
+					// a timestamp's order differs from its timestamptz's where the zone's clocks go back.
 					problems = append(problems, fmt.Sprintf("key column %q is %s, not %s as on %s: a key cannot be compared across the two",
 						c.Name, rc.Type, first.Type, names[0]))
 					continue
@@ -290,7 +290,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 // commonType is the type in which column c (as far as merged) and the same column on another node, o,
 // compare when their declared types differ, as they do in the middle of a migration; false when their
 // values cannot be compared without choosing how to convert them (timestamp against timestamptz without
-// a zone, float4 against float8, text against bytea, ...). Accepted:
+// a zone, numeric against float8, text against bytea, ...). Accepted:
 //   - the same base type with another typmod or through a domain (varchar(20) and varchar(50) or text
 //     domains, numeric(10,2) and numeric(12,4), timestamp(3) and timestamp): the type's own equality
 //     ignores typmods, so the values compare as the base type, and numeric's output type holds both;
@@ -298,6 +298,10 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 //   - int2, int4 and int8 (an id widened to bigint): as the widest;
 //   - varchar and text: as text;
 //   - json and jsonb: as jsonb;
+//   - an integer and numeric: as numeric, with room for the integer's digits;
+//   - char(n) and varchar: as char(n) (trailing spaces aside), and char(n) and text: as text, as
+//     PostgreSQL compares each pair;
+//   - date and timestamp: as timestamp; float4 and float8: as float8, which holds every float4 exactly;
 //   - timestamp and timestamptz, given zone (--timestamp-zone): as timestamptz, the timestamps read as
 //     local times in zone (Column.Zone), unless the timestamp is a domain's, whose pg_typeof is not timestamp.
 //
@@ -325,6 +329,34 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 		// What a json column migrated to jsonb holds: key order, white space and duplicate keys aside.
 		c.Base, c.CastType = "jsonb", "jsonb"
 		c.Converted = true
+	case integerWidth[c.Base] > 0 && o.Base == "numeric", c.Base == "numeric" && integerWidth[o.Base] > 0:
+		// An integer widened to numeric: as numeric, with digits before the point for the integer.
+		n, digits := o, integerDigits[c.Base]
+		if c.Base == "numeric" {
+			n, digits = c, integerDigits[o.Base]
+		}
+		c.Base, c.CastType, c.Precision, c.Scale = "numeric", "numeric", n.Precision, n.Scale
+		if n.Precision >= 0 {
+			c.Precision = max(n.Precision-n.Scale, digits) + n.Scale
+		}
+		c.Converted = true
+	case c.Base == "bpchar" && o.Base == "varchar", c.Base == "varchar" && o.Base == "bpchar":
+		// As PostgreSQL compares them, as char(n), trailing spaces aside: what char(n) to varchar(n) keeps.
+		c.Base, c.CastType = "bpchar", "bpchar"
+		c.Converted = true
+	case c.Base == "bpchar" && o.Base == "text", c.Base == "text" && o.Base == "bpchar":
+		// As PostgreSQL compares them, as text: char(n)'s trailing spaces dropped, text's kept.
+		c.Base, c.CastType = "text", "text"
+		c.Converted = true
+	case c.Base == "date" && o.Base == "timestamp", c.Base == "timestamp" && o.Base == "date":
+		// A date is its midnight.
+		c.Base, c.CastType = "timestamp", "timestamp"
+		c.Converted = true
+	case c.Base == "float4" && o.Base == "float8", c.Base == "float8" && o.Base == "float4":
+		// A float4 is exactly a float8 (0.1::float4 is 0.100000001490116...), as a migration converts it
+		// and as PostgreSQL compares them.
+		c.Base, c.CastType = "float8", "float8"
+		c.Converted = true
 	case timestamps(c, o) && zone != "" && !(c.Domain && c.Base == "timestamp") && !(o.Domain && o.Base == "timestamp"):
 		c.Domain = c.Domain || o.Domain
 		c.Base, c.CastType = "timestamptz", "timestamptz"
@@ -338,9 +370,18 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 
 var integerWidth = map[string]int{"int2": 2, "int4": 4, "int8": 8}
 
+// integerDigits is how many decimal digits each integer type's values can have.
+var integerDigits = map[string]int{"int2": 5, "int4": 10, "int8": 19}
+
 var textOrVarchar = map[string]bool{"text": true, "varchar": true}
 
 var jsonOrJsonb = map[string]bool{"json": true, "jsonb": true}
+
+// keyConvertible reports whether a key column that is c on one node and o on another can be compared:
+// integers of any width, and text against varchar.
+func keyConvertible(c, o schema.Column) bool {
+	return (integerWidth[c.Base] > 0 && integerWidth[o.Base] > 0) || (textOrVarchar[c.Base] && textOrVarchar[o.Base])
+}
 
 // timestamps reports whether one of c and o is timestamp and the other timestamptz.
 func timestamps(c, o schema.Column) bool {

@@ -788,3 +788,74 @@ UPDATE nd SET cs = upper(cs) WHERE id % 3 = 0; UPDATE nd SET cs = 'other' WHERE 
 		t.Errorf("key in a nondeterministic collation: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
 	}
 }
+
+// TestWidenedTypes: more migrations' type changes compare as PostgreSQL compares the two types (an
+// integer against numeric, char(n) against varchar and against text, date against timestamp, float4
+// against float8), in both node orders and range sizes; a repair into the wider node leaves nothing
+// different; a key in such a pair is refused.
+func TestWidenedTypes(t *testing.T) {
+	t.Parallel()
+	fill := `INSERT INTO mw SELECT i, i, 'c' || i, 'c' || i, '2024-01-01'::date + i, i / 8.0 FROM generate_series(1, 600) i;`
+	a := newNode(t, "a", clA, `CREATE TABLE mw (id int PRIMARY KEY, n int4, c char(6), ct char(6), d date, f float4);`+fill+`
+UPDATE mw SET f = 0.1 WHERE id % 50 IN (7, 8);
+CREATE TABLE mk (k int PRIMARY KEY);`)
+	b := newNode(t, "b", clB, `CREATE TABLE mw (id int PRIMARY KEY, n numeric(12,2), c varchar(10), ct text, d timestamp, f float8);`+fill+`
+UPDATE mw SET n = n + 0.01 WHERE id % 50 = 1;
+UPDATE mw SET c = c || ' ' WHERE id % 50 = 2;  -- equal: char(n) against varchar ignores trailing spaces
+UPDATE mw SET ct = ct || ' ' WHERE id % 50 = 3; -- differs: against text they count
+UPDATE mw SET c = 'x' WHERE id % 50 = 4;
+UPDATE mw SET d = d + interval '1 second' WHERE id % 50 = 5;
+UPDATE mw SET f = f + 1e-9 WHERE id % 50 = 6;
+UPDATE mw SET f = 0.1::float4 WHERE id % 50 = 7; -- equal: the float4 0.1, exactly
+UPDATE mw SET f = 0.1 WHERE id % 50 = 8;        -- differs: the float8 0.1
+CREATE TABLE mk (k numeric PRIMARY KEY);`)
+	nodes := []Node{a, b}
+	spec := Spec{Table: "mw", Key: []string{"id"}}
+	want := truth(t, nodes, spec)
+	if len(want) != 6*12 {
+		t.Fatalf("test setup: the truth has %d differences, want %d", len(want), 6*12)
+	}
+	for _, id := range []string{"2", "7"} {
+		if _, ok := want[id]; ok {
+			t.Fatalf("test setup: the truth says id %s differs", id)
+		}
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+			check(t, diff(t, "mw", nodes, mode...), want, []string{"id"}, "public.mw")
+		}
+	}
+	r := diff(t, "mw", nodes)
+	var converted []string
+	for _, ts := range r.Summary.Tables {
+		converted = append(converted, ts.Converted...)
+	}
+	for _, w := range []string{`column "n" is integer on a, numeric(12,2) on b: compared as numeric`,
+		`column "c" is character(6) on a, character varying(10) on b: compared as bpchar`,
+		`column "ct" is character(6) on a, text on b: compared as text`,
+		`column "d" is date on a, timestamp without time zone on b: compared as timestamp`,
+		`column "f" is real on a, double precision on b: compared as float8`} {
+		if !slices.Contains(converted, w) {
+			t.Errorf("summary lacks %q among the converted columns %q", w, converted)
+		}
+	}
+
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "mk"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "k"`) {
+		t.Errorf("int key against numeric: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
+	}
+
+	script := filepath.Join(t.TempDir(), "repair.sql")
+	p = runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", "a", "--target", "b", "--out", script}, nodeArgs(nodes)...)...)
+	if p.Code != 0 {
+		t.Fatalf("repair: exit %d\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	body, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Exec(t, string(body))
+	if d := truth(t, nodes, spec); len(d) > 0 {
+		t.Errorf("after repairing b from a, %d keys still differ: %v", len(d), d)
+	}
+}

@@ -302,6 +302,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 //   - char(n) and varchar: as char(n) (trailing spaces aside), and char(n) and text: as text, as
 //     PostgreSQL compares each pair;
 //   - date and timestamp: as timestamp; float4 and float8: as float8, which holds every float4 exactly;
+//   - an enum and text, varchar or another enum: by label, as text (Column.EnumLabel);
 //   - timestamp and timestamptz, given zone (--timestamp-zone): as timestamptz, the timestamps read as
 //     local times in zone (Column.Zone), unless the timestamp is a domain's, whose pg_typeof is not timestamp.
 //
@@ -329,6 +330,10 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 		// What a json column migrated to jsonb holds: key order, white space and duplicate keys aside.
 		c.Base, c.CastType = "jsonb", "jsonb"
 		c.Converted = true
+	case labels(c) && labels(o) && (c.Category == "E" || o.Category == "E"):
+		// An enum made from a text column, or from another enum: by label.
+		c.Base, c.CastType, c.Category = "text", "text", "S"
+		c.Converted, c.EnumLabel = true, true
 	case integerWidth[c.Base] > 0 && o.Base == "numeric", c.Base == "numeric" && integerWidth[o.Base] > 0:
 		// An integer widened to numeric: as numeric, with digits before the point for the integer.
 		n, digits := o, integerDigits[c.Base]
@@ -376,6 +381,9 @@ var integerDigits = map[string]int{"int2": 5, "int4": 10, "int8": 19}
 var textOrVarchar = map[string]bool{"text": true, "varchar": true}
 
 var jsonOrJsonb = map[string]bool{"json": true, "jsonb": true}
+
+// labels reports whether c's values are labels: an enum's, or text or varchar.
+func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
 
 // keyConvertible reports whether a key column that is c on one node and o on another can be compared:
 // integers of any width, and text against varchar.

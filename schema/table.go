@@ -58,6 +58,10 @@ type Column struct {
 	// timestamptz): the time zone (--timestamp-zone) the timestamp values are local times in, as a
 	// migration's ALTER COLUMN ... TYPE timestamptz USING c AT TIME ZONE zone reads them.
 	Zone string
+	// EnumLabel is set on a column some node declares an enum and another text, varchar or another enum
+	// (Converted, as text): it compares by label. A repair writes its values as untyped literals, which
+	// INSERT turns into the target's type: no cast leads from text to an enum.
+	EnumLabel bool
 }
 
 // TextSettings are the session settings every value's text form depends on, as rowdiff reads it (the

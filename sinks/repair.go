@@ -58,7 +58,11 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	}
 	vals := make([]string, 0, len(t.Columns))
 	for i, c := range t.Columns {
-		if !c.Generated {
+		switch {
+		case c.Generated:
+		case c.EnumLabel:
+			vals = append(vals, untypedLiteral(row[i]))
+		default:
 			vals = append(vals, literal(row[i], c.Type))
 		}
 	}
@@ -175,6 +179,15 @@ func literal(v schema.Value, typ string) string {
 		return "NULL::" + typ
 	}
 	return "'" + strings.ReplaceAll(v.S, "'", "''") + "'::" + typ
+}
+
+// untypedLiteral is v as a quoted SQL literal of no type yet, which INSERT ... VALUES gives its target
+// column's type.
+func untypedLiteral(v schema.Value) string {
+	if v.Null {
+		return "NULL"
+	}
+	return "'" + strings.ReplaceAll(v.S, "'", "''") + "'"
 }
 
 // Commit writes the header and the statements to the target path.

@@ -859,3 +859,48 @@ CREATE TABLE mk (k numeric PRIMARY KEY);`)
 		t.Errorf("after repairing b from a, %d keys still differ: %v", len(d), d)
 	}
 }
+
+// TestEnumAgainstText: a column that is an enum on one node and text (or another enum with the same
+// labels) on another compares by label, in both node orders and range sizes, and a repair in either
+// direction makes the nodes equal: into the enum too, which no cast from text reaches.
+func TestEnumAgainstText(t *testing.T) {
+	t.Parallel()
+	fill := func(m, m2 string) string {
+		return fmt.Sprintf(`INSERT INTO en SELECT i, (ARRAY['sad','ok','happy'])[i %% 3 + 1]::%s, (ARRAY['sad','ok','happy'])[i %% 3 + 1]::%s, 'v' || i
+FROM generate_series(1, 300) i;`, m, m2)
+	}
+	a := newNode(t, "a", clA, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE en (id int PRIMARY KEY, m mood, m2 mood, note text);`+fill("mood", "mood")+`UPDATE en SET m = NULL WHERE id % 40 = 4;`)
+	b := newNode(t, "b", clB, `CREATE TYPE feeling AS ENUM ('happy', 'ok', 'sad'); -- other order, same labels
+CREATE TABLE en (id int PRIMARY KEY, m text, m2 feeling, note varchar(20));`+fill("text", "feeling")+`
+UPDATE en SET m = 'glad' WHERE id % 40 = 1;
+UPDATE en SET m2 = 'sad' WHERE id % 40 = 2 AND m2 <> 'sad';
+UPDATE en SET m = 'Ok' WHERE id % 40 = 3 AND m = 'ok';
+UPDATE en SET m = NULL WHERE id % 40 = 5;`)
+	nodes := []Node{a, b}
+	spec := Spec{Table: "en", Key: []string{"id"}}
+	want := truth(t, nodes, spec)
+	if len(want) < 20 {
+		t.Fatalf("test setup: the truth has only %d differences", len(want))
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+			check(t, diff(t, "en", nodes, mode...), want, []string{"id"}, "public.en")
+		}
+	}
+	// b from a, then, after new changes on b (labels a's enum has), a from b.
+	for _, dir := range [][2]Node{{a, b}, {b, a}} {
+		r := diff(t, "en", nodes)
+		script := filepath.Join(t.TempDir(), "repair.sql")
+		p := runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", dir[0].Name, "--target", dir[1].Name, "--out", script}, nodeArgs(nodes)...)...)
+		body, err := os.ReadFile(script)
+		if p.Code != 0 || err != nil {
+			t.Fatalf("repair %s from %s: exit %d, %v\nstderr:\n%s", dir[1].Name, dir[0].Name, p.Code, err, p.Stderr)
+		}
+		dir[1].Exec(t, string(body))
+		if d := truth(t, nodes, spec); len(d) > 0 {
+			t.Errorf("after repairing %s from %s, %d keys still differ: %v", dir[1].Name, dir[0].Name, len(d), d)
+		}
+		b.Exec(t, `UPDATE en SET m2 = 'happy', m = 'sad' WHERE id % 30 = 7; UPDATE en SET m = NULL WHERE id % 30 = 8`)
+	}
+}

@@ -120,7 +120,14 @@ func (n *node) configure(t Timeouts) error {
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 32<<10), w)
 	}
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
+	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
+	// sends. A 30 s keepalive with Go's other defaults (9 probes 15 s apart) takes 165 s for the one, and
+	// Linux's 15 retransmissions about 15 minutes for the other.
+	dialer := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 4},
+		Control:         userTimeout(deadPeer),
+	}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
 		if err != nil {
@@ -131,6 +138,10 @@ func (n *node) configure(t Timeouts) error {
 	n.cfg = cfg
 	return nil
 }
+
+// deadPeer is how long a connection may go without any sign of life from its node: the keepalive's idle
+// time and unanswered probes, and the user timeout.
+const deadPeer = 35 * time.Second
 
 // connect opens one connection to the node inside a REPEATABLE READ READ ONLY transaction. With an empty
 // snapshot it exports one (the coordinator); otherwise it imports the coordinator's.

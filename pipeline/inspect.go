@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -299,9 +300,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 //   - varchar and text: as text;
 //   - json and jsonb: as jsonb;
 //   - an integer and numeric: as numeric, with room for the integer's digits;
-//   - char(n) and varchar: as char(n) (trailing spaces aside), and char(n) and text: as text, as
-//     PostgreSQL compares each pair;
-//   - date and timestamp: as timestamp; float4 and float8: as float8, which holds every float4 exactly;
+//   - char(n) and varchar, char(n) and text, date and timestamp, float4 and float8: see widenedTo;
 //   - an enum and text, varchar or another enum: by label, as text (Column.EnumLabel);
 //   - timestamp and timestamptz, given zone (--timestamp-zone): as timestamptz, the timestamps read as
 //     local times in zone (Column.Zone), unless the timestamp is a domain's, whose pg_typeof is not timestamp.
@@ -345,22 +344,9 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 			c.Precision = max(n.Precision-n.Scale, digits) + n.Scale
 		}
 		c.Converted = true
-	case c.Base == "bpchar" && o.Base == "varchar", c.Base == "varchar" && o.Base == "bpchar":
-		// As PostgreSQL compares them, as char(n), trailing spaces aside: what char(n) to varchar(n) keeps.
-		c.Base, c.CastType = "bpchar", "bpchar"
-		c.Converted = true
-	case c.Base == "bpchar" && o.Base == "text", c.Base == "text" && o.Base == "bpchar":
-		// As PostgreSQL compares them, as text: char(n)'s trailing spaces dropped, text's kept.
-		c.Base, c.CastType = "text", "text"
-		c.Converted = true
-	case c.Base == "date" && o.Base == "timestamp", c.Base == "timestamp" && o.Base == "date":
-		// A date is its midnight.
-		c.Base, c.CastType = "timestamp", "timestamp"
-		c.Converted = true
-	case c.Base == "float4" && o.Base == "float8", c.Base == "float8" && o.Base == "float4":
-		// A float4 is exactly a float8 (0.1::float4 is 0.100000001490116...), as a migration converts it
-		// and as PostgreSQL compares them.
-		c.Base, c.CastType = "float8", "float8"
+	case widened(c.Base, o.Base) != "":
+		c.Base = widened(c.Base, o.Base)
+		c.CastType = c.Base
 		c.Converted = true
 	case timestamps(c, o) && zone != "" && !(c.Domain && c.Base == "timestamp") && !(o.Domain && o.Base == "timestamp"):
 		c.Domain = c.Domain || o.Domain
@@ -381,6 +367,24 @@ var integerDigits = map[string]int{"int2": 5, "int4": 10, "int8": 19}
 var textOrVarchar = map[string]bool{"text": true, "varchar": true}
 
 var jsonOrJsonb = map[string]bool{"json": true, "jsonb": true}
+
+// widenedTo is the type each pair of base types compares in, either way round, as PostgreSQL compares the
+// pair:
+//   - char(n) and varchar as char(n), trailing spaces aside (what char(n) to varchar(n) keeps), but char(n)
+//     and text as text, where text's count;
+//   - a date as its midnight;
+//   - a float4 as the float8 it is exactly (0.1::float4 is 0.100000001490116...), as a migration converts it.
+var widenedTo = map[[2]string]string{
+	{"bpchar", "varchar"}: "bpchar",
+	{"bpchar", "text"}:    "text",
+	{"date", "timestamp"}: "timestamp",
+	{"float4", "float8"}:  "float8",
+}
+
+// widened is the type base types a and b compare in by widenedTo, or "".
+func widened(a, b string) string {
+	return cmp.Or(widenedTo[[2]string{a, b}], widenedTo[[2]string{b, a}])
+}
 
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }

@@ -323,6 +323,21 @@ func diff(t testing.TB, table string, nodes []Node, extra ...string) *Result {
 	return r
 }
 
+// repairAndApply runs `rowdiff repair` for the keys of diff r, from source to target (extra flags
+// added), and runs the script on target: through pgx's simple protocol, as one string, as psql -f would
+// run it statement by statement in one transaction (tests/workflow applies scripts with psql itself).
+func repairAndApply(t testing.TB, nodes []Node, r *Result, source, target Node, extra ...string) {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "repair.sql")
+	args := append([]string{"repair", "--in", r.Out, "--source", source.Name, "--target", target.Name, "--out", script}, nodeArgs(nodes)...)
+	p := runRowdiff(t, append(args, extra...)...)
+	body, err := os.ReadFile(script)
+	if p.Code != 0 || err != nil {
+		t.Fatalf("repair %s from %s: exit %d, %v\nstderr:\n%s", target.Name, source.Name, p.Code, err, p.Stderr)
+	}
+	target.Exec(t, string(body))
+}
+
 // checkSummaryShape checks the summary's documented fields are all present.
 func checkSummaryShape(data []byte, nodes []string) error {
 	var m map[string]json.RawMessage

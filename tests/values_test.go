@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -738,18 +737,7 @@ CREATE TABLE tzk (k timestamptz PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-0
 	// Repairs each way: the script writes a timestamptz into b's timestamptz columns and a's timestamp
 	// ones alike, and the nodes then hold what PostgreSQL calls equal.
 	for _, dir := range [][2]Node{{b, a}, {a, b}} {
-		r := diff(t, "tzm", nodes, "--timestamp-zone", zone)
-		script := filepath.Join(t.TempDir(), "repair.sql")
-		p := runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", dir[0].Name, "--target", dir[1].Name, "--out", script,
-			"--timestamp-zone", zone}, nodeArgs(nodes)...)...)
-		if p.Code != 0 {
-			t.Fatalf("repair %s from %s: exit %d\nstderr:\n%s", dir[1].Name, dir[0].Name, p.Code, p.Stderr)
-		}
-		body, err := os.ReadFile(script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir[1].Exec(t, string(body))
+		repairAndApply(t, nodes, diff(t, "tzm", nodes, "--timestamp-zone", zone), dir[0], dir[1], "--timestamp-zone", zone)
 		// What a's columns cannot hold stays different: b's microseconds in d's timestamp(3), and the
 		// first of the two 02:30s of 2024-10-27, which a timestamp reads as the second.
 		var left []string
@@ -845,16 +833,7 @@ CREATE TABLE mk (k numeric PRIMARY KEY);`)
 		t.Errorf("int key against numeric: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
 	}
 
-	script := filepath.Join(t.TempDir(), "repair.sql")
-	p = runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", "a", "--target", "b", "--out", script}, nodeArgs(nodes)...)...)
-	if p.Code != 0 {
-		t.Fatalf("repair: exit %d\nstderr:\n%s", p.Code, p.Stderr)
-	}
-	body, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Exec(t, string(body))
+	repairAndApply(t, nodes, r, a, b)
 	if d := truth(t, nodes, spec); len(d) > 0 {
 		t.Errorf("after repairing b from a, %d keys still differ: %v", len(d), d)
 	}
@@ -890,14 +869,7 @@ UPDATE en SET m = NULL WHERE id % 40 = 5;`)
 	}
 	// b from a, then, after new changes on b (labels a's enum has), a from b.
 	for _, dir := range [][2]Node{{a, b}, {b, a}} {
-		r := diff(t, "en", nodes)
-		script := filepath.Join(t.TempDir(), "repair.sql")
-		p := runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", dir[0].Name, "--target", dir[1].Name, "--out", script}, nodeArgs(nodes)...)...)
-		body, err := os.ReadFile(script)
-		if p.Code != 0 || err != nil {
-			t.Fatalf("repair %s from %s: exit %d, %v\nstderr:\n%s", dir[1].Name, dir[0].Name, p.Code, err, p.Stderr)
-		}
-		dir[1].Exec(t, string(body))
+		repairAndApply(t, nodes, diff(t, "en", nodes), dir[0], dir[1])
 		if d := truth(t, nodes, spec); len(d) > 0 {
 			t.Errorf("after repairing %s from %s, %d keys still differ: %v", dir[1].Name, dir[0].Name, len(d), d)
 		}

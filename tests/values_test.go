@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -704,6 +705,14 @@ CREATE TABLE tzk (k timestamptz PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-0
 	}
 	if w := `column "c" is timestamp without time zone on a, timestamp with time zone on b: compared as timestamptz, the timestamps as local times in Europe/Berlin`; !slices.Contains(converted, w) {
 		t.Errorf("summary lacks %q among the converted columns %q", w, converted)
+	}
+	// A recheck reads the same keys again, in the same terms, and says so.
+	out := filepath.Join(t.TempDir(), "recheck.jsonl")
+	p := runRowdiff(t, append(append([]string{"recheck", "--in", r.Out}, nodeArgs(nodes)...), "--out", out, "--timestamp-zone", zone)...)
+	data, err := os.ReadFile(out)
+	if err != nil || p.Code != 1 || len(parseJSONL(t, string(data), r.Nodes)) != len(want) || !strings.Contains(p.Stderr, `local times in Europe/Berlin`) {
+		t.Errorf("recheck: exit %d (want 1), %v, want the %d differences again and the converted columns on stderr\nstderr:\n%s",
+			p.Code, err, len(want), p.Stderr)
 	}
 	// Most rows differing makes rowdiff read whole rows and let the values' text decide: equal timestamps
 	// must have equal text on both nodes.

@@ -80,7 +80,7 @@ const (
 // tables through, citext and CaseInsensitive.
 func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {
 	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext", CaseInsensitive); err != nil {
-		return fmt.Errorf("postgres_fdw is needed for the truth queries (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib): %w", err)
+		return fmt.Errorf("the truth database needs postgres_fdw and citext (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib) and ICU collations (a PostgreSQL built with ICU, as Debian's is): %w", err)
 	}
 	return nil
 }

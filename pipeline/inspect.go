@@ -57,7 +57,8 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
-       coalesce((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false)
+       coalesce((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false),
+       CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -83,6 +84,37 @@ CROSS JOIN LATERAL (
     WHERE k.ord <= i.indnkeyatts) k(names, usable)
 WHERE i.indrelid = $1`
 
+// maxFieldDepth is how deep composite types inside composite types are read field by field; deeper ones
+// compare by their text.
+const maxFieldDepth = 4
+
+// readColumns reads the columns of relation relid (a table, or a composite type's), and the fields of
+// every composite one, depth levels down so far.
+func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int) ([]schema.Column, error) {
+	rows, _ := conn.Query(ctx, columnsSQL, relid)
+	var fieldsOf []uint32
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
+		var c schema.Column
+		var typrelid uint32
+		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Nondeterministic,
+			&typrelid)
+		fieldsOf = append(fieldsOf, typrelid)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, relid := range fieldsOf {
+		if relid != 0 && depth < maxFieldDepth {
+			if cols[i].Fields, err = readColumns(ctx, conn, relid, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return cols, nil
+}
+
 // correlationSQL reads pg_stats.correlation of the table's analyzed columns (a partitioned table's
 // statistics are of its whole hierarchy).
 const correlationSQL = `
@@ -104,17 +136,10 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
-	rows, _ := conn.Query(ctx, columnsSQL, t.oid)
-	t.columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
-		var c schema.Column
-		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Nondeterministic)
-		return c, err
-	})
-	if err != nil {
+	if t.columns, err = readColumns(ctx, conn, t.oid, 0); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
-	rows, _ = conn.Query(ctx, indexesSQL, t.oid)
+	rows, _ := conn.Query(ctx, indexesSQL, t.oid)
 	var primary, serves bool
 	var names, usable []string
 	_, err = pgx.ForEachRow(rows, []any{&primary, &serves, &names, &usable}, func() error {
@@ -255,6 +280,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				t.Columns[j] = common
 				others[c.Name] = append(others[c.Name], rc.Type+" on "+node)
 			}
+			if !sameFields(t.Columns[j].Fields, rc.Fields) {
+				// A composite type of the same name but other fields here: one SQL text cannot read its
+				// fields on every node, so it compares by its text.
+				t.Columns[j].Fields = nil
+			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 			// Equal under a collation on one node and by bytes on another has no one meaning: by bytes.
 			t.Columns[j].Nondeterministic = t.Columns[j].Nondeterministic && rc.Nondeterministic
@@ -388,6 +418,13 @@ func widened(a, b string) string {
 
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
+
+// sameFields reports whether two composite types' fields are alike: names, types and their own fields.
+func sameFields(a, b []schema.Column) bool {
+	return slices.EqualFunc(a, b, func(x, y schema.Column) bool {
+		return x.Name == y.Name && x.Type == y.Type && sameFields(x.Fields, y.Fields)
+	})
+}
 
 // keyConvertible reports whether a key column that is c on one node and o on another can be compared:
 // integers of any width, and text against varchar.

@@ -226,7 +226,21 @@ func (q *SQL) RowHash() string {
 func (q *SQL) buildRowHash() string {
 	h := fmt.Sprintf("%d::int8", int64(chainSeed))
 	var nulls, numerics []string
-	for _, c := range q.T.Columns {
+	var add func(c Column)
+	add = func(c Column) {
+		if len(c.Fields) > 0 && !q.Exact {
+			// Field by field, as record equality compares ((1.5,x) equals (1.50,x)). A NULL composite and
+			// one of NULL fields differ; x IS NULL would not tell them apart, ROW(x) IS NULL does.
+			x := valueExpr(c)
+			if !c.NotNull {
+				nulls = append(nulls, "ROW("+x+")")
+			}
+			for _, f := range c.Fields {
+				f.Expr = "(" + x + ")." + QuoteIdent(f.Name)
+				add(f)
+			}
+			return
+		}
 		var m marks
 		h, m = q.hashStep(c, h)
 		if m.null {
@@ -235,6 +249,9 @@ func (q *SQL) buildRowHash() string {
 		if m.numeric {
 			numerics = append(numerics, valueExpr(c))
 		}
+	}
+	for _, c := range q.T.Columns {
+		add(c)
 	}
 	for _, w := range bitWords(nulls, numerics) {
 		h = fmt.Sprintf("hashint4extended(%s, %s)", w, h)

@@ -67,6 +67,9 @@ func (q *SQL) keyExpr(i int) string {
 // column whose nodes declare different types to the common one.
 func valueExpr(c Column) string {
 	x := QuoteIdent(c.Name)
+	if c.Expr != "" {
+		x = c.Expr
+	}
 	if c.Zone != "" {
 		// Every node runs the same SQL, so one expression serves both types. Each branch type-checks on
 		// either (both casts exist); only the branch for the node's own type runs. A cast from timestamp

@@ -62,6 +62,11 @@ type Column struct {
 	// (Converted, as text): it compares by label. A repair writes its values as untyped literals, which
 	// INSERT turns into the target's type: no cast leads from text to an enum.
 	EnumLabel bool
+	// Fields are a composite type's attributes, alike on every node: the column compares field by field,
+	// each by its own type's equality, as PostgreSQL compares records. Without them, by its text.
+	Fields []Column
+	// Expr is the SQL of a composite's field ("(x)."f""), read in place of a column by its name.
+	Expr string
 }
 
 // TextSettings are the session settings every value's text form depends on, as rowdiff reads it (the

@@ -104,11 +104,13 @@ func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE EXTENSION citext;
 ` + testkit.CaseInsensitive + `;
+` + testkit.Composites + `;
 CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interval, jb jsonb,
   tstz timestamptz, note text, tm time, ttz timetz, a8 int8[], ats timestamptz[], aiv interval[], an numeric[], nr numrange,
-  ci citext, aci citext[], cs text COLLATE rowdiff_ci, acs text[] COLLATE rowdiff_ci, cc char(4) COLLATE rowdiff_ci);
+  ci citext, aci citext[], cs text COLLATE rowdiff_ci, acs text[] COLLATE rowdiff_ci, cc char(4) COLLATE rowdiff_ci,
+  cp rowdiff_amt, cn rowdiff_nest);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}', 'x', '{x}', 'x' FROM generate_series(1, 70) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}', 'x', '{x}', 'x', '(1,x)', '("(1,a)",1)' FROM generate_series(1, 80) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -189,6 +191,16 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{67, "acs", "'{ABC,d}'", "'{abc,D}'", false, true},
 		{68, "cc", "'AB'", "'ab  '", false, true},
 		{69, "cc", "'ab'", "'ac'", true, true},
+		// Composites compare field by field, as records do.
+		{70, "cp", "'(1.5,x)'", "'(1.50,x)'", false, true},
+		{71, "cp", "NULL", "'(,)'", true, true},
+		{72, "cp", "'(,)'", "'(,)'", false, false},
+		{73, "cp", "'(1.5,x)'", "'(1.5,y)'", true, true},
+		{74, "cn", `'("(1.0,a)",5)'`, `'("(1,a)",5)'`, false, true},
+		{75, "cn", "'(,5)'", `'("(,)",5)'`, true, true},
+		{76, "cn", `'("(1,a)",1)'`, `'("(1,a)",4294967297)'`, true, true},
+		{77, "cp", "'(NaN,x)'", "'(Infinity,x)'", true, true},
+		{78, "cp", "'(-0.0,x)'", "'(0,x)'", false, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {

@@ -76,10 +76,13 @@ const (
 	CaseInsensitive     = `CREATE COLLATION rowdiff_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`
 )
 
+// Composites are the composite types the tests declare columns with; the truth database has them too.
+const Composites = `CREATE TYPE rowdiff_amt AS (v numeric, cur text); CREATE TYPE rowdiff_nest AS (a rowdiff_amt, n int8)`
+
 // CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
-// tables through, citext and CaseInsensitive.
+// tables through, citext, CaseInsensitive and Composites.
 func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {
-	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext", CaseInsensitive); err != nil {
+	if err := c.CreateDB(ctx, name, "CREATE EXTENSION postgres_fdw", "CREATE EXTENSION citext", CaseInsensitive, Composites); err != nil {
 		return fmt.Errorf("the truth database needs postgres_fdw and citext (apt-get install -y postgresql-contrib, or a postgresql package that ships contrib) and ICU collations (a PostgreSQL built with ICU, as Debian's is): %w", err)
 	}
 	return nil

@@ -419,10 +419,11 @@ func widened(a, b string) string {
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
 
-// sameFields reports whether two composite types' fields are alike: names, types and their own fields.
+// sameFields reports whether two composite types' fields are alike: names, types, collations'
+// determinism and their own fields.
 func sameFields(a, b []schema.Column) bool {
 	return slices.EqualFunc(a, b, func(x, y schema.Column) bool {
-		return x.Name == y.Name && x.Type == y.Type && sameFields(x.Fields, y.Fields)
+		return x.Name == y.Name && x.Type == y.Type && x.Nondeterministic == y.Nondeterministic && sameFields(x.Fields, y.Fields)
 	})
 }
 

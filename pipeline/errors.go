@@ -11,10 +11,15 @@ import (
 // ErrLimit stops a run once --max-diffs differences are written; the run then succeeds, incomplete.
 var ErrLimit = errors.New("difference limit reached")
 
-// hinted adds to a server error what an operator can do about it, where the error alone does not say:
-// which of rowdiff's flags or which server setting to change. Other errors pass unchanged.
+// hinted adds to a server error, or to a transaction that never started, what an operator can do about
+// it, where the error alone does not say: which of rowdiff's flags or which server setting to change.
+// Other errors pass unchanged.
 func hinted(err error) error {
 	var pe *pgconn.PgError
+	if errors.Is(err, errNoTransaction) {
+		return fmt.Errorf("%w (is a connection pooler out of server connections? Give its pool room for "+
+			"--max-connections per node, or lower --max-connections)", err)
+	}
 	if err == nil || !errors.As(err, &pe) {
 		return err
 	}

@@ -24,6 +24,8 @@ type fleet struct {
 	sessions []*session
 	// starved says why there are fewer sessions than asked for ("" when there are not).
 	starved string
+	// zoneChecked is the --timestamp-zone every node has accepted, once a table needed it.
+	zoneChecked string
 }
 
 // closeCtx bounds closing connections even when the run's context is already cancelled.
@@ -182,7 +184,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err != nil {
 		return nil, 0, err
 	}
-	if zone := t.Zone(); zone != "" {
+	if zone := t.Zone(); zone != "" && zone != f.zoneChecked {
 		// Before any query holds the zone: a name some node does not know would fail every range.
 		for i, conn := range f.coords {
 			var v time.Time
@@ -190,6 +192,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 				return nil, 0, fmt.Errorf("node %s: --timestamp-zone %q: %w", f.names[i], zone, err)
 			}
 		}
+		f.zoneChecked = zone
 	}
 	var est float64
 	for _, r := range remotes {

@@ -89,8 +89,9 @@ WHERE i.indrelid = $1`
 const maxFieldDepth = 4
 
 // readColumns reads the columns of relation relid (a table, or a composite type's), and the fields of
-// every composite one, depth levels down so far.
-func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int) ([]schema.Column, error) {
+// every composite one, depth levels down so far. fields holds the composite types already read, so that
+// ten columns of one type cost one query; the columns share their Fields, which nothing writes.
+func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[uint32][]schema.Column) ([]schema.Column, error) {
 	rows, _ := conn.Query(ctx, columnsSQL, relid)
 	var fieldsOf []uint32
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
@@ -106,11 +107,15 @@ func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int) (
 		return nil, err
 	}
 	for i, relid := range fieldsOf {
-		if relid != 0 && depth < maxFieldDepth {
-			if cols[i].Fields, err = readColumns(ctx, conn, relid, depth+1); err != nil {
+		if relid == 0 || depth >= maxFieldDepth {
+			continue
+		}
+		if _, ok := fields[relid]; !ok {
+			if fields[relid], err = readColumns(ctx, conn, relid, depth+1, fields); err != nil {
 				return nil, err
 			}
 		}
+		cols[i].Fields = fields[relid]
 	}
 	return cols, nil
 }
@@ -136,7 +141,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
-	if t.columns, err = readColumns(ctx, conn, t.oid, 0); err != nil {
+	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[uint32][]schema.Column{}); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	rows, _ := conn.Query(ctx, indexesSQL, t.oid)

@@ -108,8 +108,8 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	}
 	counts := map[tableKey]*TableSummary{}
 	for _, tk := range order {
-		t := envs[tk].SQL.T
-		counts[tk] = &TableSummary{Table: tk.name, KeyScan: t.KeyScan, Converted: t.Converted}
+		ts := newTableSummary(tk.name, envs[tk].SQL.T)
+		counts[tk] = &ts
 	}
 	err = recheckKeys(ctx, in, f.sessions[0], envs, counts, sink)
 	for _, tk := range order {

@@ -132,7 +132,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	}
 	var diffs diffCount
 	for i, t := range tables {
-		ts := TableSummary{Table: t.String(), KeyScan: t.KeyScan, Converted: t.Converted}
+		ts := newTableSummary(t.String(), t)
 		env := &stages.Env{
 			SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, LeafRows: cfg.LeafRows,
 			Fanout: fanout(t, cfg.BlockRows, cfg.LeafRows),

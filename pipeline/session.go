@@ -122,8 +122,8 @@ func (n *node) configure(t Timeouts) error {
 	}
 	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
 	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
-	// sends. A 30 s keepalive with Go's other defaults (9 probes 15 s apart) takes 165 s for the one, and
-	// Linux's 15 retransmissions about 15 minutes for the other.
+	// sends. By Go's and Linux's documented defaults (not measured), a 30 s keepalive with 9 probes 15 s
+	// apart would take 165 s for the one, and 15 retransmissions about 15 minutes for the other.
 	dialer := &net.Dialer{
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 4},
 		Control:         userTimeout(deadPeer),
@@ -177,8 +177,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 // free, and rowdiff's connections keep theirs for the whole run, so one whose pool is smaller than
 // rowdiff's connections waits for rowdiff itself (PgBouncer gives up after its query_wait_timeout,
 // 120 s by default).
-var errNoTransaction = errors.New("no transaction started: is a connection pooler out of server connections? " +
-	"Give its pool room for --max-connections per node, or lower --max-connections")
+var errNoTransaction = errors.New("no transaction started")
 
 // begin runs the statement that starts conn's transaction, waiting for it no longer than the connect
 // timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to

@@ -38,6 +38,11 @@ type TableSummary struct {
 	digest keyDigest
 }
 
+// newTableSummary starts the summary of table t, named as the run names it.
+func newTableSummary(name string, t *schema.Table) TableSummary {
+	return TableSummary{Table: name, KeyScan: t.KeyScan, Converted: t.Converted}
+}
+
 // count records one difference written.
 func (t *TableSummary) count(d schema.Diff) {
 	t.Differences++

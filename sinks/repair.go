@@ -175,10 +175,7 @@ func (s *RepairScript) flush() error {
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the
 // script header, so only single quotes need doubling (backslashes, as in bytea's \x, stay literal).
 func literal(v schema.Value, typ string) string {
-	if v.Null {
-		return "NULL::" + typ
-	}
-	return "'" + strings.ReplaceAll(v.S, "'", "''") + "'::" + typ
+	return untypedLiteral(v) + "::" + typ
 }
 
 // untypedLiteral is v as a quoted SQL literal of no type yet, which INSERT ... VALUES gives its target
@@ -212,7 +209,7 @@ func (s *RepairScript) Commit(tables []string, started time.Time) error {
 	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings.
 	fmt.Fprintf(h, "SET standard_conforming_strings = on;\n")
 	for _, kv := range schema.TextSettings {
-		fmt.Fprintf(h, "SET %s = '%s';\n", kv[0], kv[1])
+		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}
 	fmt.Fprintf(h, "BEGIN;\n")
 	if _, err := io.Copy(h, s.body); err != nil {

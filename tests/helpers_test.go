@@ -323,6 +323,17 @@ func diff(t testing.TB, table string, nodes []Node, extra ...string) *Result {
 	return r
 }
 
+// checkEveryWay diffs public.table between a and b in both node orders, with the default ranges and tiny
+// ones (extra flags added to each run), and checks every run against want.
+func checkEveryWay(t testing.TB, table string, a, b Node, want map[string]string, keyCols []string, extra ...string) {
+	t.Helper()
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+			check(t, diff(t, table, nodes, append(slices.Clone(extra), mode...)...), want, keyCols, "public."+table)
+		}
+	}
+}
+
 // repairAndApply runs `rowdiff repair` for the keys of diff r, from source to target (extra flags
 // added), and runs the script on target: through pgx's simple protocol, as one string, as psql -f would
 // run it statement by statement in one transaction (tests/workflow applies scripts with psql itself).

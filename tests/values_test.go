@@ -628,12 +628,7 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 	if _, ok := want["10"]; ok {
 		t.Fatal("test setup: the truth says id 10 differs (5.50 against 5.5000, 'ab' in char(5) and char(8))")
 	}
-	for _, nodes := range [][]Node{{a, b}, {b, a}} {
-		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
-			r := diff(t, "mg", nodes, mode...)
-			check(t, r, want, []string{"id"}, "public.mg")
-		}
-	}
+	checkEveryWay(t, "mg", a, b, want, []string{"id"})
 	r := diff(t, "mg", nodes)
 	rec := find(t, r, []string{"id"}, "3000000000")
 	if string(rec.Key["id"]) != "3000000000" || rec.Row(t, "a") != nil {
@@ -703,12 +698,7 @@ CREATE TABLE tzk (k timestamptz PRIMARY KEY); INSERT INTO tzk VALUES ('2024-01-0
 			t.Fatalf("test setup: of ids %s and %s PostgreSQL should take exactly one for the local time: %v", pair[0], pair[1], want)
 		}
 	}
-	for _, nodes := range [][]Node{{a, b}, {b, a}} {
-		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
-			r := diff(t, "tzm", nodes, append([]string{"--timestamp-zone", zone}, mode...)...)
-			check(t, r, want, []string{"id"}, "public.tzm")
-		}
-	}
+	checkEveryWay(t, "tzm", a, b, want, []string{"id"}, "--timestamp-zone", zone)
 	r := diff(t, "tzm", nodes, "--timestamp-zone", zone)
 	wantJSON(t, find(t, r, []string{"id"}, "1").Row(t, "a"), "c", `"2024-03-30 19:07:00+00"`)
 	var converted []string
@@ -829,11 +819,7 @@ CREATE TABLE mk (k numeric PRIMARY KEY);`)
 			t.Fatalf("test setup: the truth says id %s differs", id)
 		}
 	}
-	for _, nodes := range [][]Node{{a, b}, {b, a}} {
-		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
-			check(t, diff(t, "mw", nodes, mode...), want, []string{"id"}, "public.mw")
-		}
-	}
+	checkEveryWay(t, "mw", a, b, want, []string{"id"})
 	r := diff(t, "mw", nodes)
 	var converted []string
 	for _, ts := range r.Summary.Tables {
@@ -883,11 +869,7 @@ UPDATE en SET m = NULL WHERE id % 40 = 5;`)
 	if len(want) < 20 {
 		t.Fatalf("test setup: the truth has only %d differences", len(want))
 	}
-	for _, nodes := range [][]Node{{a, b}, {b, a}} {
-		for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
-			check(t, diff(t, "en", nodes, mode...), want, []string{"id"}, "public.en")
-		}
-	}
+	checkEveryWay(t, "en", a, b, want, []string{"id"})
 	// b from a, then, after new changes on b (labels a's enum has), a from b.
 	for _, dir := range [][2]Node{{a, b}, {b, a}} {
 		repairAndApply(t, nodes, diff(t, "en", nodes), dir[0], dir[1])

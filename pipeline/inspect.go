@@ -228,6 +228,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		return !slices.Contains(sel.Exclude, name)
 	}
 	t := &schema.Table{Schema: first.schema, Name: first.name}
+	t.Partitioned = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind == "p" })
 	for _, c := range first.columns {
 		if want(c.Name) {
 			t.Columns = append(t.Columns, c)

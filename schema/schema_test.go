@@ -84,7 +84,7 @@ func testTable() *Table {
 func TestSQLIsQuotedAndParameterized(t *testing.T) {
 	q := &SQL{T: testTable()}
 	sql, args := q.Select([]Range{{Lo: Key{"1"}, Hi: Key{"5"}}, {Lo: Key{"9"}}}, true)
-	for _, want := range []string{`FROM "public"."T x"`, `"id" >= $1::bigint AND "id" < $2::bigint`, `"id" >= $3::bigint`, `ORDER BY "id"`, `"Name"`} {
+	for _, want := range []string{`FROM ONLY "public"."T x"`, `"id" >= $1::bigint AND "id" < $2::bigint`, `"id" >= $3::bigint`, `ORDER BY "id"`, `"Name"`} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("Select SQL lacks %q:\n%s", want, sql)
 		}

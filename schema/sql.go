@@ -166,7 +166,7 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 		aggs, cols = ", bit_xor(k)", ", "+q.keyExpr(0)+"::int8 AS k"
 	}
 	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, count(*), bit_xor(h)%s FROM (SELECT %s::int8 AS b, %s AS h%s FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
-		aggs, bucket, q.RowHash(), cols, q.T.Ident(), q.where(pred)), a.vals
+		aggs, bucket, q.RowHash(), cols, q.T.From(), q.where(pred)), a.vals
 }
 
 // LoneKeys reports whether BucketHash(r, b) also returns each bucket's XOR of keys. In a bucket that
@@ -224,7 +224,7 @@ func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (str
 		ids[i] = strconv.FormatInt(n, 10)
 	}
 	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, full), q.T.From(),
 		q.where(pred), q.orderBy()), a.vals
 }
 
@@ -286,7 +286,7 @@ func (q *SQL) Select(rs []Range, full bool) (string, []any) {
 	for i, r := range rs {
 		preds[i] = "(" + q.rangePred(&a, r) + ")"
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.From(),
 		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
 }
 
@@ -309,7 +309,7 @@ func (q *SQL) selectJoined(rs []Range) (string, []any) {
 	// The table keeps its own name, which a --where filter may use; the bounds' alias is one no table of
 	// rowdiff's joins is called (Select keeps the OR form for a table of that name).
 	bounds := fmt.Sprintf("unnest(%s, %s) rowdiff_bounds(lo, hi)", a.add(ArrayLiteral(los), typ), a.add(ArrayLiteral(his), typ))
-	inner := fmt.Sprintf("SELECT * FROM %s WHERE %s", q.T.Ident(),
+	inner := fmt.Sprintf("SELECT * FROM %s WHERE %s", q.T.From(),
 		q.where(fmt.Sprintf("%s >= rowdiff_bounds.lo AND %s < rowdiff_bounds.hi", k, k)))
 	return fmt.Sprintf("SELECT %s FROM (SELECT rowdiff_rows.* FROM %s CROSS JOIN LATERAL (%s OFFSET 0) rowdiff_rows) s ORDER BY %s",
 		q.selectList(true, false), bounds, inner, q.orderBy()), a.vals
@@ -373,7 +373,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 		}
 		pred = fmt.Sprintf("%s IN (SELECT * FROM unnest(%s))", q.keyTuple(), strings.Join(unnest, ", "))
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, true), q.T.Ident(),
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, true), q.T.From(),
 		q.where(pred), q.orderBy()), a.vals
 }
 
@@ -392,7 +392,7 @@ func (q *SQL) KeySteps(r Range, step int64, limit int) (string, []any) {
 		lim = " LIMIT " + strconv.Itoa(limit)
 	}
 	return fmt.Sprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn FROM %s WHERE %s) s "+
-		"WHERE rn %% %s = 0 ORDER BY %s%s", inner, inner, q.orderBy(), q.T.Ident(), q.where(pred),
+		"WHERE rn %% %s = 0 ORDER BY %s%s", inner, inner, q.orderBy(), q.T.From(), q.where(pred),
 		a.add(strconv.FormatInt(step, 10), "int8"), q.orderBy(), lim), a.vals
 }
 
@@ -400,7 +400,7 @@ func (q *SQL) KeySteps(r Range, step int64, limit int) (string, []any) {
 // those of the filtered ones, and min and max of the bare key are two index probes, not a scan.
 func (q *SQL) MinMax() string {
 	k := q.keyExpr(0)
-	return fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s", k, k, q.T.Ident())
+	return fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s", k, k, q.T.From())
 }
 
 // ArrayLiteral renders elements as a PostgreSQL array literal, every element quoted.

@@ -143,6 +143,8 @@ type Table struct {
 	// RandomKey says the order of the key's first column bears no relation to the table's physical
 	// order on the first node (pg_stats.correlation near 0: md5 text, random uuids), see ByKeyHash.
 	RandomKey bool
+	// Partitioned says the table is partitioned on some node, so its rows are its partitions' (see From).
+	Partitioned bool
 }
 
 // ByKeyHash reports whether the table is read by key hash, in buckets of a hash of the key (a scan per
@@ -181,6 +183,19 @@ func (t *Table) IntegerKey() bool {
 
 // Ident is the quoted, injection-proof name used in SQL.
 func (t *Table) Ident() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+
+// From is the table as SQL reads it, and deletes from it: ONLY its own rows, as COPY and pg_dump take
+// them, unless it is Partitioned, where ONLY would read none. Without ONLY, the rows of tables that
+// inherit from it came along: --schema reported each of their differences twice, a child's key that is
+// also the parent's failed the run as not unique, and a repair upserted a child's row into the parent,
+// beside the child's own (TestInheritance). Where one node's table is partitioned and another's has
+// inheritance children, as in a move from inheritance partitioning to declarative, both are read whole.
+func (t *Table) From() string {
+	if t.Partitioned {
+		return t.Ident()
+	}
+	return "ONLY " + t.Ident()
+}
 
 // KeyColumns returns the key columns in key order.
 func (t *Table) KeyColumns() []Column {

@@ -149,7 +149,7 @@ func (s *RepairScript) flush() error {
 		if identityValue {
 			// An identity column GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
 			// SYSTEM VALUE, never by an UPDATE: replace the rows instead of upserting them.
-			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pendingKeys, ",\n  "))
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(s.pendingKeys, ",\n  "))
 			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(s.pending, ",\n  "))
 		} else {
 			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
@@ -161,7 +161,7 @@ func (s *RepairScript) flush() error {
 			}
 		}
 	} else {
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.Ident(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
 	}
 	if s.upsert && zone != "" {
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))

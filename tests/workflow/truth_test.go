@@ -185,6 +185,17 @@ func sameKeys(t testing.TB, what string, got, want map[string]string) {
 type Spec struct {
 	Schema, Table string
 	Key           []string
+	// Read, when set, is the relation of the schema the truth reads in Table's place on each node: a view
+	// of a parent's own rows (FROM ONLY), since postgres_fdw reads a table with its inheritance children.
+	Read string
+}
+
+// read is the relation the truth reads.
+func (s Spec) read() string {
+	if s.Read != "" {
+		return s.Read
+	}
+	return s.Table
 }
 
 func (s Spec) schema() string {
@@ -219,7 +230,7 @@ func truth(t testing.TB, a, b Node, s Spec, byText bool) map[string]string {
 	id := uniq()
 	var cols []fcol
 	for i, n := range []Node{a, b} {
-		c := remoteColumns(t, n, s.schema(), s.Table)
+		c := remoteColumns(t, n, s.schema(), s.read())
 		if i == 0 {
 			cols = c
 		}
@@ -232,7 +243,7 @@ func truth(t testing.TB, a, b Node, s Spec, byText bool) map[string]string {
 CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (user 'postgres');
 CREATE SCHEMA %s;
 CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s);`,
-			srv, n.C.Port(), literal(n.DB), srv, sch, sch, strings.Join(defs, ", "), srv, literal(s.schema()), literal(s.Table))
+			srv, n.C.Port(), literal(n.DB), srv, sch, sch, strings.Join(defs, ", "), srv, literal(s.schema()), literal(s.read()))
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("truth: foreign table for node %s: %v\n%s", n.Name, err, sql)
 		}

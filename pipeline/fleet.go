@@ -243,20 +243,22 @@ func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
 	return q
 }
 
-// schemaTablesSQL lists the tables of schema $1 but the partitions that the diff of their root, in one
-// of the schemas $2 and with a primary key, compares already: each of their differences was reported
-// twice, under the root and the partition, and repaired twice.
+// schemaTablesSQL lists the tables of schema $1 and whether each has a key (a primary key, or an index
+// that can stand for one), but the partitions that the diff of their root, in one of the schemas $2 and
+// with a key, compares already: each of their differences was reported twice, under the root and the
+// partition, and repaired twice.
 const schemaTablesSQL = `
-SELECT c.relname, EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+WITH keyed AS (
+    SELECT DISTINCT i.indrelid FROM pg_catalog.pg_index i WHERE i.indisprimary OR (` + keyIndexCond + `))
+SELECT c.relname, c.oid IN (SELECT * FROM keyed)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT (c.relispartition AND EXISTS (
     SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($2)
-      AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = r.oid AND i.indisprimary)))
+    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($2) AND r.oid IN (SELECT * FROM keyed)))
 ORDER BY c.relname`
 
-// schemaTables lists the tables of the schemas on the first node: those with a primary key as quoted
-// names to diff, the others as skipped. A partition is listed only where its root is not diffed.
+// schemaTables lists the tables of the schemas on the first node: those with a key (a primary key or a
+// unique index that can stand for one) as quoted names to diff, the others as skipped. A partition is listed only where its root is not diffed.
 func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped []string, err error) {
 	for _, s := range schemas {
 		rows, _ := f.coords[0].Query(ctx, schemaTablesSQL, s, schemas)

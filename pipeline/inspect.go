@@ -23,6 +23,12 @@ type remoteTable struct {
 	columns      []schema.Column
 	// primaryKey is the primary key's key columns (not its INCLUDE columns).
 	primaryKey []string
+	// keyIndexes are the key columns of the indexes that could stand for a primary key (keyIndexCond),
+	// the primary key's among them, and keyIndex the name of the one that stands for it where the table
+	// has none: the replica identity if it is one of them, else the one of fewest columns, then name.
+	keyIndexes [][]string
+	keyIndex   string
+	indexKey   []string
 	// indexes are the key columns of the valid, non-partial btree indexes, in index order: "" for an
 	// expression, or for a column indexed with another operator class or collation than its own, which
 	// cannot serve rowdiff's range conditions.
@@ -66,12 +72,21 @@ LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
+// keyIndexCond holds for an index (i, of pg_index) that can stand for a primary key: unique, valid,
+// not partial, not deferred (an upsert's ON CONFLICT needs that), on columns alone, every one NOT NULL.
+const keyIndexCond = `i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
+    AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, ord)
+        JOIN pg_catalog.pg_attribute na ON na.attrelid = i.indrelid AND na.attnum = nk.attnum
+        WHERE nk.ord <= i.indnkeyatts AND NOT na.attnotnull)`
+
 // indexesSQL lists the table's indexes: whether it is the primary key, whether it is a valid,
-// non-partial btree index (one that could serve range conditions), and its key columns (INCLUDE columns
+// non-partial btree index (one that could serve range conditions), its key columns (INCLUDE columns
 // left out) twice: by name ("" for an expression), and by name only where the column is indexed with its
-// type's default operator class and its own collation ("" elsewhere).
+// type's default operator class and its own collation ("" elsewhere); whether it could stand for a
+// primary key (keyIndexCond), and whether it is the replica identity; and its name.
 const indexesSQL = `
-SELECT i.indisprimary, am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL, k.names, k.usable
+SELECT i.indisprimary, am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL, k.names, k.usable,
+       ` + keyIndexCond + `, i.indisreplident, ic.relname::text
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_am am ON am.oid = ic.relam
@@ -82,7 +97,8 @@ CROSS JOIN LATERAL (
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     LEFT JOIN pg_catalog.pg_opclass opc ON opc.oid = k.class
     WHERE k.ord <= i.indnkeyatts) k(names, usable)
-WHERE i.indrelid = $1`
+WHERE i.indrelid = $1
+ORDER BY ic.relname`
 
 // maxFieldDepth is how deep composite types inside composite types are read field by field; deeper ones
 // compare by their text.
@@ -145,14 +161,22 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	rows, _ := conn.Query(ctx, indexesSQL, t.oid)
-	var primary, serves bool
+	var primary, serves, standsIn, identity bool
 	var names, usable []string
-	_, err = pgx.ForEachRow(rows, []any{&primary, &serves, &names, &usable}, func() error {
+	var index string
+	byIdentity := false
+	_, err = pgx.ForEachRow(rows, []any{&primary, &serves, &names, &usable, &standsIn, &identity, &index}, func() error {
 		if primary {
 			t.primaryKey = names
 		}
 		if serves {
 			t.indexes = append(t.indexes, usable)
+		}
+		if standsIn {
+			t.keyIndexes = append(t.keyIndexes, names)
+			if !byIdentity && (t.keyIndex == "" || identity || len(names) < len(t.indexKey)) {
+				t.keyIndex, t.indexKey, byIdentity = index, names, identity
+			}
 		}
 		return nil
 	})
@@ -215,8 +239,20 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	if len(key) == 0 {
 		key = first.primaryKey
 	}
+	var keyIndex string
+	if len(key) == 0 && first.keyIndex != "" {
+		key, keyIndex = first.indexKey, first.keyIndex
+		// Another node's rows are unique in these columns only if an index says so there too.
+		for i, r := range remotes[1:] {
+			if !slices.ContainsFunc(r.keyIndexes, func(cols []string) bool { return sameSet(cols, key) }) {
+				return nil, fmt.Errorf("node %s: table %s.%s has no primary key or unique index on (%s), the columns of unique index %s on %s, "+
+					"which stands for its missing primary key there; name the key columns with --key", names[i+1], first.schema, first.name,
+					strings.Join(key, ", "), keyIndex, names[0])
+			}
+		}
+	}
 	if len(key) == 0 {
-		return nil, fmt.Errorf("node %s: table %s.%s has no primary key; name the key columns with --key", names[0], first.schema, first.name)
+		return nil, fmt.Errorf("node %s: table %s.%s has no primary key, nor a unique index on NOT NULL columns; name the key columns with --key", names[0], first.schema, first.name)
 	}
 	want := func(name string) bool {
 		if slices.Contains(key, name) {
@@ -227,7 +263,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		return !slices.Contains(sel.Exclude, name)
 	}
-	t := &schema.Table{Schema: first.schema, Name: first.name}
+	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: keyIndex}
 	t.Partitioned = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind == "p" })
 	for _, c := range first.columns {
 		if want(c.Name) {
@@ -470,4 +506,9 @@ func keyScanReason(names []string, remotes []*remoteTable, key []string) string 
 		}
 	}
 	return ""
+}
+
+// sameSet reports whether a and b hold the same names, in any order.
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(n string) bool { return !slices.Contains(b, n) })
 }

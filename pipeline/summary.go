@@ -28,6 +28,8 @@ type TableSummary struct {
 	Differences    int64   `json:"differences"`
 	Changed        int64   `json:"changed"`
 	Missing        int64   `json:"missing"`
+	// KeyIndex names the unique index that stands for the missing primary key (schema.Table.KeyIndex).
+	KeyIndex string `json:"key_index,omitempty"`
 	// KeyScan says why the table was read by key hash (whole-table scans) rather than by key ranges.
 	KeyScan string `json:"key_scan,omitempty"`
 	// Converted lists the columns the nodes declare with different types, and the type each was
@@ -40,7 +42,7 @@ type TableSummary struct {
 
 // newTableSummary starts the summary of table t, named as the run names it.
 func newTableSummary(name string, t *schema.Table) TableSummary {
-	return TableSummary{Table: name, KeyScan: t.KeyScan, Converted: t.Converted}
+	return TableSummary{Table: name, KeyIndex: t.KeyIndex, KeyScan: t.KeyScan, Converted: t.Converted}
 }
 
 // count records one difference written.
@@ -84,7 +86,7 @@ type Summary struct {
 	ElapsedSeconds float64        `json:"elapsed_seconds"`
 	Error          string         `json:"error,omitempty"`
 	Tables         []TableSummary `json:"tables"`
-	// Skipped lists tables of --schema without a primary key.
+	// Skipped lists tables of --schema without a key: no primary key, nor a unique index on NOT NULL columns.
 	Skipped []string `json:"skipped,omitempty"`
 	// Workers is how many sessions (one connection per node each) worked; FewerWorkers says why it is
 	// less than --concurrency, if it is.
@@ -164,6 +166,9 @@ func (s *Summary) WriteText(w io.Writer) {
 		}
 	}
 	for _, t := range s.Tables {
+		if t.KeyIndex != "" {
+			fmt.Fprintf(w, "  %s has no primary key: keyed by its unique index %s\n", t.Table, t.KeyIndex)
+		}
 		if t.KeyScan != "" {
 			fmt.Fprintf(w, "  %s read by key hash (a scan per node, one more for the differing rows): %s\n", t.Table, t.KeyScan)
 		}
@@ -175,7 +180,7 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  workers: %d: %s\n", s.Workers, s.FewerWorkers)
 	}
 	for _, t := range s.Skipped {
-		fmt.Fprintf(w, "  skipped %s: no primary key\n", t)
+		fmt.Fprintf(w, "  skipped %s: no primary key, nor a unique index on NOT NULL columns\n", t)
 	}
 	fmt.Fprintf(w, "  ranges: %d hashed, %d split, %d compared (%d rows compared)\n", s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
 	if s.Error != "" {

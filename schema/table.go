@@ -143,6 +143,9 @@ type Table struct {
 	// RandomKey says the order of the key's first column bears no relation to the table's physical
 	// order on the first node (pg_stats.correlation near 0: md5 text, random uuids), see ByKeyHash.
 	RandomKey bool
+	// KeyIndex names the unique index whose columns are the key, where the table has no primary key on
+	// the first node and no key was given (each node has a unique index on the same columns).
+	KeyIndex string
 	// Partitioned says the table is partitioned on some node, so its rows are its partitions' (see From).
 	Partitioned bool
 }

@@ -232,6 +232,71 @@ UPDATE mix.mig SET v = 'moved' WHERE id IN (3, 700);`)
 	}
 }
 
+// TestKeyFromUniqueIndex diffs tables without a primary key by a unique index that can stand for one: on
+// NOT NULL columns alone, not partial, not deferrable; the replica identity first, then the fewest columns.
+// A table with no such index is skipped by --schema, and one whose index some node lacks is refused.
+func TestKeyFromUniqueIndex(t *testing.T) {
+	t.Parallel()
+	setup := `
+CREATE SCHEMA uk;
+CREATE TABLE uk.codes (code text NOT NULL, n int, v text, w int NOT NULL);
+CREATE UNIQUE INDEX codes_n ON uk.codes (n);
+CREATE UNIQUE INDEX codes_w_part ON uk.codes (w) WHERE w > 0;
+CREATE UNIQUE INDEX codes_lower ON uk.codes (lower(code));
+CREATE UNIQUE INDEX codes_code ON uk.codes (code);
+INSERT INTO uk.codes SELECT 'c' || g, g, 'v' || g, g FROM generate_series(1, 500) g;
+CREATE TABLE uk.pairs (a int NOT NULL, b int NOT NULL, v text);
+CREATE UNIQUE INDEX pairs_a ON uk.pairs (a);
+CREATE UNIQUE INDEX pairs_ab ON uk.pairs (a, b);
+ALTER TABLE uk.pairs REPLICA IDENTITY USING INDEX pairs_ab;
+INSERT INTO uk.pairs SELECT g, g * 7, 'v' || g FROM generate_series(1, 500) g;
+CREATE TABLE uk.deferred (id int NOT NULL UNIQUE DEFERRABLE, v text);
+INSERT INTO uk.deferred SELECT g, 'v' FROM generate_series(1, 10) g;`
+	a, b := pair(t, setup, "", `
+UPDATE uk.codes SET v = 'changed' WHERE n % 50 = 0;
+DELETE FROM uk.codes WHERE n = 7;
+INSERT INTO uk.codes VALUES ('extra', NULL, 'x', 0);
+UPDATE uk.pairs SET v = NULL WHERE a % 60 = 0;
+DELETE FROM uk.pairs WHERE a = 9;
+UPDATE uk.deferred SET v = 'w';`)
+	nodes := []Node{a, b}
+	specs := []Spec{{Schema: "uk", Table: "codes", Key: []string{"code"}}, {Schema: "uk", Table: "pairs", Key: []string{"a", "b"}}}
+	d := diff(t, nodes, "--schema", "uk")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+	if !slices.Equal(d.Summary.Skipped, []string{"uk.deferred"}) {
+		t.Errorf("summary skipped = %q, want [uk.deferred]", d.Summary.Skipped)
+	}
+	for i, want := range []string{"codes_code", "pairs_ab"} {
+		if i < len(d.Summary.Tables) && d.Summary.Tables[i].KeyIndex != want {
+			t.Errorf("summary tables[%d].key_index = %q, want %q", i, d.Summary.Tables[i].KeyIndex, want)
+		}
+		if !strings.Contains(d.Stderr, "unique index "+want) {
+			t.Errorf("stderr does not name the unique index %s:\n%s", want, d.Stderr)
+		}
+	}
+
+	repair(t, d.Out, a, b)
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+	again := diff(t, nodes, "--schema", "uk")
+	if again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
+	}
+	for _, s := range specs {
+		identical(t, a, b, s)
+	}
+
+	// Without the index on b, nothing says code is unique there.
+	b.Exec(t, "DROP INDEX uk.codes_code; UPDATE uk.codes SET v = 'again' WHERE n = 1")
+	p := rowdiff(t, append(append([]string{"diff", "--table", "uk.codes"}, nodeArgs(a, b)...), "--out", filepath.Join(t.TempDir(), "x.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "node b") || !strings.Contains(p.Stderr, "codes_code") || !strings.Contains(p.Stderr, "--key") {
+		t.Errorf("%s: exit %d, want 2 naming node b, the index and --key:\n%s", p, p.Code, p.Stderr)
+	}
+	given := diff(t, nodes, "--table", "uk.codes", "--key", "code")
+	wantCode(t, given.Proc, 1)
+	sameKeys(t, given.String(), keysOf(t, given.Records), truth(t, a, b, specs[0], false))
+}
+
 // wantParquetRefused asserts a multi-table run into a Parquet file failed with exit 2, said why on stderr
 // and left nothing at (or beside) out.
 func wantParquetRefused(t *testing.T, p Proc, out string) {

@@ -63,6 +63,7 @@ type TableSummary struct {
 	Differences  int64   `json:"differences"`
 	Changed      int64   `json:"changed"`
 	Missing      int64   `json:"missing"`
+	KeyIndex     string  `json:"key_index"`
 }
 
 // Result is a diff or recheck run with its parsed output.

@@ -353,11 +353,11 @@ WHERE application_name = 'rowdiff' AND pid <> pg_backend_pid()`)
 
 // isRangeQuery says whether a backend runs one of rowdiff's data queries, which read the table itself,
 // rather than the transaction setup (BEGIN, SET, snapshot export or import) or the catalog inspection:
-// the run is then in full swing. rowdiff names tables as quoted identifiers; the catalog queries read
-// only pg_catalog relations.
+// the run is then in full swing. rowdiff names tables as quoted identifiers (ONLY, but for a partitioned
+// table); the catalog queries read only pg_catalog relations.
 func isRangeQuery(b backend) bool {
 	q := b.Query
-	return b.State == "active" && strings.Contains(q, ` FROM "`) && !strings.Contains(q, "FROM pg_catalog.")
+	return b.State == "active" && (strings.Contains(q, ` FROM "`) || strings.Contains(q, ` FROM ONLY "`)) && !strings.Contains(q, "FROM pg_catalog.")
 }
 
 // monitor is a superuser connection to the postgres database of a cluster, for pg_stat_activity.

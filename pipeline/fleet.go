@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,30 +256,53 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT (c.relispartition AND EXISTS (
     SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
     WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($2) AND r.oid IN (SELECT * FROM keyed)))
-ORDER BY c.relname`
+ORDER BY c.relname COLLATE "C"`
 
-// schemaTables lists the tables of the schemas on the first node: those with a key (a primary key or a
-// unique index that can stand for one) as quoted names to diff, the others as skipped. A partition is listed only where its root is not diffed.
-func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped []string, err error) {
+// schemaTables lists the tables of the schemas on every node: those on every node as quoted names to
+// diff if they have a key on the first node, and as skipped if not; the others as missing ("s.t: not on
+// b"), which cannot be diffed. Listing the first node's alone let a run call two schemas identical when
+// the second node had a table more.
+func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped, missing []string, err error) {
 	for _, s := range schemas {
-		rows, _ := f.coords[0].Query(ctx, schemaTablesSQL, s, schemas)
-		var name string
-		var hasKey bool
-		_, err := pgx.ForEachRow(rows, []any{&name, &hasKey}, func() error {
-			q := schema.QuoteIdent(s) + "." + schema.QuoteIdent(name)
-			if hasKey {
-				found = append(found, q)
-			} else {
+		on := map[string][]int{} // table name -> the nodes that have it
+		keyed := map[string]bool{}
+		var names []string
+		for i, conn := range f.coords {
+			rows, _ := conn.Query(ctx, schemaTablesSQL, s, schemas)
+			var name string
+			var hasKey bool
+			_, err := pgx.ForEachRow(rows, []any{&name, &hasKey}, func() error {
+				if on[name] == nil {
+					names = append(names, name)
+					keyed[name] = hasKey
+				}
+				on[name] = append(on[name], i)
+				return nil
+			})
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("node %s: list tables of schema %s: %w", f.names[i], s, err)
+			}
+		}
+		if len(names) == 0 {
+			return nil, nil, nil, fmt.Errorf("schema %s has no tables on any node", s)
+		}
+		slices.Sort(names) // in the order each node lists them, COLLATE "C"
+		for _, name := range names {
+			switch {
+			case len(on[name]) < len(f.coords):
+				var absent []string
+				for i, n := range f.names {
+					if !slices.Contains(on[name], i) {
+						absent = append(absent, n)
+					}
+				}
+				missing = append(missing, fmt.Sprintf("%s.%s: not on %s", s, name, strings.Join(absent, ", ")))
+			case keyed[name]:
+				found = append(found, schema.QuoteIdent(s)+"."+schema.QuoteIdent(name))
+			default:
 				skipped = append(skipped, s+"."+name)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("node %s: list tables of schema %s: %w", f.names[0], s, err)
-		}
-		if len(found) == 0 && len(skipped) == 0 {
-			return nil, nil, fmt.Errorf("node %s: schema %s has no tables", f.names[0], s)
 		}
 	}
-	return found, skipped, nil
+	return found, skipped, missing, nil
 }

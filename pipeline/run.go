@@ -110,12 +110,12 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	sum.Workers, sum.FewerWorkers = len(f.sessions), f.starved
 	names := cfg.Tables
 	if len(cfg.Schemas) > 0 {
-		found, skipped, err := f.schemaTables(ctx, cfg.Schemas)
+		found, skipped, missing, err := f.schemaTables(ctx, cfg.Schemas)
 		if err != nil {
 			return err
 		}
 		names = append(slices.Clone(names), found...)
-		sum.Skipped = skipped
+		sum.Skipped, sum.MissingTables = skipped, missing
 	}
 	var tables []*schema.Table
 	var estimates []float64

@@ -88,6 +88,8 @@ type Summary struct {
 	Tables         []TableSummary `json:"tables"`
 	// Skipped lists tables of --schema without a key: no primary key, nor a unique index on NOT NULL columns.
 	Skipped []string `json:"skipped,omitempty"`
+	// MissingTables lists the tables of --schema that some node lacks, and which: "s.t: not on b".
+	MissingTables []string `json:"missing_tables,omitempty"`
 	// Workers is how many sessions (one connection per node each) worked; FewerWorkers says why it is
 	// less than --concurrency, if it is.
 	Workers      int    `json:"workers"`
@@ -111,6 +113,9 @@ func (s *Summary) add(t TableSummary) {
 }
 
 // rows is node i's row count over all tables.
+// Differs reports whether the run found a difference: a row, or a table some node lacks.
+func (s *Summary) Differs() bool { return s.Differences > 0 || len(s.MissingTables) > 0 }
+
 func (s *Summary) rows(i int) int64 {
 	var n int64
 	for _, t := range s.Tables {
@@ -140,9 +145,12 @@ func (s *Summary) WriteText(w io.Writer) {
 	if s.Error != "" && len(s.Tables) == 0 {
 		return // nothing ran; the error says it all
 	}
-	if len(s.Tables) > summaryTables {
+	switch {
+	case len(s.Tables) == 0:
+		fmt.Fprintln(w, "rowdiff: no table is on every node")
+	case len(s.Tables) > summaryTables:
 		fmt.Fprintf(w, "rowdiff: %d tables\n", len(s.Tables))
-	} else {
+	default:
 		fmt.Fprintf(w, "rowdiff: %s\n", s.Table)
 	}
 	for _, n := range s.Nodes {
@@ -181,6 +189,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	for _, t := range s.Skipped {
 		fmt.Fprintf(w, "  skipped %s: no primary key, nor a unique index on NOT NULL columns\n", t)
+	}
+	for _, t := range s.MissingTables {
+		fmt.Fprintf(w, "  missing table %s\n", t)
 	}
 	fmt.Fprintf(w, "  ranges: %d hashed, %d split, %d compared (%d rows compared)\n", s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
 	if s.Error != "" {

@@ -80,7 +80,7 @@ func opener(out, format string) (pipeline.Opener, error) {
 			return sinks.NewJSONLines(out, names)
 		}
 		if len(tables) != 1 {
-			return nil, fmt.Errorf("a Parquet file holds one table's columns; write %d tables to .jsonl", len(tables))
+			return nil, fmt.Errorf("a Parquet file holds one table's columns, and this run compares %d tables: write them to .jsonl", len(tables))
 		}
 		return sinks.NewParquet(out, tables[0], names)
 	}, nil
@@ -121,7 +121,7 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 		log.Info("run finished", "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
 			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
 			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,
-			"nodes", sum.Nodes)
+			"nodes", sum.Nodes, "missing_tables", sum.MissingTables)
 	} else {
 		sum.WriteText(os.Stderr)
 	}
@@ -136,7 +136,7 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 	if !sum.Complete {
 		fmt.Fprintf(os.Stderr, "rowdiff: output truncated at --max-diffs %d differences\n", limit)
 	}
-	if sum.Differences > 0 {
+	if sum.Differs() {
 		return exitStatus{exitDiffs}
 	}
 	return nil

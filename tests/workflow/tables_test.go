@@ -111,7 +111,8 @@ func TestManyTablesOneOutput(t *testing.T) {
 }
 
 // TestSchemaDiffsTablesWithKey diffs every table of a schema: those with a primary key, the others listed as
-// skipped on stderr and in the summary; tables of other schemas are left alone.
+// skipped on stderr and in the summary; tables of other schemas are left alone. A table that one node lacks,
+// whichever node is first, is listed as missing, and alone it makes a run exit 1.
 func TestSchemaDiffsTablesWithKey(t *testing.T) {
 	t.Parallel()
 	setup := `
@@ -124,7 +125,9 @@ CREATE TABLE s.nopk (id int, v text);
 INSERT INTO s.nopk SELECT g, 'v' || g FROM generate_series(1, 10) g;
 CREATE TABLE public.other (id int PRIMARY KEY, v text);
 INSERT INTO public.other SELECT g, 'v' || g FROM generate_series(1, 10) g;`
-	a, b := pair(t, setup, "", `
+	a, b := pair(t, setup, "CREATE TABLE s.only_a (id int PRIMARY KEY); CREATE SCHEMA same; CREATE TABLE same.t (id int PRIMARY KEY);", `
+CREATE TABLE s.only_b (id int PRIMARY KEY);
+CREATE SCHEMA same; CREATE TABLE same.t (id int PRIMARY KEY); CREATE TABLE same.more (id int PRIMARY KEY);
 UPDATE s.t1 SET v = 'changed' WHERE id % 40 = 0;
 DELETE FROM s.t1 WHERE id = 3;
 UPDATE s.t2 SET v = NULL WHERE n % 25 = 0;
@@ -140,6 +143,21 @@ UPDATE public.other SET v = 'different';`)
 	}
 	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
 		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		r := diff(t, nodes, "--schema", "s")
+		wantCode(t, r.Proc, 1)
+		if want := []string{"s.only_a: not on b", "s.only_b: not on a"}; !slices.Equal(r.Summary.MissingTables, want) || len(r.Summary.Tables) != 2 {
+			t.Errorf("%s: summary missing_tables = %q and %d tables, want %q and 2", r, r.Summary.MissingTables, len(r.Summary.Tables), want)
+		}
+		if !strings.Contains(r.Stderr, "missing table s.only_b: not on a") {
+			t.Errorf("%s: stderr does not say s.only_b is not on a:\n%s", r, r.Stderr)
+		}
+		same := diff(t, nodes, "--schema", "same")
+		wantCode(t, same.Proc, 1)
+		if len(same.Records) != 0 || !slices.Equal(same.Summary.MissingTables, []string{"same.more: not on a"}) {
+			t.Errorf("%s: %d records, missing_tables %q; want none and [same.more: not on a]", same, len(same.Records), same.Summary.MissingTables)
+		}
 	}
 
 	out := filepath.Join(t.TempDir(), "schema.parquet")

@@ -46,13 +46,14 @@ type Summary struct {
 		Name string `json:"name"`
 		Rows int64  `json:"rows"`
 	} `json:"nodes"`
-	Differences int64          `json:"differences"`
-	Changed     int64          `json:"changed"`
-	Missing     int64          `json:"missing"`
-	Complete    bool           `json:"complete"`
-	Error       string         `json:"error"`
-	Tables      []TableSummary `json:"tables"`
-	Skipped     []string       `json:"skipped"`
+	Differences   int64          `json:"differences"`
+	Changed       int64          `json:"changed"`
+	Missing       int64          `json:"missing"`
+	Complete      bool           `json:"complete"`
+	Error         string         `json:"error"`
+	Tables        []TableSummary `json:"tables"`
+	Skipped       []string       `json:"skipped"`
+	MissingTables []string       `json:"missing_tables"`
 }
 
 // TableSummary is one entry of the summary's "tables".

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/rowdiff/rowdiff/schema"
 	"github.com/rowdiff/rowdiff/stages"
 )
@@ -119,5 +121,61 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return err
 	}
-	return script.Commit(names, started)
+	var tables []*schema.Table
+	for _, name := range names {
+		for _, env := range envs {
+			if env.SQL.T.String() == name {
+				tables = append(tables, env.SQL.T)
+			}
+		}
+	}
+	order, err := referencedFirst(ctx, f.coords[1], tables)
+	if err != nil {
+		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
+	}
+	return script.Commit(order, started)
+}
+
+// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers), as pairs of
+// their positions in $1: the referencing table's, then the referenced one's.
+const foreignKeysSQL = `
+WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n))
+SELECT DISTINCT a.n - 1, b.n - 1
+FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
+WHERE c.contype = 'f' AND a.n <> b.n`
+
+// referencedFirst orders the names of tables so that a table comes after every table its foreign keys
+// on the target (conn) reference, keeping their order otherwise; the tables of a cycle of foreign keys
+// stay in their order, after the others.
+func referencedFirst(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) ([]string, error) {
+	idents := make([]string, len(tables))
+	for i, t := range tables {
+		idents[i] = t.Ident()
+	}
+	rows, _ := conn.Query(ctx, foreignKeysSQL, idents)
+	refs := make([][]int, len(tables)) // refs[i]: the tables table i references
+	var from, to int
+	if _, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
+		refs[from] = append(refs[from], to)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	placed := make([]bool, len(tables))
+	var order []string
+	for progress := true; progress; {
+		progress = false
+		for i, t := range tables {
+			if !placed[i] && !slices.ContainsFunc(refs[i], func(j int) bool { return !placed[j] }) {
+				placed[i], progress = true, true
+				order = append(order, t.String())
+			}
+		}
+	}
+	for i, t := range tables {
+		if !placed[i] {
+			order = append(order, t.String())
+		}
+	}
+	return order, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,19 +23,43 @@ const (
 // RepairScript writes a SQL script that makes a target node's rows equal a source node's for given keys:
 // upserts for keys the source has, deletes for keys it lacks, in one transaction. Values are quoted
 // literals with explicit casts to the column types, so every type round-trips; rowdiff never runs the
-// script itself. Not safe for concurrent use.
+// script itself. The upserts come first, table by table in the order Commit is given (referenced tables
+// before the tables whose foreign keys reference them), then the deletes in the reverse order: a row
+// is inserted after the row it references, and deleted before it. Not safe for concurrent use.
 type RepairScript struct {
 	source, target string
-	body           *os.File // statements; the header needs counts known only at the end
-	w              *bufio.Writer
 	out            *atomicFile
-	pending        []string
-	pendingKeys    []string // key tuples of pending upserts
-	pendingBytes   int
-	table          *schema.Table
-	upsert         bool
-	upserts        int64
-	deletes        int64
+	// The statements of each kind go to a file of their own (upserts, deletes), each table's in one
+	// stretch per run of its keys, to be put in order at Commit: the header needs counts known only
+	// at the end, and the order needs every table.
+	kinds   [2]statements
+	table   *schema.Table
+	upserts int64
+	deletes int64
+}
+
+const (
+	upserts = iota
+	deletes
+)
+
+// statements is one kind's statements: the file, the stretches of it each table's take (merged while
+// one table's statements follow each other, so they grow with the changes of table, not with the rows),
+// and the rows gathered for the next statement.
+type statements struct {
+	body         *os.File
+	w            *bufio.Writer
+	size         int64
+	stretches    []stretch
+	pending      []string
+	pendingKeys  []string // key tuples of pending upserts
+	pendingBytes int
+}
+
+// stretch is where statements of one table lie in a body file.
+type stretch struct {
+	table     string
+	off, size int64
 }
 
 // NewRepairScript writes the script to path on Commit.
@@ -43,17 +68,21 @@ func NewRepairScript(path, source, target string) (*RepairScript, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := os.CreateTemp("", "rowdiff-repair-body-*")
-	if err != nil {
-		out.abort()
-		return nil, err
+	s := &RepairScript{source: source, target: target, out: out}
+	for i := range s.kinds {
+		body, err := os.CreateTemp("", "rowdiff-repair-body-*")
+		if err != nil {
+			s.Abort()
+			return nil, err
+		}
+		s.kinds[i].body, s.kinds[i].w = body, bufio.NewWriter(body)
 	}
-	return &RepairScript{source: source, target: target, out: out, body: body, w: bufio.NewWriter(body)}, nil
+	return s, nil
 }
 
 // Upsert makes the target's row with row's key equal row.
 func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
-	if err := s.switchTo(t, true); err != nil {
+	if err := s.switchTo(t); err != nil {
 		return err
 	}
 	vals := make([]string, 0, len(t.Columns))
@@ -66,57 +95,78 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 			vals = append(vals, literal(row[i], c.Type))
 		}
 	}
-	s.add("(" + strings.Join(vals, ", ") + ")")
+	k := &s.kinds[upserts]
+	k.add("(" + strings.Join(vals, ", ") + ")")
 	key := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		key[i] = literal(row[k], t.Columns[k].Type)
+	for i, c := range t.Key {
+		key[i] = literal(row[c], t.Columns[c].Type)
 	}
-	s.pendingKeys = append(s.pendingKeys, "("+strings.Join(key, ", ")+")")
+	k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
 	s.upserts++
-	return s.flushIfFull()
+	return s.flushIfFull(upserts)
 }
 
 // Delete removes the target's row with key.
 func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
-	if err := s.switchTo(t, false); err != nil {
+	if err := s.switchTo(t); err != nil {
 		return err
 	}
 	vals := make([]string, len(key))
 	for i, k := range t.Key {
 		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].Type)
 	}
-	s.add("(" + strings.Join(vals, ", ") + ")")
+	s.kinds[deletes].add("(" + strings.Join(vals, ", ") + ")")
 	s.deletes++
-	return s.flushIfFull()
+	return s.flushIfFull(deletes)
 }
 
-func (s *RepairScript) switchTo(t *schema.Table, upsert bool) error {
-	if s.table != t || s.upsert != upsert {
-		if err := s.flush(); err != nil {
-			return err
+func (s *RepairScript) switchTo(t *schema.Table) error {
+	if s.table != t {
+		for kind := range s.kinds {
+			if err := s.flush(kind); err != nil {
+				return err
+			}
 		}
-		s.table, s.upsert = t, upsert
+		s.table = t
 	}
 	return nil
 }
 
-func (s *RepairScript) flushIfFull() error {
-	if len(s.pending) < repairBatch && s.pendingBytes < repairBatchBytes {
+func (s *RepairScript) flushIfFull(kind int) error {
+	k := &s.kinds[kind]
+	if len(k.pending) < repairBatch && k.pendingBytes < repairBatchBytes {
 		return nil
 	}
-	return s.flush()
+	return s.flush(kind)
 }
 
 // add appends one row's tuple to the statement being gathered.
-func (s *RepairScript) add(tuple string) {
-	s.pending = append(s.pending, tuple)
-	s.pendingBytes += len(tuple)
+func (k *statements) add(tuple string) {
+	k.pending = append(k.pending, tuple)
+	k.pendingBytes += len(tuple)
 }
 
-func (s *RepairScript) flush() error {
-	if len(s.pending) == 0 {
+// write appends a statement of table to the body.
+func (k *statements) write(table, stmt string) error {
+	if _, err := k.w.WriteString(stmt); err != nil {
+		return err
+	}
+	n := int64(len(stmt))
+	if last := len(k.stretches) - 1; last >= 0 && k.stretches[last].table == table {
+		k.stretches[last].size += n
+	} else {
+		k.stretches = append(k.stretches, stretch{table, k.size, n})
+	}
+	k.size += n
+	return nil
+}
+
+func (s *RepairScript) flush(kind int) error {
+	k := &s.kinds[kind]
+	if len(k.pending) == 0 {
 		return nil
 	}
+	upsert := kind == upserts
 	t := s.table
 	var keyCols []string
 	for _, k := range t.Key {
@@ -124,12 +174,12 @@ func (s *RepairScript) flush() error {
 	}
 	var b strings.Builder
 	zone := t.Zone()
-	if s.upsert && zone != "" {
+	if upsert && zone != "" {
 		// Its values are timestamptz literals with their offset: a timestamp column on the target takes
 		// them as local times in the session's TimeZone, which for these statements is the column's zone.
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
 	}
-	if s.upsert {
+	if upsert {
 		var cols, sets []string
 		overriding, identityValue := "", false
 		for i, c := range t.Columns {
@@ -149,11 +199,11 @@ func (s *RepairScript) flush() error {
 		if identityValue {
 			// An identity column GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
 			// SYSTEM VALUE, never by an UPDATE: replace the rows instead of upserting them.
-			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(s.pendingKeys, ",\n  "))
-			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(s.pending, ",\n  "))
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pendingKeys, ",\n  "))
+			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(k.pending, ",\n  "))
 		} else {
 			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
-				overriding, strings.Join(s.pending, ",\n  "), strings.Join(keyCols, ", "))
+				overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
 			if len(sets) == 0 {
 				b.WriteString("DO NOTHING;\n")
 			} else {
@@ -161,15 +211,14 @@ func (s *RepairScript) flush() error {
 			}
 		}
 	} else {
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(s.pending, ",\n  "))
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pending, ",\n  "))
 	}
-	if s.upsert && zone != "" {
+	if upsert && zone != "" {
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))
 	}
-	clear(s.pending) // the tuples of wide rows can go now
-	s.pending, s.pendingKeys, s.pendingBytes = s.pending[:0], s.pendingKeys[:0], 0
-	_, err := s.w.WriteString(b.String())
-	return err
+	clear(k.pending) // the tuples of wide rows can go now
+	k.pending, k.pendingKeys, k.pendingBytes = k.pending[:0], k.pendingKeys[:0], 0
+	return k.write(t.String(), b.String())
 }
 
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the
@@ -187,18 +236,25 @@ func untypedLiteral(v schema.Value) string {
 	return "'" + strings.ReplaceAll(v.S, "'", "''") + "'"
 }
 
-// Commit writes the header and the statements to the target path.
+// Commit writes the header and the statements to the target path. tables are the tables of the
+// statements, those that others reference first (see RepairScript).
 func (s *RepairScript) Commit(tables []string, started time.Time) error {
-	err := s.flush()
-	if err == nil {
-		err = s.w.Flush()
-	}
-	if err == nil {
-		_, err = s.body.Seek(0, io.SeekStart)
-	}
-	if err != nil {
+	if err := s.commit(tables, started); err != nil {
 		s.Abort()
 		return fmt.Errorf("write repair script: %w", err)
+	}
+	s.removeBodies()
+	return s.out.commit()
+}
+
+func (s *RepairScript) commit(tables []string, started time.Time) error {
+	for kind := range s.kinds {
+		if err := s.flush(kind); err != nil {
+			return err
+		}
+		if err := s.kinds[kind].w.Flush(); err != nil {
+			return err
+		}
 	}
 	h := bufio.NewWriter(s.out)
 	fmt.Fprintf(h, "-- rowdiff %s repair script\n", Version)
@@ -211,25 +267,46 @@ func (s *RepairScript) Commit(tables []string, started time.Time) error {
 	for _, kv := range schema.TextSettings {
 		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}
-	fmt.Fprintf(h, "BEGIN;\n")
-	if _, err := io.Copy(h, s.body); err != nil {
-		s.Abort()
-		return fmt.Errorf("write repair script: %w", err)
+	// Deferrable constraints, a foreign key of a table to itself among them, are checked at COMMIT,
+	// when every row is in place.
+	fmt.Fprintf(h, "BEGIN;\nSET CONSTRAINTS ALL DEFERRED;\n")
+	reversed := slices.Clone(tables)
+	slices.Reverse(reversed)
+	for kind, order := range [][]string{tables, reversed} {
+		k := &s.kinds[kind]
+		var copied int64
+		for _, table := range order {
+			for _, st := range k.stretches {
+				if st.table != table {
+					continue
+				}
+				n, err := io.Copy(h, io.NewSectionReader(k.body, st.off, st.size))
+				if err != nil {
+					return err
+				}
+				copied += n
+			}
+		}
+		if copied != k.size {
+			return fmt.Errorf("the order of tables %q leaves out some of the statements' tables", tables)
+		}
 	}
 	fmt.Fprintf(h, "COMMIT;\n")
-	if err := h.Flush(); err != nil {
-		s.Abort()
-		return fmt.Errorf("write repair script: %w", err)
+	return h.Flush()
+}
+
+func (s *RepairScript) removeBodies() {
+	for _, k := range s.kinds {
+		if k.body != nil {
+			k.body.Close()
+			os.Remove(k.body.Name())
+		}
 	}
-	s.body.Close()
-	os.Remove(s.body.Name())
-	return s.out.commit()
 }
 
 // Abort removes every temporary file; nothing is left at the target path.
 func (s *RepairScript) Abort() error {
-	s.body.Close()
-	os.Remove(s.body.Name())
+	s.removeBodies()
 	s.out.abort()
 	return nil
 }

@@ -510,3 +510,48 @@ INSERT INTO mon SELECT i, (i * 1.25)::numeric::money, 'v' || i FROM generate_ser
 	wantCode(t, applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b), 0)
 	identical(t, a, b, spec)
 }
+
+// TestRepairForeignKeys repairs tables that reference each other, named so that a referencing table comes
+// first alphabetically: the script inserts referenced rows before the rows that reference them, and deletes
+// referencing rows before the rows they reference, so it applies.
+func TestRepairForeignKeys(t *testing.T) {
+	t.Parallel()
+	setup := `
+CREATE SCHEMA fk;
+CREATE TABLE fk.orders (id int PRIMARY KEY, v text);
+CREATE TABLE fk.items (id int PRIMARY KEY, order_id int NOT NULL REFERENCES fk.orders, v text);
+CREATE TABLE fk.a_notes (id int PRIMARY KEY, item_id int NOT NULL REFERENCES fk.items, v text);
+INSERT INTO fk.orders SELECT g, 'o' || g FROM generate_series(1, 50) g;
+INSERT INTO fk.items SELECT g, g, 'i' || g FROM generate_series(1, 50) g;
+INSERT INTO fk.a_notes SELECT g, g, 'n' || g FROM generate_series(1, 50) g;`
+	a, b := pair(t, setup, "", `
+DELETE FROM fk.a_notes WHERE item_id IN (5, 6);
+DELETE FROM fk.items WHERE order_id IN (5, 6);
+DELETE FROM fk.orders WHERE id IN (5, 6);
+INSERT INTO fk.orders VALUES (99, 'extra');
+INSERT INTO fk.items VALUES (99, 99, 'extra');
+INSERT INTO fk.a_notes VALUES (99, 99, 'extra');
+UPDATE fk.items SET order_id = 99 WHERE id = 7;
+UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
+	nodes := []Node{a, b}
+	specs := []Spec{
+		{Schema: "fk", Table: "a_notes", Key: []string{"id"}},
+		{Schema: "fk", Table: "items", Key: []string{"id"}},
+		{Schema: "fk", Table: "orders", Key: []string{"id"}},
+	}
+	d := diff(t, nodes, "--schema", "fk")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+	script := repair(t, d.Out, a, b)
+	if !strings.Contains(script, "-- tables: fk.orders, fk.items, fk.a_notes\n") {
+		t.Errorf("the script's tables are not referenced first:\n%s", abbrev(script, 3000))
+	}
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+	again := diff(t, nodes, "--schema", "fk")
+	if again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
+	}
+	for _, s := range specs {
+		identical(t, a, b, s)
+	}
+}

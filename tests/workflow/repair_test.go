@@ -271,6 +271,23 @@ func workflow(t *testing.T, a, b Node, spec Spec, table string) string {
 	return script
 }
 
+// repairAll repairs b from a with the output of d, a diff of both run with args, applies the script on b,
+// and checks that the same diff then finds nothing and that PostgreSQL finds every table of specs
+// identical. It returns the script.
+func repairAll(t *testing.T, d *Result, a, b Node, specs []Spec, args ...string) string {
+	t.Helper()
+	script := repair(t, d.Out, a, b)
+	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
+	again := diff(t, []Node{a, b}, args...)
+	if again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
+	}
+	for _, s := range specs {
+		identical(t, a, b, s)
+	}
+	return script
+}
+
 // repair runs `rowdiff repair --in in --source a --target b` into repair.sql beside in and returns the script.
 func repair(t testing.TB, in string, a, b Node) string {
 	t.Helper()
@@ -542,16 +559,8 @@ UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
 	d := diff(t, nodes, "--schema", "fk")
 	wantCode(t, d.Proc, 1)
 	checkTables(t, d, a, b, specs, true)
-	script := repair(t, d.Out, a, b)
+	script := repairAll(t, d, a, b, specs, "--schema", "fk")
 	if !strings.Contains(script, "-- tables: fk.orders, fk.items, fk.a_notes\n") {
 		t.Errorf("the script's tables are not referenced first:\n%s", abbrev(script, 3000))
-	}
-	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
-	again := diff(t, nodes, "--schema", "fk")
-	if again.Code != 0 || len(again.Records) != 0 {
-		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
-	}
-	for _, s := range specs {
-		identical(t, a, b, s)
 	}
 }

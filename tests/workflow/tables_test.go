@@ -93,16 +93,9 @@ func TestManyTablesOneOutput(t *testing.T) {
 	wantCode(t, r.Proc, 1)
 	checkTables(t, r, a, b, specs, false)
 
-	script := repair(t, d.Out, a, b)
-	checkHeader(t, script, "a", "b", []string{"public.t1", "public.t2"}, fileTime(t, d.Out), len(d.Records))
-	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
-	again := diff(t, nodes, "--table", "t1", "--table", "t2")
-	if again.Code != 0 || len(again.Records) != 0 {
-		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
-	}
-	for _, s := range specs {
-		identical(t, a, b, s)
-	}
+	notBefore := fileTime(t, d.Out)
+	script := repairAll(t, d, a, b, specs, "--table", "t1", "--table", "t2")
+	checkHeader(t, script, "a", "b", []string{"public.t1", "public.t2"}, notBefore, len(d.Records))
 
 	// A Parquet file holds one table's columns: two tables are an error, and no file appears.
 	out := filepath.Join(t.TempDir(), "two.parquet")
@@ -239,15 +232,7 @@ UPDATE mix.mig SET v = 'moved' WHERE id IN (3, 700);`)
 	wantCode(t, mig.Proc, 1)
 	sameKeys(t, mig.String(), keysOf(t, mig.Records), truth(t, a, b, Spec{Schema: "mix", Table: "mig", Key: []string{"id"}}, false))
 
-	repair(t, d.Out, a, b)
-	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
-	again := diff(t, nodes, "--schema", "inh")
-	if again.Code != 0 || len(again.Records) != 0 {
-		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
-	}
-	for _, s := range specs {
-		identical(t, a, b, s)
-	}
+	repairAll(t, d, a, b, specs, "--schema", "inh")
 }
 
 // TestKeyFromUniqueIndex diffs tables without a primary key by a unique index that can stand for one: on
@@ -294,15 +279,7 @@ UPDATE uk.deferred SET v = 'w';`)
 		}
 	}
 
-	repair(t, d.Out, a, b)
-	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
-	again := diff(t, nodes, "--schema", "uk")
-	if again.Code != 0 || len(again.Records) != 0 {
-		t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
-	}
-	for _, s := range specs {
-		identical(t, a, b, s)
-	}
+	repairAll(t, d, a, b, specs, "--schema", "uk")
 
 	// Without the index on b, nothing says code is unique there.
 	b.Exec(t, "DROP INDEX uk.codes_code; UPDATE uk.codes SET v = 'again' WHERE n = 1")

@@ -73,7 +73,8 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		return err
 	}
 	envs := map[tableKey]*stages.Env{}
-	var names []string
+	var tables []*schema.Table
+	var refs references
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		tk := first.tableKey()
 		if envs[tk] == nil {
@@ -82,7 +83,12 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 				return err
 			}
 			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
-			names = append(names, t.String())
+			tables = append(tables, t)
+			// Read now, while the target's coordinator is in use anyway: after a long repair it could
+			// have been ended by --idle-timeout.
+			if err := refs.add(ctx, f.coords[1], tables); err != nil {
+				return fmt.Errorf("node %s: read the foreign keys of %s: %w", dst.Name, t, err)
+			}
 		}
 		env := envs[tk]
 		t := env.SQL.T
@@ -121,52 +127,48 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return err
 	}
-	var tables []*schema.Table
-	for _, name := range names {
-		for _, env := range envs {
-			if env.SQL.T.String() == name {
-				tables = append(tables, env.SQL.T)
-			}
-		}
-	}
-	order, err := referencedFirst(ctx, f.coords[1], tables)
-	if err != nil {
-		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
-	}
-	return script.Commit(order, started)
+	return script.Commit(refs.referencedFirst(tables), started)
 }
 
-// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers), as pairs of
-// their positions in $1: the referencing table's, then the referenced one's.
+// foreignKeysSQL lists the foreign keys between the last of the tables named $1 (quoted identifiers) and
+// the others, itself left out, as pairs of their positions in $1: the referencing table's, then the
+// referenced one's.
 const foreignKeysSQL = `
 WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n))
 SELECT DISTINCT a.n - 1, b.n - 1
 FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
-WHERE c.contype = 'f' AND a.n <> b.n`
+WHERE c.contype = 'f' AND a.n <> b.n AND cardinality($1::text[]) IN (a.n, b.n)`
 
-// referencedFirst orders the names of tables so that a table comes after every table its foreign keys
-// on the target (conn) reference, keeping their order otherwise; the tables of a cycle of foreign keys
-// stay in their order, after the others.
-func referencedFirst(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) ([]string, error) {
+// references holds which tables reference which through their foreign keys on the target: refs[i] are
+// the positions of the tables table i references.
+type references [][]int
+
+// add reads the foreign keys between the last of tables and the others from conn.
+func (r *references) add(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) error {
 	idents := make([]string, len(tables))
 	for i, t := range tables {
 		idents[i] = t.Ident()
 	}
+	*r = append(*r, nil)
 	rows, _ := conn.Query(ctx, foreignKeysSQL, idents)
-	refs := make([][]int, len(tables)) // refs[i]: the tables table i references
 	var from, to int
-	if _, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
-		refs[from] = append(refs[from], to)
+	_, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
+		(*r)[from] = append((*r)[from], to)
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+	return err
+}
+
+// referencedFirst orders the names of tables so that a table comes after every table it references,
+// keeping their order otherwise; the tables of a cycle of foreign keys stay in their order, after the
+// others.
+func (r references) referencedFirst(tables []*schema.Table) []string {
 	placed := make([]bool, len(tables))
 	var order []string
 	for progress := true; progress; {
 		progress = false
 		for i, t := range tables {
-			if !placed[i] && !slices.ContainsFunc(refs[i], func(j int) bool { return !placed[j] }) {
+			if !placed[i] && !slices.ContainsFunc(r[i], func(j int) bool { return !placed[j] }) {
 				placed[i], progress = true, true
 				order = append(order, t.String())
 			}
@@ -177,5 +179,5 @@ func referencedFirst(ctx context.Context, conn *pgx.Conn, tables []*schema.Table
 			order = append(order, t.String())
 		}
 	}
-	return order, nil
+	return order
 }

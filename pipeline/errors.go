@@ -30,7 +30,7 @@ func hinted(err error) error {
 	case pe.Code == "55P03":
 		hint = "another session holds a lock on the table: raise --lock-timeout, or run when it is done"
 	case pe.Code == "25P03":
-		hint = "a session waited for work longer than --idle-timeout: raise it"
+		hint = "a session went without a statement for longer than --idle-timeout: rowdiff was stopped or stalled, or the timeout is too short"
 	case pe.Code == "42501" && strings.Contains(pe.Message, "row-level security"):
 		hint = "read as the table's owner or as a role with BYPASSRLS"
 	case pe.Code == "40001" && strings.Contains(pe.Message, "conflict with recovery"):

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +23,7 @@ import (
 type runner struct {
 	cfg      Config
 	env      *stages.Env
-	coords   []*pgx.Conn
+	coords   *stages.Coordinators
 	sessions []*session
 	sink     Sink
 	counts   *diffCount    // over the whole run, for --max-diffs
@@ -59,6 +61,14 @@ func (r *runner) run(parent context.Context) error {
 	}
 
 	var bg conc.WaitGroup
+	stopPings := make(chan struct{})
+	if every := r.cfg.Timeouts.IdleTransaction / 4; every > 0 {
+		bg.Go(func() {
+			if err := r.keepAlive(ctx, idle, every, stopPings); err != nil {
+				cancel(err)
+			}
+		})
+	}
 	bg.Go(func() {
 		defer close(initial)
 		if err := stages.Produce(ctx, r.coords, r.env, r.estRows, initial); err != nil {
@@ -142,10 +152,77 @@ loop:
 	}
 	workers.Wait()
 	close(diffs)
+	close(stopPings)
 	bg.Wait() // the producer sees the cancellation or has already sent everything
 	r.progress()
 	return context.Cause(ctx)
 }
+
+// keepAlive pings, every interval until stop closes, each coordinator no statement runs on and each
+// worker session waiting in idle, so that --idle-timeout does not end them while the others work: a
+// coordinator waits through a table's whole run for the next table, and a worker through the end of
+// another's long task. Before, a diff of two tables ended with exit 2 when the first took longer than
+// --idle-timeout. A rowdiff that stops sends no pings, and the server still ends its sessions; one that
+// hangs inside a run keeps them until an interrupt. A failed ping is the run's error: the connection is
+// gone, and it says why.
+func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval time.Duration, stop <-chan struct{}) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for i, conn := range r.coords.Conns {
+			if r.coords.Held[i].TryLock() {
+				err := ping(ctx, conn)
+				r.coords.Held[i].Unlock()
+				if err != nil {
+					return fmt.Errorf("node %s: coordinator: %w", r.env.Nodes[i], err)
+				}
+			}
+		}
+		var taken []*session
+	take:
+		for range cap(idle) {
+			select {
+			case s := <-idle:
+				taken = append(taken, s)
+			default:
+				break take
+			}
+		}
+		var err error
+		for _, s := range taken {
+			for i, conn := range s.conns {
+				if err == nil {
+					if perr := ping(ctx, conn); perr != nil {
+						err = fmt.Errorf("node %s: waiting worker: %w", r.env.Nodes[i], perr)
+					}
+				}
+			}
+			idle <- s
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// ping runs an empty statement on conn, which restarts its idle-in-transaction clock. Ending the run does
+// not interrupt it, as a cancelled statement would leave the connection unusable.
+func ping(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+	defer cancel()
+	_, err := conn.Exec(ctx, ";")
+	return err
+}
+
+// pingTimeout bounds a ping of a node that has stopped answering.
+const pingTimeout = 10 * time.Second
 
 // do runs one task with one connection per node.
 func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(schema.Diff) error) ([]stages.Task, error) {

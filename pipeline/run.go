@@ -138,7 +138,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 			Fanout: fanout(t, cfg.BlockRows, cfg.LeafRows),
 			Stats:  stages.NewStats(len(f.nodes)),
 		}
-		r := &runner{cfg: cfg, env: env, coords: f.coords, sessions: f.sessions, sink: sink,
+		r := &runner{cfg: cfg, env: env, coords: stages.NewCoordinators(f.coords), sessions: f.sessions, sink: sink,
 			counts: &diffs, table: &ts, estRows: estimates[i], tableIndex: i, tables: len(tables)}
 		err = r.run(ctx)
 		ts.fill(env.Stats, f.names)

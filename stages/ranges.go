@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,8 +15,8 @@ import (
 
 // Produce cuts the whole key space into the initial tasks, hash tasks of about blockRows rows cut into
 // Fanout buckets, and sends them to out in key order. It returns when every task is sent (the caller
-// closes out) or ctx ends. coords[i] is node i's coordinator connection, in its snapshot; estRows is the
-// planner's row estimate (<= 0 when unknown).
+// closes out) or ctx ends. coords are the nodes' coordinator connections; Produce holds one's lock only
+// while a statement of its runs there. estRows is the planner's row estimate (<= 0 when unknown).
 //
 // A single integer key is cut arithmetically between the smallest and largest key of all nodes, which
 // costs two index probes per node. Its first task is a probe, a thirty-second of the first range: when
@@ -25,11 +26,11 @@ import (
 // found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
 // waiting in the producer) are still compared whole. Any other key (and an integer key without
 // statistics) takes every LeafRows-th key of the first node, streamed from one index scan, as bucket
-// bounds; the first and last ranges are open, so a key that exists only on another node still falls in
+// bounds, read sampledChunk ranges' worth per statement; the first and last ranges are open, so a key that exists only on another node still falls in
 // some range. There the whole first range (Fanout buckets) is the probe. A random key, and a key no index
 // serves on some node, is read by key hash instead (schema.Table.ByKeyHash): one hash task of the whole
 // table, in buckets of a hash of the key.
-func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) error {
+func Produce(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if t.ByKeyHash() {
 		// Hash the whole table once into buckets by key hash; differing buckets are read back in one more
@@ -46,7 +47,19 @@ func Produce(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64,
 			return err
 		}
 	}
-	return produceSampled(ctx, coords[0], env, out)
+	return produceSampled(ctx, coords, env, out)
+}
+
+// Coordinators are the nodes' coordinator connections, in their snapshots (Conns[i] is node i's), each
+// with a lock that whoever runs a statement there holds: a keepalive pings only those it can lock.
+type Coordinators struct {
+	Conns []*pgx.Conn
+	Held  []sync.Mutex
+}
+
+// NewCoordinators makes Coordinators of conns.
+func NewCoordinators(conns []*pgx.Conn) *Coordinators {
+	return &Coordinators{Conns: conns, Held: make([]sync.Mutex, len(conns))}
 }
 
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
@@ -104,11 +117,14 @@ func probe(ctx context.Context, out chan<- Task, t HashTask) (bool, error) {
 }
 
 // produceIntegers returns done=false when the key span is too wide for int8 arithmetic.
-func produceIntegers(ctx context.Context, coords []*pgx.Conn, env *Env, estRows float64, out chan<- Task) (bool, error) {
+func produceIntegers(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) (bool, error) {
 	var lo, hi *int64
-	for i, conn := range coords {
+	for i, conn := range coords.Conns {
 		var a, b *string
-		if err := conn.QueryRow(ctx, env.SQL.MinMax()).Scan(&a, &b); err != nil {
+		coords.Held[i].Lock()
+		err := conn.QueryRow(ctx, env.SQL.MinMax()).Scan(&a, &b)
+		coords.Held[i].Unlock()
+		if err != nil {
 			return false, fmt.Errorf("node %s: key bounds of %s: %w", env.Nodes[i], env.SQL.T, err)
 		}
 		if a == nil {
@@ -202,37 +218,62 @@ func intRange(from, n, hi int64, bound func(int64) schema.Key) (r schema.Range, 
 	return r, false
 }
 
-func produceSampled(ctx context.Context, conn *pgx.Conn, env *Env, out chan<- Task) error {
+// sampledChunk is how many ranges' split points one statement reads: a statement streaming them for the
+// whole run ended it after --statement-timeout (30 minutes by default) on any table with a key other
+// than an integer; read whole, the chunk stays small (4,096 keys) and frees the coordinator between chunks.
+const sampledChunk = 16
+
+func produceSampled(ctx context.Context, coords *Coordinators, env *Env, out chan<- Task) error {
 	step, fanout := env.LeafRows, env.Fanout
-	sql, args := env.SQL.KeySteps(schema.Range{}, step, 0)
-	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
-	if err != nil {
-		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
-	}
-	defer rows.Close()
 	p := sampledRanges{ctx: ctx, out: out, env: env, probing: env.SQL.Where == "",
 		perChunk: max(1, maxFullRows/(int64(fanout)*step))}
-	var lo schema.Key
+	var lo, last schema.Key
 	var splits []schema.Key
-	nk := len(env.SQL.T.Key)
-	for rows.Next() {
-		k := keyOf(rows.RawValues()[:nk])
-		if len(splits) < fanout-1 {
-			splits = append(splits, k)
-			continue
+	for more := true; more; {
+		var keys []schema.Key
+		var err error
+		keys, more, err = splitPoints(ctx, coords, env, last, sampledChunk*fanout)
+		if err != nil {
+			return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
 		}
-		if err := p.next(schema.Range{Lo: lo, Hi: k}, splits); err != nil {
-			return err
+		for _, k := range keys {
+			last = k
+			if len(splits) < fanout-1 {
+				splits = append(splits, k)
+				continue
+			}
+			if err := p.next(schema.Range{Lo: lo, Hi: k}, splits); err != nil {
+				return err
+			}
+			lo, splits = k, nil
 		}
-		lo, splits = k, nil
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("node %s: split points of %s: %w", env.Nodes[0], env.SQL.T, err)
 	}
 	if err := p.next(schema.Range{Lo: lo}, splits); err != nil {
 		return err
 	}
 	return p.flush()
+}
+
+// splitPoints reads, in one statement on the first node, up to limit split points after last (every
+// LeafRows-th key from the first when last is nil), and whether there may be more. Counted from last
+// itself, each chunk's buckets after the first are a row short: their sizes are estimates anyway.
+func splitPoints(ctx context.Context, coords *Coordinators, env *Env, last schema.Key, limit int) ([]schema.Key, bool, error) {
+	coords.Held[0].Lock()
+	defer coords.Held[0].Unlock()
+	sql, args := env.SQL.KeySteps(schema.Range{Lo: last}, env.LeafRows, limit)
+	rows, _ := coords.Conns[0].Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+	defer rows.Close()
+	var keys []schema.Key
+	n, nk := 0, len(env.SQL.T.Key)
+	for rows.Next() {
+		n++
+		k := keyOf(rows.RawValues()[:nk])
+		if last != nil && env.SQL.T.CompareKeys(k, last) == 0 {
+			continue // with one row per bucket, last itself
+		}
+		keys = append(keys, k)
+	}
+	return keys, n == limit, rows.Err()
 }
 
 // sampledRanges turns the sampled ranges into tasks. The first range is the probe (as for integer keys,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -401,7 +402,8 @@ WHERE a.application_name = 'rowdiff'`)
 
 // TestSessionTimeouts checks that the timeout flags reach every session: a tiny statement timeout cancels
 // the big diff, a short lock timeout gives up on a table another session holds exclusively (long before
-// the 5 s default), and a short idle-in-transaction timeout ends the sessions that wait for work.
+// the 5 s default), and a short idle-in-transaction timeout ends the sessions of a stopped rowdiff, but not
+// those that wait for work while the others work.
 func TestSessionTimeouts(t *testing.T) {
 	t.Run("statement", func(t *testing.T) {
 		dir := t.TempDir()
@@ -439,17 +441,38 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 		checkNoOutput(t, dir)
 	})
-	t.Run("idle in transaction", func(t *testing.T) {
+	// Both runs diff a slice of bigTable twice (--table given twice, so the second pass starts by using
+	// the coordinators), in one range (--block-rows above the row count) whose hash takes at least 2 s
+	// (twenty 100 ms sleeps): meanwhile the coordinators and the other sessions wait for work for far
+	// longer than --idle-timeout 500ms.
+	idleArgs := func(dir string) []string {
+		return bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--table", bigTable, "--idle-timeout", "500ms", "--block-rows", "2000000",
+			"--where", "id <= 20000 AND (id % 1000 <> 0 OR pg_catalog.pg_sleep(0.1) IS NOT NULL)")
+	}
+	t.Run("idle in transaction while working", func(t *testing.T) {
+		// rowdiff pings the waiting sessions: before, the server ended them and the second pass failed.
+		ch := runRowdiff(t, idleArgs(t.TempDir())...)
+		// 30 % of the 20,000 rows differ, in each of the two passes.
+		if msg := ch.stderr.String(); ch.code != 1 || !strings.Contains(msg, "differences: 12000 (12000 changed") {
+			t.Errorf("exit %d, want 1 and 12000 differences\nstderr:\n%s", ch.code, msg)
+		}
+	})
+	t.Run("idle in transaction when stopped", func(t *testing.T) {
+		// A rowdiff that stops (here SIGSTOP for 1.5 s) sends no pings: the server ends its waiting
+		// sessions after --idle-timeout, and the run fails when it next uses one.
+		mons := map[string]*pgx.Conn{"a": monitor(t, clA), "b": monitor(t, clB)}
 		dir := t.TempDir()
-		// One range (--block-rows above the row count) whose hash takes at least 2 s (a thousand 2 ms
-		// sleeps): meanwhile the other sessions and the coordinator wait idle in their transactions for
-		// far longer than 500ms, and the server ends them; the run fails when it next uses one.
-		ch := runRowdiff(t, bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--idle-timeout", "500ms",
-			"--block-rows", "2000000", "--where", "id % 1000 <> 0 OR pg_catalog.pg_sleep(0.002) IS NOT NULL")...)
-		// When the server ends the coordinator before every worker has imported its snapshot, the import
-		// fails instead; with the default timeout neither happens, so both show the flag at work.
-		if msg := ch.stderr.String(); ch.code != 2 ||
-			!strings.Contains(msg, "idle-in-transaction") && !strings.Contains(msg, "invalid snapshot identifier") {
+		ch := startRowdiff(t, dir, idleArgs(dir)...)
+		waitQueriesN(t, ch, 30*time.Second, mons, isHashQuery, 1)
+		if err := ch.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if err := ch.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		ch.wait(t, maxChildLife)
+		if msg := ch.stderr.String(); ch.code != 2 || !strings.Contains(msg, "idle-in-transaction") {
 			t.Errorf("exit %d, want 2 with a message about the idle-in-transaction timeout\nstderr:\n%s", ch.code, msg)
 		}
 		t.Logf("stderr: %s", lastLine(ch.stderr.String()))

@@ -164,6 +164,21 @@ func TestRunFindsPlantedDifferences(t *testing.T) {
 	if sum.Tables[0].Digest == "" || sum.Tables[0].Digest != sum2.Tables[0].Digest || len(c2.keys) != 78 {
 		t.Errorf("digests %q and %q differ for the same differences", sum.Tables[0].Digest, sum2.Tables[0].Digest)
 	}
+	// With a short idle timeout, the keepalive pings waiting sessions every 50 ms throughout the run
+	// (under -race too), which rows that sleep stretch to about a second a pass; the table twice over
+	// makes the coordinators wait a whole pass.
+	cfg = config(nodes)
+	cfg.Tables = []string{"t", "t"}
+	cfg.Where = "id % 2500 <> 0 OR pg_catalog.pg_sleep(0.05) IS NOT NULL"
+	cfg.Timeouts.IdleTransaction = 200 * time.Millisecond
+	var c3 collect
+	sum3, err := pipeline.Run(t.Context(), cfg, opener(&c3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum3.Differences != 2*78 || len(c3.keys) != 78 {
+		t.Errorf("with pings: %d differences, %d keys; want 156 and 78", sum3.Differences, len(c3.keys))
+	}
 }
 
 func TestRunStopsAtMaxDiffs(t *testing.T) {

@@ -118,7 +118,7 @@ func (c *collect) Commit(sinks.Meta) error { c.committed = true; return nil }
 func (c *collect) Abort() error            { c.aborted = true; return nil }
 
 func opener(c *collect) pipeline.Opener {
-	return func([]*schema.Table, []string) (pipeline.Sink, error) {
+	return func([]*schema.Table, []string, time.Time) (pipeline.Sink, error) {
 		c.keys = map[string]string{}
 		return c, nil
 	}
@@ -309,7 +309,7 @@ func TestJSONLinesLeavesNoFileOnError(t *testing.T) {
 	nodes := load(t, 100)
 	nodes[1].DSN = "host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=2"
 	out := filepath.Join(t.TempDir(), "d.jsonl")
-	_, err := pipeline.Run(t.Context(), config(nodes), func(_ []*schema.Table, names []string) (pipeline.Sink, error) {
+	_, err := pipeline.Run(t.Context(), config(nodes), func(_ []*schema.Table, names []string, _ time.Time) (pipeline.Sink, error) {
 		return sinks.NewJSONLines(out, names)
 	})
 	if err == nil || !strings.Contains(err.Error(), "node n1") {

@@ -102,7 +102,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		tables = append(tables, t)
 		envs[tk] = &stages.Env{SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, Stats: stages.NewStats(len(f.nodes))}
 	}
-	sink, err := open(tables, f.names)
+	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {
 		return err
 	}

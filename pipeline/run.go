@@ -58,8 +58,8 @@ type Sink interface {
 	Abort() error
 }
 
-// Opener creates the sink once the tables' columns are known.
-type Opener func(tables []*schema.Table, nodes []string) (Sink, error)
+// Opener creates the sink once the tables' columns are known; started is the run's start.
+type Opener func(tables []*schema.Table, nodes []string, started time.Time) (Sink, error)
 
 // Run diffs the tables across cfg.Nodes and writes every difference to the sink open returns. The
 // summary is returned even with an error (as far as the run got). Cancelling ctx stops the run and
@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		}
 		tables, estimates = append(tables, t), append(estimates, est)
 	}
-	sink, err := open(tables, f.names)
+	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {
 		return err
 	}

@@ -170,6 +170,19 @@ type pqColumn struct {
 
 var parquetOwnColumns = []string{ParquetColTable, ParquetColKind, ParquetColNode, ParquetColPresent}
 
+// parquetColumnsFit fails when a column of t has the name of one of the sink's own columns.
+func parquetColumnsFit(t *schema.Table) error {
+	for _, c := range t.Columns {
+		for _, own := range parquetOwnColumns {
+			if c.Name == own {
+				return fmt.Errorf("column %q of %s has the name of a column the Parquet output adds itself; "+
+					"leave it out with --exclude-columns %s or use --format jsonl", c.Name, t, schema.QuoteIdent(c.Name))
+			}
+		}
+	}
+	return nil
+}
+
 // NewParquet writes to path (a temporary file beside it until Commit) for table t and the given node names.
 // It fails when a table column has the name of one of the sink's own columns (diff_table, diff_kind,
 // diff_node, diff_present).
@@ -177,13 +190,8 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	if path == "-" {
 		return nil, errors.New("parquet output cannot go to stdout; give --out a file path")
 	}
-	for _, c := range t.Columns {
-		for _, own := range parquetOwnColumns {
-			if c.Name == own {
-				return nil, fmt.Errorf("column %q of %s has the name of a column the Parquet output adds itself; "+
-					"leave it out with --exclude-columns %s or use --format jsonl", c.Name, t, schema.QuoteIdent(c.Name))
-			}
-		}
+	if err := parquetColumnsFit(t); err != nil {
+		return nil, err
 	}
 	s := &Parquet{
 		t:      t,
@@ -845,6 +853,14 @@ func abs64(x int64) int64 {
 
 // Commit writes the footer with the run's metadata and moves the file into place.
 func (s *Parquet) Commit(m Meta) error {
+	if err := s.finish(m); err != nil {
+		return err
+	}
+	return s.file.place()
+}
+
+// finish is Commit but for the move: the file stays under its temporary name, for Abort to remove.
+func (s *Parquet) finish(m Meta) error {
 	if s.done {
 		return errors.New("parquet output: commit after commit or abort")
 	}
@@ -885,7 +901,7 @@ func (s *Parquet) Commit(m Meta) error {
 		s.file.abort()
 		return fmt.Errorf("write output %s: %w", s.file.path, err)
 	}
-	return s.file.commit()
+	return s.file.finish()
 }
 
 func jsonString(v any) string {
@@ -901,8 +917,8 @@ func (s *Parquet) Abort() error {
 	if !s.done {
 		s.done = true
 		s.stopEncoder(false) // its error does not matter: the file goes
-		s.file.abort()
 	}
+	s.file.abort() // after finish too: the file has not moved
 	return nil
 }
 

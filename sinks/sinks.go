@@ -44,6 +44,14 @@ func createAtomic(path string) (*atomicFile, error) {
 }
 
 func (f *atomicFile) commit() error {
+	if err := f.finish(); err != nil {
+		return err
+	}
+	return f.place()
+}
+
+// finish syncs and closes the temporary file, which place then moves into place.
+func (f *atomicFile) finish() error {
 	if err := f.Sync(); err != nil {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
@@ -56,6 +64,10 @@ func (f *atomicFile) commit() error {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
 	}
+	return nil
+}
+
+func (f *atomicFile) place() error {
 	if err := os.Rename(f.Name(), f.path); err != nil {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
@@ -74,26 +86,39 @@ type Format string
 const (
 	FormatJSONLines Format = "jsonl"
 	FormatParquet   Format = "parquet"
+	// FormatParquetDir is a directory of Parquet files, one per table (ParquetDir).
+	FormatParquetDir Format = "parquet directory"
 )
 
-// FormatFor picks the format from --format, or else from the path's extension ("-" is JSON Lines).
+// FormatFor picks the format from --format, or else from the path's extension ("-" is JSON Lines); a
+// path that ends in / or names a directory takes Parquet files.
 func FormatFor(path, format string) (Format, error) {
+	fi, err := os.Stat(path)
+	dir := strings.HasSuffix(path, "/") || err == nil && fi.IsDir()
 	switch strings.ToLower(format) {
 	case "jsonl", "json", "jsonlines":
+		if dir {
+			return "", fmt.Errorf("--out %s is a directory, which takes Parquet files (one per table); give JSON Lines a file", path)
+		}
 		return FormatJSONLines, nil
 	case "parquet":
+		if dir {
+			return FormatParquetDir, nil
+		}
 		return FormatParquet, nil
 	case "":
 	default:
 		return "", fmt.Errorf("unknown --format %q (jsonl or parquet)", format)
 	}
 	switch {
+	case dir:
+		return FormatParquetDir, nil
 	case path == "-" || strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".json"):
 		return FormatJSONLines, nil
 	case strings.HasSuffix(path, ".parquet"):
 		return FormatParquet, nil
 	}
-	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl or .parquet, or pass --format", path)
+	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl, .parquet or / (a directory of Parquet files), or pass --format", path)
 }
 
 // stringBytes views s as bytes without copying, for readers that never write through them: parquet-go

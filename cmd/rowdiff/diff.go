@@ -59,7 +59,7 @@ func diffCommand() *cobra.Command {
 	fl.StringArrayVar(&cfg.Tables, "table", nil, "table to compare, [SCHEMA.]TABLE (identifiers; quote mixed case with \"...\"); repeat for more tables")
 	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a primary key; repeatable")
 	nodes.add(fl)
-	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, or - for JSON Lines on stdout")
+	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, DIR/ (a Parquet file per table), or - for JSON Lines on stdout")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")
 	fl.StringVar(&cfg.Where, "where", "", "SQL filter on the rows to compare (trusted input; runs read-only in the snapshot)")
 	fl.StringVar(&key, "key", "", "key columns, comma separated (default: the primary key)")

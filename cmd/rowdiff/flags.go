@@ -75,12 +75,15 @@ func opener(out, format string) (pipeline.Opener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(tables []*schema.Table, names []string) (pipeline.Sink, error) {
-		if f == sinks.FormatJSONLines {
+	return func(tables []*schema.Table, names []string, started time.Time) (pipeline.Sink, error) {
+		switch {
+		case f == sinks.FormatJSONLines:
 			return sinks.NewJSONLines(out, names)
-		}
-		if len(tables) != 1 {
-			return nil, fmt.Errorf("a Parquet file holds one table's columns, and this run compares %d tables: write them to .jsonl", len(tables))
+		case f == sinks.FormatParquetDir:
+			return sinks.NewParquetDir(out, tables, names, started)
+		case len(tables) != 1:
+			return nil, fmt.Errorf("a Parquet file holds one table's columns, and this run compares %d tables: "+
+				"write them to a directory (--out DIR/, a Parquet file per table) or to .jsonl", len(tables))
 		}
 		return sinks.NewParquet(out, tables[0], names)
 	}, nil

@@ -112,10 +112,10 @@ func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 		name string
 		open pipeline.Opener
 	}{
-		{"diffs.jsonl", func(_ []*schema.Table, names []string) (pipeline.Sink, error) {
+		{"diffs.jsonl", func(_ []*schema.Table, names []string, _ time.Time) (pipeline.Sink, error) {
 			return sinks.NewJSONLines(filepath.Join(out, "diffs.jsonl"), names)
 		}},
-		{"diffs.parquet", func(t []*schema.Table, names []string) (pipeline.Sink, error) {
+		{"diffs.parquet", func(t []*schema.Table, names []string, _ time.Time) (pipeline.Sink, error) {
 			return sinks.NewParquet(filepath.Join(out, "diffs.parquet"), t[0], names)
 		}},
 	} {
@@ -148,7 +148,9 @@ func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 // nothing.
 func workflow(ctx context.Context, w io.Writer, out string, cfg pipeline.Config, clusters []*pgcluster.Cluster) error {
 	jsonl := func(path string) pipeline.Opener {
-		return func(_ []*schema.Table, names []string) (pipeline.Sink, error) { return sinks.NewJSONLines(path, names) }
+		return func(_ []*schema.Table, names []string, _ time.Time) (pipeline.Sink, error) {
+			return sinks.NewJSONLines(path, names)
+		}
 	}
 	still := filepath.Join(out, "still.jsonl")
 	sum, err := pipeline.Recheck(ctx, pipeline.RecheckConfig{In: filepath.Join(out, "diffs.jsonl"), Out: still,

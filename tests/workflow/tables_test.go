@@ -78,7 +78,8 @@ func checkTables(t *testing.T, r *Result, a, b Node, specs []Spec, scanned bool)
 	}
 }
 
-// TestManyTablesOneOutput diffs two tables into one JSONL, rechecks and repairs that file, and diffs again.
+// TestManyTablesOneOutput diffs two tables into one JSONL, rechecks and repairs that file, and diffs again;
+// into a directory, a Parquet file per table; into one Parquet file, not at all.
 func TestManyTablesOneOutput(t *testing.T) {
 	t.Parallel()
 	a, b := pair(t, manySetup, "", manyPlants)
@@ -93,13 +94,26 @@ func TestManyTablesOneOutput(t *testing.T) {
 	wantCode(t, r.Proc, 1)
 	checkTables(t, r, a, b, specs, false)
 
+	// A directory takes a Parquet file per table; the recheck of each finds its table's differences.
+	dir := filepath.Join(t.TempDir(), "out") + "/"
+	p := rowdiff(t, append(append([]string{"diff", "--table", "t1", "--table", "t2"}, nodeArgs(a, b)...), "--out", dir)...)
+	wantCode(t, p, 1)
+	if ents, _ := os.ReadDir(dir); len(ents) != len(specs) {
+		t.Errorf("%s: the directory holds %v, want a file per table", p, ents)
+	}
+	for _, s := range specs {
+		pr := recheck(t, nodes, filepath.Join(dir, "public."+s.Table+".parquet"))
+		wantCode(t, pr.Proc, 1)
+		sameKeys(t, pr.String(), keysOf(t, pr.Records), truth(t, a, b, s, false))
+	}
+
 	notBefore := fileTime(t, d.Out)
 	script := repairAll(t, d, a, b, specs, "--table", "t1", "--table", "t2")
 	checkHeader(t, script, "a", "b", []string{"public.t1", "public.t2"}, notBefore, len(d.Records))
 
 	// A Parquet file holds one table's columns: two tables are an error, and no file appears.
 	out := filepath.Join(t.TempDir(), "two.parquet")
-	p := rowdiff(t, append(append([]string{"diff", "--table", "t1", "--table", "t2"}, nodeArgs(a, b)...), "--out", out)...)
+	p = rowdiff(t, append(append([]string{"diff", "--table", "t1", "--table", "t2"}, nodeArgs(a, b)...), "--out", out)...)
 	wantParquetRefused(t, p, out)
 }
 

@@ -1,0 +1,150 @@
+package sinks_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
+)
+
+// pqDirTables are three tables of the bench's shape in the order a run diffs them. The first two have
+// names that meet when joined with a dot ("sa.les"."eu/orders" and "sa"."les.eu/orders"); the third is
+// pqAllTypes.
+func pqDirTables() []*schema.Table {
+	small := func(schemaName, name string) *schema.Table {
+		return &schema.Table{Schema: schemaName, Name: name, Key: []int{0}, Columns: []schema.Column{
+			{Name: "id", Type: "bigint", Base: "int8", Category: "N", Precision: -1, Scale: -1},
+			{Name: "v", Type: "text", Base: "text", Category: "S", Precision: -1, Scale: -1},
+		}}
+	}
+	return []*schema.Table{small("sa.les", "eu/orders"), small("sa", "les.eu/orders"), pqAllTypes()}
+}
+
+func pqSmallDiff(t *schema.Table, id int) schema.Diff {
+	k := schema.Value{S: strconv.Itoa(id)}
+	return schema.Diff{Table: t, Key: schema.Key{k.S}, Kind: schema.Changed,
+		Rows: []schema.Row{{k, {S: "a"}}, {k, {S: "b"}}}}
+}
+
+// TestParquetDir writes the differences of the second and third of three tables into a directory the
+// sink creates, and reads every file back with Arrow: one per table, named apart, each with its own
+// table's rows and metadata, the first table's without rows. The files appear only at Commit.
+func TestParquetDir(t *testing.T) {
+	tables := pqDirTables()
+	dir := filepath.Join(t.TempDir(), "out")
+	started := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	s, err := sinks.NewParquetDir(dir, tables, pqNodes, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		if err := s.Write(pqSmallDiff(tables[1], i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := pqAllTypesDiffs(tables[2])
+	for _, d := range all {
+		if err := s.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasSuffix(e.Name(), ".parquet") }) {
+		t.Errorf("before Commit the directory already holds a .parquet file: %v", ents)
+	}
+	finished := started.Add(time.Minute)
+	if err := s.Commit(sinks.Meta{Nodes: pqNodes, Started: started, Finished: finished, Complete: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{ // file -> rows (one per difference and node)
+		"sa%2Eles.eu%2Forders.parquet": 0, "sa.les%2Eeu%2Forders.parquet": 2 * 3000, "public.all_types.parquet": 2 * len(all)}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != len(want) {
+		t.Errorf("the directory holds %v, want the files %v", ents, want)
+	}
+	for i, tbl := range tables {
+		name := sinks.ParquetFileName(tbl)
+		rows, ok := want[name]
+		if !ok {
+			t.Errorf("table %s has file name %q, want one of %v", tbl, name, want)
+			continue
+		}
+		r := readParquet(t, filepath.Join(dir, name))
+		if len(r.rows) != rows {
+			t.Errorf("%s: %d rows, want %d", name, len(r.rows), rows)
+		}
+		kv := r.meta.MetaData().KeyValueMetadata()
+		for k, v := range map[string]string{"rowdiff.table": tbl.String(), "rowdiff.complete": "true",
+			"rowdiff.started": started.Format(time.RFC3339)} {
+			if got := kv.FindValue(k); got == nil || *got != v {
+				t.Errorf("%s: footer %s = %v, want %q", name, k, got, v)
+			}
+		}
+		// The table diffed before another finishes when the next one's first difference arrives.
+		if got := kv.FindValue("rowdiff.finished"); i != 1 && (got == nil || *got != finished.Format(time.RFC3339)) {
+			t.Errorf("%s: footer rowdiff.finished = %v, want the run's %v", name, got, finished)
+		}
+		for _, row := range r.rows {
+			if row["diff_table"] != tbl.String() {
+				t.Fatalf("%s: a row of table %v", name, row["diff_table"])
+			}
+		}
+	}
+}
+
+// TestParquetDirAbort leaves nothing: neither the files, finished or open, nor the directory it made.
+// A directory that was there stays, with what it held.
+func TestParquetDirAbort(t *testing.T) {
+	tables := pqDirTables()
+	for _, existed := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "out")
+		if existed {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := sinks.NewParquetDir(dir, tables, pqNodes, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []schema.Diff{pqSmallDiff(tables[0], 1), pqSmallDiff(tables[1], 1)} {
+			if err := s.Write(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The first table's file is finished now; a difference of it again cannot be written.
+		if err := s.Write(pqSmallDiff(tables[0], 2)); err == nil {
+			t.Errorf("a difference of a finished table was taken")
+		}
+		if err := s.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir(dir)
+		switch {
+		case !existed && !os.IsNotExist(err):
+			t.Errorf("after Abort the directory the sink made is still there: %v %v", ents, err)
+		case existed && (len(ents) != 1 || ents[0].Name() != "keep.txt"):
+			t.Errorf("after Abort the directory holds %v, want only keep.txt", ents)
+		}
+	}
+}
+
+// TestParquetDirRefusesTwice refuses a table listed twice: both would have one file name.
+func TestParquetDirRefusesTwice(t *testing.T) {
+	tables := pqDirTables()
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := sinks.NewParquetDir(dir, []*schema.Table{tables[0], tables[0]}, pqNodes, time.Now()); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a table listed twice: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the refused sink made its directory")
+	}
+}

@@ -191,7 +191,7 @@ func (t *Table) Ident() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(
 // them, unless it is Partitioned, where ONLY would read none. Without ONLY, the rows of tables that
 // inherit from it came along: --schema reported each of their differences twice, a child's key that is
 // also the parent's failed the run as not unique, and a repair upserted a child's row into the parent,
-// beside the child's own (TestInheritance). Where one node's table is partitioned and another's has
+// beside the child's own (TestInheritanceAndPartitions). Where one node's table is partitioned and another's has
 // inheritance children, as in a move from inheritance partitioning to declarative, both are read whole.
 func (t *Table) From() string {
 	if t.Partitioned {

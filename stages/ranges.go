@@ -25,11 +25,11 @@ import (
 // would only find every bucket different. Once the compares finished since the previous chunk was sent
 // found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
 // waiting in the producer) are still compared whole. Any other key (and an integer key without
-// statistics) takes every LeafRows-th key of the first node, streamed from one index scan, as bucket
-// bounds, read sampledChunk ranges' worth per statement; the first and last ranges are open, so a key that exists only on another node still falls in
-// some range. There the whole first range (Fanout buckets) is the probe. A random key, and a key no index
-// serves on some node, is read by key hash instead (schema.Table.ByKeyHash): one hash task of the whole
-// table, in buckets of a hash of the key.
+// statistics) takes every LeafRows-th key of the first node, read from its index sampledChunk ranges'
+// worth per statement, as bucket bounds; the first and last ranges are open, so a key that exists only on
+// another node still falls in some range. There the whole first range (Fanout buckets) is the probe. A
+// random key, and a key no index serves on some node, is read by key hash instead
+// (schema.Table.ByKeyHash): one hash task of the whole table, in buckets of a hash of the key.
 func Produce(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if t.ByKeyHash() {

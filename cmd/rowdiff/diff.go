@@ -57,7 +57,7 @@ func diffCommand() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&cfg.Tables, "table", nil, "table to compare, [SCHEMA.]TABLE (identifiers; quote mixed case with \"...\"); repeat for more tables")
-	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a primary key; repeatable")
+	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a key (a primary key, or a unique index on NOT NULL columns); repeatable")
 	nodes.add(fl)
 	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, DIR/ (a Parquet file per table), or - for JSON Lines on stdout")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -35,8 +36,15 @@ type keySource interface {
 	close()
 }
 
-// openKeys reads a rowdiff JSON Lines or Parquet output.
+// openKeys reads a rowdiff JSON Lines or Parquet output, or a directory of Parquet files.
 func openKeys(path string) (keySource, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		files, _ := filepath.Glob(filepath.Join(path, "*.parquet")) // sorted; the pattern is valid
+		if len(files) == 0 {
+			return nil, fmt.Errorf("--in: directory %s holds no .parquet file", path)
+		}
+		return &dirKeys{files: files}, nil
+	}
 	if strings.HasSuffix(path, ".parquet") {
 		return openParquetKeys(path)
 	}
@@ -47,6 +55,40 @@ func openKeys(path string) (keySource, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<30) // records with TOASTed values can be large
 	return &keyReader{path: path, f: f, sc: sc}, nil
+}
+
+// dirKeys reads the Parquet files of a directory (a diff's --out DIR/, a file per table) as one output,
+// one file after the other in name order.
+type dirKeys struct {
+	files []string // still to read
+	cur   keySource
+}
+
+func (d *dirKeys) next() (keyRecord, error) {
+	for {
+		if d.cur == nil {
+			if len(d.files) == 0 {
+				return keyRecord{}, io.EOF
+			}
+			src, err := openParquetKeys(d.files[0])
+			if err != nil {
+				return keyRecord{}, err
+			}
+			d.cur, d.files = src, d.files[1:]
+		}
+		rec, err := d.cur.next()
+		if err != io.EOF {
+			return rec, err
+		}
+		d.cur.close()
+		d.cur = nil
+	}
+}
+
+func (d *dirKeys) close() {
+	if d.cur != nil {
+		d.cur.close()
+	}
 }
 
 // tableKey identifies the table of a record and the key columns it was diffed by, joined by NUL, the one

@@ -38,7 +38,7 @@ func recheckCommand() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.In, "in", "", "JSON Lines output of an earlier diff or recheck")
+	fl.StringVar(&cfg.In, "in", "", "output of an earlier diff or recheck: JSON Lines, Parquet, or a directory of Parquet files")
 	nodes.add(fl)
 	fl.StringVar(&cfg.Out, "out", "", "output path, as for diff")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")

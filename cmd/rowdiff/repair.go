@@ -44,7 +44,7 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.In, "in", "", "JSON Lines output of an earlier diff or recheck")
+	fl.StringVar(&cfg.In, "in", "", "output of an earlier diff or recheck: JSON Lines, Parquet, or a directory of Parquet files")
 	fl.StringVar(&cfg.Source, "source", "", "node whose rows are right")
 	fl.StringVar(&cfg.Target, "target", "", "node to repair")
 	nodes.add(fl)

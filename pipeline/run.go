@@ -119,11 +119,17 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	}
 	var tables []*schema.Table
 	var estimates []float64
-	for _, name := range names {
+	listed := map[string]bool{}
+	for i, name := range names {
 		t, est, err := f.table(ctx, name, cfg.Selection)
 		if err != nil {
 			return err
 		}
+		// A table of --schema that --table names too is diffed once; --table twice diffs it twice.
+		if i >= len(cfg.Tables) && listed[t.String()] {
+			continue
+		}
+		listed[t.String()] = true
 		tables, estimates = append(tables, t), append(estimates, est)
 	}
 	sink, err := open(tables, f.names, sum.Started)

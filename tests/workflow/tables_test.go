@@ -144,15 +144,20 @@ INSERT INTO s.t2 VALUES ('n0', 1000, 'extra');
 UPDATE s.nopk SET v = 'different';
 UPDATE public.other SET v = 'different';`)
 	nodes := []Node{a, b}
+	specs := []Spec{{Schema: "s", Table: "t1", Key: []string{"id"}}, {Schema: "s", Table: "t2", Key: []string{"name", "n"}}}
 	d := diff(t, nodes, "--schema", "s")
 	wantCode(t, d.Proc, 1)
-	checkTables(t, d, a, b, []Spec{{Schema: "s", Table: "t1", Key: []string{"id"}}, {Schema: "s", Table: "t2", Key: []string{"name", "n"}}}, true)
+	checkTables(t, d, a, b, specs, true)
 	if !slices.Equal(d.Summary.Skipped, []string{"s.nopk"}) {
 		t.Errorf("summary skipped = %q, want [s.nopk]", d.Summary.Skipped)
 	}
 	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
 		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
 	}
+	// A table --table names comes first, and --schema does not list it again.
+	both := diff(t, nodes, "--table", "s.t2", "--schema", "s")
+	wantCode(t, both.Proc, 1)
+	checkTables(t, both, a, b, []Spec{specs[1], specs[0]}, true)
 	for _, nodes := range [][]Node{{a, b}, {b, a}} {
 		r := diff(t, nodes, "--schema", "s")
 		wantCode(t, r.Proc, 1)

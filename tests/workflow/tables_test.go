@@ -145,12 +145,7 @@ UPDATE s.nopk SET v = 'different';
 UPDATE public.other SET v = 'different';`)
 	nodes := []Node{a, b}
 	specs := []Spec{{Schema: "s", Table: "t1", Key: []string{"id"}}, {Schema: "s", Table: "t2", Key: []string{"name", "n"}}}
-	d := diff(t, nodes, "--schema", "s")
-	wantCode(t, d.Proc, 1)
-	checkTables(t, d, a, b, specs, true)
-	if !slices.Equal(d.Summary.Skipped, []string{"s.nopk"}) {
-		t.Errorf("summary skipped = %q, want [s.nopk]", d.Summary.Skipped)
-	}
+	d := diffSchema(t, a, b, "s", specs, "s.nopk")
 	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
 		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
 	}
@@ -239,12 +234,8 @@ UPDATE mix.mig SET v = 'moved' WHERE id IN (3, 700);`)
 		{Schema: "inh", Table: "lg_high", Key: []string{"id"}},
 		{Schema: "inh", Table: "lg_low", Key: []string{"id"}},
 	}
-	d := diff(t, nodes, "--schema", "inh")
-	wantCode(t, d.Proc, 1)
-	checkTables(t, d, a, b, specs, true)
-	if !slices.Equal(d.Summary.Skipped, []string{"inh.lg"}) {
-		t.Errorf("summary skipped = %q, want [inh.lg]: a root without a primary key is skipped, its partitions diffed", d.Summary.Skipped)
-	}
+	// A partitioned root without a key is skipped, and its partitions diffed.
+	d := diffSchema(t, a, b, "inh", specs, "inh.lg")
 
 	city := diff(t, nodes, "--table", "inh.city")
 	wantCode(t, city.Proc, 1)
@@ -285,12 +276,7 @@ DELETE FROM uk.pairs WHERE a = 9;
 UPDATE uk.deferred SET v = 'w';`)
 	nodes := []Node{a, b}
 	specs := []Spec{{Schema: "uk", Table: "codes", Key: []string{"code"}}, {Schema: "uk", Table: "pairs", Key: []string{"a", "b"}}}
-	d := diff(t, nodes, "--schema", "uk")
-	wantCode(t, d.Proc, 1)
-	checkTables(t, d, a, b, specs, true)
-	if !slices.Equal(d.Summary.Skipped, []string{"uk.deferred"}) {
-		t.Errorf("summary skipped = %q, want [uk.deferred]", d.Summary.Skipped)
-	}
+	d := diffSchema(t, a, b, "uk", specs, "uk.deferred")
 	for i, want := range []string{"codes_code", "pairs_ab"} {
 		if i < len(d.Summary.Tables) && d.Summary.Tables[i].KeyIndex != want {
 			t.Errorf("summary tables[%d].key_index = %q, want %q", i, d.Summary.Tables[i].KeyIndex, want)
@@ -311,6 +297,19 @@ UPDATE uk.deferred SET v = 'w';`)
 	given := diff(t, nodes, "--table", "uk.codes", "--key", "code")
 	wantCode(t, given.Proc, 1)
 	sameKeys(t, given.String(), keysOf(t, given.Records), truth(t, a, b, specs[0], false))
+}
+
+// diffSchema diffs schema name between a and b (exit 1), checks every table against the truth (specs, in
+// name order) and that the summary lists exactly skipped as skipped.
+func diffSchema(t *testing.T, a, b Node, name string, specs []Spec, skipped ...string) *Result {
+	t.Helper()
+	d := diff(t, []Node{a, b}, "--schema", name)
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+	if !slices.Equal(d.Summary.Skipped, skipped) {
+		t.Errorf("summary skipped = %q, want %q", d.Summary.Skipped, skipped)
+	}
+	return d
 }
 
 // wantParquetRefused asserts a multi-table run into a Parquet file failed with exit 2, said why on stderr

@@ -23,12 +23,9 @@ type remoteTable struct {
 	columns      []schema.Column
 	// primaryKey is the primary key's key columns (not its INCLUDE columns).
 	primaryKey []string
-	// keyIndexes are the key columns of the indexes that could stand for a primary key (keyIndexCond),
-	// the primary key's among them, and keyIndex the name of the one that stands for it where the table
-	// has none: the replica identity if it is one of them, else the one of fewest columns, then name.
-	keyIndexes [][]string
-	keyIndex   string
-	indexKey   []string
+	// keyIndexes are the indexes that could stand for a primary key (keyIndexCond), the primary key's
+	// among them, in name order.
+	keyIndexes []keyIndex
 	// indexes are the key columns of the valid, non-partial btree indexes, in index order: "" for an
 	// expression, or for a column indexed with another operator class or collation than its own, which
 	// cannot serve rowdiff's range conditions.
@@ -164,7 +161,6 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	var primary, serves, standsIn, identity bool
 	var names, usable []string
 	var index string
-	byIdentity := false
 	_, err = pgx.ForEachRow(rows, []any{&primary, &serves, &names, &usable, &standsIn, &identity, &index}, func() error {
 		if primary {
 			t.primaryKey = names
@@ -173,10 +169,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 			t.indexes = append(t.indexes, usable)
 		}
 		if standsIn {
-			t.keyIndexes = append(t.keyIndexes, names)
-			if !byIdentity && (t.keyIndex == "" || identity || len(names) < len(t.indexKey)) {
-				t.keyIndex, t.indexKey, byIdentity = index, names, identity
-			}
+			t.keyIndexes = append(t.keyIndexes, keyIndex{index, names, identity})
 		}
 		return nil
 	})
@@ -239,15 +232,15 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	if len(key) == 0 {
 		key = first.primaryKey
 	}
-	var keyIndex string
-	if len(key) == 0 && first.keyIndex != "" {
-		key, keyIndex = first.indexKey, first.keyIndex
+	var standIn string
+	if ki, ok := first.standIn(); len(key) == 0 && ok {
+		key, standIn = ki.cols, ki.name
 		// Another node's rows are unique in these columns only if an index says so there too.
 		for i, r := range remotes[1:] {
-			if !slices.ContainsFunc(r.keyIndexes, func(cols []string) bool { return sameSet(cols, key) }) {
+			if !slices.ContainsFunc(r.keyIndexes, func(o keyIndex) bool { return sameSet(o.cols, key) }) {
 				return nil, fmt.Errorf("node %s: table %s.%s has no primary key or unique index on (%s), the columns of unique index %s on %s, "+
 					"which stands for its missing primary key there; name the key columns with --key", names[i+1], first.schema, first.name,
-					strings.Join(key, ", "), keyIndex, names[0])
+					strings.Join(key, ", "), standIn, names[0])
 			}
 		}
 	}
@@ -263,7 +256,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		return !slices.Contains(sel.Exclude, name)
 	}
-	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: keyIndex}
+	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: standIn}
 	t.Partitioned = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind == "p" })
 	for _, c := range first.columns {
 		if want(c.Name) {
@@ -506,6 +499,26 @@ func keyScanReason(names []string, remotes []*remoteTable, key []string) string 
 		}
 	}
 	return ""
+}
+
+// keyIndex is an index that could stand for a primary key (keyIndexCond): its name, key columns, and
+// whether it is the table's replica identity.
+type keyIndex struct {
+	name     string
+	cols     []string
+	identity bool
+}
+
+// standIn is the index that stands for the table's missing primary key: the replica identity if it can,
+// else the one of fewest columns, then the first by name.
+func (r *remoteTable) standIn() (keyIndex, bool) {
+	if i := slices.IndexFunc(r.keyIndexes, func(k keyIndex) bool { return k.identity }); i >= 0 {
+		return r.keyIndexes[i], true
+	}
+	if len(r.keyIndexes) == 0 {
+		return keyIndex{}, false
+	}
+	return slices.MinFunc(r.keyIndexes, func(a, b keyIndex) int { return cmp.Compare(len(a.cols), len(b.cols)) }), true
 }
 
 // sameSet reports whether a and b hold the same names, in any order.

@@ -69,6 +69,9 @@ func ParquetFileName(t *schema.Table) string {
 
 // Write appends d to its table's file, finishing the file of the table before it.
 func (s *ParquetDir) Write(d schema.Diff) error {
+	if s.open >= 0 && s.tables[s.open] == d.Table {
+		return s.files[s.open].Write(d) // the common case: no search of the tables for every row
+	}
 	i := slices.Index(s.tables, d.Table)
 	if i < 0 {
 		return fmt.Errorf("parquet output: a difference of %s, a table the run did not list", d.Table)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sourcegraph/conc/pool"
 
+	"github.com/rowdiff/rowdiff/internal/launch"
 	"github.com/rowdiff/rowdiff/pipeline"
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -179,13 +180,9 @@ func runChild(ctx context.Context, stdout io.Writer, name string, args ...string
 	if err := cmd.Run(); err != nil {
 		return child{}, fmt.Errorf("launch %s: %v: %s", name, err, stderr.String())
 	}
-	raw, err := os.ReadFile(rf.Name())
+	rep, err := launch.Read(rf.Name())
 	if err != nil {
-		return child{}, fmt.Errorf("launch %s: no report: %w", name, err)
-	}
-	var rep childReport
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return child{}, fmt.Errorf("launch %s: bad report: %w", name, err)
+		return child{}, fmt.Errorf("launch %s: %w", name, err)
 	}
 	if rep.Err != "" {
 		return child{}, fmt.Errorf("start %s: %s", name, rep.Err)

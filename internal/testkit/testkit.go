@@ -88,9 +88,16 @@ func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error
 	return nil
 }
 
-// start builds the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such as one of
-// another revision) while it starts one cluster per option, all at once. ready, if set, runs on each
-// cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
+// launcher is the path of bench/launcher, built by Main before the tests run.
+var launcher string
+
+// Launcher returns the path of bench/launcher, for a test that reads a program's peak RSS: a program it
+// starts directly reports at least the test process's own peak as its own (see bench/launcher).
+func Launcher() string { return launcher }
+
+// start builds bench/launcher and the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary
+// such as one of another revision) while it starts one cluster per option, all at once. ready, if set,
+// runs on each cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
 // errors to stderr; the caller defers it even when err is set.
 func start(ctx context.Context, dir string, opts []pgcluster.Options, ready func(ctx context.Context, i int, c *pgcluster.Cluster) error) (bin string, clusters []*pgcluster.Cluster, stop func(), err error) {
 	clusters = make([]*pgcluster.Cluster, len(opts))
@@ -107,7 +114,15 @@ func start(ctx context.Context, dir string, opts []pgcluster.Options, ready func
 		return "", clusters, stop, err
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(opts)+1)
+	errs := make([]error, len(opts)+2) // the clusters', rowdiff's build, the launcher's
+	wg.Go(func() {
+		bin := filepath.Join(dir, "launcher")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/rowdiff/rowdiff/bench/launcher").CombinedOutput()
+		if err != nil {
+			errs[len(opts)+1] = fmt.Errorf("go build ./bench/launcher: %v\n%s", err, out)
+		}
+		launcher = bin
+	})
 	if bin = os.Getenv("ROWDIFF_BIN"); bin == "" {
 		bin = filepath.Join(dir, "rowdiff")
 		wg.Go(func() {

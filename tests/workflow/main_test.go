@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rowdiff/rowdiff/internal/launch"
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
 	"github.com/rowdiff/rowdiff/internal/testkit"
 )
@@ -179,43 +180,44 @@ type Proc struct {
 	Code           int
 	Stdout, Stderr string
 	Elapsed        time.Duration
-	PeakRSS        int64 // bytes, from the kernel's accounting of the finished process
+	PeakRSS        int64 // bytes, the kernel's accounting of the process (ru_maxrss), read by the launcher
 }
 
 // String renders the command for failure messages so a reader can rerun it.
 func (p Proc) String() string { return shellArgs(p.Args) }
 
 // run runs a program and waits for it (at most runTimeout). The working directory is a fresh temporary
-// one, so a relative path cannot land in the source tree.
+// one, so a relative path cannot land in the source tree. The program starts from testkit.Launcher, which
+// reports its own peak RSS.
 func run(t testing.TB, name string, args ...string) Proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = t.TempDir()
-	// A hung process gets SIGQUIT so a Go program dumps its goroutines into stderr.
+	dir := t.TempDir()
+	report := filepath.Join(dir, "launcher.json")
+	cmd := exec.CommandContext(ctx, testkit.Launcher(), append([]string{report, name}, args...)...)
+	cmd.Dir = dir
+	// A hung process gets SIGQUIT (passed on by the launcher) so a Go program dumps its goroutines into stderr.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
 	err := cmd.Run()
-	p := Proc{Args: append([]string{filepath.Base(name)}, args...), Stdout: stdout.String(), Stderr: stderr.String(), Elapsed: time.Since(start)}
-	if cmd.ProcessState != nil { // nil when it did not start
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			p.PeakRSS = ru.Maxrss << 10 // KiB on Linux
-		}
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
+	p := Proc{Args: append([]string{filepath.Base(name)}, args...), Stdout: stdout.String(), Stderr: stderr.String()}
+	if ctx.Err() != nil {
 		t.Fatalf("%s: still running after %v (killed with SIGQUIT)\nstderr:\n%s", p, runTimeout, p.Stderr)
-	case errors.As(err, &ee) && ee.Exited():
-		p.Code = ee.ExitCode()
-	default:
+	}
+	if err != nil {
+		t.Fatalf("%s: launcher: %v\nstderr:\n%s", p, err, p.Stderr)
+	}
+	rep, err := launch.Read(report)
+	if err == nil && rep.Err != "" {
+		err = errors.New(rep.Err)
+	}
+	if err != nil {
 		t.Fatalf("%s: %v\nstderr:\n%s", p, err, p.Stderr)
 	}
+	p.Code, p.Elapsed, p.PeakRSS = rep.Exit, time.Duration(rep.WallNS), rep.MaxRSSKiB<<10
 	return p
 }
 

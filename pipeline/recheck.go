@@ -60,30 +60,11 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	if len(cfg.Nodes) < 2 {
 		return errors.New("need at least two --node NAME=DSN")
 	}
-	// First pass: which tables, with which key columns; the sink needs the tables before any record.
-	var order []tableKey
-	seen := map[tableKey]bool{}
-	r, err := openKeys(in)
+	// The sink needs the tables before any record.
+	order, err := tablesIn(in)
 	if err != nil {
 		return err
 	}
-	for {
-		rec, err := r.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			r.close()
-			return err
-		}
-		tk := rec.tableKey()
-		if !seen[tk] {
-			seen[tk] = true
-			order = append(order, tk)
-		}
-	}
-	r.close()
-
 	f, err := openFleet(ctx, cfg.Nodes, cfg.Timeouts, 1)
 	defer f.close(sum)
 	if err != nil {
@@ -122,6 +103,31 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		return err
 	}
 	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: true})
+}
+
+// tablesIn reads the output of an earlier run at path once through and returns its tables, each with the
+// key columns it was diffed by, in the order they first appear.
+func tablesIn(path string) ([]tableKey, error) {
+	r, err := openKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var order []tableKey
+	seen := map[tableKey]bool{}
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return order, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if tk := rec.tableKey(); !seen[tk] {
+			seen[tk] = true
+			order = append(order, tk)
+		}
+	}
 }
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.

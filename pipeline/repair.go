@@ -67,30 +67,34 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if src.Name == dst.Name {
 		return fmt.Errorf("--source and --target are both %q", src.Name)
 	}
+	order, err := tablesIn(cfg.In)
+	if err != nil {
+		return err
+	}
 	f, err := openFleet(ctx, []Node{src, dst}, cfg.Timeouts, 1)
 	defer f.close(nil)
 	if err != nil {
 		return err
 	}
+	// Every table and its foreign keys are looked up before any row is read: the coordinators are not
+	// used again, so a repair that outlasts --idle-timeout does not need one the server has ended. Looked
+	// up at each table's first record, the second table of a repair failed when the first took longer.
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	var refs references
-	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
-		tk := first.tableKey()
-		if envs[tk] == nil {
-			t, err := f.recordTable(ctx, first.Table, Selection{Key: first.Columns, TimestampZone: cfg.TimestampZone})
-			if err != nil {
-				return err
-			}
-			envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
-			tables = append(tables, t)
-			// Read now, while the target's coordinator is in use anyway: after a long repair it could
-			// have been ended by --idle-timeout.
-			if err := refs.add(ctx, f.coords[1], tables); err != nil {
-				return fmt.Errorf("node %s: read the foreign keys of %s: %w", dst.Name, t, err)
-			}
+	for _, tk := range order {
+		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), TimestampZone: cfg.TimestampZone})
+		if err != nil {
+			return err
 		}
-		env := envs[tk]
+		envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
+		tables = append(tables, t)
+		if err := refs.add(ctx, f.coords[1], tables); err != nil {
+			return fmt.Errorf("node %s: read the foreign keys of %s: %w", dst.Name, t, err)
+		}
+	}
+	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
+		env := envs[first.tableKey()]
 		t := env.SQL.T
 		// Sorted like the fetch, the keys absent on the source are the ones the fetch skips over.
 		slices.SortFunc(batch, t.CompareKeys)

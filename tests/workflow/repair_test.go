@@ -564,3 +564,35 @@ UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
 		t.Errorf("the script's tables are not referenced first:\n%s", abbrev(script, 3000))
 	}
 }
+
+// TestRepairOutlivesIdleTimeout repairs two tables with a short --idle-timeout, the first with so many keys
+// that reading its source rows takes several times that timeout: meanwhile the coordinators wait, and the
+// second table must not need one the server has ended. Before, the lookup of the second table failed with
+// "terminating connection due to idle-in-transaction timeout".
+func TestRepairOutlivesIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const idle = 500 * time.Millisecond
+	a, b := pair(t, `
+CREATE TABLE many (id int PRIMARY KEY, v text);
+CREATE TABLE few (id int PRIMARY KEY, v text);
+INSERT INTO few SELECT g, 'f' || g FROM generate_series(1, 100) g;`,
+		"INSERT INTO many SELECT g, 'm' || g FROM generate_series(1, 200000) g;",
+		"UPDATE few SET v = 'changed' WHERE id % 10 = 0;")
+	specs := []Spec{{Table: "many", Key: []string{"id"}}, {Table: "few", Key: []string{"id"}}}
+	d := diff(t, []Node{a, b}, "--table", "many", "--table", "few")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+
+	out := filepath.Join(filepath.Dir(d.Out), "repair.sql")
+	args := append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--idle-timeout", idle.String()}, nodeArgs(a, b)...)
+	p := rowdiff(t, append(args, "--out", out)...)
+	wantCode(t, p, 0)
+	if p.Elapsed < 3*idle {
+		t.Fatalf("%s took %v, not the several times --idle-timeout %v this test needs: give table many more rows", p, p.Elapsed, idle)
+	}
+	t.Logf("repair of %d keys took %v", len(d.Records), p.Elapsed)
+	wantCode(t, applyScript(t, out, b), 0)
+	for _, s := range specs {
+		identical(t, a, b, s)
+	}
+}

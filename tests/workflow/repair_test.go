@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // everyCols are the writable columns of everytype, in table order (gen is generated; ident is an identity
@@ -565,32 +568,76 @@ UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
 	}
 }
 
-// TestRepairOutlivesIdleTimeout repairs two tables with a short --idle-timeout, the first with so many keys
-// that reading its source rows takes several times that timeout: meanwhile the coordinators wait, and the
-// second table must not need one the server has ended. Before, the lookup of the second table failed with
-// "terminating connection due to idle-in-transaction timeout".
+// TestRepairOutlivesIdleTimeout repairs two tables with --idle-timeout 1s while the test holds the first
+// table locked on the source for 3 s: its fetch waits (a running statement, which the timeout leaves
+// alone) and the coordinators wait with nothing to do, so the second table must not need one the server
+// has ended meanwhile. Before, the lookup of the second table failed with "terminating connection due to
+// idle-in-transaction timeout". A lock makes the first table long without making the test slow; a first
+// version used 200,000 keys and a timeout of 500 ms, which rowdiff's own pauses outlasted under the whole
+// suite's load.
 func TestRepairOutlivesIdleTimeout(t *testing.T) {
 	t.Parallel()
-	const idle = 500 * time.Millisecond
+	const idle, hold = time.Second, 3 * time.Second
 	a, b := pair(t, `
 CREATE TABLE many (id int PRIMARY KEY, v text);
 CREATE TABLE few (id int PRIMARY KEY, v text);
 INSERT INTO few SELECT g, 'f' || g FROM generate_series(1, 100) g;`,
-		"INSERT INTO many SELECT g, 'm' || g FROM generate_series(1, 200000) g;",
+		"INSERT INTO many SELECT g, 'm' || g FROM generate_series(1, 1000) g;",
 		"UPDATE few SET v = 'changed' WHERE id % 10 = 0;")
 	specs := []Spec{{Table: "many", Key: []string{"id"}}, {Table: "few", Key: []string{"id"}}}
 	d := diff(t, []Node{a, b}, "--table", "many", "--table", "few")
 	wantCode(t, d.Proc, 1)
 	checkTables(t, d, a, b, specs, true)
 
-	out := filepath.Join(filepath.Dir(d.Out), "repair.sql")
-	args := append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--idle-timeout", idle.String()}, nodeArgs(a, b)...)
-	p := rowdiff(t, append(args, "--out", out)...)
-	wantCode(t, p, 0)
-	if p.Elapsed < 3*idle {
-		t.Fatalf("%s took %v, not the several times --idle-timeout %v this test needs: give table many more rows", p, p.Elapsed, idle)
+	ctx, cancel := setupContext()
+	defer cancel()
+	locker, err := pgx.Connect(ctx, a.DSN())
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("repair of %d keys took %v", len(d.Records), p.Elapsed)
+	defer locker.Close(context.Background())
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "LOCK TABLE many IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	// Release the lock hold after rowdiff's fetch of many starts waiting for it (or after a minute).
+	released := make(chan time.Duration, 1) // how long the fetch waited; the test reads it once
+	go func() {
+		var waited time.Duration
+		defer func() { tx.Rollback(context.Background()); released <- waited }()
+		watcher, err := pgx.Connect(ctx, a.DSN())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer watcher.Close(context.Background())
+		for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(20 * time.Millisecond) {
+			var n int
+			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM ONLY "public"."many"%'`).Scan(&n)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if n > 0 {
+				time.Sleep(hold)
+				waited = hold
+				return
+			}
+		}
+	}()
+
+	out := filepath.Join(filepath.Dir(d.Out), "repair.sql")
+	args := append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--idle-timeout", idle.String(), "--lock-timeout", "1m"}, nodeArgs(a, b)...)
+	p := rowdiff(t, append(args, "--out", out)...)
+	if waited := <-released; waited == 0 {
+		t.Fatalf("%s never waited for the lock on many (exit %d)\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+	wantCode(t, p, 0)
 	wantCode(t, applyScript(t, out, b), 0)
 	for _, s := range specs {
 		identical(t, a, b, s)

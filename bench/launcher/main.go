@@ -7,14 +7,14 @@
 // receives; its report is written to the file REPORT as JSON (internal/launch.Report). The launcher exits
 // 0 when the report is written, whatever the program's exit status, and 2 otherwise.
 //
-// Why a launcher: a process's peak RSS (ru_maxrss) is not only its own. When a process execs, Linux folds
-// the high-water RSS of the memory it leaves into the new program's ru_maxrss (fs/exec.c, exec_mmap), and
-// Go starts children with vfork, so the memory left is the parent's: a program started directly by the
-// benchmark reports at least the benchmark's own peak (tens of MiB after draining a COPY, and the
-// plotting library alone is ~10 MiB), and one started by a test at least the test process's (213-331 MiB
-// for a recheck of 48 rows of 1 MiB whose own peak is 36-41 MiB, while another test held 200,000 parsed
-// records). This launcher is a small fresh process; a program started from it
-// inherits only the launcher's couple of MiB, far below anything measured.
+// Why a launcher: a process's peak RSS (ru_maxrss) is not only its own. When a process execs, Linux folds the
+// high-water RSS of the memory it leaves into the new program's ru_maxrss (fs/exec.c, exec_mmap), and Go
+// starts children with vfork, so the memory left is the parent's: a program started directly by the benchmark
+// reports at least the benchmark's own peak (tens of MiB after draining a COPY, and the plotting library
+// alone is ~10 MiB), and one started by a test at least the test process's (213-331 MiB for a recheck of 48
+// rows of 1 MiB whose own peak is 36-41 MiB, while another test held 200,000 parsed records). This launcher
+// is a small fresh process; a program started from it inherits only the launcher's couple of MiB, far below
+// anything measured.
 package main
 
 import (
@@ -48,9 +48,9 @@ func run(args []string) int {
 	signals := make(chan os.Signal, 1) // signal.Notify needs room for one; more of a kind may be merged
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	start := time.Now()
+	forwarded := make(chan struct{})
 	err := cmd.Start()
 	if err == nil {
-		forwarded := make(chan struct{})
 		go func() {
 			defer close(forwarded)
 			for sig := range signals {
@@ -58,11 +58,12 @@ func run(args []string) int {
 			}
 		}()
 		err = cmd.Wait()
-		signal.Stop(signals)
-		close(signals)
-		<-forwarded
+	} else {
+		close(forwarded)
 	}
 	signal.Stop(signals)
+	close(signals)
+	<-forwarded
 	rep := launch.Report{WallNS: time.Since(start).Nanoseconds(), Exit: -1}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {

@@ -95,9 +95,9 @@ var launcher string
 // starts directly reports at least the test process's own peak as its own (see bench/launcher).
 func Launcher() string { return launcher }
 
-// start builds bench/launcher and the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary
-// such as one of another revision) while it starts one cluster per option, all at once. ready, if set,
-// runs on each cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
+// start builds bench/launcher and the rowdiff binary into dir (or takes $ROWDIFF_BIN, a prebuilt binary such
+// as one of another revision) while it starts one cluster per option, all at once. ready, if set, runs on
+// each cluster as soon as it is up. stop stops every cluster that started, whatever failed, and reports
 // errors to stderr; the caller defers it even when err is set.
 func start(ctx context.Context, dir string, opts []pgcluster.Options, ready func(ctx context.Context, i int, c *pgcluster.Cluster) error) (bin string, clusters []*pgcluster.Cluster, stop func(), err error) {
 	clusters = make([]*pgcluster.Cluster, len(opts))

@@ -244,60 +244,66 @@ func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
 	return q
 }
 
-// schemaTablesSQL lists the tables of schema $1 and whether each has a key (a primary key, or an index
-// that can stand for one), but the partitions that the diff of their root, in one of the schemas $2 and
-// with a key, compares already: each of their differences was reported twice, under the root and the
-// partition, and repaired twice.
+// schemaTablesSQL lists the tables of the schemas $1 with their schema, and whether each has a key (a
+// primary key, or an index that can stand for one), but the partitions that the diff of their root, in
+// one of the schemas and with a key, compares already: each of their differences was reported twice,
+// under the root and the partition, and repaired twice.
 const schemaTablesSQL = `
 WITH keyed AS (
     SELECT DISTINCT i.indrelid FROM pg_catalog.pg_index i WHERE i.indisprimary OR (` + keyIndexCond + `))
-SELECT c.relname, c.oid IN (SELECT * FROM keyed)
+SELECT n.nspname, c.relname, c.oid IN (SELECT * FROM keyed)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT (c.relispartition AND EXISTS (
+WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p') AND NOT (c.relispartition AND EXISTS (
     SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($2) AND r.oid IN (SELECT * FROM keyed)))
-ORDER BY c.relname COLLATE "C"`
+    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($1) AND r.oid IN (SELECT * FROM keyed)))`
 
-// schemaTables lists the tables of the schemas on every node: those on every node as quoted names to
-// diff if they have a key on the first node, and as skipped if not; the others as missing ("s.t: not on
-// b"), which cannot be diffed. Listing the first node's alone let a run call two schemas identical when
-// the second node had a table more.
+// schemaTables lists the tables of the schemas on every node, schema by schema in the order given and
+// each schema's by name (COLLATE "C"): those on every node as quoted names to diff if they have a key on
+// the first node, and as skipped if not; the others as missing ("s.t: not on b"), which cannot be
+// diffed. Listing the first node's alone let a run call two schemas identical when the second node had a
+// table more.
 func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped, missing []string, err error) {
+	type table struct{ schema, name string }
+	on := map[table][]int{} // the nodes that have each table
+	keyed := map[table]bool{}
+	for i, conn := range f.coords {
+		rows, _ := conn.Query(ctx, schemaTablesSQL, schemas)
+		var tb table
+		var hasKey bool
+		_, err := pgx.ForEachRow(rows, []any{&tb.schema, &tb.name, &hasKey}, func() error {
+			if on[tb] == nil {
+				keyed[tb] = hasKey
+			}
+			on[tb] = append(on[tb], i)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("node %s: list the tables of schemas %s: %w", f.names[i], strings.Join(schemas, ", "), err)
+		}
+	}
 	for _, s := range schemas {
-		on := map[string][]int{} // table name -> the nodes that have it
-		keyed := map[string]bool{}
 		var names []string
-		for i, conn := range f.coords {
-			rows, _ := conn.Query(ctx, schemaTablesSQL, s, schemas)
-			var name string
-			var hasKey bool
-			_, err := pgx.ForEachRow(rows, []any{&name, &hasKey}, func() error {
-				if on[name] == nil {
-					names = append(names, name)
-					keyed[name] = hasKey
-				}
-				on[name] = append(on[name], i)
-				return nil
-			})
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("node %s: list tables of schema %s: %w", f.names[i], s, err)
+		for tb := range on {
+			if tb.schema == s {
+				names = append(names, tb.name)
 			}
 		}
 		if len(names) == 0 {
 			return nil, nil, nil, fmt.Errorf("schema %s has no tables on any node", s)
 		}
-		slices.Sort(names) // in the order each node lists them, COLLATE "C"
+		slices.Sort(names) // byte order, as COLLATE "C" sorts
 		for _, name := range names {
+			tb := table{s, name}
 			switch {
-			case len(on[name]) < len(f.coords):
+			case len(on[tb]) < len(f.coords):
 				var absent []string
 				for i, n := range f.names {
-					if !slices.Contains(on[name], i) {
+					if !slices.Contains(on[tb], i) {
 						absent = append(absent, n)
 					}
 				}
 				missing = append(missing, fmt.Sprintf("%s.%s: not on %s", s, name, strings.Join(absent, ", ")))
-			case keyed[name]:
+			case keyed[tb]:
 				found = append(found, schema.QuoteIdent(s)+"."+schema.QuoteIdent(name))
 			default:
 				skipped = append(skipped, s+"."+name)

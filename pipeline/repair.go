@@ -76,12 +76,11 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return err
 	}
-	// Every table and its foreign keys are looked up before any row is read: the coordinators are not
+	// Every table and their foreign keys are looked up before any row is read: the coordinators are not
 	// used again, so a repair that outlasts --idle-timeout does not need one the server has ended. Looked
 	// up at each table's first record, the second table of a repair failed when the first took longer.
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
-	var refs references
 	for _, tk := range order {
 		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), TimestampZone: cfg.TimestampZone})
 		if err != nil {
@@ -89,9 +88,10 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		}
 		envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
 		tables = append(tables, t)
-		if err := refs.add(ctx, f.coords[1], tables); err != nil {
-			return fmt.Errorf("node %s: read the foreign keys of %s: %w", dst.Name, t, err)
-		}
+	}
+	refs, err := readReferences(ctx, f.coords[1], tables)
+	if err != nil {
+		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
 	}
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		env := envs[first.tableKey()]
@@ -134,33 +134,32 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	return script.Commit(refs.referencedFirst(tables), started)
 }
 
-// foreignKeysSQL lists the foreign keys between the last of the tables named $1 (quoted identifiers) and
-// the others, itself left out, as pairs of their positions in $1: the referencing table's, then the
-// referenced one's.
+// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers), a table's to
+// itself left out, as pairs of their positions in $1: the referencing table's, then the referenced one's.
 const foreignKeysSQL = `
 WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n))
 SELECT DISTINCT a.n - 1, b.n - 1
 FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
-WHERE c.contype = 'f' AND a.n <> b.n AND cardinality($1::text[]) IN (a.n, b.n)`
+WHERE c.contype = 'f' AND a.n <> b.n`
 
 // references holds which tables reference which through their foreign keys on the target: refs[i] are
 // the positions of the tables table i references.
 type references [][]int
 
-// add reads the foreign keys between the last of tables and the others from conn.
-func (r *references) add(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) error {
+// readReferences reads the foreign keys between tables from conn.
+func readReferences(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) (references, error) {
 	idents := make([]string, len(tables))
 	for i, t := range tables {
 		idents[i] = t.Ident()
 	}
-	*r = append(*r, nil)
+	refs := make(references, len(tables))
 	rows, _ := conn.Query(ctx, foreignKeysSQL, idents)
 	var from, to int
 	_, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
-		(*r)[from] = append((*r)[from], to)
+		refs[from] = append(refs[from], to)
 		return nil
 	})
-	return err
+	return refs, err
 }
 
 // referencedFirst orders the names of tables so that a table comes after every table it references,

@@ -112,10 +112,10 @@ func (s *Summary) add(t TableSummary) {
 	}
 }
 
-// rows is node i's row count over all tables.
 // Differs reports whether the run found a difference: a row, or a table some node lacks.
 func (s *Summary) Differs() bool { return s.Differences > 0 || len(s.MissingTables) > 0 }
 
+// rows is node i's row count over all tables.
 func (s *Summary) rows(i int) int64 {
 	var n int64
 	for _, t := range s.Tables {

@@ -289,9 +289,10 @@ func (q *SQL) Select(rs []Range, full bool) (string, []any) {
 	pred := strings.Join(preds, " OR ")
 	if len(q.T.Key) > 1 && len(rs) > 1 {
 		// The planner estimates a row comparison from its first column alone, a fifth of the table or
-		// more for each range, and read the whole index for an OR of a few ranges of a composite key: 130-700 ms
-		// each instead of 1-7 on a table of 1M rows. A condition on the range from the first range's start
-		// to the last one's end is one it can use as the index condition.
+		// more for each range, and read the whole index for an OR of a few ranges of a composite key
+		// (1M rows: 147 ms for two ranges of 288 rows, in EXPLAIN ANALYZE; 6.7 ms with this). A
+		// condition on the range from the first range's start to the last one's end is one it can use
+		// as the index condition.
 		pred = q.rangePred(&a, Range{Lo: rs[0].Lo, Hi: rs[len(rs)-1].Hi}) + " AND (" + pred + ")"
 	}
 	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.From(),

@@ -237,7 +237,7 @@ func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(sc
 	if err != nil {
 		return nil, err
 	}
-	return sp.Finish(ctx, s.conns)
+	return sp.Finish(), nil
 }
 
 // diffBytesWaiting bounds the bytes of the differences waiting for the sink; a difference of wider rows

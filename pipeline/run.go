@@ -141,7 +141,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		ts := newTableSummary(t.String(), t)
 		env := &stages.Env{
 			SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, LeafRows: cfg.LeafRows,
-			Fanout: fanout(t, cfg.BlockRows, cfg.LeafRows),
+			Fanout: fanout(cfg.BlockRows, cfg.LeafRows),
 			Stats:  stages.NewStats(len(f.nodes)),
 		}
 		r := &runner{cfg: cfg, env: env, coords: stages.NewCoordinators(f.coords), sessions: f.sessions, sink: sink,
@@ -164,14 +164,8 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete})
 }
 
-// fanout is the number of buckets one hash query cuts a range into. Integer keys are cut by arithmetic,
-// so a range can hold many buckets; split points of other keys travel as parameters and are searched per
-// row (width_bucket walks a text array linearly, a composite key takes a CASE per level), so their ranges
-// stay at 256 buckets.
-func fanout(t *schema.Table, blockRows, leafRows int64) int {
-	n := max(1, blockRows/leafRows)
-	if !t.IntegerKey() {
-		n = min(n, 256)
-	}
-	return int(min(n, 1<<16))
+// fanout is the most buckets one hash query cuts a range into: a range of blockRows rows in buckets of
+// leafRows, up to the 64k groups a hash query's aggregate has room for.
+func fanout(blockRows, leafRows int64) int {
+	return int(min(max(1, blockRows/leafRows), 1<<16))
 }

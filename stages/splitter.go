@@ -1,12 +1,8 @@
 package stages
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strconv"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -31,12 +27,11 @@ const (
 //     that nearly every row differs;
 //   - a small bucket (at most 4*LeafRows rows) goes to a row compare that reads keys and row hashes
 //     first and fetches full rows only for the keys that differ;
-//   - a bigger bucket becomes a new hash task with finer buckets. Integer buckets are cut arithmetically;
-//     other keys take split points from the node holding the most rows of the bucket.
+//   - a bigger bucket becomes a new hash task with finer buckets, cut arithmetically.
 //
-// When no index can serve the key's range conditions (text keys whose collation is not C), every
-// differing bucket of the range is read in one full compare that selects rows by bucket number.
-// Adjacent buckets headed for the same kind of compare are merged into one range.
+// Adjacent buckets headed for the same kind of compare are merged into one range. Buckets of a key hash
+// (Buckets.Hashed) are not key ranges: every differing bucket of the range is read in one compare that
+// selects rows by bucket number (see Finish).
 type Splitter struct {
 	env        *Env
 	t          HashTask
@@ -44,8 +39,12 @@ type Splitter struct {
 	parent     *HashTask // t, shared by the compare tasks that refer to its buckets
 	leaf, full group
 	big        []BucketDiff
-	ids        []int64 // bucket numbers, when the key cannot be range-scanned
-	lone       []LoneRow
+	// ids are the differing buckets of a key-hash cut; idsRows their rows (the largest count of each).
+	// idsFull is set once one of them is mostly different or not leaf-sized.
+	ids     []int64
+	idsRows int64
+	idsFull bool
+	lone    []LoneRow
 	// run is the current stretch of consecutive differing buckets; only its first denseRun-1 buckets
 	// are kept, because a longer run is merged into one range.
 	run      []BucketDiff
@@ -60,8 +59,11 @@ func NewSplitter(env *Env, t HashTask) *Splitter { return &Splitter{env: env, t:
 
 // Add takes the next differing bucket; buckets must come in increasing order.
 func (s *Splitter) Add(d BucketDiff) {
-	if s.env.SQL.T.ByKeyHash() {
+	if s.t.Buckets.Hashed > 0 {
+		lo, hi := slices.Min(d.Counts), slices.Max(d.Counts)
 		s.ids = append(s.ids, d.Bucket)
+		s.idsRows += hi
+		s.idsFull = s.idsFull || lo == 0 || (hi-lo)*2 > hi || !s.env.leafSized(hi)
 		return
 	}
 	if d.Lone && s.env.leafSized(slices.Max(d.Counts)) {
@@ -123,23 +125,24 @@ func (s *Splitter) place(d BucketDiff) {
 	}
 }
 
-// Finish returns the follow-up tasks. It may query conns (for split points), so it must be called
-// after the hash results have been read.
-func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error) {
-	if s.env.SQL.T.ByKeyHash() {
+// Finish returns the follow-up tasks.
+//
+// The differing buckets of a key-hash cut become one compare of the range that selects them by number:
+// of keys and row hashes, as for leaf buckets, unless one of them is mostly different, or together they
+// hold more rows than a leaf compare may keep keys of (maxCompareRows), or the table is read by key hash
+// (every fetch by key would cost some node a scan of the whole table): then of whole rows.
+func (s *Splitter) Finish() []Task {
+	if s.t.Buckets.Hashed > 0 {
 		if len(s.ids) == 0 {
-			return nil, nil
+			return nil
 		}
-		t := s.t
-		return []Task{{Compare: &CompareTask{Parent: &t, Buckets: s.ids, Full: true}}}, nil
+		full := s.idsFull || s.idsRows > maxCompareRows || s.env.SQL.T.ByKeyHash()
+		return []Task{{Compare: &CompareTask{Parent: s.parentTask(), Buckets: s.ids, Full: full}}}
 	}
 	s.closeRun()
 	for _, d := range s.big {
 		r := schema.BucketRange(s.t.Range, s.t.Buckets, d.Bucket)
-		b, ok, err := finerBuckets(ctx, conns, s.env, s.t.Buckets, r, d.Counts)
-		if err != nil {
-			return nil, err
-		}
+		b, ok := finerBuckets(s.env, s.t.Buckets, r, d.Counts)
 		if !ok {
 			s.add(&s.leaf, Span{d.Bucket, d.Bucket}, slices.Max(d.Counts), false)
 			continue
@@ -150,7 +153,7 @@ func (s *Splitter) Finish(ctx context.Context, conns []*pgx.Conn) ([]Task, error
 	s.flush(&s.leaf, false)
 	s.flush(&s.full, true)
 	s.flushLone()
-	return s.out, nil
+	return s.out
 }
 
 // group accumulates bucket spans for one compare task.
@@ -177,20 +180,12 @@ func (s *Splitter) add(g *group, sp Span, rows int64, full bool) {
 	g.rows += rows
 }
 
-// flush turns g into a compare task. Spans of an arithmetic cut stay spans; other cuts' bounds are keys
-// taken from the parent's split points, which the task then holds itself, so that the split points of
-// the whole range are not kept alive by its compares.
+// flush turns g into a compare task of bucket spans of the parent.
 func (s *Splitter) flush(g *group, full bool) {
 	if len(g.spans) == 0 {
 		return
 	}
-	c := &CompareTask{Full: full}
-	if s.t.Buckets.Width == 0 {
-		c.Ranges = spanRanges(&s.t, g.spans)
-	} else {
-		c.Parent, c.Spans = s.parentTask(), g.spans
-	}
-	s.out = append(s.out, Task{Compare: c})
+	s.out = append(s.out, Task{Compare: &CompareTask{Parent: s.parentTask(), Spans: g.spans, Full: full}})
 	g.spans, g.rows = nil, 0
 }
 
@@ -225,44 +220,11 @@ func holders(counts []int64) uint64 {
 	return m
 }
 
-// finerBuckets cuts r into about counts/LeafRows buckets; ok is false when r cannot be cut further.
-func finerBuckets(ctx context.Context, conns []*pgx.Conn, env *Env, parent schema.Buckets, r schema.Range, counts []int64) (schema.Buckets, bool, error) {
-	rows := slices.Max(counts)
-	fan := min(int64(env.Fanout), (rows+env.LeafRows-1)/env.LeafRows)
-	if parent.Width > 0 {
-		w := (parent.Width + fan - 1) / fan
-		origin, _ := strconv.ParseInt(r.Lo[0], 10, 64) // integer bucket ranges always have a lower bound
-		return schema.Buckets{Width: w, Origin: origin}, w < parent.Width, nil
-	}
-	node := slices.Index(counts, rows)
-	step := (rows + fan - 1) / fan
-	sql, args := env.SQL.KeySteps(r, step, int(fan))
-	keys, err := collectKeys(ctx, conns[node], sql, args, len(env.SQL.T.Key))
-	if err != nil {
-		return schema.Buckets{}, false, fmt.Errorf("node %s: find split points in range %s of %s: %w", env.Nodes[node], describe(r), env.SQL.T, err)
-	}
-	// The last step key may be the range's last row; a bucket past it would be empty, which is harmless.
-	return schema.Buckets{Splits: keys}, len(keys) > 0, nil
-}
-
-// collectKeys runs a query whose columns are exactly the key columns and returns their text forms.
-func collectKeys(ctx context.Context, conn *pgx.Conn, sql string, args []any, n int) ([]schema.Key, error) {
-	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var keys []schema.Key
-	for rows.Next() {
-		keys = append(keys, keyOf(rows.RawValues()[:n]))
-	}
-	return keys, rows.Err()
-}
-
-func keyOf(raw [][]byte) schema.Key {
-	k := make(schema.Key, len(raw))
-	for i, v := range raw {
-		k[i] = string(v)
-	}
-	return k
+// finerBuckets cuts bucket range r of an arithmetic cut into about counts/LeafRows buckets; ok is false
+// when r cannot be cut further.
+func finerBuckets(env *Env, parent schema.Buckets, r schema.Range, counts []int64) (schema.Buckets, bool) {
+	fan := min(int64(env.Fanout), (slices.Max(counts)+env.LeafRows-1)/env.LeafRows)
+	w := (parent.Width + fan - 1) / fan
+	origin, _ := strconv.ParseInt(r.Lo[0], 10, 64) // integer bucket ranges always have a lower bound
+	return schema.Buckets{Width: w, Origin: origin}, w < parent.Width
 }

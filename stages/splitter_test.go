@@ -33,10 +33,7 @@ func TestSplitterSparseAndDense(t *testing.T) {
 		sp.Add(BucketDiff{Bucket: b, Counts: []int64{4, 4}})
 	}
 	sp.Add(BucketDiff{Bucket: 95, Counts: []int64{0, 3}})
-	tasks, err := sp.Finish(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tasks := sp.Finish()
 	for _, task := range tasks {
 		// An arithmetic cut's compares hold bucket spans of the parent, not keys.
 		if c := task.Compare; c == nil || c.Parent == nil || c.Spans == nil || c.Ranges != nil {
@@ -58,10 +55,7 @@ func TestSplitterBigBucketsSplitAndDenseRunsChunk(t *testing.T) {
 	for b := int64(0); b < 5; b++ {
 		sp.Add(BucketDiff{Bucket: b, Counts: []int64{1000, 1000}})
 	}
-	tasks, err := sp.Finish(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tasks := sp.Finish()
 	for _, tk := range tasks {
 		if tk.Hash == nil || tk.Hash.Buckets.Width >= 1000 || tk.Hash.Depth != 1 {
 			t.Fatalf("want finer hash tasks, got %+v", tk)
@@ -75,7 +69,7 @@ func TestSplitterBigBucketsSplitAndDenseRunsChunk(t *testing.T) {
 	for b := int64(0); b < 50000; b++ {
 		sp.Add(BucketDiff{Bucket: b, Counts: []int64{4, 4}})
 	}
-	tasks, _ = sp.Finish(t.Context(), nil)
+	tasks = sp.Finish()
 	for _, tk := range tasks {
 		if tk.Compare == nil || !tk.Compare.Full {
 			t.Fatalf("want full compares, got %+v", tk)
@@ -97,29 +91,39 @@ func TestSplitterBigBucketsSplitAndDenseRunsChunk(t *testing.T) {
 
 func eqRange(a, b schema.Range) bool { return slices.Equal(a.Lo, b.Lo) && slices.Equal(a.Hi, b.Hi) }
 
-// Buckets cut at sampled split points: the tasks carry their own key ranges (not spans of the parent,
-// whose split points would then stay alive), merged where buckets are adjacent, open where the range is.
-func TestSplitterSampledBucketsCarryRanges(t *testing.T) {
+// Buckets of a key hash are not key ranges: the differing ones of a range become one compare that names
+// them, of keys and row hashes while they are leaf-sized and alike in size, of whole rows otherwise.
+func TestSplitterKeyHashBuckets(t *testing.T) {
 	env := &Env{SQL: &schema.SQL{T: &schema.Table{Columns: []schema.Column{{Name: "k", Base: "text"}}, Key: []int{0}}},
 		LeafRows: 4, Fanout: 256, Stats: NewStats(2)}
-	splits := []schema.Key{{"b"}, {"d"}, {"f"}}
-	sp := NewSplitter(env, HashTask{Buckets: schema.Buckets{Splits: splits}})
-	sp.Add(BucketDiff{Bucket: 1, Counts: []int64{4, 4}})
-	sp.Add(BucketDiff{Bucket: 2, Counts: []int64{4, 4}})
-	sp.Add(BucketDiff{Bucket: 3, Counts: []int64{0, 2}})
-	tasks, err := sp.Finish(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range tasks {
-		if c := task.Compare; c == nil || c.Parent != nil || c.Spans != nil || len(c.Ranges) == 0 {
-			t.Fatalf("task %+v: want a compare with its own ranges", task)
+	r := schema.Range{Lo: schema.Key{"b"}, Hi: schema.Key{"f"}}
+	for _, c := range []struct {
+		name   string
+		counts [][]int64
+		full   bool
+	}{
+		{"leaf", [][]int64{{4, 4}, {3, 4}, {5, 5}}, false},
+		{"missing on a node", [][]int64{{4, 4}, {0, 2}}, true},
+		{"counts far apart", [][]int64{{4, 4}, {2, 9}}, true},
+		{"more rows than a leaf compare keeps", slices.Repeat([][]int64{{4, 4}}, maxCompareRows/4+1), true},
+	} {
+		sp := NewSplitter(env, HashTask{Range: r, Buckets: schema.Buckets{Hashed: 1 << 16}})
+		var want []int64
+		for i, counts := range c.counts {
+			sp.Add(BucketDiff{Bucket: int64(3 * i), Counts: counts})
+			want = append(want, int64(3*i))
+		}
+		tasks := sp.Finish()
+		if len(tasks) != 1 || tasks[0].Compare == nil {
+			t.Fatalf("%s: tasks %+v, want one compare", c.name, tasks)
+		}
+		cmp := tasks[0].Compare
+		if cmp.Parent == nil || !eqRange(cmp.Parent.Range, r) || cmp.Parent.Buckets.Hashed != 1<<16 || !slices.Equal(cmp.Buckets, want) || cmp.Full != c.full {
+			t.Errorf("%s: compare of range %v buckets %v full %v, want range %v, buckets %v, full %v",
+				c.name, cmp.Parent.Range, cmp.Buckets, cmp.Full, r, want, c.full)
 		}
 	}
-	leaf, full := compares(tasks)
-	wantLeaf := []schema.Range{{Lo: schema.Key{"b"}, Hi: schema.Key{"f"}}}
-	wantFull := []schema.Range{{Lo: schema.Key{"f"}}}
-	if !slices.EqualFunc(leaf, wantLeaf, eqRange) || !slices.EqualFunc(full, wantFull, eqRange) {
-		t.Errorf("leaf %v full %v", leaf, full)
+	if tasks := NewSplitter(env, HashTask{Range: r, Buckets: schema.Buckets{Hashed: 8}}).Finish(); tasks != nil {
+		t.Errorf("no differing bucket: tasks %+v, want none", tasks)
 	}
 }

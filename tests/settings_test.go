@@ -240,25 +240,24 @@ func TestSmallPool(t *testing.T) {
 	}
 }
 
-// TestStatementTimeoutLongRun diffs a table with a text key, whose ranges are cut at split points read
-// from the first node, for longer than --statement-timeout, while each of its statements takes far less.
-// The split points were read by one statement that lasted the whole run, which the server cancelled.
+// TestStatementTimeoutLongRun diffs a table with a text key, whose ranges are cut at keys read from the
+// first node, for longer than --statement-timeout, while each of its statements takes far less. The
+// range bounds were read by one statement that lasted the whole run, which the server cancelled.
 func TestStatementTimeoutLongRun(t *testing.T) {
 	t.Parallel()
 	// In "C", so that its index serves rowdiff's ranges.
 	a, b := pair(t, `CREATE TABLE t (k text COLLATE "C" PRIMARY KEY, v int);
 INSERT INTO t SELECT lpad(i::text, 6, '0'), i FROM generate_series(1, 40000) i;
 ANALYZE t;`, "", "UPDATE t SET v = -v WHERE v % 997 = 0;")
-	// Every 1000th row costs 0.1 s wherever it is read: 4 s for the whole key range, at most 0.9 s for
-	// the statement reading a chunk of split points (4,096 of them, 8,192 rows with --leaf-rows 2), and
-	// a moment for a range (512 rows).
+	// Every 1000th row costs 0.1 s wherever it is read: 4 s for the whole key range, and a moment for a
+	// range (512 rows: 256 buckets of 2) or the statement reading its bound.
 	// It keeps every row (pg_sleep's void is not null), so the truth needs no filter, nor the sleeps.
 	where := "v % 1000 <> 0 OR pg_catalog.pg_sleep(0.1) IS NOT NULL"
 	want := truth(t, []Node{a, b}, Spec{Table: "t", Key: []string{"k"}})
 	if len(want) != 40 {
 		t.Fatalf("test setup: the truth has %d differences, want 40", len(want))
 	}
-	r := diff(t, "t", []Node{a, b}, "--where", where, "--leaf-rows", "2", "--statement-timeout", "2s")
+	r := diff(t, "t", []Node{a, b}, "--where", where, "--block-rows", "512", "--leaf-rows", "2", "--statement-timeout", "2s")
 	check(t, r, want, []string{"k"}, "public.t")
 	if r.Summary.ElapsedSeconds < 2 {
 		t.Errorf("the diff took %.2f s, not longer than --statement-timeout: the test shows nothing", r.Summary.ElapsedSeconds)

@@ -67,7 +67,7 @@ func diffCommand() *cobra.Command {
 	fl.BoolVar(&cfg.Exact, "exact", false, "representation equality: compare text forms (2.5 != 2.50) instead of type equality")
 	fl.Int64Var(&cfg.MaxDiffs, "max-diffs", 0, "stop after this many differing keys (exit 1, summary says complete=false); 0 = no limit")
 	fl.StringVar(&summary, "summary", "", "also write the summary as JSON to this path")
-	fl.Int64Var(&cfg.BlockRows, "block-rows", 1<<20, "rows per initial range (one hash query per node)")
+	fl.Int64Var(&cfg.BlockRows, "block-rows", 1<<20, "rows per initial range (one hash query per node); at most 65536 for keys other than a single integer")
 	fl.Int64Var(&cfg.LeafRows, "leaf-rows", 32, "rows per hash bucket; differing buckets this small are compared row by row")
 	fl.IntVar(&cfg.Concurrency, "concurrency", 4, "ranges in flight; each holds one connection per node")
 	fl.IntVar(&cfg.MaxConnections, "max-connections", 5, "most connections to open to each node, coordinator included (lowers --concurrency to fit)")

@@ -222,8 +222,9 @@ func intRange(from, n, hi int64, bound func(int64) schema.Key) (r schema.Range, 
 // key hash need no bounds of their own: with bounds sampled per bucket, a composite key's bucket took a
 // CASE search of 255 row comparisons' worth of parameters per row, a single column's a linear
 // width_bucket over 255 of them, and both hashed ranges of only 256 buckets. On 1M rows in key order,
-// 0.2 % differing, a (int, bigint) key took 2.28-2.51 s and a (text COLLATE "C", date, int) key 3.5-4.1 s
-// that way, against 1.18-1.39 and 1.28-1.50 s now; a text COLLATE "C" key 1.78-1.99 s against 0.95-1.09 s.
+// 0.2 % differing, a (int, bigint) key took 2.36-2.49 s and a (text COLLATE "C", date, int) key 3.64-3.70 s
+// that way, against 0.95-0.98 and 1.15-1.17 s now; a text COLLATE "C" key 1.74-1.83 s against 1.08-1.16 s
+// (README, Hashers).
 func produceSampled(ctx context.Context, coords *Coordinators, env *Env, out chan<- Task) error {
 	n := rangeBuckets(env)
 	p := sampledRanges{ctx: ctx, out: out, env: env, probing: env.SQL.Where == "", buckets: schema.Buckets{Hashed: n}}

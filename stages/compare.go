@@ -35,10 +35,10 @@ func keysPerFetch(t *schema.Table) int {
 // Without Full the streams carry each key's row hash, and the differing keys' rows are fetched afterwards.
 // With Full they carry whole rows, and for Ranges and Spans no hash: the rows' text decides
 // (schema.Table.TextDecides) but for keys whose rows differ only in columns text cannot decide, which are
-// fetched again with their hashes. A full compare of Buckets (one task for the whole table) keeps the hash.
-// Memory does not depend on the number of rows: each stream holds one row, and a compare keeps only the
-// keys still to fetch, at most the rows of one task (maxCompareRows or maxFullRows, as estimated). emit is
-// called from the calling goroutine; its error stops the compare.
+// fetched again with their hashes. A full compare of Buckets (every differing bucket of a range, or of the
+// whole table) keeps the hash. Memory does not depend on the number of rows: each stream holds one row,
+// and a compare keeps only the keys still to fetch, at most the rows of one task (maxCompareRows or
+// maxFullRows, as estimated). emit is called from the calling goroutine; its error stops the compare.
 func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, emit func(schema.Diff) error) error {
 	if t.Lone != nil {
 		return compareLone(ctx, conns, env, t, emit)

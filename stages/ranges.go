@@ -26,10 +26,10 @@ import (
 // found most rows equal, hashing resumes; the chunks already decided (one per busy worker, and the one
 // waiting in the producer) are still compared whole. Any other key (and an integer key without
 // statistics) is cut into ranges of rangeBuckets*LeafRows rows at keys of the first node, read from its
-// index as the ranges are needed, and each range is hashed in rangeBuckets buckets of a hash of the key; the first and
-// last ranges are open, so a key that exists only on another node still falls in some range. There the
-// whole first range is the probe. A random key, and a key no index serves on some node, is read by key
-// hash throughout (schema.Table.ByKeyHash): one hash task of the whole table.
+// index as the ranges are needed, and each range is hashed in rangeBuckets buckets of a hash of the key;
+// the first and last ranges are open, so a key that exists only on another node still falls in some
+// range. There the whole first range is the probe. A random key, and a key no index serves on some node,
+// is read by key hash throughout (schema.Table.ByKeyHash): one hash task of the whole table.
 func Produce(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if t.ByKeyHash() {

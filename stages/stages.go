@@ -68,8 +68,8 @@ type HashTask struct {
 
 // CompareTask asks for rows to be compared one by one: those of Ranges (ascending, disjoint); or, with
 // Parent set, those of the bucket Spans of Parent's range, or those of Parent's range that fall in the
-// listed Buckets (keys no index can range-scan). With Full the rows travel whole at once, because most of
-// them differ anyway.
+// listed Buckets (of a key hash). With Full the rows travel whole at once, because most of them differ
+// anyway.
 type CompareTask struct {
 	Ranges []schema.Range
 	Parent *HashTask

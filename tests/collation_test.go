@@ -9,7 +9,7 @@ import (
 // TestCollations diffs a database with the ICU en-US collation against one with the C collation. Text keys
 // sort differently under the two ('a' < 'B' in en-US, 'B' < 'a' in C; '_x', accents), so rowdiff must order
 // keys the same way on every node: no false differences, and the planted ones found. Each node is also
-// the first (the one split points are sampled from) once. Node a's key indexes are not in a C collation,
+// the first (the one range bounds are read from) once. Node a's key indexes are not in a C collation,
 // so its tables are hashed by key hash and the differing buckets read whole, with their row hashes, in one
 // full compare. In tn a fifth of the rows differ in a numeric value and a third only in its scale (2.5
 // against 2.5000), which is no difference; tn is analyzed, so buckets hold about --leaf-rows rows and most

@@ -67,11 +67,11 @@ DELETE FROM gap WHERE v % 83 = 3; INSERT INTO gap VALUES (3000000001, 0);`)
 // arithmetic cut of the key space leaves far more rows than --leaf-rows in the dense buckets, and those
 // have to be split further. A text key whose column collation is C and whose order follows the table's
 // (bigc), and a composite key (bigk), are cut into ranges at keys of the first node, each range hashed in
-// buckets of a hash of the key, leaf-sized from the start, so they never need a split. A text key in the database's C.UTF-8 collation (bigt) has no index that serves
-// COLLATE "C" range conditions, and a C-collated key in random order (bigr) would be read through its
-// index in random order: rowdiff hashes those tables once by key hash and reads the differing buckets
-// back in one more scan. Every run must compare only a small part of the rows and read the table a small
-// number of times.
+// buckets of a hash of the key, leaf-sized from the start, so they never need a split. A text key in the
+// database's C.UTF-8 collation (bigt) has no index that serves COLLATE "C" range conditions, and a
+// C-collated key in random order (bigr) would be read through its index in random order: rowdiff hashes
+// those tables once by key hash and reads the differing buckets back in one more scan. Every run must
+// compare only a small part of the rows and read the table a small number of times.
 func TestLargeTables(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE TABLE big (id int8 PRIMARY KEY, h text, g int);

@@ -213,7 +213,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
 	}
 	for i, rows := range all {
-		curs[i] = &cursor{rows: rows, t: t, shape: shape, node: env.Nodes[i]}
+		curs[i] = &cursor{rows: rows, t: t, shape: shape, node: env.Nodes[i], reuse: shape == keyHashRow}
 	}
 	if counted == nil {
 		counted = make([]int64, len(curs))
@@ -267,17 +267,27 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		}
 		if !same {
 			rows := make([]schema.Row, len(curs))
+			key := low
 			for i, c := range curs {
 				hashes[i] = 0
 				if at[i] {
 					rows[i] = c.row
+					if c.reuse {
+						rows[i] = kept(c.row)
+						if c == first {
+							key = make(schema.Key, len(t.Key))
+							for k, j := range t.Key {
+								key[k] = rows[i][j].S
+							}
+						}
+					}
 					if rows[i] == nil {
 						rows[i] = schema.Row{}
 					}
 					hashes[i] = c.hash
 				}
 			}
-			if err := differ(low, rows, hashes, decided); err != nil {
+			if err := differ(key, rows, hashes, decided); err != nil {
 				return err
 			}
 		}
@@ -291,6 +301,26 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		}
 		env.Stats.RowsCompared.Add(1)
 	}
+}
+
+// kept copies a row out of the buffers its cursor reuses, all its text in one allocation.
+func kept(row schema.Row) schema.Row {
+	n := 0
+	for _, v := range row {
+		n += len(v.S)
+	}
+	buf := make([]byte, 0, n)
+	for _, v := range row {
+		buf = append(buf, v.S...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	out := make(schema.Row, len(row))
+	at := 0
+	for i, v := range row {
+		out[i] = schema.Value{S: all[at : at+len(v.S)], Null: v.Null}
+		at += len(v.S)
+	}
+	return out
 }
 
 // sameText compares two rows by their text: eq when every column's text is the same, differs when the
@@ -317,12 +347,16 @@ type cursor struct {
 	t     *schema.Table
 	shape rowShape
 	node  string
+	// reuse makes a keyHashRow stream reuse its buffers as a keyHash stream does: its rows are mostly
+	// equal and dropped, and whoever keeps one copies it (kept).
+	reuse bool
 	done  bool
 	key   schema.Key
 	hash  int64
 	row   schema.Row
 	bufs  [2][]byte
 	keys  [2]schema.Key
+	rows2 [2]schema.Row
 	flip  int
 	slab  slab
 }
@@ -390,7 +424,8 @@ func (c *cursor) next() error {
 	for _, v := range raw {
 		n += len(v)
 	}
-	reuse, own := c.shape == keyHash, wide(n)
+	reuse := c.shape == keyHash || c.reuse && c.shape == keyHashRow
+	own := !reuse && wide(n)
 	var buf []byte
 	var key schema.Key
 	switch {
@@ -439,9 +474,17 @@ func (c *cursor) next() error {
 	}
 	if c.shape != keyHash {
 		var row schema.Row
-		if own {
+		switch {
+		case reuse:
+			row = c.rows2[c.flip]
+			if row == nil {
+				row = make(schema.Row, len(c.t.Columns))
+				c.rows2[c.flip] = row
+			}
+			clear(row)
+		case own:
 			row = make(schema.Row, len(c.t.Columns))
-		} else {
+		default:
 			row = c.slab.values(len(c.t.Columns))
 		}
 		for i, v := range raw[cols:] {

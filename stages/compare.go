@@ -341,7 +341,8 @@ func sameText(decides []bool, a, b schema.Row) (eq, differs bool) {
 // cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
 // the other streams advance while this row is held. A keyHash stream reuses two alternating buffers (the
 // previous key must survive for the order check), so it allocates nothing per row; whoever keeps a key
-// beyond the next row must copy it. Streams with rows cut them from slab.
+// beyond the next row must copy it. So does a keyHashRow stream with reuse (merge copies what it hands
+// on); other streams with rows cut them from slab.
 type cursor struct {
 	rows  pgx.Rows
 	t     *schema.Table

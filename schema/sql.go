@@ -353,9 +353,9 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 
 // NextBound returns the key step rows past r.Lo in key order (r.Lo itself, if a row, is the first; with no
 // r.Lo, the first key is), or no row when r holds no more: the end of a range of step rows on the node it
-// runs on. The key's index serves it without a sort, reading step entries; numbering every key with a
-// window function instead cost 296 ms over 1M keys of a composite key in EXPLAIN ANALYZE, against 3 ms
-// for each of the 16 bounds this way.
+// runs on. The key's index serves it without a sort, reading step entries: in EXPLAIN ANALYZE on 1M keys
+// of a composite key, one bound of a 65,536-row step took 3.0 ms, where numbering every key with a window
+// function, as bounds were once read, took 296 ms.
 func (q *SQL) NextBound(r Range, step int64) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)

@@ -38,11 +38,11 @@ func NewParquetDir(dir string, tables []*schema.Table, nodes []string, started t
 		if err := parquetColumnsFit(t); err != nil {
 			return nil, err
 		}
-		if name := ParquetFileName(t); names[name] {
+		name := ParquetFileName(t)
+		if names[name] {
 			return nil, fmt.Errorf("table %s is listed twice, and a directory of Parquet files holds one file per table", t)
-		} else {
-			names[name] = true
 		}
+		names[name] = true
 	}
 	s := &ParquetDir{dir: dir, tables: tables, nodes: nodes, started: started, files: make([]*Parquet, len(tables)), open: -1}
 	switch fi, err := os.Stat(dir); {
@@ -76,23 +76,22 @@ func (s *ParquetDir) Write(d schema.Diff) error {
 	if i < 0 {
 		return fmt.Errorf("parquet output: a difference of %s, a table the run did not list", d.Table)
 	}
-	if s.open >= 0 && s.open != i {
+	// A table other than the open one's (that one returned above): the open file is finished.
+	if s.open >= 0 {
 		if err := s.files[s.open].finish(s.meta(time.Now(), true)); err != nil {
 			return err
 		}
 		s.open = -1
 	}
-	if s.open < 0 {
-		if s.files[i] != nil {
-			return fmt.Errorf("parquet output: differences of %s arrived after those of another table", d.Table)
-		}
-		f, err := NewParquet(filepath.Join(s.dir, ParquetFileName(d.Table)), d.Table, s.nodes)
-		if err != nil {
-			return err
-		}
-		s.files[i], s.open = f, i
+	if s.files[i] != nil {
+		return fmt.Errorf("parquet output: differences of %s arrived after those of another table", d.Table)
 	}
-	return s.files[i].Write(d)
+	f, err := NewParquet(filepath.Join(s.dir, ParquetFileName(d.Table)), d.Table, s.nodes)
+	if err != nil {
+		return err
+	}
+	s.files[i], s.open = f, i
+	return f.Write(d)
 }
 
 func (s *ParquetDir) meta(finished time.Time, complete bool) Meta {

@@ -213,7 +213,8 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
 	}
 	for i, rows := range all {
-		curs[i] = &cursor{rows: rows, t: t, shape: shape, node: env.Nodes[i], reuse: shape == keyHashRow}
+		// A keyRow stream's rows mostly differ and are kept: slab memory suits them better than copies.
+		curs[i] = &cursor{rows: rows, t: t, shape: shape, node: env.Nodes[i], reuse: shape != keyRow}
 	}
 	if counted == nil {
 		counted = make([]int64, len(curs))
@@ -272,7 +273,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 				hashes[i] = 0
 				if at[i] {
 					rows[i] = c.row
-					if c.reuse {
+					if c.reuse && c.row != nil { // a keyHash stream has no row; its key is copied by whoever keeps it
 						rows[i] = kept(c.row)
 						if c == first {
 							key = make(schema.Key, len(t.Key))
@@ -339,17 +340,17 @@ func sameText(decides []bool, a, b schema.Row) (eq, differs bool) {
 }
 
 // cursor is one node's position in a key-ordered stream. Values are copied out of pgx's buffer because
-// the other streams advance while this row is held. A keyHash stream reuses two alternating buffers (the
-// previous key must survive for the order check), so it allocates nothing per row; whoever keeps a key
-// beyond the next row must copy it. So does a keyHashRow stream with reuse (merge copies what it hands
-// on); other streams with rows cut them from slab.
+// the other streams advance while this row is held. A stream with reuse alternates two buffers (the
+// previous key must survive for the order check), so it allocates nothing per row; whoever keeps a key or
+// row beyond the next one must copy it (merge copies the rows it hands on, see kept). Other streams cut
+// their rows from slab.
 type cursor struct {
 	rows  pgx.Rows
 	t     *schema.Table
 	shape rowShape
 	node  string
-	// reuse makes a keyHashRow stream reuse its buffers as a keyHash stream does: its rows are mostly
-	// equal and dropped, and whoever keeps one copies it (kept).
+	// reuse makes the stream reuse two buffers for its rows: whoever keeps a row or key past the next
+	// one copies it (merge's streams; FetchRows's rows are kept, and cut from slab).
 	reuse bool
 	done  bool
 	key   schema.Key
@@ -357,7 +358,7 @@ type cursor struct {
 	row   schema.Row
 	bufs  [2][]byte
 	keys  [2]schema.Key
-	rows2 [2]schema.Row
+	vals  [2]schema.Row
 	flip  int
 	slab  slab
 }
@@ -425,8 +426,7 @@ func (c *cursor) next() error {
 	for _, v := range raw {
 		n += len(v)
 	}
-	reuse := c.shape == keyHash || c.reuse && c.shape == keyHashRow
-	own := !reuse && wide(n)
+	reuse, own := c.reuse, !c.reuse && wide(n)
 	var buf []byte
 	var key schema.Key
 	switch {
@@ -477,10 +477,10 @@ func (c *cursor) next() error {
 		var row schema.Row
 		switch {
 		case reuse:
-			row = c.rows2[c.flip]
+			row = c.vals[c.flip]
 			if row == nil {
 				row = make(schema.Row, len(c.t.Columns))
-				c.rows2[c.flip] = row
+				c.vals[c.flip] = row
 			}
 			clear(row)
 		case own:

@@ -110,6 +110,16 @@ func TestSQLIsQuotedAndParameterized(t *testing.T) {
 	if len(args) != 5 || args[4] != "2047" {
 		t.Errorf("composite key-hash buckets: args %v, want the range's bounds and the mask 2047", args)
 	}
+	// A finer cut of some buckets of a coarser one reads only their rows.
+	sql, args = q.BucketHash(Range{}, Buckets{Hashed: 1 << 16, Within: 1 << 10, Only: []int64{3, 700}})
+	for _, want := range []string{` & $1::int8) = ANY($2::int8[])`, ` & $3::int8)::int8 AS b`} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("refined key-hash buckets lack %q:\n%s", want, sql)
+		}
+	}
+	if !slices.Equal(args, []any{"1023", "{3,700}", "65535"}) {
+		t.Errorf("refined key-hash buckets: args %v, want the coarser mask, its buckets and the finer mask", args)
+	}
 }
 
 // TestConvertedColumns: a column the nodes declare with different types is hashed in the common type on

@@ -22,6 +22,11 @@ type Range struct {
 type Buckets struct {
 	Width, Origin int64
 	Hashed        int64
+	// Within and Only narrow a key-hash cut to the rows in some buckets of a coarser one: those whose
+	// bucket under Within buckets (a power of two below Hashed) is listed in Only. Both cuts take the low
+	// bits of the same key hash, so bucket n of this cut lies inside bucket n mod Within of the coarser.
+	Within int64
+	Only   []int64
 }
 
 // SQL builds every query rowdiff sends, for one table under one equality mode. It holds no connection.
@@ -145,11 +150,14 @@ func (q *SQL) orderBy() string {
 
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
 // hash int8), with LoneKeys(b) a fourth column, the XOR of the bucket's keys, for non-empty buckets only,
-// in bucket order. With Width, bucket b covers [Origin+b*Width, Origin+(b+1)*Width) within the range.
-// The result is at most one row per bucket, small enough to sort after a hash aggregate.
+// in bucket order. With Width, bucket b covers [Origin+b*Width, Origin+(b+1)*Width) within the range;
+// with Only, just the rows of the listed buckets of the coarser key-hash cut are hashed, finer. The result is at most one row per bucket, small enough to sort after a hash aggregate.
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
+	if b.Only != nil {
+		pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, Buckets{Hashed: b.Within}), bucketIDs(&a, b.Only))
+	}
 	bucket := q.bucketExpr(&a, b)
 	// The CTE is planned on its own, so the outer ORDER BY sorts the few aggregated rows instead of
 	// pushing a sort of every row below the aggregate. The bucket is computed in a subquery kept apart
@@ -188,15 +196,29 @@ func (b Buckets) Holds(r Range, n, k int64) bool {
 func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	switch {
 	case b.Hashed > 0:
-		h := fmt.Sprintf("%d::int8", int64(chainSeed))
-		for _, k := range q.T.Key {
-			h, _ = q.hashStep(q.T.Columns[k], h) // a partition of the keys: NULLs need no mark
-		}
-		return fmt.Sprintf("(%s & %s)", h, a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
+		return fmt.Sprintf("(%s & %s)", q.keyHash(), a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
 	case b.Width > 0:
 		return fmt.Sprintf("((%s - %s) / %s)", q.keyExpr(0), a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
 	}
 	return "0"
+}
+
+// keyHash is the hash of a row's key that key-hash buckets take their low bits of.
+func (q *SQL) keyHash() string {
+	h := fmt.Sprintf("%d::int8", int64(chainSeed))
+	for _, k := range q.T.Key {
+		h, _ = q.hashStep(q.T.Columns[k], h) // a partition of the keys: NULLs need no mark
+	}
+	return h
+}
+
+// bucketIDs is ids as an int8[] parameter.
+func bucketIDs(a *args, ids []int64) string {
+	s := make([]string, len(ids))
+	for i, n := range ids {
+		s[i] = strconv.FormatInt(n, 10)
+	}
+	return a.add("{"+strings.Join(s, ",")+"}", "int8[]")
 }
 
 // SelectBuckets is Select, with the row hash, for the rows of range r that fall in the listed key-hash
@@ -206,11 +228,7 @@ func (q *SQL) bucketExpr(a *args, b Buckets) string {
 func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
-	ids := make([]string, len(buckets))
-	for i, n := range buckets {
-		ids[i] = strconv.FormatInt(n, 10)
-	}
-	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), a.add("{"+strings.Join(ids, ",")+"}", "int8[]"))
+	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), bucketIDs(&a, buckets))
 	sel := fmt.Sprintf("SELECT %s FROM %s WHERE %s", q.selectList(true, full), q.T.From(), q.where(pred))
 	if r.Lo == nil && r.Hi == nil {
 		// The whole table: the planner cannot tell how few rows the buckets hold, and read all of them

@@ -127,3 +127,54 @@ func TestSplitterKeyHashBuckets(t *testing.T) {
 		t.Errorf("no differing bucket: tasks %+v, want none", tasks)
 	}
 }
+
+// Big key-hash buckets are hashed again, finer, when more than an eighth of them differ: read back, they
+// would bring most of the table with them. Fewer are read back at once, and so are buckets that all
+// differ, where most rows do.
+func TestSplitterRefinesKeyHashBuckets(t *testing.T) {
+	env := &Env{SQL: &schema.SQL{T: &schema.Table{Columns: []schema.Column{{Name: "k", Base: "uuid"}}, Key: []int{0}}},
+		LeafRows: 4, Fanout: 256, Stats: NewStats(2)}
+	coarse := schema.Buckets{Hashed: 1024}
+	ids := func(n int) []int64 {
+		s := make([]int64, n)
+		for i := range s {
+			s[i] = int64(i * 1024 / n)
+		}
+		return s
+	}
+	// Within a refined cut, the eighth is of the buckets its coarser buckets hold: 200*16 here.
+	refined := schema.Buckets{Hashed: 1024 * 16, Within: 1024, Only: ids(200)}
+	for _, c := range []struct {
+		name   string
+		b      schema.Buckets
+		ids    []int64
+		counts []int64
+		want   *schema.Buckets // nil: a compare
+	}{
+		{"many big buckets differ", coarse, ids(200), []int64{40, 40}, &schema.Buckets{Hashed: 1024 * 16, Within: 1024, Only: ids(200)}},
+		{"an eighth of them", coarse, ids(128), []int64{40, 40}, nil},
+		{"every one", coarse, ids(1024), []int64{40, 41}, nil},
+		{"leaf-sized buckets", coarse, ids(200), []int64{16, 16}, nil},
+		{"refined again", refined, ids(401), []int64{40, 40}, &schema.Buckets{Hashed: 1024 * 16 * 16, Within: 1024 * 16, Only: ids(401)}},
+		{"an eighth of a refined cut", refined, ids(400), []int64{40, 40}, nil},
+	} {
+		sp := NewSplitter(env, HashTask{Buckets: c.b, Depth: 1})
+		for _, id := range c.ids {
+			sp.Add(BucketDiff{Bucket: id, Counts: c.counts})
+		}
+		tasks := sp.Finish()
+		if len(tasks) != 1 {
+			t.Fatalf("%s: %d tasks, want one", c.name, len(tasks))
+		}
+		if c.want == nil {
+			if cmp := tasks[0].Compare; cmp == nil || !slices.Equal(cmp.Buckets, c.ids) {
+				t.Errorf("%s: task %+v, want a compare of the differing buckets", c.name, tasks[0])
+			}
+			continue
+		}
+		h := tasks[0].Hash
+		if h == nil || h.Depth != 2 || h.Buckets.Hashed != c.want.Hashed || h.Buckets.Within != c.want.Within || !slices.Equal(h.Buckets.Only, c.want.Only) {
+			t.Errorf("%s: task %+v, want a hash of the differing buckets in buckets %+v", c.name, tasks[0], *c.want)
+		}
+	}
+}

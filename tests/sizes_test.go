@@ -165,6 +165,46 @@ DELETE FROM bigk WHERE g % 2011 = 5; INSERT INTO bigk SELECT i % 20, 300000 + i,
 	}
 }
 
+// A table read by key hash with differences in half its buckets: they are hashed again, finer, and only
+// the finer buckets that differ are read back. Read back at once, they brought half the table with them.
+func TestKeyHashRefined(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, `CREATE TABLE ru (id uuid PRIMARY KEY, g int);
+INSERT INTO ru SELECT md5(i::text)::uuid, i FROM generate_series(1, 200000) i;
+ANALYZE;`, "",
+		`UPDATE ru SET g = -g WHERE g % 20 = 3; DELETE FROM ru WHERE g % 97 = 5;
+INSERT INTO ru SELECT md5((-i)::text)::uuid, 0 FROM generate_series(1, 300) i;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "ru", Key: []string{"id"}})
+	if len(want) < 12000 {
+		t.Fatalf("test setup: only %d planted differences", len(want))
+	}
+	rows := a.QueryInt(t, "SELECT count(*) FROM ru")
+	before := []int64{tableReads(t, a, "ru"), tableReads(t, b, "ru")}
+	scansBefore := []int64{indexScans(t, a, "ru"), indexScans(t, b, "ru")}
+	// 2^14 buckets of about 12 rows, more than 4*LeafRows; 12,000 differences fall in about half of them.
+	r := diff(t, "ru", nodes, "--leaf-rows", "2")
+	check(t, r, want, []string{"id"}, "public.ru")
+	s := r.Summary
+	t.Logf("%d differences: %d ranges hashed, %d split, %d compared, %d rows compared",
+		s.Differences, s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
+	if s.RangesHashed != 2 || s.RangesSplit != 1 {
+		t.Errorf("summary ranges_hashed=%d ranges_split=%d: want the table hashed, then its differing buckets once more", s.RangesHashed, s.RangesSplit)
+	}
+	if s.RowsCompared > rows/4 {
+		t.Errorf("summary rows_compared=%d of %d rows: the differing buckets were read back without a finer hash", s.RowsCompared, rows)
+	}
+	for i, n := range nodes {
+		// Three scans: the hash, the finer hash and the read-back, all sequential.
+		if read := tableReads(t, n, "ru") - before[i]; read > 4*rows {
+			t.Errorf("node %s: the server read %d rows of a %d-row table for rowdiff", n.Name, read, rows)
+		}
+		if scans := indexScans(t, n, "ru") - scansBefore[i]; scans > 0 {
+			t.Errorf("node %s: a table read by key hash was read through its index %d time(s)", n.Name, scans)
+		}
+	}
+}
+
 // tableReads returns how many rows the server has read from table on node n (sequential scans plus index
 // entries), once the statistics of sessions that just ended have arrived.
 func tableReads(t testing.TB, n Node, table string) int64 {

@@ -29,18 +29,12 @@ import (
 // index as the ranges are needed, and each range is hashed in rangeBuckets buckets of a hash of the key;
 // the first and last ranges are open, so a key that exists only on another node still falls in some
 // range. There the whole first range is the probe. A random key, and a key no index serves on some node,
-// is read by key hash throughout (schema.Table.ByKeyHash): one hash task of the whole table.
+// is read by key hash throughout (schema.Table.ByKeyHash): one hash task of the whole table, after a
+// sample of its first range for a random key that an index serves (produceKeyHash).
 func Produce(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) error {
 	t := env.SQL.T
 	if t.ByKeyHash() {
-		// Hash the whole table once into buckets by key hash; differing buckets are read back in one more
-		// scan, or hashed finer first when many differ (Splitter). Where no index serves the key, every
-		// range would cost a full scan.
-		n := int64(1)
-		for n < maxWholeTableBuckets && (estRows < 1 || float64(n*env.LeafRows) < estRows) {
-			n <<= 1
-		}
-		return sendHash(ctx, out, HashTask{Buckets: schema.Buckets{Hashed: n}})
+		return produceKeyHash(ctx, coords, env, estRows, out)
 	}
 	if t.IntegerKey() {
 		done, err := produceIntegers(ctx, coords, env, estRows, out)
@@ -63,10 +57,63 @@ func NewCoordinators(conns []*pgx.Conn) *Coordinators {
 	return &Coordinators{Conns: conns, Held: make([]sync.Mutex, len(conns))}
 }
 
-// maxWholeTableBuckets bounds the buckets of the one hash of a table read by key hash. Past about 2^14
-// groups the server's hash aggregate no longer fits a core's cache: one backend hashing 10M rows of a
-// uuid key took 3.6-4.6 s in 2^14 buckets (5 runs), 4.2-4.7 s in 2^15 (3) and 6.5-6.8 s in 2^18 (2; README, Hashers).
-const maxWholeTableBuckets = 1 << 14
+// Buckets of the one hash of a table read by key hash. Past about 2^14 groups the server's hash
+// aggregate no longer fits a core's cache: one backend hashing 10M rows of a uuid key took 3.6-4.6 s in
+// 2^14 buckets (5 runs), 4.2-4.7 s in 2^15 (3) and 6.5-6.8 s in 2^18 (2; README, Range producer). So a
+// table takes at most fewKeyHashBuckets, unless its sample says many rows differ; maxKeyHashBuckets
+// bounds any key-hash query's buckets, which its aggregate holds within work_mem.
+const (
+	fewKeyHashBuckets = 1 << 14
+	maxKeyHashBuckets = 1 << 18
+	// sampleShare: a table is sampled when it holds at least sampleShare samples' rows.
+	sampleShare = 16
+)
+
+// produceKeyHash hashes a table read by key hash (schema.Table.ByKeyHash) in one query per node, in
+// buckets of about LeafRows rows, at most fewKeyHashBuckets of them: its differing buckets are read back
+// in one more scan, or hashed finer first when many differ (Splitter.refined). With many differences
+// (see keyHashLimit), a finer cut at once costs less than the coarse hash and the finer one after it,
+// so a random key that an index serves in rowdiff's order is sampled first: its first range of
+// rangeBuckets*LeafRows keys is hashed on its own, through the index, as sampled ranges are, and the
+// share of its rows in differing buckets tells how many differences the rest should hold. The rest of
+// the table is then hashed as above, in up to maxKeyHashBuckets buckets if they are many.
+func produceKeyHash(ctx context.Context, coords *Coordinators, env *Env, estRows float64, out chan<- Task) error {
+	var rest schema.Range
+	limit := int64(fewKeyHashBuckets)
+	n := rangeBuckets(env)
+	if step := n * env.LeafRows; env.SQL.T.KeyScan == "" && env.SQL.Where == "" && estRows >= sampleShare*float64(step) {
+		hi, err := nextBound(ctx, coords, env, nil, step)
+		if err != nil {
+			return fmt.Errorf("node %s: range bounds of %s: %w", env.Nodes[0], env.SQL.T, err)
+		}
+		if hi != nil {
+			share, err := probe(ctx, out, HashTask{Range: schema.Range{Hi: hi}, Buckets: schema.Buckets{Hashed: n}})
+			if err != nil {
+				return err
+			}
+			limit = keyHashLimit(env, estRows, share)
+			rest = schema.Range{Lo: hi}
+		}
+	}
+	b := int64(1)
+	for b < limit && (estRows < 1 || float64(b*env.LeafRows) < estRows) {
+		b <<= 1
+	}
+	return sendHash(ctx, out, HashTask{Range: rest, Buckets: schema.Buckets{Hashed: b}})
+}
+
+// keyHashLimit is the most buckets the hash of a table of estRows rows may take, when the share of its
+// sample's rows that lie in differing buckets of about LeafRows rows is share. Each such bucket holds
+// about one difference while they are few, so the table should hold share*estRows/LeafRows. Past a third
+// of fewKeyHashBuckets differences, about 30 % of the coarse cut's buckets differ, and hashing their rows
+// again costs more than the finer cut saves: 10M uuid keys with 4,449 differences took 9.2-9.8 s by the
+// coarse cut and 10.2-13.4 s by the fine one, with 30,180 differences 13.5-14.9 s and 10.5-15.2 s.
+func keyHashLimit(env *Env, estRows, share float64) int64 {
+	if share*estRows/float64(env.LeafRows)*3 > fewKeyHashBuckets {
+		return maxKeyHashBuckets
+	}
+	return fewKeyHashBuckets
+}
 
 // maxIntegerRanges bounds the ranges an arithmetic cut may make; past it, statistics are too far off.
 const maxIntegerRanges = 100000
@@ -107,18 +154,18 @@ func (g *denseGauge) still(s *Stats) bool {
 	return dense
 }
 
-// probe hashes t on its own and reports whether most of its rows differ.
-func probe(ctx context.Context, out chan<- Task, t HashTask) (bool, error) {
+// probe hashes t on its own and returns the share of its rows that lie in differing leaf-sized buckets.
+func probe(ctx context.Context, out chan<- Task, t HashTask) (float64, error) {
 	verdict := make(chan float64, 1) // Hash sends once and must not block
 	t.Probe = verdict
 	if err := sendHash(ctx, out, t); err != nil {
-		return false, err
+		return 0, err
 	}
 	select {
 	case share := <-verdict:
-		return share >= denseShare, nil
+		return share, nil
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return 0, ctx.Err()
 	}
 }
 
@@ -179,10 +226,11 @@ func produceIntegers(ctx context.Context, coords *Coordinators, env *Env, estRow
 	if probeStep := step / probeShare; env.SQL.Where == "" && probeStep/width >= probeMinBuckets &&
 		estRows >= probeShare*probeMinBuckets*float64(env.LeafRows) && probeStep < *hi-start {
 		probeStep -= probeStep % width // whole buckets, so the probe's buckets are the range's
-		dense, err := probe(ctx, out, HashTask{Range: schema.Range{Hi: bound(start + probeStep)}, Buckets: buckets})
+		share, err := probe(ctx, out, HashTask{Range: schema.Range{Hi: bound(start + probeStep)}, Buckets: buckets})
 		if err != nil {
 			return true, err
 		}
+		dense := share >= denseShare
 		start += probeStep
 		if !dense {
 			// The rest of the first range, then ranges as usual.
@@ -291,8 +339,8 @@ func (p *sampledRanges) next(r schema.Range) error {
 	if p.probing {
 		p.probing = false
 		if r.Hi != nil && p.buckets.Hashed >= probeMinBuckets {
-			var err error
-			p.dense, err = probe(p.ctx, p.out, HashTask{Range: r, Buckets: p.buckets})
+			share, err := probe(p.ctx, p.out, HashTask{Range: r, Buckets: p.buckets})
+			p.dense = share >= denseShare
 			return err
 		}
 	}

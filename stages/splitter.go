@@ -163,10 +163,6 @@ func (s *Splitter) Finish() []Task {
 	return s.out
 }
 
-// maxRefinedBuckets bounds the buckets of a finer key-hash cut: the most the hash of a whole table used
-// to be cut into, which its hash aggregate held within work_mem.
-const maxRefinedBuckets = 1 << 18
-
 // refined is the finer key-hash cut of the differing buckets of a key-hash cut, or false when they are
 // better read back at once. Reading them back costs a scan of the range and the transfer of every row in
 // them; hashing them again costs that scan and the hash of those rows, and leaves the few finer buckets
@@ -188,10 +184,10 @@ func (s *Splitter) refined() (schema.Buckets, bool) {
 	}
 	// Finer buckets of about LeafRows rows, or as many as fit.
 	f := int64(2)
-	for f*s.env.LeafRows < each && n*f*2 <= maxRefinedBuckets {
+	for f*s.env.LeafRows < each && n*f*2 <= maxKeyHashBuckets {
 		f *= 2
 	}
-	if n*f > maxRefinedBuckets || b.Hashed > math.MaxInt64/f {
+	if n*f > maxKeyHashBuckets || b.Hashed > math.MaxInt64/f {
 		return schema.Buckets{}, false
 	}
 	return schema.Buckets{Hashed: b.Hashed * f, Within: b.Hashed, Only: s.ids}, true

@@ -151,7 +151,8 @@ func (q *SQL) orderBy() string {
 // BucketHash returns the query hashing range r bucket by bucket. It yields rows (bucket int8, count int8,
 // hash int8), with LoneKeys(b) a fourth column, the XOR of the bucket's keys, for non-empty buckets only,
 // in bucket order. With Width, bucket b covers [Origin+b*Width, Origin+(b+1)*Width) within the range;
-// with Only, just the rows of the listed buckets of the coarser key-hash cut are hashed, finer. The result is at most one row per bucket, small enough to sort after a hash aggregate.
+// with Only, just the rows of the listed buckets of the coarser key-hash cut are hashed, finer. The
+// result is at most one row per bucket, small enough to sort after a hash aggregate.
 func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)

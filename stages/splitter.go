@@ -167,10 +167,10 @@ func (s *Splitter) Finish() []Task {
 // better read back at once. Reading them back costs a scan of the range and the transfer of every row in
 // them; hashing them again costs that scan and the hash of those rows, and leaves the few finer buckets
 // that differ to read back in one more scan. So they are hashed finer when they hold more than 4*LeafRows
-// rows each and more than an eighth of the cut's buckets differ: with 10M rows of a uuid key in 2^14
-// buckets, reading back the 6 % of them that held 996 differences took 2.1-2.2 s, against
-// 1.05-1.15 s for the 38,752 rows of 996 buckets of 32 (README, Hashers). Not when every bucket differs: most rows do,
-// and a finer cut would find that again.
+// rows each and more than an eighth of the cut's buckets differ: at 6 % (996 differences among 10M uuid
+// keys in 2^14 buckets) hashing them again took 6.67 and 7.16 s, reading them back 6.31 and 7.06 s
+// (README, Range producer). Not when every bucket differs: most rows do, and a finer cut would find that
+// again.
 func (s *Splitter) refined() (schema.Buckets, bool) {
 	b := s.t.Buckets
 	scope := b.Hashed

@@ -165,7 +165,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 }
 
 // fanout is the most buckets one hash query cuts a range into: a range of blockRows rows in buckets of
-// leafRows, up to the 64k groups a hash query's aggregate has room for.
+// leafRows, up to 64k.
 func fanout(blockRows, leafRows int64) int {
 	return int(min(max(1, blockRows/leafRows), 1<<16))
 }

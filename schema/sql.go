@@ -278,9 +278,8 @@ func (q *SQL) Select(rs []Range, full bool) (string, []any) {
 	for i, r := range rs {
 		preds[i] = "(" + q.rangePred(&a, r) + ")"
 	}
-	pred := strings.Join(preds, " OR ")
 	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(!full, full), q.T.From(),
-		q.where(pred), q.orderBy()), a.vals
+		q.where(strings.Join(preds, " OR ")), q.orderBy()), a.vals
 }
 
 // selectJoined is Select of the keys and row hashes of several closed ranges of a single-column key: the

@@ -58,8 +58,9 @@ func NewCoordinators(conns []*pgx.Conn) *Coordinators {
 }
 
 // Buckets of the one hash of a table read by key hash. Past about 2^14 groups the server's hash
-// aggregate no longer fits a core's cache: one backend hashing 10M rows of a uuid key took 3.6-4.6 s in
-// 2^14 buckets (5 runs), 4.2-4.7 s in 2^15 (3) and 6.5-6.8 s in 2^18 (2; README, Range producer). So a
+// aggregate costs more per row, as its table outgrows a core's cache (my reading; not measured): one
+// backend hashing 10M rows of a uuid key took 3.6-4.6 s in 2^14 buckets (5 runs), 4.2-4.7 s in 2^15 (3)
+// and 6.5-6.8 s in 2^18 (2; README, Range producer). So a
 // table takes at most fewKeyHashBuckets, unless its sample says many rows differ; maxKeyHashBuckets
 // bounds any key-hash query's buckets, which its aggregate holds within work_mem.
 const (

@@ -49,7 +49,9 @@ LIMIT 1`
 // narrowed; a domain over char(5) hashed only its first letter). With -1 they are bpchar and "bit".
 // pg_database.datlocprovider (a database's default collation may be ICU's) is new in PostgreSQL 15,
 // before which every database's is libc's: to_jsonb reads it where it exists, and naming it would fail
-// the query on PostgreSQL 14.
+// the query on PostgreSQL 14; so are the ICU locale's column (colliculocale in 15 and 16, colllocale
+// from 17) and ICU rules (from 16) of a nondeterministic collation, whose definition and library
+// version must match across nodes for its sort keys to (see schema.Column.Collation).
 const columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
        bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
@@ -60,7 +62,10 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
-       coalesce((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false),
+       coalesce((SELECT concat_ws('/', co.collprovider, co.collcollate, co.collctype, pg_catalog.to_jsonb(co) ->> 'colliculocale',
+               pg_catalog.to_jsonb(co) ->> 'colllocale', pg_catalog.to_jsonb(co) ->> 'collicurules',
+               pg_catalog.pg_collation_actual_version(co.oid))
+           FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
        CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -111,8 +116,9 @@ func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, f
 		var c schema.Column
 		var typrelid uint32
 		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Nondeterministic,
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Collation,
 			&typrelid)
+		c.Nondeterministic = c.Collation != ""
 		fieldsOf = append(fieldsOf, typrelid)
 		return c, err
 	})
@@ -321,8 +327,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				t.Columns[j].Fields = nil
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
-			// Equal under a collation on one node and by bytes on another has no one meaning: by bytes.
-			t.Columns[j].Nondeterministic = t.Columns[j].Nondeterministic && rc.Nondeterministic
+			// Equal under a collation on one node and by bytes, or under another collation, on another has
+			// no one meaning: by bytes. So does one collation of two ICU versions, whose sort keys (which
+			// the hash hashes) may differ for the same text.
+			if t.Columns[j].Collation != rc.Collation {
+				t.Columns[j].Nondeterministic, t.Columns[j].Collation = false, ""
+			}
 		}
 		if len(sel.Columns) == 0 {
 			for _, rc := range r.columns {
@@ -454,11 +464,11 @@ func widened(a, b string) string {
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
 
-// sameFields reports whether two composite types' fields are alike: names, types, collations'
-// determinism and their own fields.
+// sameFields reports whether two composite types' fields are alike: names, types, nondeterministic
+// collations and their own fields.
 func sameFields(a, b []schema.Column) bool {
 	return slices.EqualFunc(a, b, func(x, y schema.Column) bool {
-		return x.Name == y.Name && x.Type == y.Type && x.Nondeterministic == y.Nondeterministic && sameFields(x.Fields, y.Fields)
+		return x.Name == y.Name && x.Type == y.Type && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
 	})
 }
 

@@ -12,24 +12,28 @@ import (
 // text gives the same verdict.
 //
 // A row hash is a chain: each column's hash function takes the previous column's hash as its 64-bit seed.
-// Every PostgreSQL extended hash function mixes all 64 seed bits, so the chain is order-dependent and
-// non-linear, and the XOR of row hashes in a range cannot cancel when values move between rows or columns.
 // Each column is hashed with its own type's hash function, which agrees with the type's equality operator
-// (numeric 2.5 = 2.50, float -0 = 0, NaN = NaN, interval '1 day' = '24 hours', jsonb ignores key order,
-// timestamptz hashes the instant). Types whose hash would differ between nodes (enums hash their OID) or that
-// have no hash function (json, xml, point, ...) are hashed by their text form under the pinned session
-// settings.
+// (numeric 2.5 = 2.50, float -0 = 0, NaN = NaN, interval '1 day' = '24 hours', timestamptz hashes the
+// instant). Types whose hash would differ between nodes (enums hash their OID) or that have no hash
+// function (json, xml, point, ...) are hashed by their text form under the pinned session settings.
 //
-// The chain hashes a NULL as a stand-in value of its type (0, ''). What tells them apart is a bit map, mixed
-// in after the last column, with one bit per nullable column that is NULL, and two bits per numeric
-// column for NaN and ±Infinity (which hash_numeric_extended does not hash at all). So NULL, '' and 'NULL'
-// are three different values. The bit map is built from nested CASEs and sums, which cost a fraction of a
-// hash call per column: a flag hashed into the chain at every nullable column made the whole row hash of
-// the bench's table (six nullable columns, one numeric) 10-14 % slower.
+// PostgreSQL's hash functions only have to agree with equality, and some leave out what tells unequal
+// values apart: hash_numeric_extended leaves out the sign (5 and -5 hash alike, and with them intervals'
+// spans) and NaN and ±Infinity (it returns the seed), hashfloat8extended and hashfloat4extended return the
+// seed for 0, so that a 0 drops out of the chain and values could trade places across it, and
+// jsonb_hash_extended hashes neither signs nor structure ('{}' = '[]', '[[1],2]' = '[[1,2]]'), and '[[]]' to 0
+// whatever the seed. So jsonb is hashed by its text (see the jsonb step), and what the other steps leave out
+// goes into a bit map, mixed in after the last column: one bit per nullable column that is NULL (the chain
+// hashes a NULL as a stand-in value of its type, 0 or ''), one per float column that is 0, one per numeric or
+// interval column that is negative, and two per numeric column for NaN and ±Infinity. So NULL, '' and 'NULL'
+// are three different values, and so are (0, 5) and (5, 0). The bit map is built from nested CASEs and sums,
+// which cost a fraction of a hash call per column: a flag hashed into the chain at every nullable column made
+// the whole row hash of the bench's table (six nullable columns, one numeric) 10-14 % slower.
 
 // textDecides are the base types whose text, under the pinned session settings (UTC, ISO dates, hex bytea,
 // client encoding UTF8), is one string per value under the equality above. Not on it: numeric (2.5 =
-// 2.50), jsonb, float (-0 = 0), interval, bpchar (padding), and the rest.
+// 2.50), float (-0 = 0), interval, bpchar (padding), and the rest. jsonb's text is one string per value
+// too (see the jsonb step) but is left to the row hash, as before its step was its text.
 var textDecides = map[string]bool{
 	"int2": true, "int4": true, "int8": true, "oid": true, "bool": true, "text": true, "varchar": true,
 	"uuid": true, "date": true, "time": true, "timestamp": true, "timestamptz": true, "bytea": true,
@@ -55,7 +59,6 @@ var directHash = map[string]struct{ fn, zero string }{
 	"float4": {"hashfloat4extended", "0::float4"},
 	"float8": {"hashfloat8extended", "0::float8"},
 	"uuid":   {"uuid_hash_extended", "'00000000-0000-0000-0000-000000000000'"},
-	"jsonb":  {"jsonb_hash_extended", "'null'"},
 }
 
 // arrayHashable are types with a default hash opclass consistent with equality whose hash function takes an
@@ -82,6 +85,9 @@ type marks struct {
 	null bool
 	// numeric: the step is hash_numeric_extended, blind to NaN and ±Infinity, which need two bits.
 	numeric bool
+	// flags are conditions on the value that the step cannot see, a bit each: a float's 0, a numeric's or
+	// an interval's sign. Each is a boolean SQL expression, NULL for a NULL value.
+	flags []string
 }
 
 // hashStep returns the SQL of one chain step, column c hashed with seed prev, and what the bit map must
@@ -114,24 +120,24 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	if c.Category == "A" {
 		// Arrays hash element-wise with the element type's hash, unless that hash is not node-independent.
 		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
-		if c.ElemBase == "numeric" {
-			// Text would tell 1.5 from 1.50. The element hash does not, but it hashes NaN and ±Infinity
-			// all as the seed: an array holding one of them adds its elements' text at their smallest
-			// scale (trim_scale), in order. That subquery for every array took a 1M-row diff of a
-			// numeric[] column from 0.55-0.59 to 2.79-2.85 s; with the && test first, 0.75-0.83 s.
-			elems := fmt.Sprintf("(SELECT array_agg(trim_scale(rowdiff_v) ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", x)
-			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%[1]s), '') || CASE WHEN %[1]s && '{NaN,Infinity,-Infinity}'::numeric[] THEN ':' || %[2]s::text ELSE '' END, %[3]s)",
-				x, elems, recordHash(x, prev)), marks{}
-		}
-		if c.ElemBase == "interval" {
-			// interval_hash_extended folds (see the interval step), and text would tell '1 day' from
-			// '24:00:00': hash the elements' spans, in order, gathered by a subquery per row.
-			spans := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))",
-				intervalSpan("rowdiff_v"), x)
-			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), hash_record_extended(ROW(%s, %s IS NULL), %s))", x, spans, x, prev), marks{}
+		if c.ElemBase == "numeric" || c.ElemBase == "interval" {
+			// Text would tell 1.5 from 1.50, and '1 day' from '24:00:00'. The element hashes leave out
+			// signs (and NaN and ±Infinity; interval_hash_extended folds, see the interval step), and an
+			// array's hash cannot carry a bit per element: hash the elements' text at their smallest scale
+			// (trim_scale; an interval as its span), in order, after the dimensions, gathered by a
+			// subquery per row. That took a 1M-row diff of a numeric[] column from 0.55-0.59 to 2.79-2.85 s
+			// (an earlier session, against the element hash alone).
+			elem := "trim_scale(rowdiff_v)"
+			if c.ElemBase == "interval" {
+				elem = "trim_scale(" + intervalSpan("rowdiff_v") + ")"
+			}
+			elems := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", elem, x)
+			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
 		}
 		// int8, timestamp, time and timetz elements go by text: their hash functions fold 64 bits into 32
-		// (see the int8 and timestamp steps), and their text is one string per value.
+		// (see the int8 and timestamp steps), and their text is one string per value; so do jsonb's (see
+		// the jsonb step). A float element's 0 hashes as the seed, but an array's hash weighs each
+		// element's hash by its position, so a 0 does not drop out.
 		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || arrayHashable[c.ElemBase] != "" ||
 			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
 			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), marks{}
@@ -176,14 +182,31 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// interval_hash_extended folds too ('0' and '01:11:34.967297' hash alike). Equality compares
 		// the span with a month as 30 days, so the span is hashed, exactly, as a numeric of microseconds:
 		// six EXTRACTs and numeric arithmetic per value in place of one hash call (cost not measured).
-		return mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", intervalSpan(coalesce(x, "'0'::interval")), prev))
+		// The span's sign, which hash_numeric_extended leaves out, is a flag (interval comparison is the span's).
+		step, m := mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", intervalSpan(coalesce(x, "'0'::interval")), prev))
+		m.flags = []string{x + " < '0'::interval"}
+		return step, m
 	case textual[base]:
 		return text(x + "::text")
 	case base == "numeric":
-		// hash_numeric_extended returns the seed itself for NaN and ±Infinity; the bit map tells them
-		// apart (numericTag).
+		// hash_numeric_extended returns the seed itself for NaN and ±Infinity and leaves out the sign;
+		// the bit map tells them apart (numericTag, and a flag for the sign).
 		step, m := mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", coalesce(x, "0"), prev))
 		m.numeric = true
+		m.flags = []string{x + " < 0"}
+		return step, m
+	case base == "jsonb":
+		// jsonb_hash_extended leaves out signs and structure and can drop the seed (see the top of this
+		// file). jsonb's text is one string per value but for a number's scale: it orders keys, drops
+		// duplicates and white space, so only {"a": 1.0} against {"a": 1}, equal to PostgreSQL, differ
+		// here. Trimming the scale in SQL (regexp_replace of the text) took 34-39 s per million of the
+		// bench's small objects against 1.9-2.8 s for the text alone (one backend, on a busy machine).
+		return text(x + "::text")
+	case base == "float4" || base == "float8":
+		// hashfloat8extended and hashfloat4extended return the seed for 0 (and -0): a flag says where.
+		d := directHash[base]
+		step, m := mark(fmt.Sprintf("%s(%s, %s)", d.fn, coalesce(x, d.zero), prev))
+		m.flags = []string{x + " = 0"}
 		return step, m
 	case directHash[base].fn != "":
 		d := directHash[base]
@@ -225,7 +248,7 @@ func (q *SQL) RowHash() string {
 
 func (q *SQL) buildRowHash() string {
 	h := fmt.Sprintf("%d::int8", int64(chainSeed))
-	var nulls, numerics []string
+	var flags, numerics []string
 	var add func(c Column)
 	add = func(c Column) {
 		if len(c.Fields) > 0 && !q.Exact {
@@ -233,7 +256,7 @@ func (q *SQL) buildRowHash() string {
 			// one of NULL fields differ; x IS NULL would not tell them apart, ROW(x) IS NULL does.
 			x := valueExpr(c)
 			if !c.NotNull {
-				nulls = append(nulls, "ROW("+x+")")
+				flags = append(flags, "ROW("+x+") IS NULL")
 			}
 			for _, f := range c.Fields {
 				f.Expr = "(" + x + ")." + QuoteIdent(f.Name)
@@ -244,8 +267,9 @@ func (q *SQL) buildRowHash() string {
 		var m marks
 		h, m = q.hashStep(c, h)
 		if m.null {
-			nulls = append(nulls, valueExpr(c))
+			flags = append(flags, valueExpr(c)+" IS NULL")
 		}
+		flags = append(flags, m.flags...)
 		if m.numeric {
 			numerics = append(numerics, valueExpr(c))
 		}
@@ -253,7 +277,7 @@ func (q *SQL) buildRowHash() string {
 	for _, c := range q.T.Columns {
 		add(c)
 	}
-	for _, w := range bitWords(nulls, numerics) {
+	for _, w := range bitWords(flags, numerics) {
 		h = fmt.Sprintf("hashint4extended(%s, %s)", w, h)
 	}
 	return h
@@ -265,18 +289,18 @@ type bitTerm struct {
 	sql   func(shift int) string
 }
 
-// nullChunk is how many NULL bits one nested CASE decides: 2^n leaves, and no function call.
-const nullChunk = 3
+// flagChunk is how many flag bits one nested CASE decides: 2^n leaves, and no function call.
+const flagChunk = 3
 
 // bitWords returns the bit map as int4 expressions of at most 31 bits each (non-negative, so a sum of
-// disjoint bits never overflows), or none when no column needs a bit: one bit for each of the nulls
-// columns, set when it is NULL, and two for each of the numerics columns (SQL expressions both).
-func bitWords(nulls, numerics []string) []string {
+// disjoint bits never overflows), or none when no column needs a bit: one bit for each of the flags,
+// boolean SQL expressions, set when it is true, and two for each of the numerics columns (SQL expressions).
+func bitWords(flags, numerics []string) []string {
 	var terms []bitTerm
-	for len(nulls) > 0 {
-		cols := nulls[:min(nullChunk, len(nulls))]
-		nulls = nulls[len(cols):]
-		terms = append(terms, bitTerm{len(cols), func(shift int) string { return nullCase(cols, shift, 0) }})
+	for len(flags) > 0 {
+		conds := flags[:min(flagChunk, len(flags))]
+		flags = flags[len(conds):]
+		terms = append(terms, bitTerm{len(conds), func(shift int) string { return flagCase(conds, shift, 0) }})
 	}
 	for _, x := range numerics {
 		terms = append(terms, bitTerm{2, func(shift int) string { return numericTag(x, shift) }})
@@ -298,14 +322,14 @@ func bitWords(nulls, numerics []string) []string {
 	return words
 }
 
-// nullCase is a nested CASE whose value has bit shift+i set exactly when cols[i] IS NULL (acc carries the
-// bits of the columns already decided).
-func nullCase(cols []string, shift int, acc int) string {
-	if len(cols) == 0 {
+// flagCase is a nested CASE whose value has bit shift+i set exactly when conds[i] is true (acc carries the
+// bits of the conditions already decided).
+func flagCase(conds []string, shift int, acc int) string {
+	if len(conds) == 0 {
 		return strconv.Itoa(acc)
 	}
-	return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s ELSE %s END", cols[0],
-		nullCase(cols[1:], shift+1, acc|1<<shift), nullCase(cols[1:], shift+1, acc))
+	return fmt.Sprintf("CASE WHEN %s THEN %s ELSE %s END", conds[0],
+		flagCase(conds[1:], shift+1, acc|1<<shift), flagCase(conds[1:], shift+1, acc))
 }
 
 // numericTag is 1, 2 or 3 (at bit shift) for -Infinity, Infinity and NaN, else 0; scale() is NULL only

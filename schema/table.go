@@ -43,8 +43,12 @@ type Column struct {
 	// COLLATE "C" range conditions rowdiff uses for text keys.
 	CCollation bool
 	// Nondeterministic says the column's collation is nondeterministic on every node (an ICU collation
-	// with deterministic = false, e.g. case-insensitive): its equality is the collation's, not bytes'.
+	// with deterministic = false, e.g. case-insensitive), the same on every node: its equality is the
+	// collation's, not bytes'.
 	Nondeterministic bool
+	// Collation is the definition of the column's nondeterministic collation (provider, locales, rules
+	// and the library's version of it), or empty: the nodes must agree on it for Nondeterministic.
+	Collation string
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
 	// OVERRIDING SYSTEM VALUE to be written.
 	Generated, IdentityAlways bool

@@ -510,7 +510,8 @@ type Spec struct {
 // truthDB, the nodes are FULL JOINed on the key, and a key differs when it is absent somewhere or some
 // compared column is distinct from the first node's. Columns compare with their type's equality (enum
 // columns are imported as text, so they compare by label), except json, xml and point (no equality
-// operator, so by text; json against another node's jsonb as jsonb) and every column under Exact. It returns canonical key (see keyString) -> kind.
+// operator, so by text; jsonb by its text, as rowdiff defines it; json against another node's jsonb as
+// jsonb's text) and every column under Exact. It returns canonical key (see keyString) -> kind.
 func truth(t testing.TB, nodes []Node, s Spec) map[string]string {
 	t.Helper()
 	ctx := t.Context()
@@ -604,7 +605,7 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 			l, r := "n0."+ident(c.name), alias+"."+ident(c.name)
 			switch {
 			case types[c.name]["json"] && types[c.name]["jsonb"]:
-				l, r = l+"::jsonb", r+"::jsonb"
+				l, r = l+`::jsonb::text COLLATE "C"`, r+`::jsonb::text COLLATE "C"`
 			case s.Exact || c.byText:
 				l, r = l+`::text COLLATE "C"`, r+`::text COLLATE "C"`
 			}
@@ -624,7 +625,8 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 // fcol is one column of a node's table as the truth database declares it.
 type fcol struct {
 	name, localType string
-	// byText: the type has no equality operator consistent across nodes (json, xml, point).
+	// byText: the type has no equality operator consistent across nodes (json, xml, point), or rowdiff
+	// compares it by text (jsonb).
 	byText bool
 }
 
@@ -666,7 +668,8 @@ WHERE ns.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 			c.localType = "text[]"
 		}
 		switch base {
-		case "json", "xml", "point":
+		case "json", "xml", "point", "jsonb":
+			// jsonb by its text, as rowdiff defines its equality: a number's scale counts (README).
 			c.byText = true
 		}
 		cols = append(cols, c)

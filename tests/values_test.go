@@ -98,8 +98,9 @@ func TestNullsAndSeparators(t *testing.T) {
 
 // TestEqualitySpecialValues checks the default equality (the column type's own: 2.5 = 2.50, -0 = 0,
 // NaN = NaN, '1 day' = '24 hours', jsonb ignores key order, timestamptz compares instants, numeric arrays
-// and ranges compare their numbers as numeric does) and --exact
-// (text forms: 2.5 != 2.50, -0 != 0, '1 day' != '24:00:00'), both against PostgreSQL's own verdict.
+// and ranges compare their numbers as numeric does; jsonb by its text, so its numbers' scale counts) and
+// --exact (text forms: 2.5 != 2.50, -0 != 0, '1 day' != '24:00:00'), both against PostgreSQL's own verdict;
+// and the values whose differences PostgreSQL's hash functions leave out (signs, a float's 0, jsonb's nesting).
 func TestEqualitySpecialValues(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE EXTENSION citext;
@@ -110,7 +111,7 @@ CREATE TABLE s (id int PRIMARY KEY, num numeric, f8 float8, f4 float4, iv interv
   ci citext, aci citext[], cs text COLLATE rowdiff_ci, acs text[] COLLATE rowdiff_ci, cc char(4) COLLATE rowdiff_ci,
   cp rowdiff_amt, cn rowdiff_nest);
 INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same', '12:00', '12:00+00', '{1,2}',
-  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}', 'x', '{x}', 'x', '(1,x)', '("(1,a)",1)' FROM generate_series(1, 80) i;`
+  '{2020-01-01 00:00:00+00}', '{1 hour}', '{1}', '[1,2)', 'x', '{x}', 'x', '{x}', 'x', '(1,x)', '("(1,a)",1)' FROM generate_series(1, 100) i;`
 	// id: column = a value | b value
 	plants := []struct {
 		id         int
@@ -129,7 +130,8 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{10, "f8", "'NaN'", "1", true, true},
 		{11, "f4", "'-0'", "0", false, true},
 		{12, "num", "1000", "1000.000", false, true},
-		{13, "jb", `'{"a":1.0}'`, `'{"a":1}'`, false, true},
+		// jsonb compares by its text (README): equal to PostgreSQL, but a number's scale counts.
+		{13, "jb", `'{"a":1.0}'`, `'{"a":1}'`, true, true},
 		{14, "f8", "0.1::float8 + 0.2::float8", "0.3", true, true},
 		{15, "tstz", "'infinity'", "'infinity'", false, false},
 		{16, "num", "'Infinity'", "'Infinity'", false, false},
@@ -201,6 +203,29 @@ INSERT INTO s SELECT i, 1, 1, 1, '1 hour', '{}', '2020-01-01 00:00:00+00', 'same
 		{76, "cn", `'("(1,a)",1)'`, `'("(1,a)",4294967297)'`, true, true},
 		{77, "cp", "'(NaN,x)'", "'(Infinity,x)'", true, true},
 		{78, "cp", "'(-0.0,x)'", "'(0,x)'", false, true},
+		// PostgreSQL's hash functions leave out a numeric's sign (and an interval's span's), hash a float's 0
+		// as the seed, and jsonb's hash leaves out signs and structure and hashes '[[]]' to 0 whatever the
+		// seed: each of these was reported equal.
+		{79, "num", "5", "-5", true, true},
+		{80, "num", "1.5", "-1.5", true, true},
+		{81, "iv", "'1 day'", "'-1 day'", true, true},
+		{82, "iv", "'00:00:01'", "'-00:00:01'", true, true},
+		{83, "an", "'{1,2}'", "'{-1,2}'", true, true},
+		{84, "aiv", `'{"1 day"}'`, `'{"-1 day"}'`, true, true},
+		{85, "cp", "'(5,x)'", "'(-5,x)'", true, true},
+		{86, "jb", `'{"a":5}'`, `'{"a":-5}'`, true, true},
+		{87, "jb", "'{}'", "'[]'", true, true},
+		{88, "jb", "'[[1],2]'", "'[[1,2]]'", true, true},
+		{89, "jb", "'[1,1]'", "'[10000,100000000]'", true, true},
+		{90, "jb", "'[[]]'", "'[[],[],[]]'", true, true},
+		// A 0 in f8 and a 5 in f4, against the other way round (f4's hash is f8's of the same value).
+		{91, "f8", "0", "5", true, true},
+		{91, "f4", "5", "0", true, true},
+		// num differs; jb is '[[]]' on both, whose hash dropped the chain before it.
+		{92, "num", "1", "2", true, true},
+		{92, "jb", "'[[]]'", "'[[]]'", true, true},
+		{93, "an", "'{5,-5}'", "'{-5,5}'", true, true},
+		{94, "f8", "'-0'", "0", false, true},
 	}
 	var pa, pb strings.Builder
 	for _, p := range plants {
@@ -785,6 +810,27 @@ UPDATE nd SET cs = upper(cs) WHERE id % 3 = 0; UPDATE nd SET cs = 'other' WHERE 
 	p := runRowdiff(t, append(append([]string{"diff", "--table", "ndk"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "k" has a nondeterministic collation`) {
 		t.Errorf("key in a nondeterministic collation: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
+	}
+}
+
+// TestNondeterministicCollationDiffers: a column in nondeterministic collations that differ between the
+// nodes (case-insensitive on a, also accent-insensitive on b, under one name) has no one equality, and
+// each node's hash of its own collation's sort keys made every row differ, equal bytes included. It
+// compares byte for byte, as PostgreSQL's text does in the C collation, in both of the compare's paths.
+func TestNondeterministicCollationDiffers(t *testing.T) {
+	t.Parallel()
+	table := `CREATE TABLE ndc (id int PRIMARY KEY, cs text COLLATE rowdiff_ci, note text);
+INSERT INTO ndc SELECT i, 'Name' || i, 'n' || i FROM generate_series(1, 300) i;`
+	a := newNode(t, "a", clA, testkit.CaseInsensitive+";\n"+table)
+	b := newNode(t, "b", clB, strings.Replace(testkit.CaseInsensitive, "ks-level2", "ks-level1", 1)+";\n"+table+`
+UPDATE ndc SET cs = upper(cs) WHERE id % 3 = 0; UPDATE ndc SET cs = 'other' WHERE id IN (10, 20);`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "ndc", Key: []string{"id"}, Exact: true})
+	if len(want) != 100+2 {
+		t.Fatalf("test setup: the truth has %d differences, want 102", len(want))
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		check(t, diff(t, "ndc", nodes, mode...), want, []string{"id"}, "public.ndc")
 	}
 }
 

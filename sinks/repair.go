@@ -192,7 +192,10 @@ func (s *RepairScript) flush(kind int) error {
 				overriding = " OVERRIDING SYSTEM VALUE"
 				identityValue = identityValue || !t.IsKey(i)
 			}
-			if !t.IsKey(i) {
+			if !t.IsKey(i) || c.Base == "numeric" {
+				// A numeric key has many texts per value (1.0 = 1.00): the conflict finds the target's row
+				// by value, and setting the key too gives it the source's text, which --exact compares.
+				// The new value equals the old, so foreign keys referencing it still match.
 				sets = append(sets, q+" = EXCLUDED."+q)
 			}
 		}

@@ -264,6 +264,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	}
 	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: standIn}
 	t.Partitioned = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind == "p" })
+	t.Mixed = t.Partitioned && slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind != "p" })
 	for _, c := range first.columns {
 		if want(c.Name) {
 			t.Columns = append(t.Columns, c)

@@ -152,6 +152,9 @@ type Table struct {
 	KeyIndex string
 	// Partitioned says the table is partitioned on some node, so its rows are its partitions' (see From).
 	Partitioned bool
+	// Mixed says it is partitioned on some node and not on another, whose rows may then be in tables that
+	// inherit from it, where a unique index of its own cannot see them (see sinks.RepairScript).
+	Mixed bool
 }
 
 // ByKeyHash reports whether the table is read by key hash, in buckets of a hash of the key (a scan per

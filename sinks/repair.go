@@ -96,14 +96,66 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 		}
 	}
 	k := &s.kinds[upserts]
-	k.add("(" + strings.Join(vals, ", ") + ")")
 	key := make([]string, len(t.Key))
 	for i, c := range t.Key {
 		key[i] = literal(row[c], t.Columns[c].Type)
 	}
-	k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
+	if t.Mixed && !identityValue(t) {
+		k.add(inheritedUpsert(t, vals, key))
+	} else {
+		k.add("(" + strings.Join(vals, ", ") + ")")
+		k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
+	}
 	s.upserts++
 	return s.flushIfFull(upserts)
+}
+
+// inheritedUpsert is the upsert of one row (vals, its non-generated columns' literals, and key, its key's)
+// into a table that is partitioned on some node and not on another (Table.Mixed). There its rows may be in
+// tables inheriting from it, which its unique index, and so ON CONFLICT, does not see: an upsert added a
+// second row of the key to the parent, beside the child's. An UPDATE and an INSERT ... WHERE NOT EXISTS of
+// the whole hierarchy see them, without deleting rows that others may reference. One row at a time, with
+// literals: an enum column takes an untyped literal in an UPDATE's SET or an INSERT's SELECT, not from a
+// VALUES list.
+func inheritedUpsert(t *schema.Table, vals, key []string) string {
+	var cols, sets, keyCols []string
+	n, overriding := 0, ""
+	for i, c := range t.Columns {
+		if c.Generated {
+			continue
+		}
+		if c.IdentityAlways {
+			overriding = " OVERRIDING SYSTEM VALUE" // a key's; another's goes by flush's replace
+		}
+		q := schema.QuoteIdent(c.Name)
+		cols = append(cols, q)
+		if !t.IsKey(i) || c.Base == "numeric" { // see flush
+			sets = append(sets, q+" = "+vals[n])
+		}
+		n++
+	}
+	for _, k := range t.Key {
+		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
+	}
+	match := fmt.Sprintf("(%s) = (%s)", strings.Join(keyCols, ", "), strings.Join(key, ", "))
+	var b strings.Builder
+	if len(sets) > 0 {
+		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s;\n", t.Ident(), strings.Join(sets, ", "), match)
+	}
+	fmt.Fprintf(&b, "INSERT INTO %s (%s)%s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s);\n",
+		t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(vals, ", "), t.Ident(), match)
+	return b.String()
+}
+
+// identityValue reports whether t has a non-key identity column GENERATED ALWAYS, which only an INSERT
+// with OVERRIDING SYSTEM VALUE can write, never an UPDATE.
+func identityValue(t *schema.Table) bool {
+	for i, c := range t.Columns {
+		if c.IdentityAlways && !c.Generated && !t.IsKey(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // Delete removes the target's row with key.
@@ -179,7 +231,9 @@ func (s *RepairScript) flush(kind int) error {
 		// them as local times in the session's TimeZone, which for these statements is the column's zone.
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
 	}
-	if upsert {
+	if upsert && t.Mixed && !identityValue(t) {
+		b.WriteString(strings.Join(k.pending, "")) // whole statements (inheritedUpsert)
+	} else if upsert {
 		var cols, sets []string
 		overriding, identityValue := "", false
 		for i, c := range t.Columns {

@@ -242,7 +242,19 @@ UPDATE mix.mig SET v = 'moved' WHERE id IN (3, 700);`)
 	sameKeys(t, city.String(), keysOf(t, city.Records), truth(t, a, b, specs[1], false))
 	mig := diff(t, nodes, "--table", "mix.mig")
 	wantCode(t, mig.Proc, 1)
-	sameKeys(t, mig.String(), keysOf(t, mig.Records), truth(t, a, b, Spec{Schema: "mix", Table: "mig", Key: []string{"id"}}, false))
+	migSpec := Spec{Schema: "mix", Table: "mig", Key: []string{"id"}}
+	sameKeys(t, mig.String(), keysOf(t, mig.Records), truth(t, a, b, migSpec, false))
+	// Repaired into the node with inheritance children: an upsert's ON CONFLICT, on the parent's own
+	// unique index, did not see the child's row 700 and added a second row 700 to the parent.
+	repair(t, mig.Out, b, a)
+	applyScript(t, filepath.Join(filepath.Dir(mig.Out), "repair.sql"), a)
+	if again := diff(t, nodes, "--table", "mix.mig"); again.Code != 0 || len(again.Records) != 0 {
+		t.Errorf("%s after repairing node a: exit %d with %d records, want exit 0 and none\nstderr:\n%s", again, again.Code, len(again.Records), again.Stderr)
+	}
+	if n := a.QueryInt(t, "SELECT count(*) FROM ONLY mix.mig_old"); n != 500 {
+		t.Errorf("after repairing node a, its child mix.mig_old has %d rows, want its 500", n)
+	}
+	identical(t, a, b, migSpec)
 
 	repairAll(t, d, a, b, specs, "--schema", "inh")
 }

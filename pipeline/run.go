@@ -156,6 +156,13 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	sum.Complete = err == nil
 	if errors.Is(err, ErrLimit) {
 		err = nil
+		// The summary lists every table, also those the limit left unread.
+		for _, t := range tables[len(sum.Tables):] {
+			ts := newTableSummary(t.String(), t)
+			ts.fill(stages.NewStats(len(f.nodes)), f.names)
+			ts.NotCompared, ts.Digest = true, "" // no digest of keys never read
+			sum.add(ts)
+		}
 	}
 	if err != nil {
 		sink.Abort()

@@ -241,9 +241,11 @@ type Summary struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	Error          string  `json:"error"`
 	Tables         []struct {
-		Table     string   `json:"table"`
-		KeyScan   string   `json:"key_scan"`
-		Converted []string `json:"converted"`
+		Table       string   `json:"table"`
+		KeyScan     string   `json:"key_scan"`
+		Converted   []string `json:"converted"`
+		Differences int64    `json:"differences"`
+		NotCompared bool     `json:"not_compared"`
 	} `json:"tables"`
 	Workers      int    `json:"workers"`
 	FewerWorkers string `json:"fewer_workers"`

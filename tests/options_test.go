@@ -104,10 +104,12 @@ INSERT INTO t2 SELECT 'v' || i, i / 3, (ARRAY['eu','us','ap'])[i % 3 + 1] FROM g
 }
 
 // TestMaxDiffs stops after --max-diffs differences: exit 1, exactly that many records (all real), an
-// incomplete summary and a warning on stderr. A limit above the total changes nothing.
+// incomplete summary and a warning on stderr. A limit above the total changes nothing. The summary still
+// lists a table the limit left unread, saying so: it dropped it, though it promises every table.
 func TestMaxDiffs(t *testing.T) {
 	t.Parallel()
-	schema := `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 2000) i;`
+	schema := `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 2000) i;
+CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u SELECT generate_series(1, 10);`
 	a, b := pair(t, schema, `UPDATE t SET v = 0 WHERE id % 40 = 1;`, `DELETE FROM t WHERE id % 50 = 2;`)
 	nodes := []Node{a, b}
 	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
@@ -136,6 +138,15 @@ func TestMaxDiffs(t *testing.T) {
 		}
 	}
 	check(t, diff(t, "t", nodes, "--max-diffs", "1000"), want, []string{"id"}, "public.t")
+
+	r := diff(t, "t", nodes, "--table", "u", "--max-diffs", "5")
+	if ts := r.Summary.Tables; len(ts) != 2 || ts[0].Table != "public.t" || ts[0].Differences != 5 || ts[0].NotCompared ||
+		ts[1].Table != "public.u" || !ts[1].NotCompared {
+		t.Errorf("summary tables %+v, want public.t with 5 differences, then public.u not compared", ts)
+	}
+	if !strings.Contains(r.Stderr, "public.u") || !strings.Contains(r.Stderr, "not compared") {
+		t.Errorf("stderr does not say public.u was not compared:\n%s", r.Stderr)
+	}
 }
 
 // TestStdout writes JSON Lines to stdout with --out -, keeping stdout free of anything else.

@@ -137,7 +137,7 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 		return err
 	}
 	if !sum.Complete {
-		fmt.Fprintf(os.Stderr, "rowdiff: output truncated at --max-diffs %d differences\n", limit)
+		fmt.Fprintf(os.Stderr, "rowdiff: output truncated at --max-diffs %d differences; rows not compared yet may differ too\n", limit)
 	}
 	if sum.Differs() {
 		return exitStatus{exitDiffs}

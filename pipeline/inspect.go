@@ -270,14 +270,18 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			t.Columns = append(t.Columns, c)
 		}
 	}
-	for _, k := range key {
+	for n, k := range key {
 		i := t.ColumnIndex(k)
 		if i < 0 {
 			return nil, fmt.Errorf("node %s: table %s has no key column %q", names[0], t, k)
 		}
+		if slices.Contains(key[:n], k) {
+			// It would pass as a key and fail at the first row as not unique, naming no column.
+			return nil, fmt.Errorf("table %s: --key names column %q twice", t, k)
+		}
 		c := t.Columns[i]
 		if !schema.KeyTypeSupported(c.Base) {
-			return nil, fmt.Errorf("table %s: key column %q has unsupported type %s (supported: integers, numeric, text, varchar, char, uuid, date, timestamp, timestamptz, bytea, bool)", t, k, c.Type)
+			return nil, unsupportedKey{fmt.Sprintf("table %s: key column %q has unsupported type %s (supported: integers, numeric, text, varchar, char, uuid, date, timestamp, timestamptz, bytea, bool)", t, k, c.Type)}
 		}
 		if !c.NotNull {
 			return nil, fmt.Errorf("table %s: key column %q is nullable; rows with a NULL key could not be compared (use NOT NULL columns)", t, k)
@@ -464,6 +468,12 @@ func widened(a, b string) string {
 
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
+
+// unsupportedKey is the error of a table whose key has a type rowdiff cannot order and bound: --schema
+// skips such a table, where --table names it and fails.
+type unsupportedKey struct{ msg string }
+
+func (e unsupportedKey) Error() string { return e.msg }
 
 // sameFields reports whether two composite types' fields are alike: names, types, nondeterministic
 // collations and their own fields.

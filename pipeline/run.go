@@ -122,6 +122,11 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	listed := map[string]bool{}
 	for i, name := range names {
 		t, est, err := f.table(ctx, name, cfg.Selection)
+		var unsupported unsupportedKey
+		if i >= len(cfg.Tables) && errors.As(err, &unsupported) {
+			sum.UnsupportedKeys = append(sum.UnsupportedKeys, unsupported.msg)
+			continue
+		}
 		if err != nil {
 			return err
 		}

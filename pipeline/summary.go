@@ -90,6 +90,8 @@ type Summary struct {
 	Tables         []TableSummary `json:"tables"`
 	// Skipped lists tables of --schema without a key: no primary key, nor a unique index on NOT NULL columns.
 	Skipped []string `json:"skipped,omitempty"`
+	// UnsupportedKeys says, for each table of --schema skipped for its key's type, which column and type.
+	UnsupportedKeys []string `json:"unsupported_keys,omitempty"`
 	// MissingTables lists the tables of --schema that some node lacks, and which: "s.t: not on b".
 	MissingTables []string `json:"missing_tables,omitempty"`
 	// Workers is how many sessions (one connection per node each) worked; FewerWorkers says why it is
@@ -195,6 +197,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	for _, t := range s.Skipped {
 		fmt.Fprintf(w, "  skipped %s: no primary key, nor a unique index on NOT NULL columns\n", t)
+	}
+	for _, why := range s.UnsupportedKeys {
+		fmt.Fprintf(w, "  skipped %s\n", why)
 	}
 	for _, t := range s.MissingTables {
 		fmt.Fprintf(w, "  missing table %s\n", t)

@@ -127,6 +127,7 @@ func TestBadInput(t *testing.T) {
 			nodes: []Node{east("CREATE TABLE t (doc jsonb NOT NULL, v text)"), west("CREATE TABLE t (doc jsonb NOT NULL, v text)")},
 			need:  []string{"doc", "jsonb"}},
 		{name: "unknown --key column", nodes: []Node{e, w}, table: "t", args: []string{"--key", "nosuchcol"}, need: []string{"nosuchcol"}},
+		{name: "--key column twice", nodes: []Node{e, w}, table: "t", args: []string{"--key", "id,id"}, need: []string{"id", "twice"}},
 		{name: "unknown --columns column", nodes: []Node{e, w}, table: "t", args: []string{"--columns", "nosuchcol"}, need: []string{"nosuchcol"}},
 		{name: "bad --where", nodes: []Node{e, w}, table: "t", args: []string{"--where", "nosuchcol > 1"},
 			need: []string{"nosuchcol"}, anyOf: []string{"east", "west"}},

@@ -132,6 +132,9 @@ CREATE TABLE s.t2 (name text, n int8, v text, PRIMARY KEY (name, n));
 INSERT INTO s.t2 SELECT 'n' || (g % 7), g, 'v' || g FROM generate_series(1, 300) g;
 CREATE TABLE s.nopk (id int, v text);
 INSERT INTO s.nopk SELECT g, 'v' || g FROM generate_series(1, 10) g;
+CREATE TYPE s.mood AS ENUM ('ok', 'sad');
+CREATE TABLE s.enumk (m s.mood PRIMARY KEY, v text);
+INSERT INTO s.enumk VALUES ('ok', 'x');
 CREATE TABLE public.other (id int PRIMARY KEY, v text);
 INSERT INTO public.other SELECT g, 'v' || g FROM generate_series(1, 10) g;`
 	a, b := pair(t, setup, "CREATE TABLE s.only_a (id int PRIMARY KEY); CREATE SCHEMA same; CREATE TABLE same.t (id int PRIMARY KEY);", `
@@ -146,6 +149,11 @@ UPDATE public.other SET v = 'different';`)
 	nodes := []Node{a, b}
 	specs := []Spec{{Schema: "s", Table: "t1", Key: []string{"id"}}, {Schema: "s", Table: "t2", Key: []string{"name", "n"}}}
 	d := diffSchema(t, a, b, "s", specs, "s.nopk")
+	// A key of a type rowdiff cannot bound skips its table too, saying why, where it failed the whole run.
+	if len(d.Summary.Unsupported) != 1 || !strings.Contains(d.Summary.Unsupported[0], "s.enumk") ||
+		!strings.Contains(d.Stderr, `skipped table s.enumk: key column "m" has unsupported type s.mood`) {
+		t.Errorf("s.enumk not skipped for its enum key: summary unsupported_keys %q\nstderr:\n%s", d.Summary.Unsupported, d.Stderr)
+	}
 	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
 		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
 	}

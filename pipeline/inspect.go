@@ -347,7 +347,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			}
 		}
 		if len(problems) > 0 {
-			return nil, fmt.Errorf("node %s: table %s differs in definition: %s (compare the common columns with --columns or --exclude-columns)", node, t, strings.Join(problems, "; "))
+			// The columns flags leave out other columns, never the key.
+			hint := ""
+			if slices.ContainsFunc(problems, func(p string) bool { return !strings.HasPrefix(p, "key column") }) {
+				hint = " (compare the common columns with --columns or --exclude-columns)"
+			}
+			return nil, fmt.Errorf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)
 		}
 	}
 	for _, c := range t.Columns {

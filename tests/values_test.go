@@ -882,8 +882,8 @@ CREATE TABLE mk (k numeric PRIMARY KEY);`)
 	}
 
 	p := runRowdiff(t, append(append([]string{"diff", "--table", "mk"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
-	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "k"`) {
-		t.Errorf("int key against numeric: exit %d, want 2 naming it\nstderr:\n%s", p.Code, p.Stderr)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "k"`) || strings.Contains(p.Stderr, "--columns") {
+		t.Errorf("int key against numeric: exit %d, want 2 naming it, without suggesting --columns, which cannot leave out a key\nstderr:\n%s", p.Code, p.Stderr)
 	}
 
 	repairAndApply(t, nodes, r, a, b)

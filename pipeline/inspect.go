@@ -397,9 +397,12 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 		if (c.Precision < 0) != (o.Precision < 0) {
 			c.Precision, c.Scale = -1, -1
 		} else if c.Precision >= 0 && (c.Precision != o.Precision || c.Scale != o.Scale) {
-			// Digits before the point and after it, each as many as the wider side has.
+			// Digits before the point and after it, each as many as the wider side has: numeric(10,2)
+			// and numeric(10,4) need numeric(12,4) (with the scale widened first, it came out (10,4),
+			// and a Parquet diff failed on 12345678.99).
+			whole := max(c.Precision-c.Scale, o.Precision-o.Scale)
 			c.Scale = max(c.Scale, o.Scale)
-			c.Precision = max(c.Precision-c.Scale, o.Precision-o.Scale) + c.Scale
+			c.Precision = whole + c.Scale
 		}
 		c.Domain = c.Domain || o.Domain
 	case integerWidth[c.Base] > 0 && integerWidth[o.Base] > 0:

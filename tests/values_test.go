@@ -683,6 +683,26 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 	}
 }
 
+// TestNumericScalesToParquet: numeric(10,2) on one node against numeric(10,4) on the other is written to
+// Parquet as DECIMAL(12,4), which holds both nodes' values; it was DECIMAL(10,4), and 12345678.99 failed
+// the run.
+func TestNumericScalesToParquet(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, "", `CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,2)); INSERT INTO nm2 VALUES (1, 12345678.99), (2, 1.5), (3, 2.5);`,
+		`CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,4)); INSERT INTO nm2 VALUES (1, 1.1234), (2, 1.4), (3, 2.5000);`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "nm2", Key: []string{"id"}})
+	if len(want) != 2 {
+		t.Fatalf("test setup: the truth has %d differences, want 2", len(want))
+	}
+	check(t, diff(t, "nm2", nodes), want, []string{"id"}, "public.nm2")
+	out := filepath.Join(t.TempDir(), "nm2.parquet")
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "nm2"}, nodeArgs(nodes)...), "--out", out)...)
+	if _, err := os.Stat(out); p.Code != 1 || err != nil {
+		t.Errorf("diff to Parquet: exit %d (%v), want 1 and a file\nstderr:\n%s", p.Code, err, p.Stderr)
+	}
+}
+
 // TestTimestampZone diffs and repairs a table in the middle of a timestamp to timestamptz migration: with
 // --timestamp-zone, rowdiff must find what PostgreSQL finds comparing the two types in that TimeZone
 // (which is what ALTER ... TYPE timestamptz USING col AT TIME ZONE zone keeps), across the zone's clock

@@ -37,7 +37,12 @@ const recheckBatch = stages.ScanBatch
 // cfg.In, and writes those that still differ. The summary is the last round's.
 func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, error) {
 	if cfg.Rounds > 1 && !strings.HasSuffix(cfg.Out, ".jsonl") {
-		return &Summary{}, errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
+		// A summary that says what happened: nothing ran (an empty one read as a run of no tables, cut
+		// short by --max-diffs).
+		sum := &Summary{Started: time.Now()}
+		err := errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
+		sum.finish(err)
+		return sum, err
 	}
 	in, prev := cfg.In, int64(-1)
 	for round := 1; ; round++ {

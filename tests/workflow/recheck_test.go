@@ -157,6 +157,29 @@ func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
 	}
 }
 
+// TestRecheckRoundsNeedJSONLines: --rounds above 1 rereads each round's output, so it must be JSON Lines.
+// The refusal says so and nothing else: it printed a summary of no tables "stopped at --max-diffs" and
+// wrote a summary file started in year 1.
+func TestRecheckRoundsNeedJSONLines(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, recheckSetup, "", recheckPlants)
+	nodes := []Node{a, b}
+	d := diff(t, nodes, "--table", "rc")
+	wantCode(t, d.Proc, 1)
+	tmp := t.TempDir()
+	sum := filepath.Join(tmp, "s.json")
+	p := rowdiff(t, append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.parquet"), "--rounds", "3",
+		"--summary", sum}, nodeArgs(nodes...)...)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, ".jsonl") || strings.Contains(p.Stderr, "max-diffs") || strings.Contains(p.Stderr, "no table") {
+		t.Errorf("%s: exit %d, want 2 asking for a .jsonl output and nothing about tables or --max-diffs\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+	if raw, err := os.ReadFile(sum); err == nil && !strings.Contains(string(raw), `"error"`) {
+		t.Errorf("summary file without the error:\n%s", raw)
+	} else if err == nil && strings.Contains(string(raw), "0001-01-01") {
+		t.Errorf("summary file with a zero start time:\n%s", raw)
+	}
+}
+
 // TestRecheckAndRepairFromParquet feeds the Parquet export of a diff to recheck and repair: the keys
 // (of every key type the export turns back into text: int, numeric, text, uuid, date, timestamptz) are
 // the same as from the JSON Lines output, and the repair converges.

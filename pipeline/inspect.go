@@ -54,7 +54,7 @@ LIMIT 1`
 // version must match across nodes for its sort keys to (see schema.Column.Collation).
 const columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
-       bt.typname, bt.typcategory, coalesce(et.typname, ''), coalesce(et.typcategory, ''),
+       bt.typname, bt.typcategory, coalesce(ebt.typname, ''), coalesce(ebt.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,
        CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END,
@@ -71,6 +71,7 @@ FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+LEFT JOIN pg_catalog.pg_type ebt ON ebt.oid = CASE WHEN et.typtype = 'd' THEN et.typbasetype ELSE et.oid END
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 

@@ -140,7 +140,17 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// element's hash by its position, so a 0 does not drop out.
 		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || arrayHashable[c.ElemBase] != "" ||
 			(textual[c.ElemBase] && !q.NormalizeEncoding)) {
-			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), ''), %s)", x, recordHash(x, prev)), marks{}
+			elems := x
+			if textual[c.ElemBase] && !c.Nondeterministic {
+				// The element hash runs in the column's collation: bytes unless it is nondeterministic,
+				// where it hashes the sort key. Unless every node has the same nondeterministic one, that
+				// made equal arrays differ and unequal ones ({ABC} and {abc} in two case-insensitive
+				// collations) equal: bytes, as for text.
+				elems = x + ` COLLATE "C"`
+			}
+			// array_dims' text takes the array's collation, whose hash, where nondeterministic, is of a
+			// sort key: in C, as the elements.
+			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), '') COLLATE \"C\", %s)", x, recordHash(elems, prev)), marks{}
 		}
 		if c.ElemBase == "citext" {
 			// Lowercased whole, as the elements' equality lowercases each: the quoting of elements (a

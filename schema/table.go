@@ -32,7 +32,7 @@ type Column struct {
 	Base string
 	// Category is pg_type.typcategory of the base type ('A' arrays, 'E' enums, ...).
 	Category string
-	// ElemBase is the element typname for arrays, "" otherwise.
+	// ElemBase is the element typname for arrays (a domain's, the type it is over), "" otherwise.
 	ElemBase string
 	// ElemCategory is the element typcategory for arrays.
 	ElemCategory string

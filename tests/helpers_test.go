@@ -644,7 +644,9 @@ func remoteColumns(t testing.TB, n Node, schemaName, table string) []fcol {
 	defer conn.Close(context.Background())
 	rows, _ := conn.Query(t.Context(), `
 SELECT a.attname,
-       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod) ELSE format_type(a.atttypid, a.atttypmod) END,
+       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod)
+            WHEN et.typtype = 'd' THEN format_type(et.typbasetype, et.typtypmod) || '[]'
+            ELSE format_type(a.atttypid, a.atttypmod) END,
        ty.typtype::text, coalesce(et.typtype::text, ''),
        coalesce(et.typname, ty.typname)::text,
        coalesce((SELECT collname::text FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), '')

@@ -37,15 +37,22 @@ func keyRange(m map[string]string, lo, hi int, kind string) map[string]string {
 	return m
 }
 
+// plantedDiff makes nodes a and b with recheckSetup and recheckPlants and diffs them (exit 1).
+func plantedDiff(t *testing.T) (a, b Node, d *Result) {
+	t.Helper()
+	a, b = pair(t, recheckSetup, "", recheckPlants)
+	d = diff(t, []Node{a, b}, "--table", "rc")
+	wantCode(t, d.Proc, 1)
+	return a, b, d
+}
+
 // TestRecheckDropsFixedKeys fixes half of a diff's differences directly on b: recheck keeps exactly the
 // other half (exit 1); once all are fixed it exits 0 with an empty output file.
 func TestRecheckDropsFixedKeys(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t, recheckSetup, "", recheckPlants)
+	a, b, d := plantedDiff(t)
 	spec := Spec{Table: "rc", Key: []string{"id"}}
 	nodes := []Node{a, b}
-	d := diff(t, nodes, "--table", "rc")
-	wantCode(t, d.Proc, 1)
 	sameKeys(t, "diff", keysOf(t, d.Records), truth(t, a, b, spec, false))
 
 	b.Exec(t, fixRC(1, 10, 21, 25, 1001, 1005))
@@ -93,10 +100,8 @@ func TestRecheckDropsFixedKeys(t *testing.T) {
 // and an empty output in its third round, well before the fifth.
 func TestRecheckRoundsWaitForHealing(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t, recheckSetup, "", recheckPlants)
+	a, b, d := plantedDiff(t)
 	nodes := []Node{a, b}
-	d := diff(t, nodes, "--table", "rc")
-	wantCode(t, d.Proc, 1)
 	if len(d.Records) != 40 {
 		t.Fatalf("diff reported %d differences, want the 40 planted", len(d.Records))
 	}
@@ -143,11 +148,9 @@ func TestRecheckRoundsWaitForHealing(t *testing.T) {
 // of waiting out the remaining rounds.
 func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t, recheckSetup, "", recheckPlants)
+	a, b, d := plantedDiff(t)
 	nodes := []Node{a, b}
 	spec := Spec{Table: "rc", Key: []string{"id"}}
-	d := diff(t, nodes, "--table", "rc")
-	wantCode(t, d.Proc, 1)
 	r := recheck(t, nodes, d.Out, "--rounds", "5", "--wait", "1s")
 	wantCode(t, r.Proc, 1)
 	sameKeys(t, r.String(), keysOf(t, r.Records), truth(t, a, b, spec, false))
@@ -162,10 +165,8 @@ func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
 // wrote a summary file started in year 1.
 func TestRecheckRoundsNeedJSONLines(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t, recheckSetup, "", recheckPlants)
+	a, b, d := plantedDiff(t)
 	nodes := []Node{a, b}
-	d := diff(t, nodes, "--table", "rc")
-	wantCode(t, d.Proc, 1)
 	tmp := t.TempDir()
 	sum := filepath.Join(tmp, "s.json")
 	p := rowdiff(t, append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.parquet"), "--rounds", "3",

@@ -108,9 +108,10 @@ ORDER BY ic.relname`
 const maxFieldDepth = 4
 
 // readColumns reads the columns of relation relid (a table, or a composite type's), and the fields of
-// every composite one, depth levels down so far. fields holds the composite types already read, so that
-// ten columns of one type cost one query; the columns share their Fields, which nothing writes.
-func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[uint32][]schema.Column) ([]schema.Column, error) {
+// every composite one, depth levels down so far. fields holds the composite types already read, at their
+// depth, so that ten columns of one type cost one query; the columns share their Fields, which nothing
+// writes.
+func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[typeAt][]schema.Column) ([]schema.Column, error) {
 	rows, _ := conn.Query(ctx, columnsSQL, relid)
 	var fieldsOf []uint32
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
@@ -130,14 +131,23 @@ func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, f
 		if relid == 0 || depth >= maxFieldDepth {
 			continue
 		}
-		if _, ok := fields[relid]; !ok {
-			if fields[relid], err = readColumns(ctx, conn, relid, depth+1, fields); err != nil {
+		at := typeAt{relid, depth + 1}
+		if _, ok := fields[at]; !ok {
+			if fields[at], err = readColumns(ctx, conn, relid, depth+1, fields); err != nil {
 				return nil, err
 			}
 		}
-		cols[i].Fields = fields[relid]
+		cols[i].Fields = fields[at]
 	}
 	return cols, nil
+}
+
+// typeAt is a composite type read at a nesting depth: its fields' own fields go maxFieldDepth-depth levels
+// further down, so the same type read deeper has fewer. Keyed by the type alone, a column's composite read
+// first four levels down inside another column lost its nested fields everywhere, and compared by text.
+type typeAt struct {
+	relid uint32
+	depth int
 }
 
 // correlationSQL reads pg_stats.correlation of the table's analyzed columns (a partitioned table's
@@ -161,7 +171,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
-	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[uint32][]schema.Column{}); err != nil {
+	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	rows, _ := conn.Query(ctx, indexesSQL, t.oid)
@@ -307,6 +317,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			}
 			// The first node's type, as the problem names it, not the common type built so far.
 			first := firstCols[c.Name]
+			if rc.Type == first.Type && over(rc) != over(first) {
+				// A domain of one name over other types: the names matched, and numeric 1.5 compared
+				// equal to text '1.50'.
+				problems = append(problems, fmt.Sprintf("column %q is %s over %s, not over %s as on %s", c.Name, rc.Type, over(rc), over(first), names[0]))
+				continue
+			}
 			if rc.Type != first.Type {
 				common, ok := commonType(c, rc, sel.TimestampZone)
 				switch {
@@ -478,17 +494,25 @@ func widened(a, b string) string {
 // labels reports whether c's values are labels: an enum's, or text or varchar.
 func labels(c schema.Column) bool { return c.Category == "E" || textOrVarchar[c.Base] }
 
+// over is the type a column's values are, through domains: its base type, or its elements' with [].
+func over(c schema.Column) string {
+	if c.ElemBase != "" {
+		return c.ElemBase + "[]"
+	}
+	return c.Base
+}
+
 // unsupportedKey is the error of a table whose key has a type rowdiff cannot order and bound: --schema
 // skips such a table, where --table names it and fails.
 type unsupportedKey struct{ msg string }
 
 func (e unsupportedKey) Error() string { return e.msg }
 
-// sameFields reports whether two composite types' fields are alike: names, types, nondeterministic
-// collations and their own fields.
+// sameFields reports whether two composite types' fields are alike: names, types (and what a domain is
+// over), nondeterministic collations and their own fields.
 func sameFields(a, b []schema.Column) bool {
 	return slices.EqualFunc(a, b, func(x, y schema.Column) bool {
-		return x.Name == y.Name && x.Type == y.Type && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
+		return x.Name == y.Name && x.Type == y.Type && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
 	})
 }
 

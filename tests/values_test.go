@@ -708,6 +708,41 @@ func TestNumericScalesToParquet(t *testing.T) {
 	}
 }
 
+// TestCompositeReadOnceAtEachDepth: a composite type read four levels down inside one column kept no
+// fields of its own, and another column of that type, two levels deep, then compared by its text:
+// ("(1.5)") against ("(1.50)") differed, though PostgreSQL (asked on node a) says they are equal.
+func TestCompositeReadOnceAtEachDepth(t *testing.T) {
+	t.Parallel()
+	types := `CREATE TYPE yy AS (n numeric); CREATE TYPE zz AS (y yy); CREATE TYPE a3 AS (z zz);
+CREATE TYPE a2 AS (w a3); CREATE TYPE a1 AS (w a2);
+CREATE TABLE deep (id int PRIMARY KEY, c1 a1, c2 zz);`
+	a, b := pair(t, types, `INSERT INTO deep VALUES (1, NULL, '("(1.5)")'), (2, NULL, '("(2)")');`,
+		`INSERT INTO deep VALUES (1, NULL, '("(1.50)")'), (2, NULL, '("(3)")');`)
+	if a.QueryInt(t, `SELECT count(*) FROM (VALUES ('("(1.5)")'::zz = '("(1.50)")'::zz), ('("(2)")'::zz = '("(3)")'::zz)) v(eq) WHERE eq`) != 1 {
+		t.Fatal("test setup: PostgreSQL does not say the first pair is equal and the second not")
+	}
+	check(t, diff(t, "deep", []Node{a, b}), map[string]string{"2": "changed"}, []string{"id"}, "public.deep")
+}
+
+// TestDomainOverOtherTypes: a domain of one name over numeric on one node and over text on the other
+// matched by name, and numeric 1.5 compared equal to text '1.50'. It is refused, as numeric against text is,
+// in a column, an array and a composite's field.
+func TestDomainOverOtherTypes(t *testing.T) {
+	t.Parallel()
+	table := `CREATE TABLE dd1 (id int PRIMARY KEY, v dd); CREATE TABLE dd2 (id int PRIMARY KEY, v dd[]);
+CREATE TYPE cdd AS (f dd); CREATE TABLE dd3 (id int PRIMARY KEY, v cdd);`
+	a, b := pair(t, "", "CREATE DOMAIN dd AS numeric;"+table+"INSERT INTO dd1 VALUES (1, 1.5); INSERT INTO dd3 VALUES (1, '(1.5)');",
+		"CREATE DOMAIN dd AS text;"+table+"INSERT INTO dd1 VALUES (1, '1.50'); INSERT INTO dd3 VALUES (1, '(1.50)');")
+	for _, tbl := range []string{"dd1", "dd2"} {
+		p := runRowdiff(t, append(append([]string{"diff", "--table", tbl}, nodeArgs([]Node{a, b})...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, `column "v"`) || !strings.Contains(p.Stderr, "over") {
+			t.Errorf("%s: exit %d, want 2 naming column v and what dd is over\nstderr:\n%s", tbl, p.Code, p.Stderr)
+		}
+	}
+	// A composite whose fields differ so compares by its text: (1.5) against (1.50) differs.
+	check(t, diff(t, "dd3", []Node{a, b}), map[string]string{"1": "changed"}, []string{"id"}, "public.dd3")
+}
+
 // TestTimestampZone diffs and repairs a table in the middle of a timestamp to timestamptz migration: with
 // --timestamp-zone, rowdiff must find what PostgreSQL finds comparing the two types in that TimeZone
 // (which is what ALTER ... TYPE timestamptz USING col AT TIME ZONE zone keeps), across the zone's clock

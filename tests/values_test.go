@@ -912,6 +912,30 @@ INSERT INTO ndc SELECT i, 'Name' || i, 'n' || i, ARRAY['Name' || i] FROM generat
 	}
 }
 
+// TestServerEncodingsDiffer: node b's database is LATIN1, node a's UTF8. Text compares as the same
+// characters (hashed as UTF-8 on both), é included (written as chr(233), whatever the client encoding);
+// text and text[] in the same case-insensitive collation compare by it, as on one encoding (text[] went
+// by bytes when the encodings differed).
+func TestServerEncodingsDiffer(t *testing.T) {
+	t.Parallel()
+	setup := testkit.CaseInsensitive + `;
+CREATE TABLE enc (id int PRIMARY KEY, s text, u text, sci text COLLATE rowdiff_ci, aci text[] COLLATE rowdiff_ci);
+INSERT INTO enc SELECT i, 's' || i, 'caf' || chr(233) || ' ' || i, 'Name' || i, ARRAY['Name' || i, chr(233)] FROM generate_series(1, 300) i;`
+	a := newNode(t, "a", clA, setup)
+	b := newNodeWith(t, "b", clB, "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0", setup)
+	b.Exec(t, `UPDATE enc SET s = s || 'x' WHERE id % 50 = 1; UPDATE enc SET u = 'cafe ' || id WHERE id % 50 = 2;
+UPDATE enc SET sci = upper(sci) WHERE id % 10 = 3; UPDATE enc SET aci = ARRAY[upper(sci), chr(201)] WHERE id % 10 = 4;
+UPDATE enc SET aci = ARRAY['other'] WHERE id = 5;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "enc", Key: []string{"id"}})
+	if len(want) != 6+6+1 {
+		t.Fatalf("test setup: the truth has %d differences, want 13", len(want))
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		check(t, diff(t, "enc", nodes, mode...), want, []string{"id"}, "public.enc")
+	}
+}
+
 // TestWidenedTypes: more migrations' type changes compare as PostgreSQL compares the two types (an
 // integer against numeric, char(n) against varchar and against text, date against timestamp, float4
 // against float8), in both node orders and range sizes; a repair into the wider node leaves nothing

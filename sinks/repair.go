@@ -34,6 +34,7 @@ type RepairScript struct {
 	// at the end, and the order needs every table.
 	kinds   [2]statements
 	table   *schema.Table
+	shape   upsertShape // table's
 	upserts int64
 	deletes int64
 }
@@ -100,8 +101,8 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	for i, c := range t.Key {
 		key[i] = literal(row[c], t.Columns[c].Type)
 	}
-	if t.Mixed && !identityValue(t) {
-		k.add(inheritedUpsert(t, vals, key))
+	if s.shape.rowByRow {
+		k.add(inheritedUpsert(t, s.shape, vals, key))
 	} else {
 		k.add("(" + strings.Join(vals, ", ") + ")")
 		k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
@@ -110,29 +111,52 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	return s.flushIfFull(upserts)
 }
 
-// inheritedUpsert is the upsert of one row (vals, its non-generated columns' literals, and key, its key's)
-// into a table that is partitioned on some node and not on another (Table.Mixed). There its rows may be in
-// tables inheriting from it, which its unique index, and so ON CONFLICT, does not see: an upsert added a
-// second row of the key to the parent, beside the child's. An UPDATE and an INSERT ... WHERE NOT EXISTS of
-// the whole hierarchy see them, without deleting rows that others may reference. One row at a time, with
-// literals: an enum column takes an untyped literal in an UPDATE's SET or an INSERT's SELECT, not from a
-// VALUES list.
-func inheritedUpsert(t *schema.Table, vals, key []string) string {
-	var cols, sets, keyCols []string
-	n, overriding := 0, ""
+// upsertShape is how a table's upserts are written, the same for each of its rows.
+type upsertShape struct {
+	cols []string // the written columns, quoted: every one but the generated
+	// set says which of cols an upsert of an existing row sets: the non-key ones, and a numeric key,
+	// which has many texts per value (1.0 = 1.00). The conflict finds the target's row by value, and
+	// setting the key too gives it the source's text, which --exact compares; the new value equals the
+	// old, so foreign keys referencing it still match.
+	set        []bool
+	overriding string // " OVERRIDING SYSTEM VALUE" where a column is an identity GENERATED ALWAYS
+	// replace: a non-key identity GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
+	// SYSTEM VALUE, never by an UPDATE, so rows are deleted and inserted again.
+	replace bool
+	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), see inheritedUpsert.
+	rowByRow bool
+}
+
+func shapeOf(t *schema.Table) upsertShape {
+	var sh upsertShape
 	for i, c := range t.Columns {
 		if c.Generated {
 			continue
 		}
+		sh.cols = append(sh.cols, schema.QuoteIdent(c.Name))
+		sh.set = append(sh.set, !t.IsKey(i) || c.Base == "numeric")
 		if c.IdentityAlways {
-			overriding = " OVERRIDING SYSTEM VALUE" // a key's; another's goes by flush's replace
+			sh.overriding = " OVERRIDING SYSTEM VALUE"
+			sh.replace = sh.replace || !t.IsKey(i)
 		}
-		q := schema.QuoteIdent(c.Name)
-		cols = append(cols, q)
-		if !t.IsKey(i) || c.Base == "numeric" { // see flush
+	}
+	sh.rowByRow = t.Mixed && !sh.replace
+	return sh
+}
+
+// inheritedUpsert is the upsert of one row (vals, its literals of sh.cols, and key, its key's) into a table
+// that is partitioned on some node and not on another (Table.Mixed). There its rows may be in tables
+// inheriting from it, which its unique index, and so ON CONFLICT, does not see: an upsert added a second
+// row of the key to the parent, beside the child's. An UPDATE and an INSERT ... WHERE NOT EXISTS of the
+// whole hierarchy see them, without deleting rows that others may reference. One row at a time, with
+// literals: an enum column takes an untyped literal in an UPDATE's SET or an INSERT's SELECT, not from a
+// VALUES list.
+func inheritedUpsert(t *schema.Table, sh upsertShape, vals, key []string) string {
+	var sets, keyCols []string
+	for n, q := range sh.cols {
+		if sh.set[n] {
 			sets = append(sets, q+" = "+vals[n])
 		}
-		n++
 	}
 	for _, k := range t.Key {
 		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
@@ -143,19 +167,8 @@ func inheritedUpsert(t *schema.Table, vals, key []string) string {
 		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s;\n", t.Ident(), strings.Join(sets, ", "), match)
 	}
 	fmt.Fprintf(&b, "INSERT INTO %s (%s)%s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s);\n",
-		t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(vals, ", "), t.Ident(), match)
+		t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, strings.Join(vals, ", "), t.Ident(), match)
 	return b.String()
-}
-
-// identityValue reports whether t has a non-key identity column GENERATED ALWAYS, which only an INSERT
-// with OVERRIDING SYSTEM VALUE can write, never an UPDATE.
-func identityValue(t *schema.Table) bool {
-	for i, c := range t.Columns {
-		if c.IdentityAlways && !c.Generated && !t.IsKey(i) {
-			return true
-		}
-	}
-	return false
 }
 
 // Delete removes the target's row with key.
@@ -179,7 +192,7 @@ func (s *RepairScript) switchTo(t *schema.Table) error {
 				return err
 			}
 		}
-		s.table = t
+		s.table, s.shape = t, shapeOf(t)
 	}
 	return nil
 }
@@ -231,43 +244,30 @@ func (s *RepairScript) flush(kind int) error {
 		// them as local times in the session's TimeZone, which for these statements is the column's zone.
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
 	}
-	if upsert && t.Mixed && !identityValue(t) {
+	sh := s.shape
+	switch {
+	case upsert && sh.rowByRow:
 		b.WriteString(strings.Join(k.pending, "")) // whole statements (inheritedUpsert)
-	} else if upsert {
-		var cols, sets []string
-		overriding, identityValue := "", false
-		for i, c := range t.Columns {
-			if c.Generated {
-				continue
-			}
-			q := schema.QuoteIdent(c.Name)
-			cols = append(cols, q)
-			if c.IdentityAlways {
-				overriding = " OVERRIDING SYSTEM VALUE"
-				identityValue = identityValue || !t.IsKey(i)
-			}
-			if !t.IsKey(i) || c.Base == "numeric" {
-				// A numeric key has many texts per value (1.0 = 1.00): the conflict finds the target's row
-				// by value, and setting the key too gives it the source's text, which --exact compares.
-				// The new value equals the old, so foreign keys referencing it still match.
+	case upsert:
+		var sets []string
+		for n, q := range sh.cols {
+			if sh.set[n] {
 				sets = append(sets, q+" = EXCLUDED."+q)
 			}
 		}
-		if identityValue {
-			// An identity column GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
-			// SYSTEM VALUE, never by an UPDATE: replace the rows instead of upserting them.
+		if sh.replace {
 			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pendingKeys, ",\n  "))
-			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(cols, ", "), overriding, strings.Join(k.pending, ",\n  "))
+			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, strings.Join(k.pending, ",\n  "))
 		} else {
-			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(cols, ", "),
-				overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
+			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(sh.cols, ", "),
+				sh.overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
 			if len(sets) == 0 {
 				b.WriteString("DO NOTHING;\n")
 			} else {
 				fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
 			}
 		}
-	} else {
+	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pending, ",\n  "))
 	}
 	if upsert && zone != "" {

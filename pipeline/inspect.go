@@ -62,10 +62,10 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
-       coalesce((SELECT concat_ws('/', co.collprovider, co.collcollate, co.collctype, pg_catalog.to_jsonb(co) ->> 'colliculocale',
-               pg_catalog.to_jsonb(co) ->> 'colllocale', pg_catalog.to_jsonb(co) ->> 'collicurules',
-               pg_catalog.pg_collation_actual_version(co.oid))
-           FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
+       coalesce((SELECT concat_ws('/', co.collprovider, co.collcollate, co.collctype, j ->> 'colliculocale', j ->> 'colllocale',
+               j ->> 'collicurules', pg_catalog.pg_collation_actual_version(co.oid))
+           FROM pg_catalog.pg_collation co CROSS JOIN LATERAL pg_catalog.to_jsonb(co) j
+           WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
        CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid

@@ -137,10 +137,10 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// int8, timestamp, time and timetz elements go by text: their hash functions fold 64 bits into 32
 		// (see the int8 and timestamp steps), and their text is one string per value; so do jsonb's (see
 		// the jsonb step). A float element's 0 hashes as the seed, but an array's hash weighs each
-		// element's hash by its position, so a 0 does not drop out.
-		// Text elements in a nondeterministic collation hash their sort keys, which do not depend on the
-		// encoding (as for text); in another they go by text when the nodes' encodings differ.
-		if c.ElemCategory != "E" && c.ElemBase != "numeric" && (directHash[c.ElemBase].fn != "" || arrayHashable[c.ElemBase] != "" ||
+		// element's hash by its position, so a 0 does not drop out. Text elements in a nondeterministic
+		// collation hash their sort keys, which do not depend on the encoding (as for text); in another
+		// they go by text when the nodes' encodings differ.
+		if c.ElemCategory != "E" && (directHash[c.ElemBase].fn != "" || arrayHashable[c.ElemBase] != "" ||
 			(textual[c.ElemBase] && (!q.NormalizeEncoding || c.Nondeterministic))) {
 			elems := x
 			if textual[c.ElemBase] && !c.Nondeterministic {

@@ -32,7 +32,8 @@ func hinted(err error) error {
 	case pe.Code == "25P03":
 		hint = "a session went without a statement for longer than --idle-timeout: rowdiff was stopped or stalled, or the timeout is too short"
 	case pe.Code == "42501" && strings.Contains(pe.Message, "row-level security"):
-		hint = "read as the table's owner or as a role with BYPASSRLS"
+		// The owner bypasses the policies unless the table has FORCE ROW LEVEL SECURITY.
+		hint = "read as a role with BYPASSRLS, or as the table's owner if the table does not FORCE ROW LEVEL SECURITY"
 	case pe.Code == "40001" && strings.Contains(pe.Message, "conflict with recovery"):
 		hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
 			"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"

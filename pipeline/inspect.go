@@ -218,6 +218,10 @@ type Selection struct {
 	// TimestampZone (--timestamp-zone) lets a column that is timestamp on some nodes and timestamptz on
 	// others compare, its timestamps read as local times in this zone; "" refuses such a column.
 	TimestampZone string
+	// Target is the node a repair writes to: the columns' Generated and IdentityAlways are its, which say
+	// how its rows can be written ("" takes the first node's). A column generated on the source and plain
+	// on the target must be written, and an identity GENERATED ALWAYS on the target only with OVERRIDING.
+	Target string
 }
 
 // buildTable checks that every node has the same table and returns the comparison target, named after
@@ -380,6 +384,12 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				line += ", the timestamps as local times in " + c.Zone
 			}
 			t.Converted = append(t.Converted, line)
+		}
+	}
+	if w := slices.Index(names, sel.Target); w >= 0 {
+		cols := byName(remotes[w])
+		for j, c := range t.Columns {
+			t.Columns[j].Generated, t.Columns[j].IdentityAlways = cols[c.Name].Generated, cols[c.Name].IdentityAlways
 		}
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)

@@ -82,7 +82,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	for _, tk := range order {
-		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), TimestampZone: cfg.TimestampZone})
+		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), TimestampZone: cfg.TimestampZone, Target: dst.Name})
 		if err != nil {
 			return err
 		}

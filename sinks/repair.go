@@ -48,13 +48,15 @@ const (
 // one table's statements follow each other, so they grow with the changes of table, not with the rows),
 // and the rows gathered for the next statement.
 type statements struct {
-	body         *os.File
-	w            *bufio.Writer
-	size         int64
-	stretches    []stretch
-	pending      []string
-	pendingKeys  []string // key tuples of pending upserts
-	pendingBytes int
+	body        *os.File
+	w           *bufio.Writer
+	size        int64
+	stretches   []stretch
+	pending     []string
+	pendingKeys []string // key tuples of pending upserts
+	// pendingIdentities are the key and identity values of pending upserts, where upsertShape.replace.
+	pendingIdentities []string
+	pendingBytes      int
 }
 
 // stretch is where statements of one table lie in a body file.
@@ -106,6 +108,13 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	} else {
 		k.add("(" + strings.Join(vals, ", ") + ")")
 		k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
+		if s.shape.replace {
+			with := slices.Clone(key)
+			for _, i := range s.shape.identities {
+				with = append(with, literal(row[i], t.Columns[i].Type))
+			}
+			k.pendingIdentities = append(k.pendingIdentities, "("+strings.Join(with, ", ")+")")
+		}
 	}
 	s.upserts++
 	return s.flushIfFull(upserts)
@@ -120,9 +129,14 @@ type upsertShape struct {
 	// old, so foreign keys referencing it still match.
 	set        []bool
 	overriding string // " OVERRIDING SYSTEM VALUE" where a column is an identity GENERATED ALWAYS
-	// replace: a non-key identity GENERATED ALWAYS can only be written by an INSERT with OVERRIDING
-	// SYSTEM VALUE, never by an UPDATE, so rows are deleted and inserted again.
-	replace bool
+	// replace: a non-key identity GENERATED ALWAYS (identities, positions in the table's columns) can
+	// only be written by an INSERT with OVERRIDING SYSTEM VALUE, never by an UPDATE: the rows whose
+	// identity value differs from the source's are deleted and inserted again. Only those: a delete
+	// fires the ON DELETE actions of the foreign keys that reference the row, and a repair that deleted
+	// every changed row wiped the referencing rows of other tables (ON DELETE CASCADE) where only an
+	// ordinary column differed.
+	replace    bool
+	identities []int
 	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), see inheritedUpsert.
 	rowByRow bool
 }
@@ -134,13 +148,16 @@ func shapeOf(t *schema.Table) upsertShape {
 			continue
 		}
 		sh.cols = append(sh.cols, schema.QuoteIdent(c.Name))
-		sh.set = append(sh.set, !t.IsKey(i) || c.Base == "numeric")
+		sh.set = append(sh.set, (!t.IsKey(i) || c.Base == "numeric") && !c.IdentityAlways)
 		if c.IdentityAlways {
 			sh.overriding = " OVERRIDING SYSTEM VALUE"
-			sh.replace = sh.replace || !t.IsKey(i)
+			if !t.IsKey(i) {
+				sh.replace = true
+				sh.identities = append(sh.identities, i)
+			}
 		}
 	}
-	sh.rowByRow = t.Mixed && !sh.replace
+	sh.rowByRow = t.Mixed
 	return sh
 }
 
@@ -163,6 +180,14 @@ func inheritedUpsert(t *schema.Table, sh upsertShape, vals, key []string) string
 	}
 	match := fmt.Sprintf("(%s) = (%s)", strings.Join(keyCols, ", "), strings.Join(key, ", "))
 	var b strings.Builder
+	if sh.replace {
+		var ids, vs []string
+		for _, i := range sh.identities {
+			ids = append(ids, schema.QuoteIdent(t.Columns[i].Name))
+			vs = append(vs, vals[slices.Index(sh.cols, schema.QuoteIdent(t.Columns[i].Name))])
+		}
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.Ident(), match, strings.Join(ids, ", "), strings.Join(vs, ", "))
+	}
 	if len(sets) > 0 {
 		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s;\n", t.Ident(), strings.Join(sets, ", "), match)
 	}
@@ -256,16 +281,25 @@ func (s *RepairScript) flush(kind int) error {
 			}
 		}
 		if sh.replace {
-			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pendingKeys, ",\n  "))
-			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s;\n", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, strings.Join(k.pending, ",\n  "))
-		} else {
-			fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(sh.cols, ", "),
-				sh.overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
-			if len(sets) == 0 {
-				b.WriteString("DO NOTHING;\n")
-			} else {
-				fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
+			withCols := slices.Clone(keyCols)
+			var names []string
+			for _, i := range sh.identities {
+				withCols = append(withCols, schema.QuoteIdent(t.Columns[i].Name))
+				names = append(names, schema.QuoteIdent(t.Columns[i].Name))
 			}
+			// Identity and key columns are NOT NULL, so NOT IN means what it says.
+			fmt.Fprintf(&b, "-- %s: the rows whose %s differs from the source's are deleted and inserted again "+
+				"(an identity GENERATED ALWAYS cannot be updated): the foreign keys that reference them take their ON DELETE action.\n",
+				t, strings.Join(names, ", "))
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
+				strings.Join(k.pendingKeys, ",\n  "), strings.Join(withCols, ", "), strings.Join(k.pendingIdentities, ",\n  "))
+		}
+		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(sh.cols, ", "),
+			sh.overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
+		if len(sets) == 0 {
+			b.WriteString("DO NOTHING;\n")
+		} else {
+			fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
 		}
 	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pending, ",\n  "))
@@ -274,7 +308,7 @@ func (s *RepairScript) flush(kind int) error {
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))
 	}
 	clear(k.pending) // the tuples of wide rows can go now
-	k.pending, k.pendingKeys, k.pendingBytes = k.pending[:0], k.pendingKeys[:0], 0
+	k.pending, k.pendingKeys, k.pendingIdentities, k.pendingBytes = k.pending[:0], k.pendingKeys[:0], k.pendingIdentities[:0], 0
 	return k.write(t.String(), b.String())
 }
 

@@ -431,6 +431,53 @@ func TestRepairTypeCases(t *testing.T) {
 	}
 }
 
+// TestRepairIdentityKeepsReferencingRows: a non-key identity GENERATED ALWAYS cannot be updated, so a
+// row whose identity value differs is deleted and inserted again. Every changed row was, and the delete
+// fired ON DELETE CASCADE: rows of another table that referenced rows differing only in v were deleted.
+func TestRepairIdentityKeepsReferencingRows(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, `CREATE TABLE par (id int PRIMARY KEY, seq int8 GENERATED ALWAYS AS IDENTITY, v text);
+CREATE TABLE chi (cid int PRIMARY KEY, pid int REFERENCES par (id) ON DELETE CASCADE);
+INSERT INTO par OVERRIDING SYSTEM VALUE SELECT i, 100 + i, 'v' || i FROM generate_series(1, 20) i;
+INSERT INTO chi SELECT i, i FROM generate_series(1, 20) i WHERE i <> 5;`, "",
+		// 3 and 4 differ in v only; 5 in its identity value, which only a delete and insert can repair.
+		`UPDATE par SET v = 'changed' WHERE id IN (3, 4);
+DELETE FROM par WHERE id = 5; INSERT INTO par OVERRIDING SYSTEM VALUE VALUES (5, 999, 'v5');`)
+	workflow(t, a, b, Spec{Table: "par", Key: []string{"id"}}, "par")
+	identical(t, a, b, Spec{Table: "chi", Key: []string{"cid"}})
+}
+
+// TestRepairTargetColumnKinds: which columns a repair writes, and whether with OVERRIDING SYSTEM VALUE,
+// is the target's to say. Taken from the source, the script wrote a column generated on the target (and
+// failed), and left out a column that is generated only on the source (and changed nothing in it).
+func TestRepairTargetColumnKinds(t *testing.T) {
+	t.Parallel()
+	const generated = `CREATE TABLE g (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, x int, y int GENERATED ALWAYS AS (x * 2) STORED);
+INSERT INTO g (x) SELECT i FROM generate_series(1, 50) i;`
+	const plain = `CREATE TABLE g (id int PRIMARY KEY, x int, y int);
+INSERT INTO g SELECT i, i, i * 2 FROM generate_series(1, 50) i;
+UPDATE g SET x = 100, y = 200 WHERE id = 10; DELETE FROM g WHERE id = 20; INSERT INTO g VALUES (60, 7, 14);`
+	spec := Spec{Table: "g", Key: []string{"id"}}
+	t.Run("generated source", func(t *testing.T) {
+		t.Parallel()
+		a, b := pair(t, "", generated, plain)
+		workflow(t, a, b, spec, "g")
+	})
+	t.Run("generated target", func(t *testing.T) {
+		t.Parallel()
+		a, b := pair(t, "", generated, plain)
+		d := diff(t, []Node{a, b}, "--table", "g")
+		wantCode(t, d.Proc, 1)
+		sameKeys(t, d.String(), keysOf(t, d.Records), truth(t, a, b, spec, false))
+		repair(t, d.Out, b, a)
+		applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), a)
+		if again := diff(t, []Node{a, b}, "--table", "g"); again.Code != 0 || len(again.Records) != 0 {
+			t.Errorf("%s after the repair: exit %d, %d records; want 0 and none: %s", again, again.Code, len(again.Records), firstLine(again.Records))
+		}
+		identical(t, a, b, spec)
+	})
+}
+
 // TestRepairNumericKeyText: under --exact a numeric key's text counts (1.0 against 1.00 is the same key,
 // changed), and the repair must give the target the source's text: an upsert that set only the other
 // columns left the key as it was, and the same difference came back after every repair.

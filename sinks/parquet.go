@@ -252,8 +252,10 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	// twice (the current and the deprecated fields): a page of two 2 MiB values that compressed to 908
 	// bytes had an 8 MiB header. Those columns get neither; fixed-size ones keep both, so engines can
 	// still skip row groups and pages by key, number or time.
+	// A wide DECIMAL is a FIXED_LEN_BYTE_ARRAY, whose bounds parquet-go orders as unsigned bytes: -1 came
+	// out above 5, where readers compare DECIMAL bounds as signed numbers and could skip rows they need.
 	for i, c := range s.cols {
-		if c.node.Type().Kind() == parquet.ByteArray {
+		if c.node.Type().Kind() == parquet.ByteArray || c.kind == pqDecimalFixed {
 			opts = append(opts, parquet.SkipPageBounds(t.Columns[i].Name), parquet.SkipPageStatistics(t.Columns[i].Name))
 		}
 	}

@@ -28,6 +28,7 @@ import (
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	pqschema "github.com/apache/arrow-go/v18/parquet/schema"
 
@@ -1077,6 +1078,52 @@ func TestParquetLargeValuesCompress(t *testing.T) {
 	for r, row := range got.rows {
 		if want := body(r); row["body"] != want {
 			t.Fatalf("row %d: body of %d bytes read back, want the %d bytes written", r, len(fmt.Sprint(row["body"])), len(want))
+		}
+	}
+}
+
+// TestParquetDecimalStatistics: a reader may skip a row group by its column chunk's min and max, which
+// for DECIMAL are signed. parquet-go orders FIXED_LEN_BYTE_ARRAY bounds as unsigned bytes, so a wide
+// DECIMAL column holding -1 and 5 had min 5 and max -1: a reader pruning on them would skip the rows
+// of 0 < n < 5. Such columns carry no bounds; the narrower ones, stored as integers, keep theirs.
+func TestParquetDecimalStatistics(t *testing.T) {
+	tbl := pqAllTypes()
+	path := filepath.Join(t.TempDir(), "stats.parquet")
+	writeParquet(t, path, tbl, pqAllTypesDiffs(tbl), sinks.Meta{Complete: true})
+	rd, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	signed := func(b []byte) *big.Int {
+		v := new(big.Int).SetBytes(b)
+		if len(b) > 0 && b[0]&0x80 != 0 {
+			v.Sub(v, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+		}
+		return v
+	}
+	for g := 0; g < rd.NumRowGroups(); g++ {
+		rg := rd.MetaData().RowGroup(g)
+		for c := 0; c < rg.NumColumns(); c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := cc.PathInSchema().String()
+			st, err := cc.Statistics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch s := st.(type) {
+			case *metadata.FixedLenByteArrayStatistics:
+				if _, decimal := rd.MetaData().Schema.Column(c).LogicalType().(pqschema.DecimalLogicalType); decimal && s.HasMinMax() && signed(s.Min()).Cmp(signed(s.Max())) > 0 {
+					t.Errorf("row group %d, column %s: min %v > max %v (as signed DECIMAL)", g, name, signed(s.Min()), signed(s.Max()))
+				}
+			case *metadata.Int64Statistics:
+				if name == "id" && (!s.HasMinMax() || s.Min() != 1 || s.Max() != 5) {
+					t.Errorf("row group %d, column id: bounds %v [%d, %d], want [1, 5]", g, s.HasMinMax(), s.Min(), s.Max())
+				}
+			}
 		}
 	}
 }

@@ -82,7 +82,28 @@ func valueExpr(c Column) string {
 	if c.Domain || c.Converted {
 		x += "::" + c.CastType
 	}
+	if catalog := regCatalog[c.Base]; catalog != "" {
+		x = regIdentity(x, catalog)
+	}
 	return x
+}
+
+// regCatalog maps the object identifier types whose text depends on search_path (an object of a schema
+// on the path prints unqualified) to the catalog of their objects. Read as they print, a regclass naming
+// app.items on one node and public.items on another, each on its node's path, compared equal.
+// regproc and regoper are left out: their objects' identities carry argument types, which their input
+// does not take, so a repair could not write them back.
+var regCatalog = map[string]string{
+	"regclass": "pg_class", "regtype": "pg_type", "regprocedure": "pg_proc", "regconfig": "pg_ts_config",
+	"regdictionary": "pg_ts_dict", "regcollation": "pg_collation",
+}
+
+// regIdentity is object identifier x as text that names its object the same way whatever the search_path:
+// pg_identify_object's identity, qualified where needed, which the type's input reads back; an OID that
+// names no object stays a number, as the type prints it.
+func regIdentity(x, catalog string) string {
+	return fmt.Sprintf("COALESCE((pg_catalog.pg_identify_object('pg_catalog.%s'::pg_catalog.regclass, %s::pg_catalog.oid, 0)).identity, %s::pg_catalog.oid::pg_catalog.text)",
+		catalog, x, x)
 }
 
 func (q *SQL) keyTuple() string {
@@ -331,9 +352,10 @@ func (q *SQL) selectList(hash, full bool) string {
 	}
 	if full {
 		for j, c := range q.T.Columns {
-			if c.Converted && !q.T.IsKey(j) {
+			if (c.Converted || regCatalog[c.Base] != "") && !q.T.IsKey(j) {
 				// In the common type, so that equal values have the same text on every node: a
-				// timestamp and the timestamptz it became would not.
+				// timestamp and the timestamptz it became would not; nor would an object identifier
+				// read under two search_paths (regIdentity).
 				cols = append(cols, valueExpr(c))
 			} else {
 				cols = append(cols, QuoteIdent(c.Name))

@@ -1027,3 +1027,30 @@ UPDATE en SET m = NULL WHERE id % 40 = 5;`)
 		b.Exec(t, `UPDATE en SET m2 = 'happy', m = 'sad' WHERE id % 30 = 7; UPDATE en SET m = NULL WHERE id % 30 = 8`)
 	}
 }
+
+// TestObjectIdentifiersQualified: a regclass or regtype prints unqualified where its schema is on the
+// session's search_path, which rowdiff leaves to each node. Node a's path starts with app: its row 1
+// names app.items and printed "items", like node b's public.items (a missed difference), and its row 2,
+// which names app.items as b's does, printed otherwise (a false one). The objects named decide.
+func TestObjectIdentifiersQualified(t *testing.T) {
+	t.Parallel()
+	const common = `CREATE SCHEMA app; CREATE TABLE app.items (x int); CREATE TABLE public.items (x int);
+CREATE TYPE app.mood AS ENUM ('ok'); CREATE TYPE public.mood AS ENUM ('ok');
+CREATE TABLE r (id int PRIMARY KEY, rc regclass, rt regtype);`
+	a := newNode(t, "a", clA, common, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;
+INSERT INTO r VALUES (1, 'app.items', 'app.mood'), (2, 'app.items', 'app.mood'), (3, 'public.items', 'integer');`)
+	b := newNode(t, "b", clB, common, `INSERT INTO r VALUES (1, 'public.items', 'public.mood'), (2, 'app.items', 'app.mood'), (3, 'public.items', 'integer');`)
+	r := diff(t, "r", []Node{a, b})
+	if r.Code != 1 || len(r.Records) != 1 {
+		var lines []string
+		for _, rec := range r.Records {
+			lines = append(lines, rec.Line)
+		}
+		t.Fatalf("exit %d with %d records, want 1 with one (id 1):\n%s", r.Code, len(r.Records), strings.Join(lines, "\n"))
+	}
+	rec := find(t, r, []string{"id"}, "1")
+	wantString(t, rec.Row(t, "a"), "rc", "app.items")
+	wantString(t, rec.Row(t, "b"), "rc", "public.items")
+	wantString(t, rec.Row(t, "a"), "rt", "app.mood")
+	wantString(t, rec.Row(t, "b"), "rt", "public.mood")
+}

@@ -154,6 +154,16 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			// sort key: in C, as the elements.
 			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), '') COLLATE \"C\", %s)", x, recordHash(elems, prev)), marks{}
 		}
+		if c.ElemBase == "numrange" || c.ElemBase == "nummultirange" {
+			// By text, their bounds kept their scale ({"[1.0,2)"} against the equal {"[1,2)"}): each
+			// element as the numrange step reads it, in order, after the dimensions, as numeric[] above.
+			norm := numrangeText("rowdiff_v")
+			if c.ElemBase == "nummultirange" {
+				norm = nummultirangeText("rowdiff_v")
+			}
+			elems := fmt.Sprintf("(SELECT array_agg(CASE WHEN rowdiff_v IS NOT NULL THEN %s END ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", norm, x)
+			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
+		}
 		if c.ElemBase == "citext" {
 			// Lowercased whole, as the elements' equality lowercases each: the quoting of elements (a
 			// space, a comma, the word NULL in any case) does not depend on case.
@@ -167,10 +177,9 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	case base == "citext":
 		return text(citextFold(x))
 	case base == "numrange":
-		// Its text keeps each bound's scale ('[1.5,2.0)' against the equal '[1.50,2)'): the bounds at
-		// their smallest scale, in the range's own text format.
-		return text(fmt.Sprintf("CASE WHEN isempty(%[1]s) THEN 'empty' ELSE concat(CASE WHEN lower_inc(%[1]s) THEN '[' ELSE '(' END, "+
-			"trim_scale(lower(%[1]s)), ',', trim_scale(upper(%[1]s)), CASE WHEN upper_inc(%[1]s) THEN ']' ELSE ')' END) END", x))
+		return text(numrangeText(x))
+	case base == "nummultirange":
+		return text(nummultirangeText(x))
 	case base == "int8":
 		// hashint8extended folds the high half into the low one (so int8 hashes like int4); hashing the
 		// high half again keeps values like 1 and 2^32 apart.
@@ -227,6 +236,20 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(x + "::text")
+}
+
+// numrangeText is numrange v's text with its bounds at their smallest scale, in the range's own text
+// format: its text keeps each bound's scale ('[1.5,2.0)' against the equal '[1.50,2)').
+func numrangeText(v string) string {
+	return fmt.Sprintf("CASE WHEN isempty(%[1]s) THEN 'empty' ELSE concat(CASE WHEN lower_inc(%[1]s) THEN '[' ELSE '(' END, "+
+		"trim_scale(lower(%[1]s)), ',', trim_scale(upper(%[1]s)), CASE WHEN upper_inc(%[1]s) THEN ']' ELSE ')' END) END", v)
+}
+
+// nummultirangeText is nummultirange v's text with its ranges' bounds at their smallest scale ({[1.0,2)}
+// against the equal {[1,2)}): its ranges, in order, as numrangeText writes them.
+func nummultirangeText(v string) string {
+	return fmt.Sprintf("'{' || COALESCE((SELECT string_agg(%s, ',' ORDER BY rowdiff_m) FROM unnest(%s) WITH ORDINALITY rowdiff_r(rowdiff_q, rowdiff_m)), '') || '}'",
+		numrangeText("rowdiff_q"), v)
 }
 
 // citextFold is the text citext's equality compares: the value lowercased in the database's default

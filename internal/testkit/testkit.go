@@ -77,7 +77,7 @@ const (
 )
 
 // Composites are the composite types the tests declare columns with; the truth database has them too.
-const Composites = `CREATE TYPE rowdiff_amt AS (v numeric, cur text); CREATE TYPE rowdiff_nest AS (a rowdiff_amt, n int8)`
+const Composites = `CREATE TYPE rowdiff_amt AS (v numeric, cur text); CREATE TYPE rowdiff_nest AS (a rowdiff_amt, n int8); CREATE TYPE rowdiff_nmr AS (a int, r nummultirange)`
 
 // CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
 // tables through, citext, CaseInsensitive and Composites.

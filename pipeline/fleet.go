@@ -185,6 +185,11 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err != nil {
 		return nil, 0, err
 	}
+	for i, conn := range f.coords {
+		if err := checkNullKeys(ctx, conn, f.names[i], remotes[i], t); err != nil {
+			return nil, 0, err
+		}
+	}
 	if zone := t.Zone(); zone != "" && zone != f.zoneChecked {
 		// Before any query holds the zone: a name some node does not know would fail every range.
 		for i, conn := range f.coords {

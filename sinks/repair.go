@@ -54,7 +54,7 @@ type statements struct {
 	stretches   []stretch
 	pending     []string
 	pendingKeys []string // key tuples of pending upserts
-	// pendingIdentities are the key and identity values of pending upserts, where upsertShape.replace.
+	// pendingIdentities are the key and identity values of pending upserts, where the table has upsertShape.identities.
 	pendingIdentities []string
 	pendingBytes      int
 }
@@ -108,10 +108,10 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	} else {
 		k.add("(" + strings.Join(vals, ", ") + ")")
 		k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
-		if s.shape.replace {
+		if len(s.shape.identities) > 0 {
 			with := slices.Clone(key)
-			for _, i := range s.shape.identities {
-				with = append(with, literal(row[i], t.Columns[i].Type))
+			for _, n := range s.shape.identities {
+				with = append(with, vals[n])
 			}
 			k.pendingIdentities = append(k.pendingIdentities, "("+strings.Join(with, ", ")+")")
 		}
@@ -129,13 +129,11 @@ type upsertShape struct {
 	// old, so foreign keys referencing it still match.
 	set        []bool
 	overriding string // " OVERRIDING SYSTEM VALUE" where a column is an identity GENERATED ALWAYS
-	// replace: a non-key identity GENERATED ALWAYS (identities, positions in the table's columns) can
-	// only be written by an INSERT with OVERRIDING SYSTEM VALUE, never by an UPDATE: the rows whose
-	// identity value differs from the source's are deleted and inserted again. Only those: a delete
-	// fires the ON DELETE actions of the foreign keys that reference the row, and a repair that deleted
-	// every changed row wiped the referencing rows of other tables (ON DELETE CASCADE) where only an
-	// ordinary column differed.
-	replace    bool
+	// identities are the non-key identity GENERATED ALWAYS columns, as positions in cols. Only an INSERT
+	// with OVERRIDING SYSTEM VALUE writes them, never an UPDATE: the rows whose identity value differs
+	// from the source's are deleted and inserted again. Only those: a delete fires the ON DELETE actions
+	// of the foreign keys that reference the row, and a repair that deleted every changed row wiped the
+	// referencing rows of other tables (ON DELETE CASCADE) where only an ordinary column differed.
 	identities []int
 	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), see inheritedUpsert.
 	rowByRow bool
@@ -152,13 +150,21 @@ func shapeOf(t *schema.Table) upsertShape {
 		if c.IdentityAlways {
 			sh.overriding = " OVERRIDING SYSTEM VALUE"
 			if !t.IsKey(i) {
-				sh.replace = true
-				sh.identities = append(sh.identities, i)
+				sh.identities = append(sh.identities, len(sh.cols)-1)
 			}
 		}
 	}
 	sh.rowByRow = t.Mixed
 	return sh
+}
+
+// identityCols lists the non-key identity GENERATED ALWAYS columns, quoted, comma-separated.
+func (sh upsertShape) identityCols() string {
+	names := make([]string, len(sh.identities))
+	for i, n := range sh.identities {
+		names[i] = sh.cols[n]
+	}
+	return strings.Join(names, ", ")
 }
 
 // inheritedUpsert is the upsert of one row (vals, its literals of sh.cols, and key, its key's) into a table
@@ -180,13 +186,12 @@ func inheritedUpsert(t *schema.Table, sh upsertShape, vals, key []string) string
 	}
 	match := fmt.Sprintf("(%s) = (%s)", strings.Join(keyCols, ", "), strings.Join(key, ", "))
 	var b strings.Builder
-	if sh.replace {
-		var ids, vs []string
-		for _, i := range sh.identities {
-			ids = append(ids, schema.QuoteIdent(t.Columns[i].Name))
-			vs = append(vs, vals[slices.Index(sh.cols, schema.QuoteIdent(t.Columns[i].Name))])
+	if len(sh.identities) > 0 {
+		var vs []string
+		for _, n := range sh.identities {
+			vs = append(vs, vals[n])
 		}
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.Ident(), match, strings.Join(ids, ", "), strings.Join(vs, ", "))
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.Ident(), match, sh.identityCols(), strings.Join(vs, ", "))
 	}
 	if len(sets) > 0 {
 		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s;\n", t.Ident(), strings.Join(sets, ", "), match)
@@ -280,19 +285,13 @@ func (s *RepairScript) flush(kind int) error {
 				sets = append(sets, q+" = EXCLUDED."+q)
 			}
 		}
-		if sh.replace {
-			withCols := slices.Clone(keyCols)
-			var names []string
-			for _, i := range sh.identities {
-				withCols = append(withCols, schema.QuoteIdent(t.Columns[i].Name))
-				names = append(names, schema.QuoteIdent(t.Columns[i].Name))
-			}
+		if len(sh.identities) > 0 {
 			// Identity and key columns are NOT NULL, so NOT IN means what it says.
 			fmt.Fprintf(&b, "-- %s: the rows whose %s differs from the source's are deleted and inserted again "+
 				"(an identity GENERATED ALWAYS cannot be updated): the foreign keys that reference them take their ON DELETE action.\n",
-				t, strings.Join(names, ", "))
-			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
-				strings.Join(k.pendingKeys, ",\n  "), strings.Join(withCols, ", "), strings.Join(k.pendingIdentities, ",\n  "))
+				t, sh.identityCols())
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s, %s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
+				strings.Join(k.pendingKeys, ",\n  "), strings.Join(keyCols, ", "), sh.identityCols(), strings.Join(k.pendingIdentities, ",\n  "))
 		}
 		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(sh.cols, ", "),
 			sh.overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))

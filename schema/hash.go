@@ -120,17 +120,14 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	if c.Category == "A" {
 		// Arrays hash element-wise with the element type's hash, unless that hash is not node-independent.
 		// array_eq also compares dimensions and lower bounds, which the element hash ignores.
-		if c.ElemBase == "numeric" || c.ElemBase == "interval" {
-			// Text would tell 1.5 from 1.50, and '1 day' from '24:00:00'. The element hashes leave out
-			// signs (and NaN and ±Infinity; interval_hash_extended folds, see the interval step), and an
-			// array's hash cannot carry a bit per element: hash the elements' text at their smallest scale
-			// (trim_scale; an interval as its span), in order, after the dimensions, gathered by a
-			// subquery per row. That took a 1M-row diff of a numeric[] column from 0.55-0.59 to 2.79-2.85 s
-			// (an earlier session, against the element hash alone).
-			elem := "trim_scale(rowdiff_v)"
-			if c.ElemBase == "interval" {
-				elem = "trim_scale(" + intervalSpan("rowdiff_v") + ")"
-			}
+		if elem := normalizedElem(c.ElemBase); elem != "" {
+			// Text would tell 1.5 from 1.50, '1 day' from '24:00:00', and [1.0,2) from [1,2). The element
+			// hashes leave out signs (numeric's, and the numeric ranges' that use it, and NaN and ±Infinity;
+			// interval_hash_extended folds, see the interval step), and an array's hash cannot carry a bit
+			// per element: hash
+			// the elements' text at their smallest scale (normalizedElem), in order, after the dimensions,
+			// gathered by a subquery per row. That took a 1M-row diff of a numeric[] column from 0.55-0.59
+			// to 2.79-2.85 s (an earlier session, against the element hash alone).
 			elems := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", elem, x)
 			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
 		}
@@ -153,16 +150,6 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			// array_dims' text takes the array's collation, whose hash, where nondeterministic, is of a
 			// sort key: in C, as the elements.
 			return fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s), '') COLLATE \"C\", %s)", x, recordHash(elems, prev)), marks{}
-		}
-		if c.ElemBase == "numrange" || c.ElemBase == "nummultirange" {
-			// By text, their bounds kept their scale ({"[1.0,2)"} against the equal {"[1,2)"}): each
-			// element as the numrange step reads it, in order, after the dimensions, as numeric[] above.
-			norm := numrangeText("rowdiff_v")
-			if c.ElemBase == "nummultirange" {
-				norm = nummultirangeText("rowdiff_v")
-			}
-			elems := fmt.Sprintf("(SELECT array_agg(CASE WHEN rowdiff_v IS NOT NULL THEN %s END ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", norm, x)
-			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
 		}
 		if c.ElemBase == "citext" {
 			// Lowercased whole, as the elements' equality lowercases each: the quoting of elements (a
@@ -236,6 +223,24 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(x + "::text")
+}
+
+// normalizedElem is, for an element type whose arrays hash their elements' text, the SQL of element
+// rowdiff_v's text at its smallest scale (NULL for NULL), or "" for other types: numeric trimmed, an
+// interval as its span in microseconds, trimmed, and numeric ranges as numrangeText and
+// nummultirangeText write them.
+func normalizedElem(base string) string {
+	switch base {
+	case "numeric":
+		return "trim_scale(rowdiff_v)"
+	case "interval":
+		return "trim_scale(" + intervalSpan("rowdiff_v") + ")"
+	case "numrange":
+		return "CASE WHEN rowdiff_v IS NOT NULL THEN " + numrangeText("rowdiff_v") + " END"
+	case "nummultirange":
+		return "CASE WHEN rowdiff_v IS NOT NULL THEN " + nummultirangeText("rowdiff_v") + " END"
+	}
+	return ""
 }
 
 // numrangeText is numrange v's text with its bounds at their smallest scale, in the range's own text

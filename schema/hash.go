@@ -124,10 +124,9 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			// Text would tell 1.5 from 1.50, '1 day' from '24:00:00', and [1.0,2) from [1,2). The element
 			// hashes leave out signs (numeric's, and the numeric ranges' that use it, and NaN and ±Infinity;
 			// interval_hash_extended folds, see the interval step), and an array's hash cannot carry a bit
-			// per element: hash
-			// the elements' text at their smallest scale (normalizedElem), in order, after the dimensions,
-			// gathered by a subquery per row. That took a 1M-row diff of a numeric[] column from 0.55-0.59
-			// to 2.79-2.85 s (an earlier session, against the element hash alone).
+			// per element: hash the elements' text at their smallest scale (normalizedElem), in order, after
+			// the dimensions, gathered by a subquery per row. That took a 1M-row diff of a numeric[] column
+			// from 0.55-0.59 to 2.79-2.85 s (an earlier session, against the element hash alone).
 			elems := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", elem, x)
 			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
 		}

@@ -185,10 +185,13 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err != nil {
 		return nil, 0, err
 	}
+	// Where no index serves the key the check scans the relation: every node at once, as the inspection above.
+	p = pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
-		if err := checkNullKeys(ctx, conn, f.names[i], remotes[i], t); err != nil {
-			return nil, 0, err
-		}
+		p.Go(func(ctx context.Context) error { return checkNullKeys(ctx, conn, f.names[i], remotes[i], t) })
+	}
+	if err := p.Wait(); err != nil {
+		return nil, 0, err
 	}
 	if zone := t.Zone(); zone != "" && zone != f.zoneChecked {
 		// Before any query holds the zone: a name some node does not know would fail every range.

@@ -404,7 +404,8 @@ const nullKeySQL = `SELECT EXISTS (SELECT 1 FROM %s WHERE %s)`
 // checkNullKeys fails when a node whose key columns are not all NOT NULL (a view's or a materialized
 // view's never are) holds a row with a NULL key: ranges and key matches pass over such a row, which
 // would be neither compared nor reported. The check reads the node's snapshot through conn; with an
-// index on the key it is an index scan, without one (a view) a scan of the relation.
+// index on the key it is an index scan (through a view too, to the index of the table under it), without
+// one a scan of the relation.
 func checkNullKeys(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable, t *schema.Table) error {
 	var conds, nullable []string
 	for _, k := range t.KeyColumns() {

@@ -52,12 +52,16 @@ LIMIT 1`
 // the query on PostgreSQL 14; so are the ICU locale's column (colliculocale in 15 and 16, colllocale
 // from 17) and ICU rules (from 16) of a nondeterministic collation, whose definition and library
 // version must match across nodes for its sort keys to (see schema.Column.Collation).
+// A domain may be over another domain, so the base type (of a column, or of an array's element) is found by
+// walking typbasetype down to a type that is not a domain, and numeric's typmod is the innermost domain's
+// (a domain has no typmod of its own, the column's is -1); a single step left a domain over a domain over
+// numeric comparing by text (1.5 against 1.50 differed) and its Parquet column a string.
 const columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
        bt.typname, bt.typcategory, coalesce(ebt.typname, ''), coalesce(ebt.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
-       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE -1 END,
-       CASE WHEN bt.typname = 'numeric' AND a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 ELSE -1 END,
+       CASE WHEN bt.typname = 'numeric' AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
+       CASE WHEN bt.typname = 'numeric' AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
        a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
@@ -69,9 +73,21 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
-LEFT JOIN pg_catalog.pg_type ebt ON ebt.oid = CASE WHEN et.typtype = 'd' THEN et.typbasetype ELSE et.oid END
+CROSS JOIN LATERAL (
+    WITH RECURSIVE chain(oid, typmod, depth) AS (
+        SELECT a.atttypid, a.atttypmod, 0
+        UNION ALL
+        SELECT d.typbasetype, d.typtypmod, chain.depth + 1
+        FROM chain JOIN pg_catalog.pg_type d ON d.oid = chain.oid AND d.typtype = 'd')
+    SELECT oid, typmod FROM chain ORDER BY depth DESC LIMIT 1) base
+JOIN pg_catalog.pg_type bt ON bt.oid = base.oid
+LEFT JOIN LATERAL (
+    WITH RECURSIVE chain(oid, depth) AS (
+        SELECT bt.typelem, 0 WHERE bt.typcategory = 'A'
+        UNION ALL
+        SELECT d.typbasetype, chain.depth + 1 FROM chain JOIN pg_catalog.pg_type d ON d.oid = chain.oid AND d.typtype = 'd')
+    SELECT oid FROM chain ORDER BY depth DESC LIMIT 1) elem ON true
+LEFT JOIN pg_catalog.pg_type ebt ON ebt.oid = elem.oid
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 

@@ -644,8 +644,8 @@ func remoteColumns(t testing.TB, n Node, schemaName, table string) []fcol {
 	defer conn.Close(context.Background())
 	rows, _ := conn.Query(t.Context(), `
 SELECT a.attname,
-       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod)
-            WHEN et.typtype = 'd' THEN format_type(et.typbasetype, et.typtypmod) || '[]'
+       CASE WHEN ty.typtype = 'd' THEN format_type(b.oid, b.typmod)
+            WHEN et.typtype = 'd' THEN format_type(eb.oid, eb.typmod) || '[]'
             ELSE format_type(a.atttypid, a.atttypmod) END,
        ty.typtype::text, coalesce(et.typtype::text, ''),
        coalesce(et.typname, ty.typname)::text,
@@ -653,6 +653,8 @@ SELECT a.attname,
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
 JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_type et ON et.oid = ty.typelem AND ty.typcategory = 'A'
+`+testkit.BaseType("a.atttypid", "a.atttypmod", "b")+`
+`+testkit.BaseType("et.oid", "-1", "eb")+`
 WHERE ns.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schemaName, table)
 	var cols []fcol
 	for rows.Next() {

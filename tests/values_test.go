@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
 	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
@@ -565,16 +568,17 @@ func TestNullBesideStandIn(t *testing.T) {
 }
 
 // TestDomains compares columns, and a key, whose types are domains over types with a length: char(n),
-// bit(n), varchar(n), numeric(p,s) and char(n)[]. rowdiff reads a domain as the type it is over, and a
+// bit(n), varchar(n), numeric(p,s) and char(n)[], and a domain over a domain over numeric. rowdiff reads a domain as the type it is over, and a
 // cast to plain "character" or "bit" would cut each value to its first character or bit: values that
 // differ after it must still differ, and char values that differ only in trailing spaces must not.
 func TestDomains(t *testing.T) {
 	t.Parallel()
 	schema := `CREATE DOMAIN code8 AS char(8) COLLATE "C" NOT NULL; CREATE DOMAIN code5 AS char(5);
 CREATE DOMAIN bits3 AS bit(3); CREATE DOMAIN vc4 AS varchar(4); CREATE DOMAIN money2 AS numeric(6,2);
-CREATE DOMAIN codes AS char(5)[]; CREATE DOMAIN dnum AS numeric; CREATE DOMAIN dfl AS float8;
-CREATE TABLE dm (k code8 PRIMARY KEY, c code5, b bits3, v vc4, n money2, cs codes, na dnum[], fa dfl[]);
-INSERT INTO dm SELECT 'k' || lpad(i::text, 4, '0'), 'ab' || i, B'101', 'v' || i, i / 4.0, ARRAY['x' || i, 'y'], ARRAY[i / 4.0], ARRAY[i]
+CREATE DOMAIN codes AS char(5)[]; CREATE DOMAIN dnum AS numeric; CREATE DOMAIN dfl AS float8; CREATE DOMAIN dnum2 AS dnum;
+CREATE TABLE dm (k code8 PRIMARY KEY, c code5, b bits3, v vc4, n money2, cs codes, na dnum[], fa dfl[], nn dnum2, nna dnum2[]);
+INSERT INTO dm SELECT 'k' || lpad(i::text, 4, '0'), 'ab' || i, B'101', 'v' || i, i / 4.0, ARRAY['x' || i, 'y'], ARRAY[i / 4.0], ARRAY[i],
+  i / 8.0, ARRAY[i / 8.0]
 FROM generate_series(1, 300) i;`
 	plants := []struct {
 		k      int
@@ -596,6 +600,11 @@ FROM generate_series(1, 300) i;`
 		{15, "na", "'{5}'", "'{-5}'", true},
 		{16, "fa", "'{-0}'", "'{0}'", false},
 		{17, "fa", "'{0,1}'", "'{1,0}'", true},
+		// A domain over a domain: it, and its arrays, compared by text.
+		{18, "nn", "1.5", "1.50", false},
+		{19, "nn", "5", "-5", true},
+		{20, "nna", "'{1.0}'", "'{1}'", false},
+		{21, "nna", "'{5}'", "'{-5}'", true},
 		{250, "c", "'x1234'", "'x1299'", true},
 	}
 	var pa, pb strings.Builder
@@ -690,21 +699,38 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 
 // TestNumericScalesToParquet: numeric(10,2) on one node against numeric(10,4) on the other is written to
 // Parquet as DECIMAL(12,4), which holds both nodes' values; it was DECIMAL(10,4), and 12345678.99 failed
-// the run.
+// the run. A domain over a domain over numeric(8,3) is DECIMAL(8,3); it was a string, the domain's
+// typmod unread. Arrow reads the file's schema.
 func TestNumericScalesToParquet(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t, "", `CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,2)); INSERT INTO nm2 VALUES (1, 12345678.99), (2, 1.5), (3, 2.5);`,
-		`CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,4)); INSERT INTO nm2 VALUES (1, 1.1234), (2, 1.4), (3, 2.5000);`)
+	domains := `CREATE DOMAIN dn1 AS numeric(8,3); CREATE DOMAIN dn2 AS dn1;`
+	a, b := pair(t, domains, `CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,2), y dn2); INSERT INTO nm2 VALUES (1, 12345678.99, 1), (2, 1.5, 2), (3, 2.5, 3);`,
+		`CREATE TABLE nm2 (id int PRIMARY KEY, x numeric(10,4), y dn2); INSERT INTO nm2 VALUES (1, 1.1234, 1), (2, 1.4, 2), (3, 2.5000, 3.001);`)
 	nodes := []Node{a, b}
 	want := truth(t, nodes, Spec{Table: "nm2", Key: []string{"id"}})
-	if len(want) != 2 {
-		t.Fatalf("test setup: the truth has %d differences, want 2", len(want))
+	if len(want) != 3 {
+		t.Fatalf("test setup: the truth has %d differences, want 3", len(want))
 	}
 	check(t, diff(t, "nm2", nodes), want, []string{"id"}, "public.nm2")
 	out := filepath.Join(t.TempDir(), "nm2.parquet")
 	p := runRowdiff(t, append(append([]string{"diff", "--table", "nm2"}, nodeArgs(nodes)...), "--out", out)...)
 	if _, err := os.Stat(out); p.Code != 1 || err != nil {
-		t.Errorf("diff to Parquet: exit %d (%v), want 1 and a file\nstderr:\n%s", p.Code, err, p.Stderr)
+		t.Fatalf("diff to Parquet: exit %d (%v), want 1 and a file\nstderr:\n%s", p.Code, err, p.Stderr)
+	}
+	rd, err := file.OpenParquetFile(out, false)
+	if err != nil {
+		t.Fatalf("arrow cannot open %s: %v", out, err)
+	}
+	defer rd.Close()
+	sch, err := pqarrow.FromParquet(rd.MetaData().Schema, nil, rd.MetaData().KeyValueMetadata())
+	if err != nil {
+		t.Fatalf("arrow cannot read the schema of %s: %v", out, err)
+	}
+	for col, want := range map[string]string{"x": "decimal(12, 4)", "y": "decimal(8, 3)"} {
+		f, ok := sch.FieldsByName(col)
+		if !ok || len(f) != 1 || f[0].Type.String() != want {
+			t.Errorf("Parquet column %s: Arrow reads %v, want %s", col, f, want)
+		}
 	}
 }
 

@@ -79,6 +79,18 @@ const (
 // Composites are the composite types the tests declare columns with; the truth database has them too.
 const Composites = `CREATE TYPE rowdiff_amt AS (v numeric, cur text); CREATE TYPE rowdiff_nest AS (a rowdiff_amt, n int8); CREATE TYPE rowdiff_nmr AS (a int, r nummultirange)`
 
+// BaseType is a LATERAL subquery, for a FROM list, that names the type a domain is over, as alias(oid, typmod):
+// it walks a domain over a domain down to the type under both, whose typmod is the innermost domain's. typ and
+// typmod are SQL expressions of the outer query; for a type that is no domain, alias is typ itself. The truth
+// database has no domains, so the truth reads a domain's column as that type.
+func BaseType(typ, typmod, alias string) string {
+	return fmt.Sprintf(`LEFT JOIN LATERAL (WITH RECURSIVE ch(oid, typmod, depth) AS (
+    SELECT %s, %s, 0
+    UNION ALL
+    SELECT d.typbasetype, d.typtypmod, ch.depth + 1 FROM ch JOIN pg_catalog.pg_type d ON d.oid = ch.oid AND d.typtype = 'd')
+  SELECT oid, typmod FROM ch ORDER BY depth DESC LIMIT 1) %s ON true`, typ, typmod, alias)
+}
+
 // CreateTruthDB creates database name on c with postgres_fdw, which the truth queries join the nodes'
 // tables through, citext, CaseInsensitive and Composites.
 func CreateTruthDB(ctx context.Context, c *pgcluster.Cluster, name string) error {

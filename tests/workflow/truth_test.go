@@ -314,13 +314,14 @@ func remoteColumns(t testing.TB, n Node, schemaName, table string) []fcol {
 SELECT a.attname::text,
        CASE WHEN ty.typtype = 'e' THEN 'text'
             WHEN et.typtype = 'e' THEN 'text[]'
-            WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod)
+            WHEN ty.typtype = 'd' THEN format_type(b.oid, b.typmod)
             ELSE format_type(a.atttypid, a.atttypmod) END,
-       (CASE WHEN ty.typtype = 'd' THEN bt.typname ELSE ty.typname END)::text
+       bt.typname::text
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
 JOIN pg_type ty ON ty.oid = a.atttypid
-LEFT JOIN pg_type bt ON bt.oid = ty.typbasetype
+`+testkit.BaseType("a.atttypid", "a.atttypmod", "b")+`
+JOIN pg_type bt ON bt.oid = b.oid
 LEFT JOIN pg_type et ON et.oid = ty.typelem AND ty.typcategory = 'A'
 WHERE ns.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schemaName, table)
 	if len(rows) == 0 {

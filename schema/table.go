@@ -266,6 +266,16 @@ func ParseQualified(s string) (schema, name string, err error) {
 	return "", "", fmt.Errorf("table %q: want [schema.]table", s)
 }
 
+// ParseIdent parses one identifier, quoted or not (an unquoted one folded to lower case), as
+// ParseQualified parses each part.
+func ParseIdent(s string) (string, error) {
+	parts, err := parseIdentList(s, 0)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", s, err)
+	}
+	return parts[0], nil
+}
+
 // ParseIdentList parses a comma-separated list of column identifiers, quoted or not.
 func ParseIdentList(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {

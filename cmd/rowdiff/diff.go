@@ -41,6 +41,11 @@ func diffCommand() *cobra.Command {
 					return err
 				}
 			}
+			for i, s := range cfg.Schemas {
+				if cfg.Schemas[i], err = schema.ParseIdent(s); err != nil {
+					return fmt.Errorf("--schema %w", err)
+				}
+			}
 			open, err := opener(out, format)
 			if err != nil {
 				return err
@@ -57,7 +62,7 @@ func diffCommand() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&cfg.Tables, "table", nil, "table to compare, [SCHEMA.]TABLE (identifiers; quote mixed case with \"...\"); repeat for more tables")
-	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a key (a primary key, or a unique index on NOT NULL columns); repeatable")
+	fl.StringArrayVar(&cfg.Schemas, "schema", nil, "compare every table of this schema that has a key (a primary key, or a unique index on NOT NULL columns); an identifier, as in --table; repeatable")
 	nodes.add(fl)
 	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, DIR/ (a Parquet file per table), or - for JSON Lines on stdout")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")

@@ -148,7 +148,7 @@ INSERT INTO "Sch.ema"."Tä ble""x" VALUES (51, 'only on b', 51);`)
 		cols  []string // compared columns besides id
 	}{
 		{"table", []string{"--table", qualified}, []string{"Mixed Case", "select"}},
-		{"schema", []string{"--schema", "Sch.ema"}, []string{"Mixed Case", "select"}},
+		{"schema", []string{"--schema", `"Sch.ema"`}, []string{"Mixed Case", "select"}},
 		{"key and columns", []string{"--table", qualified, "--key", `"id"`, "--columns", `"select"`}, []string{"select"}},
 		{"exclude", []string{"--table", qualified, "--exclude-columns", `"select"`}, []string{"Mixed Case"}},
 	} {

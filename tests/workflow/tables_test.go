@@ -157,8 +157,9 @@ UPDATE public.other SET v = 'different';`)
 	if !strings.Contains(d.Stderr, "s.nopk") || !strings.Contains(strings.ToLower(d.Stderr), "skipped") {
 		t.Errorf("stderr does not say s.nopk was skipped:\n%s", d.Stderr)
 	}
-	// A table --table names comes first, and --schema does not list it again.
-	both := diff(t, nodes, "--table", "s.t2", "--schema", "s")
+	// A table --table names comes first, and --schema does not list it again. --schema is an identifier, as
+	// --table's parts are: unquoted, it folds to lower case (it was taken as written, and S named no schema).
+	both := diff(t, nodes, "--table", "s.t2", "--schema", "S")
 	wantCode(t, both.Proc, 1)
 	checkTables(t, both, a, b, []Spec{specs[1], specs[0]}, true)
 	for _, nodes := range [][]Node{{a, b}, {b, a}} {

@@ -389,6 +389,20 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			return nil, fmt.Errorf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)
 		}
 	}
+	if len(remotes) > 2 {
+		all := make([]map[string]schema.Column, len(remotes))
+		for i, r := range remotes {
+			all[i] = byName(r)
+		}
+		for _, c := range t.Columns {
+			if len(others[c.Name]) == 0 {
+				continue
+			}
+			if msg := pairApart(c, all, names, sel.TimestampZone); msg != "" {
+				return nil, fmt.Errorf("table %s: %s", t, msg)
+			}
+		}
+	}
 	for _, c := range t.Columns {
 		if o := others[c.Name]; len(o) > 0 {
 			line := fmt.Sprintf("column %q is %s on %s, %s: compared as %s",
@@ -517,6 +531,63 @@ func commonType(c, o schema.Column, zone string) (schema.Column, bool) {
 	}
 	c.Type = c.CastType
 	return c, true
+}
+
+// pairApart checks column c, compared in its common type over three or more nodes whose declared types
+// differ, against each pair of nodes: every row gets one digest per node, so the common type's equality
+// must be each pair's own. Where a pair alone would compare in a type whose equality the common type
+// changes (two varchar nodes compared as bpchar beside a char(n) node lose trailing spaces; two json nodes
+// as jsonb lose key order; two timestamp nodes as timestamptz call two local times of a clock change's gap
+// equal; a varchar and a char(n) node as text beside a text node count trailing spaces char(n) ignores), no
+// digest can be right for both pairs, and pairApart says which pair; "" when every pair agrees. all holds
+// each node's columns by name.
+func pairApart(c schema.Column, all []map[string]schema.Column, names []string, zone string) string {
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			ci, cj := all[i][c.Name], all[j][c.Name]
+			pair := ci
+			if ci.Type != cj.Type {
+				pair, _ = commonType(ci, cj, zone) // the merge into c found one
+			}
+			if sameEquality(pair, c, ci.Base == "bpchar" && cj.Base == "bpchar") {
+				continue
+			}
+			types := fmt.Sprintf("%s on %s and %s", ci.Type, names[i], names[j])
+			if ci.Type != cj.Type {
+				types = fmt.Sprintf("%s on %s and %s on %s", ci.Type, names[i], cj.Type, names[j])
+			}
+			return fmt.Sprintf("column %q is %s, which compare as %s, but with the other nodes' types every node's "+
+				"values compare as %s, and the two equalities differ (one may call values equal that the other does "+
+				"not); diff %s and %s apart from the others, or leave the column out with --exclude-columns",
+				c.Name, types, pair.Type, c.Type, names[i], names[j])
+		}
+	}
+	return ""
+}
+
+// sameEquality reports whether values compared as pair (a pair of nodes' own common type) are equal exactly
+// when their conversions to common are: the same type, or a conversion that keeps every value apart
+// (integers widened, varchar as text, a date as its midnight, float4 as float8, an enum by its label);
+// char(n) as text only for two char(n) nodes (bpchar's text drops the trailing spaces its equality ignores,
+// but a varchar's keeps them).
+func sameEquality(pair, common schema.Column, bothChar bool) bool {
+	switch {
+	case pair.Base == common.Base && pair.Zone == common.Zone:
+		return true
+	case pair.Category == "E" && common.EnumLabel:
+		return true
+	case pair.Base == "bpchar" && common.Base == "text":
+		return bothChar
+	}
+	return exactlyAs[[2]string{pair.Base, common.Base}]
+}
+
+// exactlyAs holds the conversions of one base type to another (the first to the second) that keep
+// unequal values apart and equal ones together.
+var exactlyAs = map[[2]string]bool{
+	{"int2", "int4"}: true, {"int2", "int8"}: true, {"int4", "int8"}: true,
+	{"int2", "numeric"}: true, {"int4", "numeric"}: true, {"int8", "numeric"}: true,
+	{"varchar", "text"}: true, {"date", "timestamp"}: true, {"float4", "float8"}: true,
 }
 
 var integerWidth = map[string]int{"int2": 2, "int4": 4, "int8": 8}

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +90,45 @@ UPDATE tm SET num = num + 1 WHERE id % 300 = 0; DELETE FROM tm WHERE id % 700 = 
 			t.Errorf("summary: %d ranges hashed, %d rows compared: the table was not read in full compares", s.RangesHashed, s.RowsCompared)
 		}
 	}
+}
+
+// TestThreeNodesTypesApart: over three nodes whose declared types differ, every node's values are compared
+// in one common type, and where two nodes alone would compare in a type with another equality no digest
+// serves both. Two varchar nodes beside a char(n) one were compared as bpchar ('ab' and 'ab  ' equal),
+// two json nodes beside a jsonb one as jsonb (key order lost), and the run exited 0. Such a column is
+// refused, naming the pair; types whose conversion keeps every value apart (int against bigint, varchar
+// against text) still compare, as PostgreSQL says.
+func TestThreeNodesTypesApart(t *testing.T) {
+	t.Parallel()
+	fill := `INSERT INTO ta SELECT i, 'v' || i, '{"a": 1, "b": 2}', i FROM generate_series(1, 50) i;`
+	a := newNode(t, "a", clA, `CREATE TABLE ta (id int PRIMARY KEY, s varchar(5), j json, n int, w varchar(9));`+fill+
+		`UPDATE ta SET w = 'x' || id; UPDATE ta SET w = 'x  ' WHERE id = 4; UPDATE ta SET n = 0 WHERE id = 5;`)
+	b := newNode(t, "b", clB, `CREATE TABLE ta (id int PRIMARY KEY, s varchar(5), j json, n bigint, w text);`+fill+
+		`UPDATE ta SET s = 'v1  ' WHERE id = 1; UPDATE ta SET j = '{"b": 2, "a": 1}' WHERE id = 2;
+UPDATE ta SET w = 'x' || id; UPDATE ta SET w = 'x' WHERE id = 4; UPDATE ta SET n = 3000000000 WHERE id = 6;`)
+	c := newNode(t, "c", clC, `CREATE TABLE ta (id int PRIMARY KEY, s char(5), j jsonb, n numeric, w varchar(20));`+fill+
+		`UPDATE ta SET w = 'x' || id;`)
+	nodes := []Node{a, b, c}
+	for _, tc := range []struct{ col, pair string }{
+		{"s", `column "s" is character varying(5) on a and b, which compare as character varying(5)`},
+		{"j", `column "j" is json on a and b, which compare as json`},
+	} {
+		p := runRowdiff(t, append(append([]string{"diff", "--table", "ta", "--columns", tc.col}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, tc.pair) || !strings.Contains(p.Stderr, "diff a and b apart") {
+			t.Errorf("--columns %s over a, b and c: exit %d, want 2 and %q\nstderr:\n%s", tc.col, p.Code, tc.pair, p.Stderr)
+		}
+	}
+	// The same pairs alone compare as PostgreSQL compares them.
+	want := truth(t, []Node{a, b}, Spec{Table: "ta", Key: []string{"id"}})
+	if len(want) != 5 {
+		t.Fatalf("test setup: the truth of a and b has %d differences, want 5 (ids 1, 2, 4, 5, 6)", len(want))
+	}
+	check(t, diff(t, "ta", []Node{a, b}), want, []string{"id"}, "public.ta")
+	// n (int, bigint, numeric) and w (varchar(9), text, varchar(20)) keep every value apart in the common type.
+	spec := Spec{Table: "ta", Key: []string{"id"}, Columns: []string{"n", "w"}}
+	want = truth(t, nodes, spec)
+	if len(want) != 3 {
+		t.Fatalf("test setup: the truth of n and w on a, b and c has %d differences, want 3 (ids 4, 5, 6)", len(want))
+	}
+	check(t, diff(t, "ta", nodes, "--columns", "n,w"), want, []string{"id"}, "public.ta")
 }

@@ -352,8 +352,10 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	fmt.Fprintf(h, "-- generated: %s\n", started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(h, "-- keys: %d (%d upserted from the source's current rows, %d deleted because the source lacks them)\n", s.upserts+s.deletes, s.upserts, s.deletes)
 	fmt.Fprintf(h, "-- Review it, then run it on the target: psql -v ON_ERROR_STOP=1 -f <this file> <target>\n")
-	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings.
-	fmt.Fprintf(h, "SET standard_conforming_strings = on;\n")
+	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings,
+	// and in UTF-8, which psql would otherwise take for the target database's encoding (LATIN1 made é two
+	// characters, without an error).
+	fmt.Fprintf(h, "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n")
 	for _, kv := range schema.TextSettings {
 		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}

@@ -728,3 +728,21 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '
 		identical(t, a, b, s)
 	}
 }
+
+// TestRepairIntoLatin1: the script's literals are UTF-8, and it did not say so, so psql on a LATIN1 target
+// (a client_encoding of the database's when not on a terminal) stored 'café' as 'cafÃ©' without an error,
+// and the rows still differed after the repair. The script now sets client_encoding.
+func TestRepairIntoLatin1(t *testing.T) {
+	t.Parallel()
+	const fill = `CREATE TABLE enc (id int PRIMARY KEY, s text); INSERT INTO enc SELECT i, 'caf' || chr(233) || i FROM generate_series(1, 20) i;`
+	a := newNode(t, "a", clA, fill)
+	db := fmt.Sprintf("w%d_b", uniq())
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := clB.Exec(ctx, "postgres", "CREATE DATABASE "+ident(db)+" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"); err != nil {
+		t.Fatalf("create a LATIN1 database for node b: %v", err)
+	}
+	b := Node{Name: "b", C: clB, DB: db}
+	b.Exec(t, fill+`UPDATE enc SET s = 'x' WHERE id % 5 = 0; DELETE FROM enc WHERE id = 3;`)
+	workflow(t, a, b, Spec{Table: "enc", Key: []string{"id"}}, "enc")
+}

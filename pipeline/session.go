@@ -93,9 +93,21 @@ func pinned(t Timeouts) string {
 func (n *node) configure(t Timeouts) error {
 	cfg, err := pgx.ParseConfig(n.DSN)
 	if err != nil {
-		// pgx's parse errors can echo the DSN, password included; say only what is wrong.
-		return fmt.Errorf("node %s: invalid connection string", n.Name)
+		return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 	}
+	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
+	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
+	// sends. By Go's and Linux's documented defaults (not measured), a 30 s keepalive with 9 probes 15 s
+	// apart would take 165 s for the one, and 15 retransmissions about 15 minutes for the other. The DSN's
+	// keepalive keywords and tcp_user_timeout replace them.
+	dialer := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 4},
+	}
+	unacked := deadPeer
+	if err := clientKeywords(cfg, dialer, &unacked); err != nil {
+		return fmt.Errorf("node %s: connection string: %w", n.Name, err)
+	}
+	dialer.Control = userTimeout(unacked)
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > t.Connect {
 		cfg.ConnectTimeout = t.Connect
 	}
@@ -119,14 +131,6 @@ func (n *node) configure(t Timeouts) error {
 	// by big tables, make peak RSS grow with them, and every connection holds one.
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 32<<10), w)
-	}
-	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
-	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
-	// sends. By Go's and Linux's documented defaults (not measured), a 30 s keepalive with 9 probes 15 s
-	// apart would take 165 s for the one, and 15 retransmissions about 15 minutes for the other.
-	dialer := &net.Dialer{
-		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 4},
-		Control:         userTimeout(deadPeer),
 	}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)

@@ -26,10 +26,12 @@ func (n *nodeFlags) add(fl *pflag.FlagSet) {
 
 func (n nodeFlags) parse() ([]pipeline.Node, error) {
 	var out []pipeline.Node
-	for _, s := range n {
+	for i, s := range n {
 		name, dsn, ok := strings.Cut(s, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("--node %q: want NAME=DSN", s)
+		// A DSN given without its NAME= would otherwise be cut at its first = and the rest taken for a
+		// name, and both named in messages and the summary: password included. The value is not shown.
+		if !ok || name == "" || strings.ContainsAny(name, ":/@?&= \t'\"") {
+			return nil, fmt.Errorf("--node number %d: want NAME=DSN, NAME a node name such as a or primary (the value is not shown: it may hold a password)", i+1)
 		}
 		out = append(out, pipeline.Node{Name: name, DSN: dsn})
 	}

@@ -3,7 +3,9 @@ package faults
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +108,86 @@ func tryConnect(dsn string) error {
 		return err
 	}
 	return conn.Close(ctx)
+}
+
+// TestClientKeywords: libpq keywords that pgx does not know were sent to the server as settings, and the
+// connection failed (FATAL: unrecognized configuration parameter "hostaddr"); a primary_conninfo that
+// pg_basebackup -R writes holds several. Those rowdiff honours work (hostaddr: host names a host that does
+// not resolve, so only hostaddr reaches the node), those without effect here are dropped, and those that
+// would weaken the connection are refused, naming the node and the keyword. A DSN given without NAME= is
+// refused without being shown (it was cut at its first = and shown, password included), and an
+// unparsable one says why (it said only "invalid connection string"), its password masked.
+func TestClientKeywords(t *testing.T) {
+	db := newDB(t, "kw", []*pgcluster.Cluster{clA, clB},
+		"CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
+	execSQL(t, clB, db, "UPDATE t SET v = -v WHERE id IN (3, 50, 99)")
+	// The truth: the ids whose rows differ, read from both nodes.
+	rows := func(c *pgcluster.Cluster) map[int64]int64 {
+		conn := connect(t, c, db)
+		defer conn.Close(context.Background())
+		var id, v int64
+		m := map[int64]int64{}
+		r, _ := conn.Query(t.Context(), "SELECT id, v FROM t")
+		if _, err := pgx.ForEachRow(r, []any{&id, &v}, func() error { m[id] = v; return nil }); err != nil {
+			t.Fatalf("read t on %s: %v", c.Name(), err)
+		}
+		return m
+	}
+	ra, rb := rows(clA), rows(clB)
+	var want []int64
+	for id, v := range ra {
+		if rb[id] != v {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	if len(want) != 3 {
+		t.Fatalf("test setup: %d rows differ, want 3", len(want))
+	}
+
+	const honoured = " host=no-such-host.invalid hostaddr=127.0.0.1 keepalives=1 keepalives_idle=30 keepalives_interval=5" +
+		" keepalives_count=3 tcp_user_timeout=20000 gssencmode=prefer sslcompression=0 fallback_application_name=x" +
+		" load_balance_hosts=disable ssl_min_protocol_version=TLSv1.2"
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+		nodeArg("b", clB.DSN(db)+honoured)...), "--out", out)...)
+	var got []int64
+	if ch.code == 1 {
+		for _, r := range readRecords(t, out) {
+			got = append(got, r.intKey(t, "id"))
+		}
+		slices.Sort(got)
+	}
+	if ch.code != 1 || !slices.Equal(got, want) {
+		t.Errorf("node b's DSN with libpq keywords: exit %d and keys %v, want 1 and %v\nstderr:\n%s", ch.code, got, want, ch.stderr.String())
+	}
+
+	for _, tc := range []struct{ dsn, want string }{
+		{clB.DSN(db) + " sslcrl=/etc/crl.pem", "sslcrl"},
+		{clB.DSN(db) + " gssencmode=require", "gssencmode=require"},
+		{clB.DSN(db) + " requirepeer=postgres", "requirepeer"},
+		{fmt.Sprintf("postgres://%s:%s%%zz@127.0.0.1:%d/%s", pwRole, pwSecret, clB.Port(), db), "percent"},
+		{"host=127.0.0.1 port=notaport user=" + pwRole + " password=" + pwSecret, "invalid port"},
+	} {
+		dir := t.TempDir()
+		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+			nodeArg("broken", tc.dsn)...), "--out", filepath.Join(dir, "o.jsonl"))...)
+		if stderr := ch.stderr.String(); ch.code != 2 || !strings.Contains(stderr, "node broken") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, want 2 naming node broken and %q\nstderr:\n%s", tc.want, ch.code, tc.want, stderr)
+		}
+		checkNoSecrets(t, ch)
+		checkNoOutput(t, dir)
+	}
+
+	dir := t.TempDir()
+	url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", pwRole, pwSecret, clB.Port(), db)
+	ch = runRowdiff(t, append(append([]string{"diff", "--table", "t", "--node", url}, nodeArg("a", clA.DSN(db))...),
+		"--out", filepath.Join(dir, "o.jsonl"), "--summary", filepath.Join(dir, "s.json"), "--log-format", "json")...)
+	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "want NAME=DSN") {
+		t.Errorf("a DSN without NAME=: exit %d, want 2 and \"want NAME=DSN\"\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	checkNoSecrets(t, ch)
+	if data, err := os.ReadFile(filepath.Join(dir, "s.json")); err == nil && strings.Contains(string(data), pwSecret) {
+		t.Errorf("a DSN without NAME=: the summary shows the password:\n%s", data)
+	}
 }

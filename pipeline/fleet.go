@@ -181,6 +181,9 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err := p.Wait(); err != nil {
 		return nil, 0, err
 	}
+	for i, r := range remotes {
+		r.encoding = f.nodes[i].encoding
+	}
 	t, err := buildTable(f.names, remotes, sel)
 	if err != nil {
 		return nil, 0, err

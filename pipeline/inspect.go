@@ -33,7 +33,14 @@ type remoteTable struct {
 	// correlation is each analyzed column's pg_stats.correlation: how closely its order follows the
 	// table's physical order, from -1 to 1 (read on the first node only).
 	correlation map[string]float64
+	// encoding is the node's server_encoding, set by the fleet (the coordinator read it).
+	encoding string
 }
+
+// utf8Ordered are the server encodings whose byte order of text is that of the same text in UTF-8, which
+// rowdiff's key order is (schema.Table.KeyUTF8): UTF-8 itself, LATIN1, whose bytes are the code points,
+// and SQL_ASCII, whose bytes reach rowdiff unconverted.
+var utf8Ordered = map[string]bool{"UTF8": true, "LATIN1": true, "SQL_ASCII": true}
 
 const findTableSQL = `
 SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.reltuples::float8
@@ -420,6 +427,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
+	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })
 	// Without a reason, every node's text key columns order by bytes (keyScanReason checks).
 	t.KeyBytes = t.KeyScan == ""
 	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]
@@ -669,6 +677,9 @@ func keyScanReason(names []string, remotes []*remoteTable, key []string) string 
 		for _, c := range r.columns {
 			if slices.Contains(key, c.Name) && !c.CCollation && schema.Textual(c.Base) {
 				return fmt.Sprintf("node %s: key column %q does not use the C collation, so its index order is not rowdiff's", names[i], c.Name)
+			}
+			if slices.Contains(key, c.Name) && !utf8Ordered[r.encoding] && schema.Textual(c.Base) {
+				return fmt.Sprintf("node %s: its server encoding %s orders key column %q otherwise than UTF-8, rowdiff's order", names[i], r.encoding, c.Name)
 			}
 		}
 		indexed := slices.ContainsFunc(r.indexes, func(cols []string) bool {

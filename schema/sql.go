@@ -163,8 +163,11 @@ func (q *SQL) where(pred string) string {
 
 func (q *SQL) orderBy() string {
 	parts := make([]string, len(q.T.Key))
-	for i := range q.T.Key {
+	for i, k := range q.T.Key {
 		parts[i] = q.keyExpr(i)
+		if q.T.KeyUTF8 && textual[q.T.Columns[k].Base] {
+			parts[i] = "convert_to(" + parts[i] + ", 'UTF8')"
+		}
 	}
 	return strings.Join(parts, ", ")
 }

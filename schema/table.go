@@ -141,6 +141,13 @@ type Table struct {
 	// Inspection sets it where KeyScan is empty; it is not derived from KeyScan, so that a Table built by
 	// hand (tests, the bench) keeps COLLATE "C".
 	KeyBytes bool
+	// KeyUTF8 says some node's server encoding orders text otherwise than UTF-8 (WIN1252 puts € at 0x80,
+	// before é): text key columns are then ordered by their UTF-8 bytes, as rowdiff's merge orders them,
+	// and the table is read by key hash (KeyScan), since no index serves that order. Ordered as the
+	// encoding's bytes, a WIN1252 table's keys reached the merge out of its order, and the run failed
+	// ("not unique or arrives out of order"); beside a UTF-8 node, ranges cut at one node's keys held other
+	// keys on the other, and keys were reported missing on both.
+	KeyUTF8 bool
 	// Converted says, for the summary, which columns the nodes declare with different types and the
 	// common type each is compared in (see Column.Converted), one line per column.
 	Converted []string

@@ -86,6 +86,12 @@ func pinned(t Timeouts) string {
 	for _, kv := range settings {
 		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], schema.QuoteLiteral(kv[1]))
 	}
+	// rowdiff's SQL calls built-in functions and operators by name, as --where may: a schema before
+	// pg_catalog in the session's search_path (a role's setting, PGOPTIONS) could put its own
+	// hashtextextended in their place, and changed rows hashed alike. pg_catalog goes first; the rest of the
+	// path stays, for --table without a schema and for --where.
+	b.WriteString(`; SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' ` +
+		`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, true)`)
 	return b.String()
 }
 

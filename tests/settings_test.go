@@ -263,3 +263,27 @@ ANALYZE t;`, "", "UPDATE t SET v = -v WHERE v % 997 = 0;")
 		t.Errorf("the diff took %.2f s, not longer than --statement-timeout: the test shows nothing", r.Summary.ElapsedSeconds)
 	}
 }
+
+// TestSearchPathShadowing: rowdiff's queries call built-in functions by name, and a schema before
+// pg_catalog in a session's search_path (a role's, a database's, or PGOPTIONS') could put its own function of
+// the same name in their place. With evil.hashtextextended returning its seed, the text column hashed
+// alike on every row, and changed rows went unreported. rowdiff puts pg_catalog first.
+func TestSearchPathShadowing(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE SCHEMA evil;
+CREATE FUNCTION evil.hashtextextended(text, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT $2';
+CREATE TABLE sp (id int PRIMARY KEY, v text, n int);
+INSERT INTO sp SELECT i, 'v' || i, i FROM generate_series(1, 300) i;`
+	a, b := pair(t, setup, "", `UPDATE sp SET v = 'changed' WHERE id % 50 = 7; UPDATE sp SET n = -n WHERE id = 100; DELETE FROM sp WHERE id = 3;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "sp", Key: []string{"id"}})
+	if len(want) != 8 {
+		t.Fatalf("test setup: the truth has %d differences, want 8", len(want))
+	}
+	for i := range nodes {
+		nodes[i].DSN = nodes[i].C.DSN(nodes[i].DB) + " search_path=evil,pg_catalog,public"
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		check(t, diff(t, "sp", nodes, mode...), want, []string{"id"}, "public.sp")
+	}
+}

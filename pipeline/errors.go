@@ -35,8 +35,20 @@ func hinted(err error) error {
 		// The owner bypasses the policies unless the table has FORCE ROW LEVEL SECURITY.
 		hint = "read as a role with BYPASSRLS, or as the table's owner if the table does not FORCE ROW LEVEL SECURITY"
 	case pe.Code == "40001" && strings.Contains(pe.Message, "conflict with recovery"):
-		hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
-			"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"
+		// The DETAIL says which conflict: the standby's fix for a lock is not that for removed rows.
+		switch {
+		case strings.Contains(pe.Detail, "relation lock"):
+			hint = "the primary took a lock that this run's reads of the table conflict with (DDL, LOCK TABLE, or a " +
+				"VACUUM cutting off the table's empty end, which hot_standby_feedback = on prevents while the run still " +
+				"sees rows there), and the standby cancelled the run to replay it: raise the standby's " +
+				"max_standby_streaming_delay for as long as a diff runs, or run when no such lock is taken"
+		case strings.Contains(pe.Detail, "buffer pin"), strings.Contains(pe.Detail, "deadlock"):
+			hint = "the standby cancelled the run to replay changes to pages it was reading: raise its " +
+				"max_standby_streaming_delay for as long as a diff runs"
+		default:
+			hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
+				"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"
+		}
 	default:
 		return err
 	}

@@ -1,0 +1,26 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestRecoveryConflictHints: a standby cancels a query for several conflicts under one SQLSTATE, and the
+// DETAIL tells them apart. A lock conflict was answered with hot_standby_feedback alone, which does nothing
+// for a lock taken by DDL or LOCK TABLE; the details are PostgreSQL 15's.
+func TestRecoveryConflictHints(t *testing.T) {
+	for _, tc := range []struct{ detail, want, not string }{
+		{"User was holding a relation lock for too long.", "max_standby_streaming_delay", ""},
+		{"User was holding a relation lock for too long.", "LOCK TABLE", ""},
+		{"User query might have needed to see row versions that must be removed.", "hot_standby_feedback = on", "LOCK TABLE"},
+		{"User was holding shared buffer pin for too long.", "max_standby_streaming_delay", "hot_standby_feedback"},
+		{"User transaction caused buffer deadlock with recovery.", "max_standby_streaming_delay", "hot_standby_feedback"},
+	} {
+		err := hinted(&pgconn.PgError{Code: "40001", Message: "canceling statement due to conflict with recovery", Detail: tc.detail})
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || tc.not != "" && strings.Contains(msg, tc.not) {
+			t.Errorf("%s: %q, want %q in it and not %q", tc.detail, msg, tc.want, tc.not)
+		}
+	}
+}

@@ -425,6 +425,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		for j, c := range t.Columns {
 			t.Columns[j].Generated, t.Columns[j].IdentityAlways = cols[c.Name].Generated, cols[c.Name].IdentityAlways
 		}
+		// ON CONFLICT needs a unique index on exactly the key that is checked at once: a diff does not
+		// (a migration target may not have its primary key yet), and its script failed only when applied.
+		t.NoArbiter = !slices.ContainsFunc(remotes[w].keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) })
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
 	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })

@@ -162,6 +162,9 @@ type Table struct {
 	// Mixed says it is partitioned on some node and not on another, whose rows may then be in tables that
 	// inherit from it, where a unique index of its own cannot see them (see sinks.RepairScript).
 	Mixed bool
+	// NoArbiter says a repair's target has no unique index that ON CONFLICT can use on the key: none on
+	// exactly its columns, or only a deferrable one (see sinks.RepairScript).
+	NoArbiter bool
 }
 
 // ByKeyHash reports whether the table is read by key hash, in buckets of a hash of the key (a scan per

@@ -104,7 +104,7 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 		key[i] = literal(row[c], t.Columns[c].Type)
 	}
 	if s.shape.rowByRow {
-		k.add(inheritedUpsert(t, s.shape, vals, key))
+		k.add(rowUpsert(t, s.shape, vals, key))
 	} else {
 		k.add("(" + strings.Join(vals, ", ") + ")")
 		k.pendingKeys = append(k.pendingKeys, "("+strings.Join(key, ", ")+")")
@@ -135,7 +135,8 @@ type upsertShape struct {
 	// of the foreign keys that reference the row, and a repair that deleted every changed row wiped the
 	// referencing rows of other tables (ON DELETE CASCADE) where only an ordinary column differed.
 	identities []int
-	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), see inheritedUpsert.
+	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), or the target
+	// has no unique index ON CONFLICT can use (Table.NoArbiter), see rowUpsert.
 	rowByRow bool
 }
 
@@ -154,7 +155,7 @@ func shapeOf(t *schema.Table) upsertShape {
 			}
 		}
 	}
-	sh.rowByRow = t.Mixed
+	sh.rowByRow = t.Mixed || t.NoArbiter
 	return sh
 }
 
@@ -167,18 +168,21 @@ func (sh upsertShape) identityCols() string {
 	return strings.Join(names, ", ")
 }
 
-// inheritedUpsert is the upsert of one row (vals, its literals of sh.cols, and key, its key's) into a table
-// that is partitioned on some node and not on another (Table.Mixed). There its rows may be in tables
-// inheriting from it, which its unique index, and so ON CONFLICT, does not see: an upsert added a second
-// row of the key to the parent, beside the child's. An UPDATE and an INSERT ... WHERE NOT EXISTS of the
-// whole hierarchy see them, without deleting rows that others may reference. One row at a time, with
-// literals: an enum column takes an untyped literal in an UPDATE's SET or an INSERT's SELECT, not from a
-// VALUES list.
-func inheritedUpsert(t *schema.Table, sh upsertShape, vals, key []string) string {
-	var sets, keyCols []string
+// rowUpsert is the upsert of one row (vals, its literals of sh.cols, and key, its key's) where ON
+// CONFLICT cannot serve: into a table that is partitioned on some node and not on another (Table.Mixed),
+// whose rows may be in tables inheriting from it, which its unique index, and so ON CONFLICT, does not
+// see (an upsert added a second row of the key to the parent, beside the child's); and into a target with
+// no unique index ON CONFLICT can use (Table.NoArbiter: none on the key, or a deferrable one), where the
+// script failed when applied. An UPDATE and an INSERT ... WHERE NOT EXISTS of the table as rowdiff reads
+// it (the whole hierarchy of a Mixed table) see them, without deleting rows that others may reference. One
+// row at a time, with literals: an enum column takes an untyped literal in an UPDATE's SET or an INSERT's
+// SELECT, not from a VALUES list.
+func rowUpsert(t *schema.Table, sh upsertShape, vals, key []string) string {
+	var sets, keyCols, setCols, setVals []string
 	for n, q := range sh.cols {
 		if sh.set[n] {
 			sets = append(sets, q+" = "+vals[n])
+			setCols, setVals = append(setCols, q), append(setVals, vals[n])
 		}
 	}
 	for _, k := range t.Key {
@@ -191,13 +195,13 @@ func inheritedUpsert(t *schema.Table, sh upsertShape, vals, key []string) string
 		for _, n := range sh.identities {
 			vs = append(vs, vals[n])
 		}
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.Ident(), match, sh.identityCols(), strings.Join(vs, ", "))
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.From(), match, sh.identityCols(), strings.Join(vs, ", "))
 	}
 	if len(sets) > 0 {
-		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s;\n", t.Ident(), strings.Join(sets, ", "), match)
+		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s AND %s;\n", t.From(), strings.Join(sets, ", "), match, unlike(setCols, setVals))
 	}
 	fmt.Fprintf(&b, "INSERT INTO %s (%s)%s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s);\n",
-		t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, strings.Join(vals, ", "), t.Ident(), match)
+		t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, strings.Join(vals, ", "), t.From(), match)
 	return b.String()
 }
 
@@ -277,12 +281,13 @@ func (s *RepairScript) flush(kind int) error {
 	sh := s.shape
 	switch {
 	case upsert && sh.rowByRow:
-		b.WriteString(strings.Join(k.pending, "")) // whole statements (inheritedUpsert)
+		b.WriteString(strings.Join(k.pending, "")) // whole statements (rowUpsert)
 	case upsert:
-		var sets []string
+		var sets, setCols, excluded []string
 		for n, q := range sh.cols {
 			if sh.set[n] {
 				sets = append(sets, q+" = EXCLUDED."+q)
+				setCols, excluded = append(setCols, t.Ident()+"."+q), append(excluded, "EXCLUDED."+q)
 			}
 		}
 		if len(sh.identities) > 0 {
@@ -298,7 +303,7 @@ func (s *RepairScript) flush(kind int) error {
 		if len(sets) == 0 {
 			b.WriteString("DO NOTHING;\n")
 		} else {
-			fmt.Fprintf(&b, "DO UPDATE SET %s;\n", strings.Join(sets, ", "))
+			fmt.Fprintf(&b, "DO UPDATE SET %s\nWHERE %s;\n", strings.Join(sets, ", "), unlike(setCols, excluded))
 		}
 	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pending, ",\n  "))
@@ -309,6 +314,16 @@ func (s *RepairScript) flush(kind int) error {
 	clear(k.pending) // the tuples of wide rows can go now
 	k.pending, k.pendingKeys, k.pendingIdentities, k.pendingBytes = k.pending[:0], k.pendingKeys[:0], k.pendingIdentities[:0], 0
 	return k.write(t.String(), b.String())
+}
+
+// unlike is the condition that a row's columns cols (SQL expressions) differ from vals in their text, under
+// the script's text settings: an upsert leaves a row that already equals the source's alone, so that its
+// triggers do not fire and no new row version is written for it. A diff of three nodes lists keys where
+// only another node differed, and the target's rows there were rewritten: a trigger that changed them on
+// UPDATE made them differ. Text tells apart every two values rowdiff does (it is --exact's equality), so a
+// row the condition skips does not differ from the source's.
+func unlike(cols, vals []string) string {
+	return fmt.Sprintf("ROW(%s)::text IS DISTINCT FROM ROW(%s)::text", strings.Join(cols, ", "), strings.Join(vals, ", "))
 }
 
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the

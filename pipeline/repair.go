@@ -18,7 +18,10 @@ type RepairConfig struct {
 	Source, Target string // node names
 	Nodes          []Node
 	Timeouts       Timeouts
-	TimestampZone  string // see Selection
+	// Selection's columns and zone (--columns, --exclude-columns, --timestamp-zone): the script writes only
+	// the columns it compares, and an INSERT leaves the others to their defaults. The key is taken from
+	// the records.
+	Selection Selection
 }
 
 // Script receives the repair, key by key; Commit or Abort is called once at the end.
@@ -82,7 +85,8 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	for _, tk := range order {
-		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), TimestampZone: cfg.TimestampZone, Target: dst.Name})
+		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), Columns: cfg.Selection.Columns,
+			Exclude: cfg.Selection.Exclude, TimestampZone: cfg.Selection.TimestampZone, Target: dst.Name})
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,9 @@ func repairCommand() *cobra.Command {
 	var (
 		cfg   pipeline.RepairConfig
 		nodes nodeFlags
+		cols  columnFlags
 		out   string
+		quiet bool
 	)
 	cmd := &cobra.Command{
 		Use:   "repair --in DIFFS.jsonl --source NAME --target NAME --node NAME=DSN ... --out repair.sql",
@@ -29,6 +31,9 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if cfg.Nodes, err = nodes.parse(); err != nil {
+				return err
+			}
+			if err := cols.parse(&cfg.Selection); err != nil {
 				return err
 			}
 			script, err := sinks.NewRepairScript(out, cfg.Source, cfg.Target)
@@ -48,7 +53,9 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 	fl.StringVar(&cfg.Source, "source", "", "node whose rows are right")
 	fl.StringVar(&cfg.Target, "target", "", "node to repair")
 	nodes.add(fl)
-	addTimestampZone(fl, &cfg.TimestampZone)
+	cols.add(fl) // the columns to write, as the diff compared them
+	// Accepted so that diff's, recheck's and repair's flags can be the same; repair shows no progress.
+	fl.BoolVar(&quiet, "quiet", false, "no live progress display (repair has none)")
 	fl.StringVar(&out, "out", "", "path of the SQL script to write")
 	addTimeouts(fl, &cfg.Timeouts)
 	for _, f := range []string{"in", "source", "target", "out"} {

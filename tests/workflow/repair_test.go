@@ -792,3 +792,33 @@ CREATE TRIGGER log AFTER UPDATE ON rd FOR EACH ROW EXECUTE FUNCTION log_update()
 		}
 	}
 }
+
+// TestRepairExcludedColumns repairs a migration target with a column the source lacks: repair refused the
+// table (`column "note" is not on a`) and had no --exclude-columns to leave the column out, as the diff
+// did. With it, the script writes the compared columns only: the target's own column keeps its values in
+// updated rows and takes its default in inserted ones.
+func TestRepairExcludedColumns(t *testing.T) {
+	t.Parallel()
+	// The truth reads the compared columns through a view on each node.
+	const view = `CREATE VIEW ex_compared AS SELECT id, v FROM ex;`
+	a := newNode(t, "a", clA, `CREATE TABLE ex (id int PRIMARY KEY, v text); INSERT INTO ex SELECT i, 'v' || i FROM generate_series(1, 40) i;`+view)
+	b := newNode(t, "b", clB, `CREATE TABLE ex (id int PRIMARY KEY, v text, note text DEFAULT 'new');
+INSERT INTO ex SELECT i, 'v' || i, 'kept' FROM generate_series(1, 40) i;
+UPDATE ex SET v = 'changed' WHERE id IN (3, 4); DELETE FROM ex WHERE id IN (7, 8); INSERT INTO ex VALUES (50, 'extra', 'kept');`, view)
+	spec := Spec{Table: "ex", Key: []string{"id"}, Read: "ex_compared"}
+	d := diff(t, []Node{a, b}, "--table", "ex", "--exclude-columns", "note")
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, d.String(), keysOf(t, d.Records), truth(t, a, b, spec, false))
+	script := filepath.Join(filepath.Dir(d.Out), "repair.sql")
+	args := append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--exclude-columns", "note", "--out", script}, nodeArgs(a, b)...)
+	wantCode(t, rowdiff(t, args...), 0)
+	wantCode(t, applyScript(t, script, b), 0)
+	if again := diff(t, []Node{a, b}, "--table", "ex", "--exclude-columns", "note"); again.Code != 0 {
+		t.Errorf("%s after the repair: exit %d, want 0: %s", again, again.Code, firstLine(again.Records))
+	}
+	identical(t, a, b, spec)
+	got := b.QueryStrings(t, "SELECT string_agg(id || '=' || note, ',' ORDER BY id) FROM ex WHERE id IN (3, 4, 7, 8)")[0][0]
+	if got != "3=kept,4=kept,7=new,8=new" {
+		t.Errorf("b's own column after the repair: %s, want 3=kept,4=kept,7=new,8=new", got)
+	}
+}

@@ -291,6 +291,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	if len(key) == 0 {
 		return nil, fmt.Errorf("node %s: table %s.%s has no primary key, nor a unique index on NOT NULL columns; name the key columns with --key", names[0], first.schema, first.name)
 	}
+	if i := slices.IndexFunc(key, func(k string) bool { return slices.Contains(sel.Exclude, k) }); i >= 0 {
+		// It went unsaid that the key was compared all the same.
+		return nil, fmt.Errorf("table %s.%s: --exclude-columns names key column %q: rows are matched by their key, which is always compared",
+			first.schema, first.name, key[i])
+	}
 	want := func(name string) bool {
 		if slices.Contains(key, name) {
 			return true

@@ -67,8 +67,13 @@ ALTER TABLE t ADD COLUMN only_a text DEFAULT 'a';`,
 			}
 		})
 	}
+	// Leaving out the key is refused: it was ignored without a word.
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "t", "--exclude-columns", "id,only_a,only_b"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `--exclude-columns names key column "id"`) {
+		t.Errorf("--exclude-columns naming the key: exit %d, want 2 saying the key is always compared\nstderr:\n%s", p.Code, p.Stderr)
+	}
 	// The full comparison cannot run: the tables differ in definition (only_a, only_b).
-	p := runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	p = runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, "only_") {
 		t.Errorf("columns only on one node without --exclude-columns: exit %d, want 2 naming the column\nstderr:\n%s", p.Code, p.Stderr)
 	}

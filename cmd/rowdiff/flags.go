@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,7 +124,12 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 				log.Warn("table read by key hash", "table", t.Table, "reason", t.KeyScan)
 			}
 		}
-		log.Info("run finished", "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
+		// A failed run's totals come before its error: said as what they are, not as a finished run's.
+		level, msg := slog.LevelInfo, "run finished"
+		if err != nil {
+			level, msg = slog.LevelError, "totals before the run failed"
+		}
+		log.Log(context.Background(), level, msg, "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
 			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
 			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,
 			"nodes", sum.Nodes, "missing_tables", sum.MissingTables)

@@ -170,10 +170,14 @@ func TestClientKeywords(t *testing.T) {
 		{"host=127.0.0.1 port=notaport user=" + pwRole + " password=" + pwSecret, "invalid port"},
 	} {
 		dir := t.TempDir()
-		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t", "--log-format", "json"}, nodeArg("a", clA.DSN(db))...),
 			nodeArg("broken", tc.dsn)...), "--out", filepath.Join(dir, "o.jsonl"))...)
 		if stderr := ch.stderr.String(); ch.code != 2 || !strings.Contains(stderr, "node broken") || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s: exit %d, want 2 naming node broken and %q\nstderr:\n%s", tc.want, ch.code, tc.want, stderr)
+		}
+		// A failed run's totals are not logged as a finished run's.
+		if stderr := ch.stderr.String(); strings.Contains(stderr, `"run finished"`) || !strings.Contains(stderr, `"msg":"run failed"`) {
+			t.Errorf("%s: the JSON log says the run finished, or not that it failed:\n%s", tc.want, stderr)
 		}
 		checkNoSecrets(t, ch)
 		checkNoOutput(t, dir)

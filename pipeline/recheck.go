@@ -46,7 +46,7 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 	}
 	in, prev := cfg.In, int64(-1)
 	for round := 1; ; round++ {
-		sum := &Summary{Started: time.Now()}
+		sum := &Summary{Started: time.Now(), Rounds: round}
 		err := hinted(recheckOnce(ctx, cfg, in, open, sum))
 		sum.finish(err)
 		if err != nil || sum.Differences == 0 || round >= cfg.Rounds || (prev >= 0 && sum.Differences >= prev) {

@@ -98,6 +98,8 @@ type Summary struct {
 	// less than --concurrency, if it is.
 	Workers      int    `json:"workers"`
 	FewerWorkers string `json:"fewer_workers,omitempty"`
+	// Rounds is how many rounds a recheck ran (--rounds); the rest of the summary is the last one's.
+	Rounds int `json:"rounds,omitempty"`
 }
 
 func (s *Summary) add(t TableSummary) {

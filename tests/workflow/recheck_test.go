@@ -154,9 +154,10 @@ func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
 	r := recheck(t, nodes, d.Out, "--rounds", "5", "--wait", "1s")
 	wantCode(t, r.Proc, 1)
 	sameKeys(t, r.String(), keysOf(t, r.Records), truth(t, a, b, spec, false))
-	// Two rounds: one wait of 1 s, far from the 4 s of five rounds.
-	if r.Elapsed < time.Second || r.Elapsed > 3*time.Second {
-		t.Errorf("%s took %v; want two rounds, one --wait of 1s apart", r, r.Elapsed.Round(time.Millisecond))
+	// Two rounds, one --wait apart. The summary counts them: the time it took (at most 3 s) failed the test
+	// on a machine busy with other work (3.43 s).
+	if r.Summary.Rounds != 2 || r.Elapsed < time.Second {
+		t.Errorf("%s: %d rounds in %v; want two, one --wait of 1s apart", r, r.Summary.Rounds, r.Elapsed.Round(time.Millisecond))
 	}
 }
 

@@ -53,6 +53,7 @@ type Summary struct {
 	Error         string         `json:"error"`
 	Tables        []TableSummary `json:"tables"`
 	Skipped       []string       `json:"skipped"`
+	Rounds        int            `json:"rounds"`
 	Unsupported   []string       `json:"unsupported_keys"`
 	MissingTables []string       `json:"missing_tables"`
 }

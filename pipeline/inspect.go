@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,8 @@ type remoteTable struct {
 	// correlation is each analyzed column's pg_stats.correlation: how closely its order follows the
 	// table's physical order, from -1 to 1 (read on the first node only).
 	correlation map[string]float64
+	// histogram is each analyzed column's pg_stats.histogram_bounds, as text (first node only).
+	histogram map[string]string
 	// encoding is the node's server_encoding, set by the fleet (the coordinator read it).
 	encoding string
 }
@@ -173,10 +176,10 @@ type typeAt struct {
 	depth int
 }
 
-// correlationSQL reads pg_stats.correlation of the table's analyzed columns (a partitioned table's
-// statistics are of its whole hierarchy).
+// correlationSQL reads pg_stats.correlation and histogram_bounds (as text) of the table's analyzed
+// columns (a partitioned table's statistics are of its whole hierarchy).
 const correlationSQL = `
-SELECT attname::text, correlation FROM pg_catalog.pg_stats
+SELECT attname::text, correlation, histogram_bounds::text FROM pg_catalog.pg_stats
 WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS NOT NULL`
 
 // inspect reads the table's definition on one node, inside the node's snapshot, and with stats its
@@ -216,15 +219,19 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("read indexes: %w", err)
 	}
-	t.correlation = map[string]float64{}
+	t.correlation, t.histogram = map[string]float64{}, map[string]string{}
 	if !stats {
 		return &t, nil
 	}
 	rows, _ = conn.Query(ctx, correlationSQL, t.schema, t.name, t.relkind == "p")
 	var col string
 	var corr float64
-	_, err = pgx.ForEachRow(rows, []any{&col, &corr}, func() error {
+	var hist *string
+	_, err = pgx.ForEachRow(rows, []any{&col, &corr, &hist}, func() error {
 		t.correlation[col] = corr
+		if hist != nil {
+			t.histogram[col] = *hist
+		}
 		return nil
 	})
 	if err != nil {
@@ -440,7 +447,27 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	t.KeyBytes = t.KeyScan == ""
 	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]
 	t.RandomKey = ok && math.Abs(corr) < randomKeyCorrelation
+	if t.IntegerKey() {
+		t.KeyQuantiles = integerList(first.histogram[t.Columns[t.Key[0]].Name])
+	}
 	return t, nil
+}
+
+// integerList parses an array's text of integers ("{1,5,9}"); nil if it is not one.
+func integerList(text string) []int64 {
+	inner, ok := strings.CutPrefix(text, "{")
+	if inner, ok = strings.CutSuffix(inner, "}"); !ok || inner == "" {
+		return nil
+	}
+	var out []int64
+	for _, f := range strings.Split(inner, ",") {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // nullKeySQL asks whether a relation (the first %s, FROM ONLY where rowdiff reads it so) has a row

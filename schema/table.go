@@ -154,6 +154,10 @@ type Table struct {
 	// RandomKey says the order of the key's first column bears no relation to the table's physical
 	// order on the first node (pg_stats.correlation near 0: md5 text, random uuids), see ByKeyHash.
 	RandomKey bool
+	// KeyQuantiles are the first node's pg_stats.histogram_bounds of a single integer key: keys that cut
+	// its rows into about equal parts, from which the producer sees whether the keys spread evenly over
+	// their span (see stages.Produce). Nil without statistics.
+	KeyQuantiles []int64
 	// KeyIndex names the unique index whose columns are the key, where the table has no primary key on
 	// the first node and no key was given (each node has a unique index on the same columns).
 	KeyIndex string

@@ -323,3 +323,26 @@ CREATE TABLE nk (id int, v text); CREATE UNIQUE INDEX ON nk (id); INSERT INTO nk
 		t.Errorf("rowdiff %s: exit %d, want 2 naming node b and the NULL key\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
 	}
 }
+
+// TestKeysCrowdedBesideOutliers: an integer key whose rows crowd into a small part of its span (20,000 keys
+// beside two at ±2^59) put the crowd in one bucket of the arithmetic cut, hashed again level by level
+// (7 hashes where 1 does); its statistics now send it to sampled ranges, with no bucket split. The
+// differences at the outliers and in the crowd are found, against PostgreSQL's truth.
+func TestKeysCrowdedBesideOutliers(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE ol (id int8 PRIMARY KEY, v text);
+INSERT INTO ol SELECT i, 'v' || i FROM generate_series(1, 20000) i;
+INSERT INTO ol VALUES (-576460752303423488, 'low'), (576460752303423488, 'high');
+ANALYZE ol;`
+	a, b := pair(t, setup, "", `UPDATE ol SET v = 'x' WHERE id IN (5, 10000, 19999, 576460752303423488); DELETE FROM ol WHERE id = -576460752303423488;`)
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "ol", Key: []string{"id"}})
+	if len(want) != 5 {
+		t.Fatalf("test setup: the truth has %d differences, want 5", len(want))
+	}
+	r := diff(t, "ol", nodes)
+	check(t, r, want, []string{"id"}, "public.ol")
+	if r.Summary.RangesSplit != 0 {
+		t.Errorf("%d ranges split: the crowd was hashed again level by level (want sampled ranges, none split)", r.Summary.RangesSplit)
+	}
+}

@@ -267,20 +267,23 @@ func produceIntegers(ctx context.Context, coords *Coordinators, env *Env, estRow
 }
 
 // crowded reports whether the keys crowd into part of their span so much that an arithmetic cut, which
-// assumes they spread evenly, would put more rows in a bucket than one finer cut of fanout buckets can part:
-// where the quantiles q (pg_stats.histogram_bounds, each part about as many rows) lie fanout times closer
-// than evenly spread keys would. A bucket holding a crowd was hashed again level by level: 1M keys 1..1M
-// beside two at ±2^59, 3 of them changed, took 7 hashes of the crowd and 1.62-1.66 s, against 16 sampled
-// ranges and 0.92-1.16 s (1M keys without the outliers: 0.73-0.78 s by the arithmetic cut, 1.03-1.22 s
-// sampled; 3 alternating runs each).
+// assumes they spread evenly, would put more rows in a bucket than two finer cuts of fanout buckets each can
+// part: where the quantiles q (pg_stats.histogram_bounds, each part about as many rows) lie fanout² times
+// closer than evenly spread keys would. A differing bucket holding a crowd is hashed again level by level,
+// and the arithmetic cut pays a level per factor of fanout, where sampled ranges pay a read of the key's
+// index to find their bounds: 1M keys 1..1M beside two at ±2^59, 3 of them changed, took 7 hashes of the
+// crowd and 1.62-1.66 s, against 16 sampled ranges and 0.92-1.16 s (1M keys without the outliers: 0.73-0.78
+// s by the arithmetic cut, 1.03-1.22 s sampled; 3 alternating runs each). At fanout times closer, keys 2,000
+// apart beside keys 2,000,000 apart (TestLargeTables' big) stay cut arithmetically, their crowded buckets
+// split once.
 func crowded(q []int64, span int64, fanout int) bool {
 	parts := len(q) - 1
 	if parts < 2 {
 		return false
 	}
-	even := float64(span) / float64(parts)
+	even, limit := float64(span)/float64(parts), float64(fanout)*float64(fanout)
 	for i := range parts {
-		if w := max(1, float64(q[i+1])-float64(q[i])); even/w > float64(fanout) {
+		if w := max(1, float64(q[i+1])-float64(q[i])); even/w > limit {
 			return true
 		}
 	}

@@ -23,7 +23,7 @@ func TestKeyHashLimit(t *testing.T) {
 	}
 }
 
-// The arithmetic cut is left for sampled ranges where the quantiles lie more than fanout times closer
+// The arithmetic cut is left for sampled ranges where the quantiles lie more than fanout² times closer
 // together than evenly spread keys would: a crowd of keys beside far-off outliers.
 func TestCrowdedQuantiles(t *testing.T) {
 	even := []int64{0, 1000, 2000, 3000, 4000}
@@ -39,7 +39,8 @@ func TestCrowdedQuantiles(t *testing.T) {
 		{"one part", []int64{0, 10}, 1 << 60, 512, false},
 		{"crowd beside outliers", []int64{1, 250, 500, 750, 1000}, 1 << 60, 512, true},
 		{"two crowds, one finer cut parts them", []int64{0, 1000, 2000, 1e6, 1e6 + 1000}, 1e6 + 1001, 512, false},
-		{"two crowds, too close for one finer cut", []int64{0, 10, 20, 1e9, 1e9 + 10}, 1e9 + 11, 512, true},
+		{"two crowds, two finer cuts part them", []int64{0, 10, 20, 1e6, 1e6 + 10}, 1e6 + 11, 512, false},
+		{"two crowds, too close for two finer cuts", []int64{0, 10, 20, 1e9, 1e9 + 10}, 1e9 + 11, 512, true},
 	} {
 		if got := crowded(c.q, c.span, c.fanout); got != c.want {
 			t.Errorf("%s: crowded = %v, want %v", c.name, got, c.want)

@@ -130,11 +130,13 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		if err != nil {
 			return err
 		}
-		// A table of --schema that --table names too is diffed once; --table twice diffs it twice.
-		if i >= len(cfg.Tables) && listed[t.String()] {
+		// A table named twice (by --table in two spellings, or by --table and --schema) is diffed once, in
+		// its first place. Its quoted name tells "a.b".c from a."b.c", whose unquoted names are the same:
+		// by that, the second was left out of a --schema run without a word.
+		if listed[t.Ident()] {
 			continue
 		}
-		listed[t.String()] = true
+		listed[t.Ident()] = true
 		tables, estimates = append(tables, t), append(estimates, est)
 	}
 	sink, err := open(tables, f.names, sum.Started)

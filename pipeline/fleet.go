@@ -191,7 +191,12 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	// Where no index serves the key the check scans the relation: every node at once, as the inspection above.
 	p = pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
-		p.Go(func(ctx context.Context) error { return checkNullKeys(ctx, conn, f.names[i], remotes[i], t) })
+		p.Go(func(ctx context.Context) error {
+			if err := lockTable(ctx, conn, f.names[i], remotes[i], t); err != nil {
+				return err
+			}
+			return checkNullKeys(ctx, conn, f.names[i], remotes[i], t)
+		})
 	}
 	if err := p.Wait(); err != nil {
 		return nil, 0, err

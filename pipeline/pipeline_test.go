@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
@@ -165,10 +166,21 @@ func TestRunFindsPlantedDifferences(t *testing.T) {
 		t.Errorf("digests %q and %q differ for the same differences", sum.Tables[0].Digest, sum2.Tables[0].Digest)
 	}
 	// With a short idle timeout, the keepalive pings waiting sessions every 50 ms throughout the run
-	// (under -race too), which rows that sleep stretch to about a second a pass; the table twice over
-	// makes the coordinators wait a whole pass.
+	// (under -race too), which rows that sleep stretch to about a second a pass; a copy of the table (a
+	// table named twice is diffed once) makes the coordinators wait a whole pass.
+	for _, n := range nodes {
+		conn, err := pgx.Connect(t.Context(), n.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(t.Context(), "CREATE TABLE t2 AS SELECT * FROM t; ALTER TABLE t2 ADD PRIMARY KEY (id); ANALYZE t2")
+		conn.Close(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg = config(nodes)
-	cfg.Tables = []string{"t", "t"}
+	cfg.Tables = []string{"t", "t2"}
 	cfg.Where = "id % 2500 <> 0 OR pg_catalog.pg_sleep(0.05) IS NOT NULL"
 	cfg.Timeouts.IdleTransaction = 200 * time.Millisecond
 	var c3 collect
@@ -359,5 +371,38 @@ func TestRunDiffsEverySchemaTableInOneSnapshot(t *testing.T) {
 	}
 	if c.keys["k7,7"] != schema.Missing || c.keys["1"] != schema.Changed {
 		t.Errorf("keys %v", c.keys)
+	}
+}
+
+// TestRewrittenAfterSnapshot: a table truncated between a run's snapshot and its lock on the table would
+// look empty to the snapshot. The lock that every table now gets at the start leaves a moment for that,
+// and the check after it must say so; without the TRUNCATE it passes.
+func TestRewrittenAfterSnapshot(t *testing.T) {
+	nodes := load(t, 100)
+	ctx := t.Context()
+	for _, truncate := range []bool{false, true} {
+		run, err := pgx.Connect(ctx, nodes[0].DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := pgx.Connect(ctx, nodes[0].DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The snapshot is taken by the first query of the transaction, before the TRUNCATE commits.
+		if _, err := run.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		if truncate {
+			if _, err := other.Exec(ctx, "BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM t; TRUNCATE t; INSERT INTO t SELECT * FROM keep; COMMIT"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = pipeline.LockTable(ctx, run, "t")
+		if got := err != nil && strings.Contains(err.Error(), "was rewritten"); got != truncate {
+			t.Errorf("TRUNCATE after the snapshot %v: lock and check said %v", truncate, err)
+		}
+		run.Close(ctx)
+		other.Close(ctx)
 	}
 }

@@ -1,0 +1,18 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/schema"
+)
+
+// LockTable runs lockTable on conn for the plain table public.name, as a run's first look at it does.
+func LockTable(ctx context.Context, conn *pgx.Conn, name string) error {
+	var oid uint32
+	if err := conn.QueryRow(ctx, "SELECT $1::regclass::oid", "public."+schema.QuoteIdent(name)).Scan(&oid); err != nil {
+		return err
+	}
+	return lockTable(ctx, conn, "n0", &remoteTable{oid: oid, relkind: "r"}, &schema.Table{Schema: "public", Name: name})
+}

@@ -18,15 +18,19 @@ import (
 // rowdiff.finished the time its last difference arrived, rowdiff.complete true) when a difference of
 // another table arrives. Commit finishes the last one with the run's metadata, writes a file without rows
 // for each table that had no differences, and only then moves every file into place: after Abort, or an
-// error, none is there, nor the directory if the sink made it. Not safe for concurrent use.
+// error, none is there, nor the directory if the sink made it. Only the open file's writer is kept: a
+// finished file is kept as its temporary file alone, so memory does not grow with the tables (every
+// finished writer was kept until Commit: 300 tables peaked at 93.9 MB, 30 at 25.9 MB, found by an
+// exploratory helper). Not safe for concurrent use.
 type ParquetDir struct {
 	dir     string
 	made    bool // the sink created dir
 	tables  []*schema.Table
 	nodes   []string
 	started time.Time
-	files   []*Parquet // per table, once it has one: finished but the open one
-	open    int        // the table whose file is open, or -1
+	cur     *Parquet      // the open file, of table open
+	open    int           // the table whose file is open, or -1
+	done    []*atomicFile // per table, once its file is finished: to move into place, or remove
 }
 
 // NewParquetDir writes into dir, creating it (not its parents) if it does not exist, a file for each of
@@ -44,7 +48,7 @@ func NewParquetDir(dir string, tables []*schema.Table, nodes []string, started t
 		}
 		names[name] = true
 	}
-	s := &ParquetDir{dir: dir, tables: tables, nodes: nodes, started: started, files: make([]*Parquet, len(tables)), open: -1}
+	s := &ParquetDir{dir: dir, tables: tables, nodes: nodes, started: started, done: make([]*atomicFile, len(tables)), open: -1}
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -70,28 +74,39 @@ func ParquetFileName(t *schema.Table) string {
 // Write appends d to its table's file, finishing the file of the table before it.
 func (s *ParquetDir) Write(d schema.Diff) error {
 	if s.open >= 0 && s.tables[s.open] == d.Table {
-		return s.files[s.open].Write(d) // the common case: no search of the tables for every row
+		return s.cur.Write(d) // the common case: no search of the tables for every row
 	}
 	i := slices.Index(s.tables, d.Table)
 	if i < 0 {
 		return fmt.Errorf("parquet output: a difference of %s, a table the run did not list", d.Table)
 	}
 	// A table other than the open one's (that one returned above): the open file is finished.
-	if s.open >= 0 {
-		if err := s.files[s.open].finish(s.meta(time.Now(), true)); err != nil {
-			return err
-		}
-		s.open = -1
+	if err := s.finishOpen(s.meta(time.Now(), true)); err != nil {
+		return err
 	}
-	if s.files[i] != nil {
+	if s.done[i] != nil {
 		return fmt.Errorf("parquet output: differences of %s arrived after those of another table", d.Table)
 	}
 	f, err := NewParquet(filepath.Join(s.dir, ParquetFileName(d.Table)), d.Table, s.nodes)
 	if err != nil {
 		return err
 	}
-	s.files[i], s.open = f, i
+	s.cur, s.open = f, i
 	return f.Write(d)
+}
+
+// finishOpen finishes the open file, if any, and lets its writer go.
+func (s *ParquetDir) finishOpen(m Meta) error {
+	if s.open < 0 {
+		return nil
+	}
+	f := s.cur
+	s.cur, s.open = nil, -1
+	if err := f.finish(m); err != nil {
+		return err // finish removed the file
+	}
+	s.done[slices.Index(s.tables, f.t)] = f.file
+	return nil
 }
 
 func (s *ParquetDir) meta(finished time.Time, complete bool) Meta {
@@ -108,27 +123,24 @@ func (s *ParquetDir) Commit(m Meta) error {
 }
 
 func (s *ParquetDir) commit(m Meta) error {
-	if s.open >= 0 {
-		if err := s.files[s.open].finish(s.meta(m.Finished, m.Complete)); err != nil {
-			return err
-		}
-		s.open = -1
+	if err := s.finishOpen(s.meta(m.Finished, m.Complete)); err != nil {
+		return err
 	}
 	for i, t := range s.tables {
-		if s.files[i] != nil {
+		if s.done[i] != nil {
 			continue
 		}
 		f, err := NewParquet(filepath.Join(s.dir, ParquetFileName(t)), t, s.nodes)
 		if err != nil {
 			return err
 		}
-		s.files[i] = f
-		if err := f.finish(s.meta(m.Finished, m.Complete)); err != nil {
+		s.cur, s.open = f, i
+		if err := s.finishOpen(s.meta(m.Finished, m.Complete)); err != nil {
 			return err
 		}
 	}
-	for _, f := range s.files {
-		if err := f.file.place(); err != nil {
+	for _, f := range s.done {
+		if err := f.place(); err != nil {
 			return err
 		}
 	}
@@ -137,9 +149,13 @@ func (s *ParquetDir) commit(m Meta) error {
 
 // Abort removes every file not yet in place, and the directory if the sink made it and it is empty.
 func (s *ParquetDir) Abort() error {
-	for _, f := range s.files {
+	if s.cur != nil {
+		s.cur.Abort()
+		s.cur, s.open = nil, -1
+	}
+	for _, f := range s.done {
 		if f != nil {
-			f.Abort()
+			f.abort() // a file placed already is not at its temporary name: nothing to remove
 		}
 	}
 	if s.made {

@@ -260,18 +260,18 @@ func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
 	return q
 }
 
-// schemaTablesSQL lists the tables of the schemas $1 with their schema, and whether each has a key (a
-// primary key, or an index that can stand for one), but the partitions that the diff of their root, in
-// one of the schemas and with a key, compares already: each of their differences was reported twice,
-// under the root and the partition, and repaired twice.
+// schemaTablesSQL lists the tables of the schemas $1 with their schema, whether each has a key (a
+// primary key, or an index that can stand for one), and whether it is a partition that the diff of its
+// root, in one of the schemas and with a key, compares already: listed too, each of their differences was
+// reported twice, under the root and the partition, and repaired twice.
 const schemaTablesSQL = `
 WITH keyed AS (
     SELECT DISTINCT i.indrelid FROM pg_catalog.pg_index i WHERE i.indisprimary OR (` + keyIndexCond + `))
-SELECT n.nspname, c.relname, c.oid IN (SELECT * FROM keyed)
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p') AND NOT (c.relispartition AND EXISTS (
+SELECT n.nspname, c.relname, c.oid IN (SELECT * FROM keyed), c.relispartition AND EXISTS (
     SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($1) AND r.oid IN (SELECT * FROM keyed)))`
+    WHERE r.oid = pg_catalog.pg_partition_root(c.oid) AND rn.nspname = ANY ($1) AND r.oid IN (SELECT * FROM keyed))
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p')`
 
 // schemaTables lists the tables of the schemas on every node, schema by schema in the order given and
 // each schema's by name (COLLATE "C"): those on every node as quoted names to diff if they have a key on
@@ -282,11 +282,18 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 	type table struct{ schema, name string }
 	on := map[table][]int{} // the nodes that have each table
 	keyed := map[table]bool{}
+	// covering: schemas holding partitions that their roots' diffs compare. A schema of such partitions
+	// alone has tables, which it was said not to have.
+	covering := map[string]bool{}
 	for i, conn := range f.coords {
 		rows, _ := conn.Query(ctx, schemaTablesSQL, schemas)
 		var tb table
-		var hasKey bool
-		_, err := pgx.ForEachRow(rows, []any{&tb.schema, &tb.name, &hasKey}, func() error {
+		var hasKey, covered bool
+		_, err := pgx.ForEachRow(rows, []any{&tb.schema, &tb.name, &hasKey, &covered}, func() error {
+			if covered {
+				covering[tb.schema] = true
+				return nil
+			}
 			if on[tb] == nil {
 				keyed[tb] = hasKey
 			}
@@ -304,7 +311,7 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 				names = append(names, tb.name)
 			}
 		}
-		if len(names) == 0 {
+		if len(names) == 0 && !covering[s] {
 			return nil, nil, nil, fmt.Errorf("schema %s has no tables on any node", s)
 		}
 		slices.Sort(names) // byte order, as COLLATE "C" sorts

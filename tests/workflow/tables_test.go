@@ -396,3 +396,19 @@ CREATE TABLE t1 (id int PRIMARY KEY, v text); INSERT INTO t1 SELECT g, 'x' FROM 
 			r, len(r.Records), len(r.Summary.Tables), r.Summary.Differences)
 	}
 }
+
+// TestSchemaOfPartitions: --schema p1 --schema p2, where p2 holds only partitions of p1's partitioned
+// table: that table is compared whole, through them, and the run said p2 had no tables on any node
+// (exit 2; found by an exploratory helper).
+func TestSchemaOfPartitions(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE SCHEMA p1; CREATE SCHEMA p2;
+CREATE TABLE p1.pt (id int, m int, v text, PRIMARY KEY (id, m)) PARTITION BY LIST (m);
+CREATE TABLE p2.pt_1 PARTITION OF p1.pt FOR VALUES IN (1);
+CREATE TABLE p1.pt_2 PARTITION OF p1.pt FOR VALUES IN (2);
+INSERT INTO p1.pt SELECT g, 1 + g % 2, 'v' FROM generate_series(1, 100) g;`
+	a, b := pair(t, setup, "", `UPDATE p1.pt SET v = 'x' WHERE id IN (3, 4);`)
+	r := diff(t, []Node{a, b}, "--schema", "p1", "--schema", "p2")
+	wantCode(t, r.Proc, 1)
+	checkTables(t, r, a, b, []Spec{{Schema: "p1", Table: "pt", Key: []string{"id", "m"}}}, true)
+}

@@ -405,7 +405,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			if slices.ContainsFunc(problems, func(p string) bool { return !strings.HasPrefix(p, "key column") }) {
 				hint = " (compare the common columns with --columns or --exclude-columns)"
 			}
-			return nil, fmt.Errorf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)
+			return nil, differentDefinition{fmt.Sprintf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)}
 		}
 	}
 	if len(remotes) > 2 {
@@ -418,7 +418,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				continue
 			}
 			if msg := pairApart(c, all, names, sel.TimestampZone); msg != "" {
-				return nil, fmt.Errorf("table %s: %s", t, msg)
+				return nil, differentDefinition{fmt.Sprintf("table %s: %s", t, msg)}
 			}
 		}
 	}
@@ -716,6 +716,13 @@ func over(c schema.Column) string {
 type unsupportedKey struct{ msg string }
 
 func (e unsupportedKey) Error() string { return e.msg }
+
+// differentDefinition is the error of a table whose columns differ between the nodes so that they cannot
+// be compared as they are: --schema lists such a table and goes on (one such table made a run of the
+// whole schema impossible, with a hint to flags that apply to every table), --table fails.
+type differentDefinition struct{ msg string }
+
+func (e differentDefinition) Error() string { return e.msg }
 
 // sameFields reports whether two composite types' fields are alike: names, types (and what a domain is
 // over), nondeterministic collations and their own fields.

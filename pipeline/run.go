@@ -127,6 +127,11 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 			sum.UnsupportedKeys = append(sum.UnsupportedKeys, unsupported.msg)
 			continue
 		}
+		var different differentDefinition
+		if i >= len(cfg.Tables) && errors.As(err, &different) {
+			sum.DifferentDefinitions = append(sum.DifferentDefinitions, different.msg)
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -94,6 +94,9 @@ type Summary struct {
 	UnsupportedKeys []string `json:"unsupported_keys,omitempty"`
 	// MissingTables lists the tables of --schema that some node lacks, and which: "s.t: not on b".
 	MissingTables []string `json:"missing_tables,omitempty"`
+	// DifferentDefinitions lists the tables of --schema whose columns differ between the nodes so that
+	// they cannot be compared, and how (each can be diffed alone with --table and --exclude-columns).
+	DifferentDefinitions []string `json:"different_definitions,omitempty"`
 	// Workers is how many sessions (one connection per node each) worked; FewerWorkers says why it is
 	// less than --concurrency, if it is.
 	Workers      int    `json:"workers"`
@@ -118,8 +121,11 @@ func (s *Summary) add(t TableSummary) {
 	}
 }
 
-// Differs reports whether the run found a difference: a row, or a table some node lacks.
-func (s *Summary) Differs() bool { return s.Differences > 0 || len(s.MissingTables) > 0 }
+// Differs reports whether the run found a difference: a row, a table some node lacks, or a table whose
+// columns differ between the nodes so that it could not be compared.
+func (s *Summary) Differs() bool {
+	return s.Differences > 0 || len(s.MissingTables) > 0 || len(s.DifferentDefinitions) > 0
+}
 
 // rows is node i's row count over all tables.
 func (s *Summary) rows(i int) int64 {
@@ -205,6 +211,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	for _, t := range s.MissingTables {
 		fmt.Fprintf(w, "  missing table %s\n", t)
+	}
+	for _, why := range s.DifferentDefinitions {
+		fmt.Fprintf(w, "  not compared: %s\n", why)
 	}
 	fmt.Fprintf(w, "  ranges: %d hashed, %d split, %d compared (%d rows compared)\n", s.RangesHashed, s.RangesSplit, s.RangesCompared, s.RowsCompared)
 	if s.Error != "" {

@@ -132,7 +132,7 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 		log.Log(context.Background(), level, msg, "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
 			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
 			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,
-			"nodes", sum.Nodes, "missing_tables", sum.MissingTables)
+			"nodes", sum.Nodes, "missing_tables", sum.MissingTables, "different_definitions", sum.DifferentDefinitions)
 	} else {
 		sum.WriteText(os.Stderr)
 	}

@@ -54,6 +54,7 @@ type Summary struct {
 	Tables        []TableSummary `json:"tables"`
 	Skipped       []string       `json:"skipped"`
 	Rounds        int            `json:"rounds"`
+	Different     []string       `json:"different_definitions"`
 	Unsupported   []string       `json:"unsupported_keys"`
 	MissingTables []string       `json:"missing_tables"`
 }

@@ -50,7 +50,8 @@ const (
 	pwSecret = "sekrit-pass-123"
 )
 
-// bigSetup creates bigTable; differ says whether 30% of the rows get another v than on clA. VACUUM is a
+// bigSetup creates bigTable, and a view of it for a second table of the same rows; differ says whether
+// 30% of the rows get another v than on clA. VACUUM is a
 // statement of its own because it cannot run in the implicit transaction of a multi-statement string.
 func bigSetup(differ bool) []string {
 	v := "id"
@@ -62,7 +63,8 @@ func bigSetup(differ bool) []string {
 	return []string{fmt.Sprintf(`
 CREATE TABLE big (id int8 NOT NULL, v int8 NOT NULL, pad text NOT NULL);
 INSERT INTO big SELECT id, %s, lpad(id::text, 32, '.') FROM generate_series(1, %d) id;
-ALTER TABLE big ADD PRIMARY KEY (id);`, v, bigRows),
+ALTER TABLE big ADD PRIMARY KEY (id);
+CREATE VIEW big_again AS SELECT * FROM big;`, v, bigRows),
 		"VACUUM ANALYZE big"}
 }
 

@@ -441,12 +441,12 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 		checkNoOutput(t, dir)
 	})
-	// Both runs diff a slice of bigTable twice (--table given twice, so the second pass starts by using
+	// Both runs diff a slice of bigTable twice (it, then a view of it, so the second pass starts by using
 	// the coordinators), in one range (--block-rows above the row count) whose hash takes at least 2 s
 	// (twenty 100 ms sleeps): meanwhile the coordinators and the other sessions wait for work for far
 	// longer than --idle-timeout 500ms.
 	idleArgs := func(dir string) []string {
-		return bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--table", bigTable, "--idle-timeout", "500ms", "--block-rows", "2000000",
+		return bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--table", "public.big_again", "--key", "id", "--idle-timeout", "500ms", "--block-rows", "2000000",
 			"--where", "id <= 20000 AND (id % 1000 <> 0 OR pg_catalog.pg_sleep(0.1) IS NOT NULL)")
 	}
 	t.Run("idle in transaction while working", func(t *testing.T) {

@@ -165,8 +165,8 @@ func TestRunFindsPlantedDifferences(t *testing.T) {
 	if sum.Tables[0].Digest == "" || sum.Tables[0].Digest != sum2.Tables[0].Digest || len(c2.keys) != 78 {
 		t.Errorf("digests %q and %q differ for the same differences", sum.Tables[0].Digest, sum2.Tables[0].Digest)
 	}
-	// With a short idle timeout, the keepalive pings waiting sessions every 50 ms throughout the run
-	// (under -race too), which rows that sleep stretch to about a second a pass; a copy of the table (a
+	// With the shortest idle timeout (1 s), the keepalive pings waiting sessions every 250 ms throughout
+	// the run (under -race too), which rows that sleep stretch to about 3 s a pass; a copy of the table (a
 	// table named twice is diffed once) makes the coordinators wait a whole pass.
 	for _, n := range nodes {
 		conn, err := pgx.Connect(t.Context(), n.DSN)
@@ -181,8 +181,8 @@ func TestRunFindsPlantedDifferences(t *testing.T) {
 	}
 	cfg = config(nodes)
 	cfg.Tables = []string{"t", "t2"}
-	cfg.Where = "id % 2500 <> 0 OR pg_catalog.pg_sleep(0.05) IS NOT NULL"
-	cfg.Timeouts.IdleTransaction = 200 * time.Millisecond
+	cfg.Where = "id % 2500 <> 0 OR pg_catalog.pg_sleep(0.15) IS NOT NULL"
+	cfg.Timeouts.IdleTransaction = time.Second
 	var c3 collect
 	sum3, err := pipeline.Run(t.Context(), cfg, opener(&c3))
 	if err != nil {

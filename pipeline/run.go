@@ -89,6 +89,11 @@ func (cfg *Config) check() error {
 	if cfg.Concurrency < 1 || cfg.BlockRows < 1 || cfg.LeafRows < 1 {
 		return errors.New("--concurrency, --block-rows and --leaf-rows must be positive")
 	}
+	if t := cfg.Timeouts.IdleTransaction; t != 0 && t < minIdleTimeout {
+		// Below it, a coordinator waiting for its workers to connect and import its snapshot was ended by
+		// the server first (50 ms: "invalid snapshot identifier"; 100 ms: one run in three failed).
+		return fmt.Errorf("--idle-timeout %v: give at least %v, or 0 for no limit", t, minIdleTimeout)
+	}
 	if cfg.MaxConnections != 0 && cfg.MaxConnections < 2 {
 		return errors.New("--max-connections must be at least 2 (a coordinator and a worker per node)")
 	}
@@ -98,7 +103,12 @@ func (cfg *Config) check() error {
 	return nil
 }
 
+// minIdleTimeout is the shortest --idle-timeout: sessions wait between statements while others connect
+// and work, and rowdiff's pings keep them alive only once a table runs.
+const minIdleTimeout = time.Second
+
 func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
+	asked := cfg.Concurrency
 	if err := cfg.check(); err != nil {
 		return err
 	}
@@ -108,6 +118,11 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		return err
 	}
 	sum.Workers, sum.FewerWorkers = len(f.sessions), f.starved
+	if sum.FewerWorkers == "" && cfg.Concurrency < asked {
+		// Said, as the summary promises for fewer workers than --concurrency: it was left empty.
+		sum.FewerWorkers = fmt.Sprintf("--max-connections %d leaves room for %d workers per node beside the coordinator",
+			cfg.MaxConnections, cfg.Concurrency)
+	}
 	names := cfg.Tables
 	if len(cfg.Schemas) > 0 {
 		found, skipped, missing, err := f.schemaTables(ctx, cfg.Schemas)

@@ -135,6 +135,15 @@ func TestMaxConnections(t *testing.T) {
 	if got := summaryInt(t, sumPath, "differences"); got != want {
 		t.Errorf("summary differences = %d, want %d", got, want)
 	}
+	// Fewer workers than --concurrency 8 are said why (the field was left empty for this cause).
+	data, _ := os.ReadFile(sumPath)
+	var sum struct {
+		Workers int    `json:"workers"`
+		Fewer   string `json:"fewer_workers"`
+	}
+	if err := json.Unmarshal(data, &sum); err != nil || sum.Workers != 2 || !strings.Contains(sum.Fewer, "--max-connections 3") {
+		t.Errorf("summary workers %d, fewer_workers %q (%v); want 2 and why: --max-connections 3", sum.Workers, sum.Fewer, err)
+	}
 }
 
 // summaryInt returns a numeric top-level field of a --summary file.

@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,11 @@ type stretch struct {
 
 // NewRepairScript writes the script to path on Commit.
 func NewRepairScript(path, source, target string) (*RepairScript, error) {
+	if path == "-" {
+		// Not stdout, as diff's --out - is: the script is put together at the end, its header first, and
+		// was written to a file named "-".
+		return nil, errors.New("repair --out -: write the script to a file, review it, then run it with psql")
+	}
 	out, err := createAtomic(path)
 	if err != nil {
 		return nil, err

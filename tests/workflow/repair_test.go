@@ -821,4 +821,10 @@ UPDATE ex SET v = 'changed' WHERE id IN (3, 4); DELETE FROM ex WHERE id IN (7, 8
 	if got != "3=kept,4=kept,7=new,8=new" {
 		t.Errorf("b's own column after the repair: %s, want 3=kept,4=kept,7=new,8=new", got)
 	}
+	// --out - is refused: the script went to a file named "-".
+	p := rowdiff(t, append([]string{"repair", "--in", d.Out, "--source", "a", "--target", "b", "--out", "-"}, nodeArgs(a, b)...)...)
+	if _, err := os.Stat("-"); p.Code != 2 || !strings.Contains(p.Stderr, "write the script to a file") || err == nil {
+		os.Remove("-")
+		t.Errorf("repair --out -: exit %d (a file named - exists: %v), want 2 and a refusal\nstderr:\n%s", p.Code, err == nil, p.Stderr)
+	}
 }

@@ -10,9 +10,5 @@ import (
 
 // LockTable runs lockTable on conn for the plain table public.name, as a run's first look at it does.
 func LockTable(ctx context.Context, conn *pgx.Conn, name string) error {
-	var oid uint32
-	if err := conn.QueryRow(ctx, "SELECT $1::regclass::oid", "public."+schema.QuoteIdent(name)).Scan(&oid); err != nil {
-		return err
-	}
-	return lockTable(ctx, conn, "n0", &remoteTable{oid: oid, relkind: "r"}, &schema.Table{Schema: "public", Name: name})
+	return lockTable(ctx, conn, "n0", &schema.Table{Schema: "public", Name: name})
 }

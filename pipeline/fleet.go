@@ -192,8 +192,10 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	p = pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
 		p.Go(func(ctx context.Context) error {
-			if err := lockTable(ctx, conn, f.names[i], remotes[i], t); err != nil {
-				return err
+			if sel.lock {
+				if err := lockTable(ctx, conn, f.names[i], t); err != nil {
+					return err
+				}
 			}
 			return checkNullKeys(ctx, conn, f.names[i], remotes[i], t)
 		})

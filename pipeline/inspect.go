@@ -252,6 +252,8 @@ type Selection struct {
 	// how its rows can be written ("" takes the first node's). A column generated on the source and plain
 	// on the target must be written, and an identity GENERATED ALWAYS on the target only with OVERRIDING.
 	Target string
+	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable).
+	lock bool
 }
 
 // buildTable checks that every node has the same table and returns the comparison target, named after
@@ -478,28 +480,34 @@ func integerList(text string) []int64 {
 // are named all the same. Only valid under a lock that keeps the files as they are.
 const rewrittenSQL = `
 WITH RECURSIVE tree(oid) AS (
-    SELECT $1::pg_catalog.oid
+    SELECT $1::pg_catalog.regclass::pg_catalog.oid
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid WHERE $2)
 SELECT c.relname::text FROM pg_catalog.pg_class c JOIN tree USING (oid)
 WHERE c.relfilenode <> 0 AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
 LIMIT 1`
 
-// lockTable takes, in the node's snapshot transaction, the ACCESS SHARE lock that reading t takes,
-// before any of t's rows is read, and checks that t was not rewritten between the snapshot and the lock.
-// Taken at a table's first read, the lock left a table read late in a run of several open to a TRUNCATE
-// or a rewriting ALTER TABLE committed meanwhile, after which the snapshot saw it empty: its every row
-// was reported missing (1,000 false differences, found by an exploratory helper). Held from the start, as
-// pg_dump holds its tables', it makes such DDL wait for the run, up to its lock_timeout. A materialized
-// view or a foreign table, which LOCK TABLE refuses, is locked at its first read, as before.
-func lockTable(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable, t *schema.Table) error {
-	if !strings.ContainsAny(r.relkind, "rpv") {
+// lockTable takes on conn, in the node's snapshot transaction, the ACCESS SHARE lock that reading t
+// takes, and checks that t was not rewritten between the snapshot and the lock. A diff locks its tables
+// at lookup, before it reads any: a table was locked at its first read, so one read late in a run of
+// several was open to a TRUNCATE or a rewriting ALTER TABLE committed meanwhile, after which the snapshot
+// saw it empty and its every row was reported missing (1,000 false differences, found by an exploratory
+// helper). Held from the start, as pg_dump holds its tables', the lock makes such DDL wait for the run,
+// up to its lock_timeout. recheck and repair lock each table before they read its first keys, on their
+// worker session, whose waits their idle coordinators need not outlive. A materialized view or a foreign
+// table, which LOCK TABLE refuses, is locked at its first read, unchecked.
+func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table) error {
+	var relkind string
+	if err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.regclass", t.Ident()).Scan(&relkind); err != nil {
+		return fmt.Errorf("node %s: look up %s: %w", node, t, err)
+	}
+	if !strings.ContainsAny(relkind, "rpv") {
 		return nil
 	}
 	if _, err := conn.Exec(ctx, "LOCK TABLE "+t.From()+" IN ACCESS SHARE MODE"); err != nil {
 		return fmt.Errorf("node %s: lock %s: %w", node, t, err)
 	}
 	var rewritten string
-	err := conn.QueryRow(ctx, rewrittenSQL, r.oid, t.Partitioned).Scan(&rewritten)
+	err := conn.QueryRow(ctx, rewrittenSQL, t.Ident(), t.Partitioned).Scan(&rewritten)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil
@@ -507,7 +515,7 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable,
 		return fmt.Errorf("node %s: check %s: %w", node, t, err)
 	}
 	return fmt.Errorf("node %s: table %s was rewritten (%s got a new file: TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL or "+
-		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run the diff again", node, t, rewritten)
+		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run it again", node, t, rewritten)
 }
 
 // nullKeySQL asks whether a relation (the first %s, FROM ONLY where rowdiff reads it so) has a row

@@ -97,6 +97,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
 	}
+	locked := map[tableKey]bool{}
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		env := envs[first.tableKey()]
 		t := env.SQL.T
@@ -112,6 +113,13 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 				sum.Deletes++
 			}
 			return nil
+		}
+		if !locked[first.tableKey()] {
+			// The target is not read: only the source's rows are.
+			locked[first.tableKey()] = true
+			if err := lockTable(ctx, f.sessions[0].conns[0], src.Name, t); err != nil {
+				return err
+			}
 		}
 		err := stages.FetchRows(ctx, f.sessions[0].conns[0], env, src.Name, batch, func(k schema.Key, row schema.Row) error {
 			at, found := slices.BinarySearchFunc(batch, k, t.CompareKeys)

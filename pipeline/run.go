@@ -135,8 +135,10 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	var tables []*schema.Table
 	var estimates []float64
 	listed := map[string]bool{}
+	sel := cfg.Selection
+	sel.lock = true
 	for i, name := range names {
-		t, est, err := f.table(ctx, name, cfg.Selection)
+		t, est, err := f.table(ctx, name, sel)
 		var unsupported unsupportedKey
 		if i >= len(cfg.Tables) && errors.As(err, &unsupported) {
 			sum.UnsupportedKeys = append(sum.UnsupportedKeys, unsupported.msg)

@@ -442,12 +442,12 @@ func TestSessionTimeouts(t *testing.T) {
 		checkNoOutput(t, dir)
 	})
 	// Both runs diff a slice of bigTable twice (it, then a view of it, so the second pass starts by using
-	// the coordinators), in one range (--block-rows above the row count) whose hash takes at least 2 s
-	// (twenty 100 ms sleeps): meanwhile the coordinators and the other sessions wait for work for far
-	// longer than --idle-timeout 500ms.
+	// the coordinators), in one range (--block-rows above the row count) whose hash takes at least 3 s
+	// (twenty 150 ms sleeps): meanwhile the coordinators and the other sessions wait for work for far
+	// longer than --idle-timeout 1s, the shortest it may be.
 	idleArgs := func(dir string) []string {
-		return bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--table", "public.big_again", "--key", "id", "--idle-timeout", "500ms", "--block-rows", "2000000",
-			"--where", "id <= 20000 AND (id % 1000 <> 0 OR pg_catalog.pg_sleep(0.1) IS NOT NULL)")
+		return bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--table", "public.big_again", "--key", "id", "--idle-timeout", "1s", "--block-rows", "2000000",
+			"--where", "id <= 20000 AND (id % 1000 <> 0 OR pg_catalog.pg_sleep(0.15) IS NOT NULL)")
 	}
 	t.Run("idle in transaction while working", func(t *testing.T) {
 		// rowdiff pings the waiting sessions: before, the server ended them and the second pass failed.
@@ -458,7 +458,7 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("idle in transaction when stopped", func(t *testing.T) {
-		// A rowdiff that stops (here SIGSTOP for 1.5 s) sends no pings: the server ends its waiting
+		// A rowdiff that stops (here SIGSTOP for 2.5 s) sends no pings: the server ends its waiting
 		// sessions after --idle-timeout, and the run fails when it next uses one.
 		mons := map[string]*pgx.Conn{"a": monitor(t, clA), "b": monitor(t, clB)}
 		dir := t.TempDir()
@@ -467,7 +467,7 @@ func TestSessionTimeouts(t *testing.T) {
 		if err := ch.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond)
 		if err := ch.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}

@@ -654,8 +654,8 @@ UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
 }
 
 // TestRepairOutlivesIdleTimeout repairs two tables with --idle-timeout 1s while the test holds the first
-// table locked on the source for 3 s: its fetch waits (a running statement, which the timeout leaves
-// alone) and the coordinators wait with nothing to do, so the second table must not need one the server
+// table locked on the source for 3 s: its lock before its fetch waits (a running statement, which the
+// timeout leaves alone) and the coordinators wait with nothing to do, so the second table must not need one the server
 // has ended meanwhile. Before, the lookup of the second table failed with "terminating connection due to
 // idle-in-transaction timeout". A lock makes the first table long without making the test slow; a first
 // version used 200,000 keys and a timeout of 500 ms, which rowdiff's own pauses outlasted under the whole
@@ -703,7 +703,7 @@ INSERT INTO few SELECT g, 'f' || g FROM generate_series(1, 100) g;`,
 		for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(20 * time.Millisecond) {
 			var n int
 			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM ONLY "public"."many"%'`).Scan(&n)
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ONLY "public"."many"%'`).Scan(&n)
 			if err != nil {
 				t.Error(err)
 				return

@@ -296,8 +296,8 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 				covering[tb.schema] = true
 				return nil
 			}
-			if on[tb] == nil {
-				keyed[tb] = hasKey
+			if hasKey { // on any node: the diff takes another node's primary key where the first has none
+				keyed[tb] = true
 			}
 			on[tb] = append(on[tb], i)
 			return nil

@@ -298,6 +298,21 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 	}
 	if len(key) == 0 {
+		// The first node has neither, another node a primary key or an index that stands for one (a
+		// migration's target that has it already, or its source): that key, read by key hash where the
+		// first node has no index for it. --schema skipped such a table or compared it by which node came
+		// first.
+		for _, r := range remotes[1:] {
+			if ki, ok := r.standIn(); len(r.primaryKey) > 0 || ok {
+				key = r.primaryKey
+				if len(key) == 0 {
+					key = ki.cols
+				}
+				break
+			}
+		}
+	}
+	if len(key) == 0 {
 		return nil, fmt.Errorf("node %s: table %s.%s has no primary key, nor a unique index on NOT NULL columns; name the key columns with --key", names[0], first.schema, first.name)
 	}
 	if i := slices.IndexFunc(key, func(k string) bool { return slices.Contains(sel.Exclude, k) }); i >= 0 {

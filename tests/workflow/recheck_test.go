@@ -133,10 +133,11 @@ func TestRecheckRoundsWaitForHealing(t *testing.T) {
 		t.Errorf("%s: exit %d with %d records after %v (b healed half at ~0.5 s, the rest at ~1.5 s), want exit 0 and no records\nstderr:\n%s",
 			r, r.Code, len(r.Records), elapsed.Round(time.Millisecond), r.Stderr)
 	}
-	// Rounds start about 1 s apart, so five rounds take at least 4 s; the full healing is seen by the
-	// round starting after 1.5 s, i.e. the third (about 2 s in).
-	if elapsed < 1500*time.Millisecond || elapsed > 3800*time.Millisecond {
-		t.Errorf("recheck took %v; want between 1.5 s (healing) and 3.8 s (fewer than 5 rounds of --wait 1s)", elapsed.Round(time.Millisecond))
+	// Rounds start about 1 s apart; the full healing is seen by the round starting after 1.5 s, the third
+	// (about 2 s in), or the fourth on a slow machine, never the fifth. The summary counts them: an upper
+	// bound on the time (3.8 s) failed on a machine busy with other work (4.31 s).
+	if elapsed < 1500*time.Millisecond || r.Summary.Rounds < 2 || r.Summary.Rounds > 4 {
+		t.Errorf("recheck took %v and %d rounds; want at least 1.5 s (healing) and 2 to 4 rounds of --wait 1s", elapsed.Round(time.Millisecond), r.Summary.Rounds)
 	}
 	if left := truth(t, a, b, Spec{Table: "rc", Key: []string{"id"}}, false); len(left) != 0 {
 		t.Errorf("test setup: %d keys still differ after healing", len(left))

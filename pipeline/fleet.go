@@ -277,7 +277,7 @@ WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p')`
 
 // schemaTables lists the tables of the schemas on every node, schema by schema in the order given and
 // each schema's by name (COLLATE "C"): those on every node as quoted names to diff if they have a key on
-// the first node, and as skipped if not; the others as missing ("s.t: not on b"), which cannot be
+// some node, and as skipped if not; the others as missing ("s.t: not on b"), which cannot be
 // diffed. Listing the first node's alone let a run call two schemas identical when the second node had a
 // table more.
 func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped, missing []string, err error) {

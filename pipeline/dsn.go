@@ -233,3 +233,29 @@ func hostaddr(cfg *pgx.ConnConfig, list string) error {
 	}
 	return nil
 }
+
+// tlsRefused is how pgx words a server's refusal of TLS, which sslmode=prefer (libpq's default, and pgx's)
+// answers by trying again without it.
+const tlsRefused = "tls error: server refused TLS connection"
+
+// withoutTLSRefusal drops, from a failed connection's error, the attempts a server refused TLS to when
+// another attempt says why the connection failed: under sslmode=prefer every failure began with the
+// refusal ("tls error: server refused TLS connection", then "password authentication failed"), and sent
+// the reader looking at TLS.
+func withoutTLSRefusal(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	kept := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasSuffix(l, tlsRefused) })
+	if len(kept) == len(lines) || !slices.ContainsFunc(kept, func(l string) bool { return strings.Contains(l, "): ") }) {
+		return err
+	}
+	return cleanedError{strings.Join(kept, "\n"), err}
+}
+
+// cleanedError is err, said as msg.
+type cleanedError struct {
+	msg string
+	err error
+}
+
+func (e cleanedError) Error() string { return e.msg }
+func (e cleanedError) Unwrap() error { return e.err }

@@ -158,7 +158,7 @@ const deadPeer = 35 * time.Second
 func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string, error) {
 	conn, err := pgx.ConnectConfig(ctx, n.cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, err)
+		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, withoutTLSRefusal(err))
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
 		closeConn(context.WithoutCancel(ctx), conn)

@@ -81,6 +81,11 @@ func TestConnectFailures(t *testing.T) {
 			if !strings.Contains(strings.ToLower(stderr), tc.cause) {
 				t.Errorf("stderr does not give the cause (%q):\n%s", tc.cause, stderr)
 			}
+			// The servers here refuse TLS, which sslmode=prefer (these DSNs' default) tries first: the
+			// refusal is no cause, and it led every message.
+			if tc.cause != "" && strings.Contains(stderr, "server refused TLS connection") {
+				t.Errorf("stderr gives the server's refusal of TLS beside the cause:\n%s", stderr)
+			}
 			checkNoSecrets(t, ch)
 			checkNoOutput(t, dir)
 		})

@@ -100,12 +100,12 @@ func (s *ParquetDir) finishOpen(m Meta) error {
 	if s.open < 0 {
 		return nil
 	}
-	f := s.cur
+	f, i := s.cur, s.open
 	s.cur, s.open = nil, -1
 	if err := f.finish(m); err != nil {
 		return err // finish removed the file
 	}
-	s.done[slices.Index(s.tables, f.t)] = f.file
+	s.done[i] = f.file
 	return nil
 }
 

@@ -193,7 +193,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	for i, conn := range f.coords {
 		p.Go(func(ctx context.Context) error {
 			if sel.lock {
-				if err := lockTable(ctx, conn, f.names[i], t); err != nil {
+				if err := lockTable(ctx, conn, f.names[i], t, remotes[i].relkind); err != nil {
 					return err
 				}
 			}

@@ -508,12 +508,14 @@ LIMIT 1`
 // saw it empty and its every row was reported missing (1,000 false differences, found by an exploratory
 // helper). Held from the start, as pg_dump holds its tables', the lock makes such DDL wait for the run,
 // up to its lock_timeout. recheck and repair lock each table before they read its first keys, on their
-// worker session, whose waits their idle coordinators need not outlive. A materialized view or a foreign
-// table, which LOCK TABLE refuses, is locked at its first read, unchecked.
-func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table) error {
-	var relkind string
-	if err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.regclass", t.Ident()).Scan(&relkind); err != nil {
-		return fmt.Errorf("node %s: look up %s: %w", node, t, err)
+// worker session, whose waits their idle coordinators need not outlive (firstRead). A materialized view
+// or a foreign table, which LOCK TABLE refuses, is locked at its first read, unchecked. relkind is t's on
+// the node, as the lookup read it; "" asks the node.
+func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string) error {
+	if relkind == "" {
+		if err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.regclass", t.Ident()).Scan(&relkind); err != nil {
+			return fmt.Errorf("node %s: look up %s: %w", node, t, err)
+		}
 	}
 	if !strings.ContainsAny(relkind, "rpv") {
 		return nil
@@ -531,6 +533,23 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 	}
 	return fmt.Errorf("node %s: table %s was rewritten (%s got a new file: TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL or "+
 		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run it again", node, t, rewritten)
+}
+
+// firstRead locks each table of a recheck or a repair, on the sessions that read it, before its first keys
+// are read (see lockTable).
+type firstRead map[tableKey]bool
+
+func (seen firstRead) lock(ctx context.Context, tk tableKey, conns []*pgx.Conn, nodes []string, t *schema.Table) error {
+	if seen[tk] {
+		return nil
+	}
+	seen[tk] = true
+	for i, conn := range conns {
+		if err := lockTable(ctx, conn, nodes[i], t, ""); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nullKeySQL asks whether a relation (the first %s, FROM ONLY where rowdiff reads it so) has a row

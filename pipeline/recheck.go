@@ -137,17 +137,12 @@ func tablesIn(path string) ([]tableKey, error) {
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.
 func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*stages.Env, counts map[tableKey]*TableSummary, sink Sink) error {
-	locked := map[tableKey]bool{}
+	locked := firstRead{}
 	return eachBatch(in, recheckBatch, func(first keyRecord, keys []schema.Key) error {
 		tk := first.tableKey()
 		ts := counts[tk]
-		if !locked[tk] {
-			locked[tk] = true
-			for i, conn := range s.conns {
-				if err := lockTable(ctx, conn, envs[tk].Nodes[i], envs[tk].SQL.T); err != nil {
-					return err
-				}
-			}
+		if err := locked.lock(ctx, tk, s.conns, envs[tk].Nodes, envs[tk].SQL.T); err != nil {
+			return err
 		}
 		return stages.CompareKeys(ctx, s.conns, envs[tk], keys, func(d schema.Diff) error {
 			ts.count(d)

@@ -85,8 +85,9 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	for _, tk := range order {
-		t, err := f.recordTable(ctx, tk.name, Selection{Key: tk.columns(), Columns: cfg.Selection.Columns,
-			Exclude: cfg.Selection.Exclude, TimestampZone: cfg.Selection.TimestampZone, Target: dst.Name})
+		sel := cfg.Selection
+		sel.Key, sel.Target = tk.columns(), dst.Name
+		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
 	}
-	locked := map[tableKey]bool{}
+	locked := firstRead{}
 	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
 		env := envs[first.tableKey()]
 		t := env.SQL.T
@@ -114,12 +115,9 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 			}
 			return nil
 		}
-		if !locked[first.tableKey()] {
-			// The target is not read: only the source's rows are.
-			locked[first.tableKey()] = true
-			if err := lockTable(ctx, f.sessions[0].conns[0], src.Name, t); err != nil {
-				return err
-			}
+		// The target is not read: only the source's rows are.
+		if err := locked.lock(ctx, first.tableKey(), f.sessions[0].conns[:1], []string{src.Name}, t); err != nil {
+			return err
 		}
 		err := stages.FetchRows(ctx, f.sessions[0].conns[0], env, src.Name, batch, func(k schema.Key, row schema.Row) error {
 			at, found := slices.BinarySearchFunc(batch, k, t.CompareKeys)

@@ -91,17 +91,18 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		delete(params, k)
 		return v, ok
 	}
-	seconds := func(k string, set func(time.Duration)) error {
+	// count sets a positive number keyword k (0 or absent: rowdiff's own setting stays).
+	count := func(k string, set func(int)) error {
 		v, ok := take(k)
 		if !ok || v == "" {
 			return nil
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return fmt.Errorf("%s=%s: want a number of seconds", k, v)
+			return fmt.Errorf("%s=%s: want a number", k, v)
 		}
 		if n > 0 {
-			set(time.Duration(n) * time.Second)
+			set(n)
 		}
 		return nil
 	}
@@ -110,28 +111,14 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		dialer.KeepAlive = -1
 	}
 	ka := &dialer.KeepAliveConfig
-	if err := seconds("keepalives_idle", func(d time.Duration) { ka.Idle = d }); err != nil {
-		return err
-	}
-	if err := seconds("keepalives_interval", func(d time.Duration) { ka.Interval = d }); err != nil {
-		return err
-	}
-	if v, ok := take("keepalives_count"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("keepalives_count=%s: want a number", v)
-		}
-		if n > 0 {
-			ka.Count = n
-		}
-	}
-	if v, ok := take("tcp_user_timeout"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("tcp_user_timeout=%s: want milliseconds", v)
-		}
-		if n > 0 {
-			*userTimeout = time.Duration(n) * time.Millisecond
+	for _, err := range []error{
+		count("keepalives_idle", func(n int) { ka.Idle = time.Duration(n) * time.Second }),
+		count("keepalives_interval", func(n int) { ka.Interval = time.Duration(n) * time.Second }),
+		count("keepalives_count", func(n int) { ka.Count = n }),
+		count("tcp_user_timeout", func(n int) { *userTimeout = time.Duration(n) * time.Millisecond }),
+	} {
+		if err != nil {
+			return err
 		}
 	}
 	for _, k := range []string{"ssl_min_protocol_version", "ssl_max_protocol_version"} {

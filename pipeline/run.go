@@ -91,7 +91,7 @@ func (cfg *Config) check() error {
 	}
 	if t := cfg.Timeouts.IdleTransaction; t != 0 && t < minIdleTimeout {
 		// Below it, a coordinator waiting for its workers to connect and import its snapshot was ended by
-		// the server first (50 ms: "invalid snapshot identifier"; 100 ms: one run in three failed).
+		// the server first (a helper's runs: 50 ms, "invalid snapshot identifier"; 100 ms, one in three).
 		return fmt.Errorf("--idle-timeout %v: give at least %v, or 0 for no limit", t, minIdleTimeout)
 	}
 	if cfg.MaxConnections != 0 && cfg.MaxConnections < 2 {

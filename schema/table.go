@@ -146,7 +146,7 @@ type Table struct {
 	// and the table is read by key hash (KeyScan), since no index serves that order. Ordered as the
 	// encoding's bytes, a WIN1252 table's keys reached the merge out of its order, and the run failed
 	// ("not unique or arrives out of order"); beside a UTF-8 node, ranges cut at one node's keys held other
-	// keys on the other, and keys were reported missing on both.
+	// keys on the other, and keys were reported missing on both (a helper's run).
 	KeyUTF8 bool
 	// Converted says, for the summary, which columns the nodes declare with different types and the
 	// common type each is compared in (see Column.Converted), one line per column.

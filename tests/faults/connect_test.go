@@ -127,25 +127,7 @@ func TestClientKeywords(t *testing.T) {
 		"CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
 	execSQL(t, clB, db, "UPDATE t SET v = -v WHERE id IN (3, 50, 99)")
 	// The truth: the ids whose rows differ, read from both nodes.
-	rows := func(c *pgcluster.Cluster) map[int64]int64 {
-		conn := connect(t, c, db)
-		defer conn.Close(context.Background())
-		var id, v int64
-		m := map[int64]int64{}
-		r, _ := conn.Query(t.Context(), "SELECT id, v FROM t")
-		if _, err := pgx.ForEachRow(r, []any{&id, &v}, func() error { m[id] = v; return nil }); err != nil {
-			t.Fatalf("read t on %s: %v", c.Name(), err)
-		}
-		return m
-	}
-	ra, rb := rows(clA), rows(clB)
-	var want []int64
-	for id, v := range ra {
-		if rb[id] != v {
-			want = append(want, id)
-		}
-	}
-	slices.Sort(want)
+	want := truthKeysOf(t, clA, clB, db, "SELECT id, v::text FROM t")
 	if len(want) != 3 {
 		t.Fatalf("test setup: %d rows differ, want 3", len(want))
 	}

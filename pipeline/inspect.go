@@ -509,7 +509,7 @@ LIMIT 1`
 // helper). Held from the start, as pg_dump holds its tables', the lock makes such DDL wait for the run,
 // up to its lock_timeout. recheck and repair lock each table before they read its first keys, on their
 // worker session, whose waits their idle coordinators need not outlive (firstRead). A materialized view
-// or a foreign table, which LOCK TABLE refuses, is locked at its first read, unchecked. relkind is t's on
+// is checked too: REFRESH without CONCURRENTLY gives it a new file, as TRUNCATE does. relkind is t's on
 // the node, as the lookup read it; "" asks the node.
 func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string) error {
 	if relkind == "" {
@@ -517,10 +517,18 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 			return fmt.Errorf("node %s: look up %s: %w", node, t, err)
 		}
 	}
-	if !strings.ContainsAny(relkind, "rpv") {
+	var lock string
+	switch {
+	case strings.ContainsAny(relkind, "rpv"):
+		lock = "LOCK TABLE " + t.From() + " IN ACCESS SHARE MODE"
+	case strings.ContainsAny(relkind, "mf"):
+		// LOCK TABLE refuses these, but any query on a relation takes the lock to its transaction's end;
+		// a false condition keeps a foreign table's server out of it.
+		lock = "SELECT FROM " + t.From() + " WHERE false"
+	default:
 		return nil
 	}
-	if _, err := conn.Exec(ctx, "LOCK TABLE "+t.From()+" IN ACCESS SHARE MODE"); err != nil {
+	if _, err := conn.Exec(ctx, lock); err != nil {
 		return fmt.Errorf("node %s: lock %s: %w", node, t, err)
 	}
 	var rewritten string

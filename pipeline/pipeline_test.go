@@ -374,35 +374,57 @@ func TestRunDiffsEverySchemaTableInOneSnapshot(t *testing.T) {
 	}
 }
 
-// TestRewrittenAfterSnapshot: a table truncated between a run's snapshot and its lock on the table would
-// look empty to the snapshot. The lock that every table now gets at the start leaves a moment for that,
-// and the check after it must say so; without the TRUNCATE it passes.
+// TestRewrittenAfterSnapshot: a table truncated, or a materialized view refreshed, between a run's snapshot
+// and its lock on the relation would look empty to the snapshot. The lock that every relation now gets at
+// the start leaves a moment for that, and the check after it must say so; without the DDL it passes, and
+// the lock then keeps the DDL waiting (LOCK TABLE refuses a materialized view, which used to be left
+// unlocked until its first read, open to a REFRESH).
 func TestRewrittenAfterSnapshot(t *testing.T) {
 	nodes := load(t, 100)
 	ctx := t.Context()
-	for _, truncate := range []bool{false, true} {
-		run, err := pgx.Connect(ctx, nodes[0].DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		other, err := pgx.Connect(ctx, nodes[0].DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The snapshot is taken by the first query of the transaction, before the TRUNCATE commits.
-		if _, err := run.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"); err != nil {
-			t.Fatal(err)
-		}
-		if truncate {
-			if _, err := other.Exec(ctx, "BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM t; TRUNCATE t; INSERT INTO t SELECT * FROM keep; COMMIT"); err != nil {
+	setup, err := pgx.Connect(ctx, nodes[0].DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close(ctx)
+	if _, err := setup.Exec(ctx, "CREATE MATERIALIZED VIEW mv AS SELECT * FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ rel, ddl string }{
+		{"t", "BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM t; TRUNCATE t; INSERT INTO t SELECT * FROM keep; COMMIT"},
+		{"mv", "REFRESH MATERIALIZED VIEW mv"},
+	}
+	for _, c := range cases {
+		for _, rewrite := range []bool{false, true} {
+			run, err := pgx.Connect(ctx, nodes[0].DSN)
+			if err != nil {
 				t.Fatal(err)
 			}
+			other, err := pgx.Connect(ctx, nodes[0].DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The snapshot is taken by the first query of the transaction, before the DDL commits.
+			if _, err := run.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			if rewrite {
+				if _, err := other.Exec(ctx, c.ddl); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = pipeline.LockTable(ctx, run, c.rel)
+			if got := err != nil && strings.Contains(err.Error(), "was rewritten"); got != rewrite {
+				t.Errorf("%s: %q after the snapshot %v: lock and check said %v", c.rel, c.ddl, rewrite, err)
+			}
+			if !rewrite {
+				_, err := other.Exec(ctx, "SET lock_timeout = '200ms'; "+c.ddl)
+				if err == nil || !strings.Contains(err.Error(), "lock timeout") {
+					t.Errorf("%s: %q while the run holds its lock: %v, want it to wait until its lock_timeout", c.rel, c.ddl, err)
+				}
+			}
+			run.Close(ctx)
+			other.Close(ctx)
 		}
-		err = pipeline.LockTable(ctx, run, "t")
-		if got := err != nil && strings.Contains(err.Error(), "was rewritten"); got != truncate {
-			t.Errorf("TRUNCATE after the snapshot %v: lock and check said %v", truncate, err)
-		}
-		run.Close(ctx)
-		other.Close(ctx)
 	}
 }

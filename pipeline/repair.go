@@ -144,19 +144,21 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	return script.Commit(refs.referencedFirst(tables), started)
 }
 
-// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers), a table's to
-// itself left out, as pairs of their positions in $1: the referencing table's, then the referenced one's.
+// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers) as pairs of
+// their positions in $1: the referencing table's, then the referenced one's; a table's to itself only
+// where it is not deferrable.
 const foreignKeysSQL = `
 WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n))
 SELECT DISTINCT a.n - 1, b.n - 1
 FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
-WHERE c.contype = 'f' AND a.n <> b.n`
+WHERE c.contype = 'f' AND (a.n <> b.n OR NOT c.condeferrable)`
 
 // references holds which tables reference which through their foreign keys on the target: refs[i] are
 // the positions of the tables table i references.
 type references [][]int
 
-// readReferences reads the foreign keys between tables from conn.
+// readReferences reads the foreign keys between tables from conn, and marks the tables that reference
+// themselves through one that is not deferrable.
 func readReferences(ctx context.Context, conn *pgx.Conn, tables []*schema.Table) (references, error) {
 	idents := make([]string, len(tables))
 	for i, t := range tables {
@@ -166,7 +168,11 @@ func readReferences(ctx context.Context, conn *pgx.Conn, tables []*schema.Table)
 	rows, _ := conn.Query(ctx, foreignKeysSQL, idents)
 	var from, to int
 	_, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
-		refs[from] = append(refs[from], to)
+		if from == to {
+			tables[from].SelfReferencing = true
+		} else {
+			refs[from] = append(refs[from], to)
+		}
 		return nil
 	})
 	return refs, err

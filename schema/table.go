@@ -169,6 +169,9 @@ type Table struct {
 	// NoArbiter says a repair's target has no unique index that ON CONFLICT can use on the key: none on
 	// exactly its columns, or only a deferrable one (see sinks.RepairScript).
 	NoArbiter bool
+	// SelfReferencing says a repair's target has a foreign key from the table to itself that is not
+	// deferrable, which is checked at the end of each statement (see sinks.RepairScript).
+	SelfReferencing bool
 }
 
 // ByKeyHash reports whether the table is read by key hash, in buckets of a hash of the key (a scan per

@@ -58,6 +58,7 @@ type statements struct {
 	// pendingIdentities are the key and identity values of pending upserts, where the table has upsertShape.identities.
 	pendingIdentities []string
 	pendingBytes      int
+	open              bool // the table's statement is written up to its last rows so far (upsertShape.whole)
 }
 
 // stretch is where statements of one table lie in a body file.
@@ -144,6 +145,12 @@ type upsertShape struct {
 	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), or the target
 	// has no unique index ON CONFLICT can use (Table.NoArbiter), see rowUpsert.
 	rowByRow bool
+	// whole: the table's upserts are one statement, and its deletes another, however many rows they
+	// hold. PostgreSQL checks a foreign key that is not deferrable at the end of each statement, so with
+	// one from the table to itself (Table.SelfReferencing), a row that references a row of a later
+	// statement of 500 failed the script, as did deleting a row whose referencing rows a later statement
+	// deletes. Not where the upserts are row by row, or delete and insert rows again for their identity.
+	whole bool
 }
 
 func shapeOf(t *schema.Table) upsertShape {
@@ -162,6 +169,7 @@ func shapeOf(t *schema.Table) upsertShape {
 		}
 	}
 	sh.rowByRow = t.Mixed || t.NoArbiter
+	sh.whole = t.SelfReferencing && !sh.rowByRow && len(sh.identities) == 0
 	return sh
 }
 
@@ -228,7 +236,7 @@ func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
 func (s *RepairScript) switchTo(t *schema.Table) error {
 	if s.table != t {
 		for kind := range s.kinds {
-			if err := s.flush(kind); err != nil {
+			if err := s.flush(kind, true); err != nil {
 				return err
 			}
 		}
@@ -242,7 +250,7 @@ func (s *RepairScript) flushIfFull(kind int) error {
 	if len(k.pending) < repairBatch && k.pendingBytes < repairBatchBytes {
 		return nil
 	}
-	return s.flush(kind)
+	return s.flush(kind, false)
 }
 
 // add appends one row's tuple to the statement being gathered.
@@ -266,9 +274,12 @@ func (k *statements) write(table, stmt string) error {
 	return nil
 }
 
-func (s *RepairScript) flush(kind int) error {
+// flush writes the pending rows as a statement of the current table. A table with SelfReferencing's
+// foreign key (upsertShape.whole) has one statement of each kind, written as its rows come and ended at
+// the last (last), so that memory stays flat.
+func (s *RepairScript) flush(kind int, last bool) error {
 	k := &s.kinds[kind]
-	if len(k.pending) == 0 {
+	if len(k.pending) == 0 && !k.open {
 		return nil
 	}
 	upsert := kind == upserts
@@ -279,23 +290,22 @@ func (s *RepairScript) flush(kind int) error {
 	}
 	var b strings.Builder
 	zone := t.Zone()
-	if upsert && zone != "" {
+	sh := s.shape
+	tuples := strings.Join(k.pending, ",\n  ")
+	switch {
+	case k.open && len(k.pending) > 0:
+		b.WriteString(",\n  " + tuples)
+	case k.open:
+	case upsert && zone != "":
 		// Its values are timestamptz literals with their offset: a timestamp column on the target takes
 		// them as local times in the session's TimeZone, which for these statements is the column's zone.
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
 	}
-	sh := s.shape
 	switch {
+	case k.open:
 	case upsert && sh.rowByRow:
 		b.WriteString(strings.Join(k.pending, "")) // whole statements (rowUpsert)
 	case upsert:
-		var sets, setCols, excluded []string
-		for n, q := range sh.cols {
-			if sh.set[n] {
-				sets = append(sets, q+" = EXCLUDED."+q)
-				setCols, excluded = append(setCols, t.Ident()+"."+q), append(excluded, "EXCLUDED."+q)
-			}
-		}
 		if len(sh.identities) > 0 {
 			// Identity and key columns are NOT NULL, so NOT IN means what it says.
 			fmt.Fprintf(&b, "-- %s: the rows whose %s differs from the source's are deleted and inserted again "+
@@ -304,17 +314,31 @@ func (s *RepairScript) flush(kind int) error {
 			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s, %s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
 				strings.Join(k.pendingKeys, ",\n  "), strings.Join(keyCols, ", "), sh.identityCols(), strings.Join(k.pendingIdentities, ",\n  "))
 		}
-		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s\nON CONFLICT (%s) ", t.Ident(), strings.Join(sh.cols, ", "),
-			sh.overriding, strings.Join(k.pending, ",\n  "), strings.Join(keyCols, ", "))
+		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, tuples)
+	default:
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
+	}
+	k.open = sh.whole && !last
+	switch {
+	case k.open:
+	case upsert && !sh.rowByRow:
+		var sets, setCols, excluded []string
+		for n, q := range sh.cols {
+			if sh.set[n] {
+				sets = append(sets, q+" = EXCLUDED."+q)
+				setCols, excluded = append(setCols, t.Ident()+"."+q), append(excluded, "EXCLUDED."+q)
+			}
+		}
+		fmt.Fprintf(&b, "\nON CONFLICT (%s) ", strings.Join(keyCols, ", "))
 		if len(sets) == 0 {
 			b.WriteString("DO NOTHING;\n")
 		} else {
 			fmt.Fprintf(&b, "DO UPDATE SET %s\nWHERE %s;\n", strings.Join(sets, ", "), unlike(setCols, excluded))
 		}
-	default:
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "), strings.Join(k.pending, ",\n  "))
+	case !upsert:
+		b.WriteString(");\n")
 	}
-	if upsert && zone != "" {
+	if upsert && zone != "" && !k.open {
 		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))
 	}
 	clear(k.pending) // the tuples of wide rows can go now
@@ -360,7 +384,7 @@ func (s *RepairScript) Commit(tables []string, started time.Time) error {
 
 func (s *RepairScript) commit(tables []string, started time.Time) error {
 	for kind := range s.kinds {
-		if err := s.flush(kind); err != nil {
+		if err := s.flush(kind, true); err != nil {
 			return err
 		}
 		if err := s.kinds[kind].w.Flush(); err != nil {

@@ -147,7 +147,7 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		}
 	}
 	if _, ok := take("requirepeer"); ok {
-		return errors.New("requirepeer: rowdiff connects over TCP only, where no peer can be checked")
+		return errors.New("requirepeer: rowdiff cannot check the operating-system user of the server's process")
 	}
 	for _, k := range []string{"fallback_application_name", "sslcompression", "load_balance_hosts", "gsslib", "gssdelegation"} {
 		take(k)

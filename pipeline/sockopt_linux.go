@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strings"
 	"syscall"
 	"time"
 
@@ -8,9 +9,13 @@ import (
 )
 
 // userTimeout sets TCP_USER_TIMEOUT: a connection whose sent data goes unacknowledged this long (a node
-// gone without closing it) fails, instead of after Linux's 15 retransmissions (about 15 minutes).
+// gone without closing it) fails, instead of after Linux's 15 retransmissions (about 15 minutes). Only
+// on TCP: a Unix socket refuses the option, which failed every connection through one.
 func userTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
-	return func(_, _ string, c syscall.RawConn) error {
+	return func(network, _ string, c syscall.RawConn) error {
+		if !strings.HasPrefix(network, "tcp") {
+			return nil
+		}
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,5 +287,47 @@ INSERT INTO sp SELECT i, 'v' || i, i FROM generate_series(1, 300) i;`
 	}
 	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
 		check(t, diff(t, "sp", nodes, mode...), want, []string{"id"}, "public.sp")
+	}
+}
+
+// TestUnixSocket diffs through a node's Unix socket, as psql connects by default: rowdiff set
+// TCP_USER_TIMEOUT on every socket, which a Unix one refuses, and every such connection failed with
+// "operation not supported" (found by an exploratory helper).
+func TestUnixSocket(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "rdsock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The server runs as another OS user, which must create its socket here.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sock, err := pgcluster.Start(ctx, pgcluster.Options{Name: "sock", Settings: map[string]string{"unix_socket_directories": dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sock.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	setup := "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 300) i;"
+	a := newNode(t, "a", clA, setup, "")
+	b := newNode(t, "b", sock, setup, "UPDATE t SET v = 'x' WHERE id % 50 = 7; DELETE FROM t WHERE id = 100;")
+	nodes := []Node{a, b}
+	want := truth(t, nodes, Spec{Table: "t", Key: []string{"id"}})
+	if len(want) != 7 {
+		t.Fatalf("planted %d differences, want 7", len(want))
+	}
+	for _, dsn := range []string{
+		fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", dir, sock.Port(), b.DB),
+		fmt.Sprintf("postgres://postgres@%s:%d/%s", url.PathEscape(dir), sock.Port(), b.DB),
+	} {
+		b.DSN = dsn
+		check(t, diff(t, "t", []Node{a, b}), want, []string{"id"}, "")
 	}
 }

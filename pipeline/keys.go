@@ -45,7 +45,7 @@ func openKeys(path string) (keySource, error) {
 		}
 		return &dirKeys{files: files}, nil
 	}
-	if strings.HasSuffix(path, ".parquet") {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
 		return openParquetKeys(path)
 	}
 	f, err := os.Open(path)

@@ -25,14 +25,36 @@ type Meta struct {
 	Complete bool
 }
 
-// atomicFile is a temporary file that becomes path on commit.
+// atomicFile is a temporary file that becomes path on commit, or, where path is not a regular file, path
+// itself (direct).
 type atomicFile struct {
 	*os.File
-	path string
+	path   string // as the user gave it, for messages
+	target string // the file the temporary one replaces: path, or the file its symbolic links lead to
+	direct bool
 }
 
+// createAtomic starts the output at path. A symbolic link stays, and the file it leads to is replaced. A
+// path that is not a regular file (a device like /dev/null, a named pipe, a process substitution's
+// /dev/fd/N) or that lies under /dev or /proc (/dev/stdout) is written in place, as a shell's > writes:
+// renaming a file onto it replaced /dev/null itself for every program on the machine, and a reader
+// waiting on a named pipe got nothing (both found by an exploratory helper). Such an output cannot be
+// taken back: an error leaves what was written so far.
 func createAtomic(path string) (*atomicFile, error) {
-	dir, base := filepath.Split(path)
+	clean := filepath.Clean(path)
+	fi, err := os.Stat(path)
+	if err == nil && !fi.IsDir() && (!fi.Mode().IsRegular() || strings.HasPrefix(clean, "/dev/") || strings.HasPrefix(clean, "/proc/")) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("create output %s: %w", path, err)
+		}
+		return &atomicFile{File: f, path: path, target: path, direct: true}, nil
+	}
+	target := path
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		target = real
+	}
+	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
@@ -40,7 +62,7 @@ func createAtomic(path string) (*atomicFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create output %s: %w", path, err)
 	}
-	return &atomicFile{File: f, path: path}, nil
+	return &atomicFile{File: f, path: path, target: target}, nil
 }
 
 func (f *atomicFile) commit() error {
@@ -52,6 +74,12 @@ func (f *atomicFile) commit() error {
 
 // finish syncs and closes the temporary file, which place then moves into place.
 func (f *atomicFile) finish() error {
+	if f.direct {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write output %s: %w", f.path, err)
+		}
+		return nil
+	}
 	if err := f.Sync(); err != nil {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
@@ -68,7 +96,10 @@ func (f *atomicFile) finish() error {
 }
 
 func (f *atomicFile) place() error {
-	if err := os.Rename(f.Name(), f.path); err != nil {
+	if f.direct {
+		return nil
+	}
+	if err := os.Rename(f.Name(), f.target); err != nil {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
 	}
@@ -77,7 +108,9 @@ func (f *atomicFile) place() error {
 
 func (f *atomicFile) abort() {
 	f.Close()
-	os.Remove(f.Name())
+	if !f.direct {
+		os.Remove(f.Name())
+	}
 }
 
 // Format names an output format.
@@ -110,12 +143,13 @@ func FormatFor(path, format string) (Format, error) {
 	default:
 		return "", fmt.Errorf("unknown --format %q (jsonl or parquet)", format)
 	}
+	lower := strings.ToLower(path)
 	switch {
 	case dir:
 		return FormatParquetDir, nil
-	case path == "-" || strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".json"):
+	case path == "-" || strings.HasSuffix(lower, ".jsonl") || strings.HasSuffix(lower, ".json"):
 		return FormatJSONLines, nil
-	case strings.HasSuffix(path, ".parquet"):
+	case strings.HasSuffix(lower, ".parquet"):
 		return FormatParquet, nil
 	}
 	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl, .parquet or / (a directory of Parquet files), or pass --format", path)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rowdiff/rowdiff/pipeline"
 	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
 )
 
 func diffCommand() *cobra.Command {
@@ -53,11 +54,15 @@ func diffCommand() *cobra.Command {
 			if _, err := logger(); err != nil {
 				return err
 			}
+			sumFile, err := sinks.NewSummary(summary, out)
+			if err != nil {
+				return err
+			}
 			display := progressFor()
 			cfg.Progress = display.Update
 			sum, err := pipeline.Run(cmd.Context(), cfg, open)
 			display.Stop()
-			return finish(sum, err, summary, cfg.MaxDiffs)
+			return finish(sum, err, sumFile, cfg.MaxDiffs)
 		},
 	}
 	fl := cmd.Flags()

@@ -111,12 +111,14 @@ func logger() (*slog.Logger, error) {
 }
 
 // finish prints the summary, writes --summary and turns the outcome into the exit status.
-func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) error {
+func finish(sum *pipeline.Summary, err error, summary *sinks.Summary, limit int64) error {
 	if errors.Is(err, syscall.EPIPE) {
 		// Whoever read --out - has gone (| head): nothing more to say, as any pipeline stage would.
+		summary.Abort()
 		return err
 	}
 	if log, lerr := logger(); lerr != nil {
+		summary.Abort()
 		return lerr
 	} else if log != nil {
 		for _, t := range sum.Tables {
@@ -136,10 +138,8 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 	} else {
 		sum.WriteText(os.Stderr)
 	}
-	if summaryPath != "" {
-		if werr := writeSummary(summaryPath, sum); werr != nil && err == nil {
-			err = werr
-		}
+	if werr := summary.Commit(sum.WriteJSON); werr != nil && err == nil {
+		err = werr
 	}
 	if err != nil {
 		return err
@@ -151,18 +151,6 @@ func finish(sum *pipeline.Summary, err error, summaryPath string, limit int64) e
 		return exitStatus{exitDiffs}
 	}
 	return nil
-}
-
-func writeSummary(path string, sum *pipeline.Summary) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write summary: %w", err)
-	}
-	if err := sum.WriteJSON(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write summary: %w", err)
-	}
-	return f.Close()
 }
 
 // output holds the flags that shape what rowdiff prints on stderr.

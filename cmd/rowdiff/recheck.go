@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rowdiff/rowdiff/pipeline"
+	"github.com/rowdiff/rowdiff/sinks"
 )
 
 func recheckCommand() *cobra.Command {
@@ -33,8 +34,12 @@ func recheckCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sumFile, err := sinks.NewSummary(summary, cfg.Out, cfg.In)
+			if err != nil {
+				return err
+			}
 			sum, err := pipeline.Recheck(cmd.Context(), cfg, open)
-			return finish(sum, err, summary, 0)
+			return finish(sum, err, sumFile, 0)
 		},
 	}
 	fl := cmd.Flags()

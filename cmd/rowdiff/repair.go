@@ -36,6 +36,9 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 			if err := cols.parse(&cfg.Selection); err != nil {
 				return err
 			}
+			if sinks.SamePath(cfg.In, out) {
+				return fmt.Errorf("--out %s is the --in file: the script would take the place of the differences", out)
+			}
 			script, err := sinks.NewRepairScript(out, cfg.Source, cfg.Target)
 			if err != nil {
 				return err

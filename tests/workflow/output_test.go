@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -275,5 +276,51 @@ ANALYZE busy;`, "", "UPDATE busy SET v = 'changed' WHERE id % 997 = 0;")
 		if code != 1 || !strings.Contains(out, fmt.Sprintf("differences: %d (", len(want))) {
 			t.Fatalf("run %d on a terminal: exit %d, want 1 and the summary with %d differences:\n%q", i, code, len(want), abbrev(out, 3000))
 		}
+	}
+}
+
+// TestOutputPathsChecked: the paths of a run's outputs are checked before it reads anything. A --summary
+// path that could not be written failed the run at its end, after its differences had replaced the
+// --out file; a --summary naming the --out file, or a repair's --out naming its --in file, silently took
+// the place of the differences (found by an exploratory helper). --summary - writes to stdout.
+func TestOutputPathsChecked(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g;",
+		"", "UPDATE t SET v = 'x' WHERE id = 7;")
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "keep.jsonl")
+	const kept = "earlier differences\n"
+	if err := os.WriteFile(keep, []byte(kept), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	diffArgs := append([]string{"diff", "--table", "t"}, nodeArgs(a, b)...)
+	for _, c := range []struct{ name, out, summary, need string }{
+		{"summary in a missing directory", keep, filepath.Join(dir, "none", "s.json"), "--summary"},
+		{"summary is the output", keep, keep, "--summary"},
+		{"summary is the output, spelled another way", keep, filepath.Join(dir, ".", "keep.jsonl"), "--summary"},
+		{"both on stdout", "-", "-", "stdout"},
+	} {
+		p := rowdiff(t, append(diffArgs, "--out", c.out, "--summary", c.summary)...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, c.need) || strings.Contains(p.Stderr, "differences:") {
+			t.Errorf("%s: %s: exit %d, want 2 before the run, naming %s\nstderr:\n%s", c.name, p, p.Code, c.need, p.Stderr)
+		}
+		if got, _ := os.ReadFile(keep); string(got) != kept {
+			t.Errorf("%s: %s left %s holding %q, want it as it was", c.name, p, keep, abbrev(string(got), 200))
+		}
+	}
+
+	p := rowdiff(t, append(diffArgs, "--out", keep, "--summary", "-")...)
+	wantCode(t, p, 1)
+	var sum struct{ Differences int }
+	if err := json.Unmarshal([]byte(p.Stdout), &sum); err != nil || sum.Differences != 1 {
+		t.Errorf("%s: stdout %q (%v), want the summary as JSON with 1 difference", p, abbrev(p.Stdout, 300), err)
+	}
+	diffs, _ := os.ReadFile(keep)
+	p = rowdiff(t, append([]string{"repair", "--in", keep, "--source", "a", "--target", "b", "--out", keep}, nodeArgs(a, b)...)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "--in") {
+		t.Errorf("%s: exit %d, want 2 naming --in\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+	if got, _ := os.ReadFile(keep); string(got) != string(diffs) {
+		t.Errorf("%s replaced its --in file with %q", p, abbrev(string(got), 200))
 	}
 }

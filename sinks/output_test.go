@@ -1,0 +1,84 @@
+package sinks_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/sinks"
+)
+
+// TestOutputThroughLinksAndPipes: an output path that is a symbolic link keeps the link and replaces the
+// file it leads to; one that is a named pipe is written into, as a shell's > does. Both used to be
+// replaced by a regular file renamed onto them: the link was gone, and the pipe's reader got nothing
+// (and /dev/null, written by root, became a regular file for the whole machine).
+func TestOutputThroughLinksAndPipes(t *testing.T) {
+	dir := t.TempDir()
+	tbl := &schema.Table{Schema: "public", Name: "t", Columns: []schema.Column{{Name: "id", Type: "integer", Base: "int4"}}, Key: []int{0}}
+	d := schema.Diff{Table: tbl, Key: schema.Key{"7"}, Kind: schema.Missing, Rows: []schema.Row{{{S: "7"}}, nil}}
+	write := func(path string) {
+		t.Helper()
+		s, err := sinks.NewJSONLines(path, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(d); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(sinks.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	real := filepath.Join(dir, "real.jsonl")
+	if err := os.WriteFile(real, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink("real.jsonl", link); err != nil {
+		t.Fatal(err)
+	}
+	write(link)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("after writing through %s: %v, %v; want the symbolic link kept", link, fi.Mode(), err)
+	}
+	if got, _ := os.ReadFile(real); !strings.Contains(string(got), `"key":{"id":7}`) {
+		t.Errorf("the link's file holds %q, want the difference", got)
+	}
+
+	fifo := filepath.Join(dir, "pipe.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		got <- string(b)
+	}()
+	write(fifo)
+	select {
+	case s := <-got:
+		if !strings.Contains(s, `"key":{"id":7}`) {
+			t.Errorf("the pipe's reader got %q, want the difference", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the pipe's reader got nothing in 10 s")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("after writing into %s: %v, %v; want the named pipe kept", fifo, fi.Mode(), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}

@@ -14,7 +14,7 @@ func demoCommand() *cobra.Command {
 		Use:     "demo",
 		Short:   "Run a diff on three throwaway local clusters with planted differences",
 		Example: "  go run ./cmd/rowdiff demo",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return demo.Run(cmd.Context(), dir, os.Stdout)
 		},

@@ -25,7 +25,7 @@ func diffCommand() *cobra.Command {
     --node a='host=db1 dbname=shop user=ro' --node b=postgres://ro@db2/shop \
     --out diffs.jsonl --summary summary.json
   rowdiff diff --schema public --node a=... --node b=... --out all.jsonl`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if cfg.Nodes, err = nodes.parse(); err != nil {

@@ -10,9 +10,11 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // Exit statuses are a contract with scripts.
@@ -34,6 +36,9 @@ func main() {
 		Short:         "Find every row that differs between copies of a PostgreSQL table",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          noArgs,
+		// Runnable, so that noArgs checks its arguments (cobra prints the help of a command without Run).
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.AddCommand(diffCommand(), recheckCommand(), repairCommand(), demoCommand())
 	var cpuProfile string
@@ -66,7 +71,7 @@ func main() {
 		}
 	}
 	if s := sig(); s != 0 {
-		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %v; no output written\n", s)
+		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %s; no output written\n", unix.SignalName(s))
 		os.Exit(128 + int(s))
 	}
 	var st exitStatus
@@ -85,6 +90,19 @@ func main() {
 		}
 		os.Exit(exitError)
 	}
+}
+
+// noArgs refuses arguments that are not flags without showing one that holds "=": an unquoted --node
+// value with a space (--node a=host=db password=secret) splits into words, and cobra's own check printed
+// the password as an unknown command.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if strings.Contains(args[0], "=") {
+		return fmt.Errorf("%s: unexpected argument (not shown: it may hold a password); quote a --node value that holds spaces", cmd.CommandPath())
+	}
+	return fmt.Errorf("%s: unknown command or argument %q; see %s --help", cmd.CommandPath(), args[0], cmd.Root().Name())
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM; the returned func tells which one arrived, if any.

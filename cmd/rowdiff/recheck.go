@@ -21,7 +21,7 @@ func recheckCommand() *cobra.Command {
 		Short: "Re-read only the keys of an earlier diff and keep those that still differ",
 		Example: `  rowdiff recheck --in diffs.jsonl --node a=... --node b=... --out still.jsonl
   rowdiff recheck --in diffs.jsonl --node a=... --node b=... --out still.jsonl --wait 30s --rounds 5`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if cfg.Nodes, err = nodes.parse(); err != nil {

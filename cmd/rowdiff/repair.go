@@ -27,7 +27,7 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 		Example: `  rowdiff repair --in diffs.jsonl --source a --target b \
     --node a='host=db1 dbname=shop' --node b='host=db2 dbname=shop' --out repair.sql
   psql -v ON_ERROR_STOP=1 -f repair.sql 'host=db2 dbname=shop'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if cfg.Nodes, err = nodes.parse(); err != nil {

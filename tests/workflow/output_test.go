@@ -324,3 +324,25 @@ func TestOutputPathsChecked(t *testing.T) {
 		t.Errorf("%s replaced its --in file with %q", p, abbrev(string(got), 200))
 	}
 }
+
+// TestStrayArguments: a --node value with spaces, unquoted, splits into words, and cobra's check of
+// arguments printed the word with the password as an unknown command (found by an exploratory helper).
+// A word that may hold one is not shown; a mistyped command still is, with exit 2.
+func TestStrayArguments(t *testing.T) {
+	t.Parallel()
+	const secret = "Stray-Secret-91"
+	for _, args := range [][]string{
+		{"diff", "--table", "t", "--node", "a=host=127.0.0.1", "password=" + secret, "--node", "b=host=127.0.0.1", "--out", "x.jsonl"},
+		{"recheck", "--in", "x.jsonl", "--node", "a=host=127.0.0.1", "password=" + secret, "--out", "y.jsonl"},
+		{"password=" + secret},
+	} {
+		p := rowdiff(t, args...)
+		if p.Code != 2 || strings.Contains(p.Stderr+p.Stdout, secret) || !strings.Contains(p.Stderr, "quote") {
+			t.Errorf("%s: exit %d, want 2 with a hint to quote and without the password\nstderr:\n%s", p, p.Code, p.Stderr)
+		}
+	}
+	p := rowdiff(t, "dif")
+	if p.Code != 2 || !strings.Contains(p.Stderr, `"dif"`) {
+		t.Errorf("%s: exit %d, want 2 naming the unknown command\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+}

@@ -38,6 +38,9 @@ type remoteTable struct {
 	histogram map[string]string
 	// encoding is the node's server_encoding, set by the fleet (the coordinator read it).
 	encoding string
+	// writeRules says the relation has INSERT or UPDATE rules, with which PostgreSQL refuses
+	// INSERT ... ON CONFLICT.
+	writeRules bool
 }
 
 // utf8Ordered are the server encodings whose byte order of text is that of the same text in UTF-8, which
@@ -46,7 +49,8 @@ type remoteTable struct {
 var utf8Ordered = map[string]bool{"UTF8": true, "LATIN1": true, "SQL_ASCII": true}
 
 const findTableSQL = `
-SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.reltuples::float8
+SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.reltuples::float8,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3'))
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (n.nspname = $1 OR ($1 = '' AND n.nspname = ANY (pg_catalog.current_schemas(false))))
@@ -186,7 +190,7 @@ WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS N
 // columns' statistics (only the first node's are used).
 func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stats bool) (*remoteTable, error) {
 	var t remoteTable
-	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples)
+	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples, &t.writeRules)
 	if errors.Is(err, pgx.ErrNoRows) {
 		name := table
 		if schemaName != "" {
@@ -456,7 +460,10 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		// ON CONFLICT needs a unique index on exactly the key that is checked at once: a diff does not
 		// (a migration target may not have its primary key yet), and its script failed only when applied.
-		t.NoArbiter = !slices.ContainsFunc(remotes[w].keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) })
+		// It also needs a table without INSERT or UPDATE rules (an audit rule made the script fail, in
+		// an exploratory helper's run).
+		t.NoArbiter = !slices.ContainsFunc(remotes[w].keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) }) ||
+			remotes[w].writeRules
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
 	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })

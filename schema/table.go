@@ -166,8 +166,9 @@ type Table struct {
 	// Mixed says it is partitioned on some node and not on another, whose rows may then be in tables that
 	// inherit from it, where a unique index of its own cannot see them (see sinks.RepairScript).
 	Mixed bool
-	// NoArbiter says a repair's target has no unique index that ON CONFLICT can use on the key: none on
-	// exactly its columns, or only a deferrable one (see sinks.RepairScript).
+	// NoArbiter says a repair's target has no unique index that ON CONFLICT can use on the key (none on
+	// exactly its columns, or only a deferrable one), or has INSERT or UPDATE rules, with which
+	// PostgreSQL refuses ON CONFLICT (see sinks.RepairScript).
 	NoArbiter bool
 	// SelfReferencing says a repair's target has a foreign key from the table to itself that is not
 	// deferrable, which is checked at the end of each statement (see sinks.RepairScript).

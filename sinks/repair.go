@@ -401,6 +401,10 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	// and in UTF-8, which psql would otherwise take for the target database's encoding (LATIN1 made é two
 	// characters, without an error).
 	fmt.Fprintf(h, "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n")
+	// A role under row-level security would skip the rows its policies hide and commit without an error
+	// (deletes of rows it could not see left them in place, in an exploratory helper's run): with
+	// row_security off, PostgreSQL refuses such a role's statements instead, as for pg_dump's.
+	fmt.Fprintf(h, "SET row_security = off;\n")
 	for _, kv := range schema.TextSettings {
 		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}

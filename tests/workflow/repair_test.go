@@ -856,3 +856,61 @@ INSERT INTO tree SELECT g, NULLIF(g - 1, 10000), 'x' || g FROM generate_series(1
 		}
 	}
 }
+
+// TestRepairUnderRowSecurity applies a repair as a role that row-level security applies to (the table's
+// owner, with FORCE): its policy hides rows of another tenant, whose deletes then removed nothing, and
+// the script committed with exit 0, leaving the differences (found by an exploratory helper). The script
+// sets row_security off, so PostgreSQL refuses the role's statements and nothing changes; as a role that
+// bypasses the policy the same script repairs the table.
+func TestRepairUnderRowSecurity(t *testing.T) {
+	t.Parallel()
+	const role = "rls_tenant"
+	setup := `DO $$ BEGIN CREATE ROLE ` + role + ` LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE sec (id int PRIMARY KEY, tenant text, v int);
+INSERT INTO sec SELECT g, CASE WHEN g % 2 = 0 THEN '` + role + `' ELSE 'other' END, g FROM generate_series(1, 300) g;
+ALTER TABLE sec ENABLE ROW LEVEL SECURITY; ALTER TABLE sec FORCE ROW LEVEL SECURITY;
+CREATE POLICY p ON sec USING (tenant = current_user) WITH CHECK (tenant = current_user);
+ALTER TABLE sec OWNER TO ` + role + `;`
+	a, b := pair(t, setup, "", `INSERT INTO sec VALUES (5001, 'other', 1), (5003, 'other', 3), (5002, '`+role+`', 2);
+UPDATE sec SET v = 0 WHERE id IN (4, 8);`)
+	spec := Spec{Table: "sec", Key: []string{"id"}}
+	if want := truth(t, a, b, spec, false); len(want) != 5 {
+		t.Fatalf("planted %d differences, want 5", len(want))
+	}
+	d := diff(t, []Node{a, b}, "--table", "sec")
+	wantCode(t, d.Proc, 1)
+	repair(t, d.Out, a, b)
+	script := filepath.Join(filepath.Dir(d.Out), "repair.sql")
+	tenant := b
+	tenant.User = role
+	p := run(t, psqlPath(t), "-v", "ON_ERROR_STOP=1", "-f", script, tenant.DSN())
+	if p.Code == 0 || !strings.Contains(p.Stderr, "row-level security") {
+		t.Errorf("%s as %s, under the table's policy: exit %d, want a refusal by row-level security\nstderr:\n%s", p, role, p.Code, p.Stderr)
+	}
+	if got := truth(t, a, b, spec, false); len(got) != 5 {
+		t.Errorf("after the refused script, %d differences, want the 5 as they were", len(got))
+	}
+	applyScript(t, script, b)
+	identical(t, a, b, spec)
+}
+
+// TestRepairTargetWithRules repairs a target whose table has an UPDATE rule (an audit log), with which
+// PostgreSQL refuses INSERT ... ON CONFLICT: the script failed when applied. Such a table is upserted row
+// by row, and the rule fires for each updated row.
+func TestRepairTargetWithRules(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE rl (id int PRIMARY KEY, v int); INSERT INTO rl SELECT g, g FROM generate_series(1, 200) g;`
+	a, b := pair(t, setup, "", `UPDATE rl SET v = 0 WHERE id % 20 = 3; DELETE FROM rl WHERE id IN (50, 51); INSERT INTO rl VALUES (900, 9);
+CREATE TABLE rl_audit (id int, v int);
+CREATE RULE audit AS ON UPDATE TO rl DO ALSO INSERT INTO rl_audit VALUES (NEW.id, NEW.v);`)
+	spec := Spec{Table: "rl", Key: []string{"id"}}
+	if want := truth(t, a, b, spec, false); len(want) != 13 {
+		t.Fatalf("planted %d differences, want 13", len(want))
+	}
+	d := diff(t, []Node{a, b}, "--table", "rl")
+	wantCode(t, d.Proc, 1)
+	repairAll(t, d, a, b, []Spec{spec}, "--table", "rl")
+	if n := b.QueryInt(t, "SELECT count(*) FROM rl_audit"); n != 10 {
+		t.Errorf("the rule logged %d updates, want the 10 changed rows", n)
+	}
+}

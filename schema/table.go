@@ -76,7 +76,9 @@ type Column struct {
 // TextSettings are the session settings every value's text form depends on, as rowdiff reads it (the
 // equality definition and the key order assume them) and as a repair script writes it back. money's text
 // follows lc_monetary ("$1.25" in C, "1,25 €" in de_DE), so nodes set up in other countries would differ
-// in every money value without it.
+// in every money value without it. quote_all_identifiers quotes every name in the text of reg* values and
+// pg_identify_object's identities: set on one node, pg_catalog.pg_class differed from
+// "pg_catalog"."pg_class" (found by an exploratory helper).
 var TextSettings = [][2]string{
 	{"TimeZone", "UTC"},
 	{"DateStyle", "ISO, YMD"},
@@ -84,6 +86,7 @@ var TextSettings = [][2]string{
 	{"extra_float_digits", "3"},
 	{"bytea_output", "hex"},
 	{"lc_monetary", "C"},
+	{"quote_all_identifiers", "off"},
 }
 
 // TextSetting is the value TextSettings gives the named setting.

@@ -1093,7 +1093,8 @@ UPDATE en SET m = NULL WHERE id % 40 = 5;`)
 // TestObjectIdentifiersQualified: a regclass or regtype prints unqualified where its schema is on the
 // session's search_path, which rowdiff leaves to each node. Node a's path starts with app: its row 1
 // names app.items and printed "items", like node b's public.items (a missed difference), and its row 2,
-// which names app.items as b's does, printed otherwise (a false one). The objects named decide.
+// which names app.items as b's does, printed otherwise (a false one). The objects named decide. Node b
+// quotes all identifiers, which made every row a false difference ("app"."items").
 func TestObjectIdentifiersQualified(t *testing.T) {
 	t.Parallel()
 	const common = `CREATE SCHEMA app; CREATE TABLE app.items (x int); CREATE TABLE public.items (x int);
@@ -1101,7 +1102,8 @@ CREATE TYPE app.mood AS ENUM ('ok'); CREATE TYPE public.mood AS ENUM ('ok');
 CREATE TABLE r (id int PRIMARY KEY, rc regclass, rt regtype);`
 	a := newNode(t, "a", clA, common, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;
 INSERT INTO r VALUES (1, 'app.items', 'app.mood'), (2, 'app.items', 'app.mood'), (3, 'public.items', 'integer');`)
-	b := newNode(t, "b", clB, common, `INSERT INTO r VALUES (1, 'public.items', 'public.mood'), (2, 'app.items', 'app.mood'), (3, 'public.items', 'integer');`)
+	b := newNode(t, "b", clB, common, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET quote_all_identifiers = on', current_database()); END $$;
+INSERT INTO r VALUES (1, 'public.items', 'public.mood'), (2, 'app.items', 'app.mood'), (3, 'public.items', 'integer');`)
 	r := diff(t, "r", []Node{a, b})
 	if r.Code != 1 || len(r.Records) != 1 {
 		var lines []string

@@ -38,6 +38,9 @@ func closeCtx() (context.Context, context.CancelFunc) {
 // returns what it opened even on error; the caller closes it.
 func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fleet, error) {
 	f := &fleet{coords: make([]*pgx.Conn, len(nodes))}
+	if err := t.check(); err != nil {
+		return f, err
+	}
 	for _, n := range nodes {
 		nd := &node{Node: n}
 		f.nodes = append(f.nodes, nd)

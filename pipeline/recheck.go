@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -36,13 +37,21 @@ const recheckBatch = stages.ScanBatch
 // Recheck compares, on every node and in a fresh snapshot per round, the rows of the keys listed in
 // cfg.In, and writes those that still differ. The summary is the last round's.
 func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, error) {
-	if cfg.Rounds > 1 && !strings.HasSuffix(cfg.Out, ".jsonl") {
+	var refused error
+	switch {
+	case cfg.Rounds < 1:
+		refused = fmt.Errorf("--rounds %d: give at least 1", cfg.Rounds)
+	case cfg.Wait < 0:
+		refused = fmt.Errorf("--wait %v: give a duration of 0 or more", cfg.Wait)
+	case cfg.Rounds > 1 && !strings.HasSuffix(cfg.Out, ".jsonl"):
+		refused = errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
+	}
+	if refused != nil {
 		// A summary that says what happened: nothing ran (an empty one read as a run of no tables, cut
 		// short by --max-diffs).
 		sum := &Summary{Started: time.Now()}
-		err := errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
-		sum.finish(err)
-		return sum, err
+		sum.finish(refused)
+		return sum, refused
 	}
 	in, prev := cfg.In, int64(-1)
 	for round := 1; ; round++ {

@@ -87,25 +87,22 @@ func (cfg *Config) check() error {
 		return errors.New("name a table with --table or a schema with --schema")
 	}
 	if cfg.Concurrency < 1 || cfg.BlockRows < 1 || cfg.LeafRows < 1 {
-		return errors.New("--concurrency, --block-rows and --leaf-rows must be positive")
+		return fmt.Errorf("--concurrency %d, --block-rows %d, --leaf-rows %d: each must be positive", cfg.Concurrency, cfg.BlockRows, cfg.LeafRows)
 	}
-	if t := cfg.Timeouts.IdleTransaction; t != 0 && t < minIdleTimeout {
-		// Below it, a coordinator waiting for its workers to connect and import its snapshot was ended by
-		// the server first (a helper's runs: 50 ms, "invalid snapshot identifier"; 100 ms, one in three).
-		return fmt.Errorf("--idle-timeout %v: give at least %v, or 0 for no limit", t, minIdleTimeout)
+	if err := cfg.Timeouts.check(); err != nil {
+		return err
 	}
 	if cfg.MaxConnections != 0 && cfg.MaxConnections < 2 {
-		return errors.New("--max-connections must be at least 2 (a coordinator and a worker per node)")
+		return errors.New("--max-connections must be at least 2 (a coordinator and a worker per node), or 0 for no limit")
+	}
+	if cfg.MaxDiffs < 0 {
+		return errors.New("--max-diffs must be positive, or 0 for no limit")
 	}
 	if cfg.MaxConnections != 0 {
 		cfg.Concurrency = min(cfg.Concurrency, cfg.MaxConnections-1)
 	}
 	return nil
 }
-
-// minIdleTimeout is the shortest --idle-timeout: sessions wait between statements while others connect
-// and work, and rowdiff's pings keep them alive only once a table runs.
-const minIdleTimeout = time.Second
 
 func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	asked := cfg.Concurrency

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -35,6 +36,32 @@ type Timeouts struct {
 	IdleTransaction time.Duration
 }
 
+// maxTimeout is the longest timeout PostgreSQL takes, in whole milliseconds in an int.
+const maxTimeout = math.MaxInt32 * time.Millisecond
+
+// check refuses timeouts the servers would refuse, later and in a node's name ("node b: begin: -1000 ms
+// is outside the valid range"), and an --idle-timeout too short for a run to start.
+func (t Timeouts) check() error {
+	for _, f := range []struct {
+		flag string
+		d    time.Duration
+	}{{"--connect-timeout", t.Connect}, {"--statement-timeout", t.Statement}, {"--lock-timeout", t.Lock}, {"--idle-timeout", t.IdleTransaction}} {
+		if f.d < 0 || f.d > maxTimeout {
+			return fmt.Errorf("%s %v: give a duration from 1ms to %v, or 0 for no limit", f.flag, f.d, maxTimeout)
+		}
+	}
+	if t.IdleTransaction != 0 && t.IdleTransaction < minIdleTimeout {
+		// Below it, a coordinator waiting for its workers to connect and import its snapshot was ended by
+		// the server first (a helper's runs: 50 ms, "invalid snapshot identifier"; 100 ms, one in three).
+		return fmt.Errorf("--idle-timeout %v: give at least %v, or 0 for no limit", t.IdleTransaction, minIdleTimeout)
+	}
+	return nil
+}
+
+// minIdleTimeout is the shortest --idle-timeout: sessions wait between statements while others connect
+// and work, and rowdiff's pings keep them alive only once a table runs.
+const minIdleTimeout = time.Second
+
 // node is a connected Node: its coordinator holds the exported snapshot every worker imports.
 type node struct {
 	Node
@@ -58,7 +85,10 @@ func (c countingConn) Read(p []byte) (int, error) {
 	return k, err
 }
 
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+func ms(d time.Duration) string {
+	// Rounded up: a timeout under 1 ms was 0, which the server takes for no limit.
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}
 
 // pinned is the SET LOCAL statements of every setting the equality definition and safety depend on: the
 // text settings (schema.TextSettings) and rowdiff's own. The transaction is READ ONLY itself.

@@ -158,7 +158,8 @@ func (q *SQL) where(pred string) string {
 	if q.Where == "" {
 		return pred
 	}
-	return "(" + pred + ") AND (" + q.Where + ")"
+	// On a line of its own: a filter that ends in a -- comment hid the closing parenthesis.
+	return "(" + pred + ") AND (" + q.Where + "\n)"
 }
 
 func (q *SQL) orderBy() string {

@@ -138,6 +138,10 @@ func TestBadInput(t *testing.T) {
 				east("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 300000) i"),
 				west("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 300000) i")},
 			anyOf: []string{"statement timeout"}},
+		// The servers refused these only once a session began, in a node's name.
+		{name: "negative --lock-timeout", nodes: []Node{e, w}, table: "t", args: []string{"--lock-timeout", "-5s"}, need: []string{"--lock-timeout"}},
+		{name: "--statement-timeout past PostgreSQL's", nodes: []Node{e, w}, table: "t", args: []string{"--statement-timeout", "1000000h"}, need: []string{"--statement-timeout"}},
+		{name: "negative --max-diffs", nodes: []Node{e, w}, table: "t", args: []string{"--max-diffs", "-1"}, need: []string{"--max-diffs"}},
 		{name: "refused port", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", testkit.ClosedPort(t))}},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
 		{name: "server never answers", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", holePort)}},

@@ -591,7 +591,7 @@ CREATE FOREIGN TABLE %s.t (%s) SERVER %s OPTIONS (schema_name %s, table_name %s)
 		alias := fmt.Sprintf("n%d", i)
 		sub := fmt.Sprintf("(SELECT * FROM f%d_%d.t", id, i)
 		if s.Where != "" {
-			sub += " WHERE (" + s.Where + ")"
+			sub += " WHERE (" + s.Where + "\n)"
 		}
 		sub += ") " + alias
 		if i == 0 {

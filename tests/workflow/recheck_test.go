@@ -164,7 +164,7 @@ func TestRecheckRoundsStopWhenNotShrinking(t *testing.T) {
 
 // TestRecheckRoundsNeedJSONLines: --rounds above 1 rereads each round's output, so it must be JSON Lines.
 // The refusal says so and nothing else: it printed a summary of no tables "stopped at --max-diffs" and
-// wrote a summary file started in year 1.
+// wrote a summary file started in year 1. --rounds 0 and a negative --wait are refused too.
 func TestRecheckRoundsNeedJSONLines(t *testing.T) {
 	t.Parallel()
 	a, b, d := plantedDiff(t)
@@ -180,6 +180,13 @@ func TestRecheckRoundsNeedJSONLines(t *testing.T) {
 		t.Errorf("summary file without the error:\n%s", raw)
 	} else if err == nil && strings.Contains(string(raw), "0001-01-01") {
 		t.Errorf("summary file with a zero start time:\n%s", raw)
+	}
+	// No rounds, or a negative pause, ran one round as if meant.
+	for _, bad := range [][]string{{"--rounds", "0"}, {"--rounds", "2", "--wait", "-5s"}} {
+		p := rowdiff(t, append(append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.jsonl")}, bad...), nodeArgs(nodes...)...)...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, bad[len(bad)-2]) {
+			t.Errorf("%s: exit %d, want 2 naming %s\nstderr:\n%s", p, p.Code, bad[len(bad)-2], p.Stderr)
+		}
 	}
 }
 

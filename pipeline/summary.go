@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -226,6 +228,62 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "  INCOMPLETE: stopped at --max-diffs; rows not compared yet may differ too")
 	}
 	fmt.Fprintf(w, "  elapsed: %.2fs\n", s.ElapsedSeconds)
+}
+
+// Log writes the summary as structured records: one per table, then one for the run, said as its
+// totals before the error where failed is set. They carry what the human summary says: before, the run's
+// record alone left out the tables skipped, each table's counts and which tables --max-diffs left
+// unread (found by an exploratory helper).
+func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
+	ctx := context.Background()
+	for _, t := range s.Tables {
+		if t.KeyScan != "" {
+			log.Warn("table read by key hash", "table", t.Table, "reason", t.KeyScan)
+		}
+		attrs := []any{"table", t.Table, "differences", t.Differences, "changed", t.Changed, "missing", t.Missing,
+			"ranges_hashed", t.RangesHashed, "ranges_split", t.RangesSplit, "ranges_compared", t.RangesCompared,
+			"rows_compared", t.RowsCompared}
+		for _, a := range []struct {
+			key string
+			val any
+			set bool
+		}{{"not_compared", t.NotCompared, t.NotCompared}, {"key_index", t.KeyIndex, t.KeyIndex != ""}, {"converted", t.Converted, len(t.Converted) > 0}} {
+			if a.set {
+				attrs = append(attrs, a.key, a.val)
+			}
+		}
+		log.Info("table", attrs...)
+	}
+	nodes := make([]any, len(s.Nodes))
+	for i, n := range s.Nodes {
+		nodes[i] = slog.Group(n.Name, "rows", n.Rows, "bytes_received", n.BytesReceived)
+	}
+	level, msg := slog.LevelInfo, "run finished"
+	if failed {
+		level, msg = slog.LevelError, "totals before the run failed"
+	}
+	attrs := []any{"tables", s.Table, "differences", s.Differences, "changed", s.Changed,
+		"missing", s.Missing, "complete", s.Complete, "ranges_hashed", s.RangesHashed,
+		"ranges_split", s.RangesSplit, "ranges_compared", s.RangesCompared, "elapsed_seconds", s.ElapsedSeconds,
+		slog.Group("nodes", nodes...), "workers", s.Workers}
+	for _, a := range []struct {
+		key  string
+		list []string
+	}{{"skipped", s.Skipped}, {"unsupported_keys", s.UnsupportedKeys}, {"missing_tables", s.MissingTables}, {"different_definitions", s.DifferentDefinitions}} {
+		if len(a.list) > 0 {
+			attrs = append(attrs, a.key, a.list)
+		}
+	}
+	if s.FewerWorkers != "" {
+		attrs = append(attrs, "fewer_workers", s.FewerWorkers)
+	}
+	if s.Rounds > 0 {
+		attrs = append(attrs, "rounds", s.Rounds)
+	}
+	log.Log(ctx, level, msg, attrs...)
+	if !s.Complete && !failed {
+		log.Warn("output truncated at --max-diffs; rows not compared yet may differ too", "max_diffs", maxDiffs)
+	}
 }
 
 // WriteJSON writes the summary as one JSON object.

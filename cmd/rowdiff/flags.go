@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,24 +116,13 @@ func finish(sum *pipeline.Summary, err error, summary *sinks.Summary, limit int6
 		summary.Abort()
 		return err
 	}
-	if log, lerr := logger(); lerr != nil {
+	log, lerr := logger()
+	if lerr != nil {
 		summary.Abort()
 		return lerr
-	} else if log != nil {
-		for _, t := range sum.Tables {
-			if t.KeyScan != "" {
-				log.Warn("table read by key hash", "table", t.Table, "reason", t.KeyScan)
-			}
-		}
-		// A failed run's totals come before its error: said as what they are, not as a finished run's.
-		level, msg := slog.LevelInfo, "run finished"
-		if err != nil {
-			level, msg = slog.LevelError, "totals before the run failed"
-		}
-		log.Log(context.Background(), level, msg, "tables", sum.Table, "differences", sum.Differences, "changed", sum.Changed,
-			"missing", sum.Missing, "complete", sum.Complete, "ranges_hashed", sum.RangesHashed,
-			"ranges_split", sum.RangesSplit, "ranges_compared", sum.RangesCompared, "elapsed_seconds", sum.ElapsedSeconds,
-			"nodes", sum.Nodes, "missing_tables", sum.MissingTables, "different_definitions", sum.DifferentDefinitions)
+	}
+	if log != nil {
+		sum.Log(log, err != nil, limit)
 	} else {
 		sum.WriteText(os.Stderr)
 	}
@@ -144,7 +132,7 @@ func finish(sum *pipeline.Summary, err error, summary *sinks.Summary, limit int6
 	if err != nil {
 		return err
 	}
-	if !sum.Complete {
+	if !sum.Complete && log == nil {
 		fmt.Fprintf(os.Stderr, "rowdiff: output truncated at --max-diffs %d differences; rows not compared yet may differ too\n", limit)
 	}
 	if sum.Differs() {

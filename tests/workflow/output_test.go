@@ -87,6 +87,29 @@ func TestStderrOutputs(t *testing.T) {
 		}
 	}
 
+	// Each table has a record of its own, and the run's names its nodes' counts (only the run's was written,
+	// and in text its nodes were a Go struct: nodes="[{Name:a Rows:...}]").
+	tables := jsonLogLines(t, d.Proc, "table")
+	var tbl struct {
+		Table       string
+		Differences int64
+	}
+	if len(tables) != 1 || json.Unmarshal(tables[0], &tbl) != nil || tbl.Table != "public.big" || tbl.Differences != int64(len(want)) {
+		t.Errorf("%s: want one \"table\" record for public.big with %d differences:\n%s", d, len(want), d.Stderr)
+	}
+	var run struct {
+		Nodes map[string]struct{ Rows int64 }
+	}
+	if len(finished) == 1 && (json.Unmarshal(finished[0], &run) != nil || run.Nodes["a"].Rows == 0 || run.Nodes["b"].Rows == 0) {
+		t.Errorf("%s: run finished record %s, want rows under nodes.a and nodes.b", d, finished[0])
+	}
+	// --max-diffs says the output is truncated in a record too, not in a plain line among them.
+	d = diff(t, nodes, "--table", "big", "--log-format", "json", "--max-diffs", "1")
+	wantCode(t, d.Proc, 1)
+	if cut := jsonLogLines(t, d.Proc, "output truncated at --max-diffs; rows not compared yet may differ too"); len(cut) != 1 {
+		t.Errorf("%s: %d records saying the output is truncated, want 1:\n%s", d, len(cut), d.Stderr)
+	}
+
 	// An error is a JSON record too, and still exit 2.
 	out := filepath.Join(t.TempDir(), "err.jsonl")
 	p := rowdiff(t, append(append([]string{"diff", "--table", "no_such_table", "--log-format", "json"}, nodeArgs(a, b)...), "--out", out)...)
@@ -99,8 +122,9 @@ func TestStderrOutputs(t *testing.T) {
 	// --log-format text is slog's key=value form.
 	d = diff(t, nodes, "--table", "big", "--log-format", "text")
 	wantCode(t, d.Proc, 1)
-	if !strings.Contains(d.Stderr, `msg="run finished"`) || !strings.Contains(d.Stderr, fmt.Sprintf("differences=%d ", len(want))) {
-		t.Errorf("%s: stderr lacks msg=\"run finished\" with differences=%d:\n%s", d, len(want), d.Stderr)
+	if !strings.Contains(d.Stderr, `msg="run finished"`) || !strings.Contains(d.Stderr, fmt.Sprintf("differences=%d ", len(want))) ||
+		!strings.Contains(d.Stderr, " nodes.a.rows=") {
+		t.Errorf("%s: stderr lacks msg=\"run finished\" with differences=%d and nodes.a.rows:\n%s", d, len(want), d.Stderr)
 	}
 
 	p = rowdiff(t, append(append([]string{"diff", "--table", "big", "--log-format", "xml"}, nodeArgs(a, b)...), "--out", out)...)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/rowdiff/rowdiff/schema"
 )
 
@@ -17,8 +19,9 @@ import (
 // the other, so one file is open at a time: a table's file is finished (its footer written, its
 // rowdiff.finished the time its last difference arrived, rowdiff.complete true) when a difference of
 // another table arrives. Commit finishes the last one with the run's metadata, writes a file without rows
-// for each table that had no differences, and only then moves every file into place: after Abort, or an
-// error, none is there, nor the directory if the sink made it. Only the open file's writer is kept: a
+// for each table that had no differences, and only then moves every file into place, and removes the
+// files an earlier run left there for other tables (removeStale): after Abort, or an error, none is
+// there, nor the directory if the sink made it. Only the open file's writer is kept: a
 // finished file is kept as its temporary file alone, so memory does not grow with the tables (every
 // finished writer was kept until Commit: 300 tables peaked at 93.9 MB, 30 at 25.9 MB, found by an
 // exploratory helper). Not safe for concurrent use.
@@ -144,7 +147,46 @@ func (s *ParquetDir) commit(m Meta) error {
 			return err
 		}
 	}
+	return s.removeStale()
+}
+
+// removeStale removes the files an earlier run of rowdiff left in the directory for tables this run does
+// not have, as --out FILE is replaced whole: they stayed, and a recheck --in DIR rechecked their tables
+// too (found by an exploratory helper). Only .parquet files whose metadata says rowdiff wrote them go.
+func (s *ParquetDir) removeStale() error {
+	ours := map[string]bool{}
+	for _, t := range s.tables {
+		ours[ParquetFileName(t)] = true
+	}
+	files, _ := filepath.Glob(filepath.Join(s.dir, "*.parquet")) // the pattern is valid
+	for _, path := range files {
+		if ours[filepath.Base(path)] || !writtenByRowdiff(path) {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove an earlier run's file: %w", err)
+		}
+	}
 	return nil
+}
+
+// writtenByRowdiff says whether path is a Parquet file with rowdiff's metadata.
+func writtenByRowdiff(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return false
+	}
+	_, ok := pf.Lookup(ParquetMetaTable)
+	return ok
 }
 
 // Abort removes every file not yet in place, and the directory if the sink made it and it is empty.

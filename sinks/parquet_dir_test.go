@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/rowdiff/rowdiff/schema"
 	"github.com/rowdiff/rowdiff/sinks"
 )
@@ -189,5 +191,44 @@ func TestParquetDirMemoryFlat(t *testing.T) {
 	if many > few+8<<20 {
 		t.Errorf("heap in use after Commit: %.1f MiB for 200 tables against %.1f MiB for 10: the sink holds every table's writer",
 			float64(many)/(1<<20), float64(few)/(1<<20))
+	}
+}
+
+// TestParquetDirReplacesEarlierRun: a directory that an earlier run wrote holds this run's files alone
+// afterwards, as a file at --out is replaced whole: the earlier run's files of other tables stayed, and
+// a recheck of the directory rechecked those tables too. Files rowdiff did not write stay.
+func TestParquetDirReplacesEarlierRun(t *testing.T) {
+	tables := pqDirTables()
+	dir := t.TempDir()
+	run := func(tables []*schema.Table) {
+		t.Helper()
+		s, err := sinks.NewParquetDir(dir, tables, pqNodes, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(pqSmallDiff(tables[0], 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(sinks.Meta{Nodes: pqNodes, Started: time.Now(), Finished: time.Now(), Complete: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(tables[:2])
+	if err := parquet.WriteFile(filepath.Join(dir, "mine.parquet"), []struct{ A int64 }{{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(tables[1:2])
+	var got []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	want := []string{"mine.parquet", "notes.txt", sinks.ParquetFileName(tables[1])}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the directory holds %q after the second run, want %q", got, want)
 	}
 }

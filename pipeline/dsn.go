@@ -228,11 +228,21 @@ const tlsRefused = "tls error: server refused TLS connection"
 // withoutTLSRefusal drops, from a failed connection's error, the attempts a server refused TLS to when
 // another attempt says why the connection failed: under sslmode=prefer every failure began with the
 // refusal ("tls error: server refused TLS connection", then "password authentication failed"), and sent
-// the reader looking at TLS.
+// the reader looking at TLS. It drops repeats too: the two attempts of sslmode=prefer to a refused port
+// said "connection refused" twice.
 func withoutTLSRefusal(err error) error {
 	lines := strings.Split(err.Error(), "\n")
 	kept := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasSuffix(l, tlsRefused) })
 	if len(kept) == len(lines) || !slices.ContainsFunc(kept, func(l string) bool { return strings.Contains(l, "): ") }) {
+		kept = slices.Clone(lines)
+	}
+	seen := map[string]bool{}
+	kept = slices.DeleteFunc(kept, func(l string) bool {
+		dup := seen[l]
+		seen[l] = true
+		return dup
+	})
+	if len(kept) == len(lines) {
 		return err
 	}
 	return cleanedError{strings.Join(kept, "\n"), err}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,6 +30,21 @@ func TestParseErrorMasksPasswords(t *testing.T) {
 		// pgx's causes for these hold no password; one that quoted a value would be masked.
 		if msg := parseError(fmt.Errorf("bad value %q", tc.secret), tc.dsn); strings.Contains(msg, tc.secret) {
 			t.Errorf("%s: a cause quoting the password: %q", tc.dsn, msg)
+		}
+	}
+}
+
+// TestConnectErrorRepeats: the two attempts of sslmode=prefer to a refused port said the same line twice;
+// one is enough. Different lines stay, and a TLS refusal goes where another line says why.
+func TestConnectErrorRepeats(t *testing.T) {
+	refused := "\t127.0.0.1:2 (127.0.0.1): dial error: dial tcp 127.0.0.1:2: connect: connection refused"
+	for in, want := range map[string]string{
+		"failed to connect to `user=postgres database=`:\n" + refused + "\n" + refused:                                      "failed to connect to `user=postgres database=`:\n" + refused,
+		"failed:\n\t127.0.0.1:5 (127.0.0.1): " + tlsRefused + "\n\t127.0.0.1:5 (127.0.0.1): password authentication failed": "failed:\n\t127.0.0.1:5 (127.0.0.1): password authentication failed",
+		"failed:\n\ta (a): one\n\tb (b): two": "failed:\n\ta (a): one\n\tb (b): two",
+	} {
+		if got := withoutTLSRefusal(errors.New(in)).Error(); got != want {
+			t.Errorf("%q\ngave %q\nwant %q", in, got, want)
 		}
 	}
 }

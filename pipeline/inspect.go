@@ -192,9 +192,9 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	var t remoteTable
 	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples, &t.writeRules)
 	if errors.Is(err, pgx.ErrNoRows) {
-		name := table
+		name := schema.QuoteIdentIfNeeded(table)
 		if schemaName != "" {
-			name = schemaName + "." + table
+			name = schema.QuoteIdentIfNeeded(schemaName) + "." + name
 		}
 		return nil, fmt.Errorf("table %s does not exist", name)
 	}

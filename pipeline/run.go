@@ -117,8 +117,12 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	sum.Workers, sum.FewerWorkers = len(f.sessions), f.starved
 	if sum.FewerWorkers == "" && cfg.Concurrency < asked {
 		// Said, as the summary promises for fewer workers than --concurrency: it was left empty.
-		sum.FewerWorkers = fmt.Sprintf("--max-connections %d leaves room for %d workers per node beside the coordinator",
-			cfg.MaxConnections, cfg.Concurrency)
+		workers := "workers"
+		if cfg.Concurrency == 1 {
+			workers = "worker"
+		}
+		sum.FewerWorkers = fmt.Sprintf("--max-connections %d leaves room for %d %s per node beside the coordinator",
+			cfg.MaxConnections, cfg.Concurrency, workers)
 	}
 	names := cfg.Tables
 	if len(cfg.Schemas) > 0 {

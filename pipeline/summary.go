@@ -160,6 +160,8 @@ func (s *Summary) WriteText(w io.Writer) {
 		return // nothing ran; the error says it all
 	}
 	switch {
+	case len(s.Tables) == 0 && s.Rounds > 0:
+		fmt.Fprintln(w, "rowdiff: no keys to recheck")
 	case len(s.Tables) == 0:
 		fmt.Fprintln(w, "rowdiff: no table is on every node")
 	case len(s.Tables) > summaryTables:

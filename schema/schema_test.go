@@ -155,3 +155,13 @@ func TestArrayLiteral(t *testing.T) {
 		t.Errorf("ArrayLiteral = %s", got)
 	}
 }
+
+// TestQuoteIdentIfNeeded: names PostgreSQL reads unquoted as they are stay bare; the rest are quoted.
+func TestQuoteIdentIfNeeded(t *testing.T) {
+	for in, want := range map[string]string{"orders": "orders", "t_1$": "t_1$", "ORDERS": `"ORDERS"`, "Order Items": `"Order Items"`,
+		"a.b": `"a.b"`, "1t": `"1t"`, "": `""`, `q"t`: `"q""t"`, "é": `"é"`} {
+		if got := QuoteIdentIfNeeded(in); got != want {
+			t.Errorf("QuoteIdentIfNeeded(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -256,6 +256,21 @@ func QuoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
+// QuoteIdentIfNeeded quotes an identifier only where PostgreSQL would fold or misread it unquoted (upper
+// case, spaces, dots, a leading digit): for messages, where "table ORDERS does not exist" hid that the
+// name asked for was the quoted "ORDERS".
+func QuoteIdentIfNeeded(s string) string {
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
+			return QuoteIdent(s)
+		}
+	}
+	if s == "" {
+		return QuoteIdent(s)
+	}
+	return s
+}
+
 // QuoteLiteral quotes s as an SQL string literal, read alike whatever standard_conforming_strings says.
 func QuoteLiteral(s string) string {
 	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"

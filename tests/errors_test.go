@@ -108,6 +108,8 @@ func TestBadInput(t *testing.T) {
 		{name: "table missing on west", nodes: []Node{e, west("")}, table: "t", need: []string{"west"},
 			anyOf: []string{"does not exist", "not found", "no table", "missing"}},
 		{name: "table missing everywhere", nodes: []Node{e, w}, table: "nosuch", need: []string{"nosuch"}},
+		// Named without its quotes, the message hid that the name asked for was the quoted one.
+		{name: "quoted table missing", nodes: []Node{e, w}, table: `"NoSuch"`, need: []string{`table "NoSuch" does`}},
 		{name: "no primary key and no --key", table: "t",
 			nodes: []Node{east("CREATE TABLE t (id int, v text)"), west("CREATE TABLE t (id int, v text)")},
 			need:  []string{"primary key"}},

@@ -181,6 +181,15 @@ func TestRecheckRoundsNeedJSONLines(t *testing.T) {
 	} else if err == nil && strings.Contains(string(raw), "0001-01-01") {
 		t.Errorf("summary file with a zero start time:\n%s", raw)
 	}
+	// An empty input has nothing to recheck, which the summary says (it said no table was on every node).
+	empty := filepath.Join(tmp, "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = rowdiff(t, append([]string{"recheck", "--in", empty, "--out", filepath.Join(tmp, "e.jsonl")}, nodeArgs(nodes...)...)...)
+	if p.Code != 0 || !strings.Contains(p.Stderr, "no keys to recheck") {
+		t.Errorf("%s: exit %d, want 0 saying there are no keys to recheck\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
 	// No rounds, or a negative pause, ran one round as if meant.
 	for _, bad := range [][]string{{"--rounds", "0"}, {"--rounds", "2", "--wait", "-5s"}} {
 		p := rowdiff(t, append(append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.jsonl")}, bad...), nodeArgs(nodes...)...)...)

@@ -19,7 +19,7 @@ func diffCommand() *cobra.Command {
 		key                  string
 	)
 	cmd := &cobra.Command{
-		Use:   "diff --table [SCHEMA.]TABLE --node NAME=DSN --node NAME=DSN [...] --out PATH",
+		Use:   "diff {--table [SCHEMA.]TABLE | --schema NAME} --node NAME=DSN --node NAME=DSN [...] --out PATH",
 		Short: "Diff tables across nodes and write every differing row",
 		Example: `  rowdiff diff --table public.orders \
     --node a='host=db1 dbname=shop user=ro' --node b=postgres://ro@db2/shop \

@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/rowdiff/rowdiff/sinks"
 )
 
 // Exit statuses are a contract with scripts.
@@ -36,6 +38,7 @@ func main() {
 		Short:         "Find every row that differs between copies of a PostgreSQL table",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       sinks.Version,
 		Args:          noArgs,
 		// Runnable, so that noArgs checks its arguments (cobra prints the help of a command without Run).
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },

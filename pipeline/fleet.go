@@ -25,7 +25,7 @@ type fleet struct {
 	sessions []*session
 	// starved says why there are fewer sessions than asked for ("" when there are not).
 	starved string
-	// zoneChecked is the --timestamp-zone every node has accepted, once a table needed it.
+	// zoneChecked is the --timestamp-zone every node has accepted, at the first table.
 	zoneChecked string
 }
 
@@ -206,8 +206,9 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	if err := p.Wait(); err != nil {
 		return nil, 0, err
 	}
-	if zone := t.Zone(); zone != "" && zone != f.zoneChecked {
-		// Before any query holds the zone: a name some node does not know would fail every range.
+	if zone := sel.TimestampZone; zone != "" && zone != f.zoneChecked {
+		// Before any query holds the zone: a name some node does not know would fail every range. Given
+		// where no column needs it, it is checked all the same: a mistyped zone passed without a word.
 		for i, conn := range f.coords {
 			var v time.Time
 			if err := conn.QueryRow(ctx, "SELECT 'epoch'::timestamp AT TIME ZONE $1", zone).Scan(&v); err != nil {

@@ -141,6 +141,7 @@ func TestBadInput(t *testing.T) {
 				west("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 300000) i")},
 			anyOf: []string{"statement timeout"}},
 		// The servers refused these only once a session began, in a node's name.
+		{name: "unknown --timestamp-zone, needed by no column", nodes: []Node{e, w}, table: "t", args: []string{"--timestamp-zone", "Mars/Olympus"}, need: []string{"--timestamp-zone", "Mars/Olympus"}},
 		{name: "negative --lock-timeout", nodes: []Node{e, w}, table: "t", args: []string{"--lock-timeout", "-5s"}, need: []string{"--lock-timeout"}},
 		{name: "--statement-timeout past PostgreSQL's", nodes: []Node{e, w}, table: "t", args: []string{"--statement-timeout", "1000000h"}, need: []string{"--statement-timeout"}},
 		{name: "negative --max-diffs", nodes: []Node{e, w}, table: "t", args: []string{"--max-diffs", "-1"}, need: []string{"--max-diffs"}},

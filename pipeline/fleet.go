@@ -199,6 +199,11 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 				if err := lockTable(ctx, conn, f.names[i], t, remotes[i].relkind); err != nil {
 					return err
 				}
+				for _, s := range f.sessions {
+					if err := lockBeside(ctx, s.conns[i], f.names[i], t, remotes[i].relkind); err != nil {
+						return err
+					}
+				}
 			}
 			return checkNullKeys(ctx, conn, f.names[i], remotes[i], t)
 		})

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -548,6 +549,30 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 	}
 	return fmt.Errorf("node %s: table %s was rewritten (%s got a new file: TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL or "+
 		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run it again", node, t, rewritten)
+}
+
+// lockBeside takes on a worker session, right after the node's coordinator took it (lockTable), the lock
+// the worker's reads of t will need. Taken at the worker's first read, that lock queued behind any
+// statement that had begun waiting for the coordinator's (an ALTER TABLE during a run of several
+// tables), which waited for the run in turn: the run failed at --lock-timeout blaming another session,
+// or with --lock-timeout 0 hung (found by an exploratory helper). NOWAIT: with the coordinator's lock
+// held, the only thing that can stop it is such a statement come in between, which the run cannot wait
+// for. A materialized view or a foreign table, which LOCK TABLE refuses, is locked at the first read.
+func lockBeside(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string) error {
+	if !strings.ContainsAny(relkind, "rpv") {
+		return nil
+	}
+	_, err := conn.Exec(ctx, "LOCK TABLE "+t.From()+" IN ACCESS SHARE MODE NOWAIT")
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55P03" {
+		return fmt.Errorf("node %s: table %s: a statement that needs the table alone (ALTER TABLE, TRUNCATE, VACUUM FULL, ...) "+
+			"began waiting for this run's lock on it as the run started, and the run's other sessions would wait behind it: "+
+			"let it finish or cancel it, then run again", node, t)
+	}
+	if err != nil {
+		return fmt.Errorf("node %s: lock %s: %w", node, t, err)
+	}
+	return nil
 }
 
 // firstRead locks each table of a recheck or a repair, on the sessions that read it, before its first keys

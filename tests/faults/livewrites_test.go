@@ -496,6 +496,46 @@ func errStrings(errs []error) []string {
 	return s
 }
 
+// TestDDLQueuedDuringRun: DDL on a table the run has locked but not read yet waits for the run. Each
+// worker took its own lock only at its first read, which queued behind the waiting ALTER TABLE, itself
+// waiting for the run's coordinator: the run failed at its lock timeout (with --lock-timeout 0 it hung;
+// found by an exploratory helper). Every session now locks every table as the run starts. The ALTER,
+// without a lock_timeout of its own, goes through once the run ends.
+func TestDDLQueuedDuringRun(t *testing.T) {
+	db := newDB(t, "ddlq", []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
+INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
+CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE;`)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.jsonl")
+	// a_slow's rows take 10 ms each to read, so c_t is read a few seconds into the run.
+	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--out", out, "--lock-timeout", "2s",
+		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
+	args = append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...)
+	ch := startRowdiff(t, dir, args...)
+	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"b": monitor(t, clB)}, func(b backend) bool {
+		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
+	}, 1)
+	conn := connect(t, clB, db)
+	defer conn.Close(context.Background())
+	altered := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(context.Background(), "ALTER TABLE c_t ADD COLUMN z int")
+		altered <- err
+	}()
+	ch.wait(t, time.Minute)
+	if ch.code != 0 {
+		t.Errorf("exit %d, want 0: the nodes hold the same rows\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	select {
+	case err := <-altered:
+		if err != nil {
+			t.Errorf("ALTER TABLE queued during the run: %v, want it done once the run ended", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("ALTER TABLE queued during the run still waits 30 s after the run ended")
+	}
+}
+
 // TestTruncateDuringRun: TRUNCATE gives a table a new file whose rows no earlier snapshot sees. A run of
 // several tables locked each at its first read, so a table read late could be emptied and refilled on a
 // node meanwhile (in one transaction: no committed state of the node lacked a row), and the run's

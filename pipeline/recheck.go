@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -43,7 +45,7 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		refused = fmt.Errorf("--rounds %d: give at least 1", cfg.Rounds)
 	case cfg.Wait < 0:
 		refused = fmt.Errorf("--wait %v: give a duration of 0 or more", cfg.Wait)
-	case cfg.Rounds > 1 && !strings.HasSuffix(cfg.Out, ".jsonl"):
+	case cfg.Rounds > 1 && !strings.HasSuffix(strings.ToLower(cfg.Out), ".jsonl"):
 		refused = errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
 	}
 	if refused != nil {
@@ -54,20 +56,66 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		return sum, refused
 	}
 	in, prev := cfg.In, int64(-1)
+	// With several rounds, each writes a file of its own beside --out, which only the last round's takes
+	// the place of: round 1 wrote --out itself, and a run interrupted or failed later left it there,
+	// having said that no output was written (found by an exploratory helper).
+	var kept string // the round file of the last round that finished
+	defer func() {
+		if kept != "" {
+			os.Remove(kept)
+		}
+	}()
 	for round := 1; ; round++ {
 		sum := &Summary{Started: time.Now(), Rounds: round}
-		err := hinted(recheckOnce(ctx, cfg, in, open, sum))
-		sum.finish(err)
+		out, roundOpen := cfg.Out, open
+		if cfg.Rounds > 1 {
+			out = roundFile(cfg.Out, round)
+			roundOpen = func(_ []*schema.Table, nodes []string, _ time.Time) (Sink, error) {
+				return sinks.NewJSONLines(out, nodes)
+			}
+		}
+		err := hinted(recheckOnce(ctx, cfg, in, roundOpen, sum))
+		if err == nil && cfg.Rounds > 1 {
+			if kept != "" {
+				os.Remove(kept)
+			}
+			kept = out
+		}
 		if err != nil || sum.Differences == 0 || round >= cfg.Rounds || (prev >= 0 && sum.Differences >= prev) {
+			if err == nil && kept != "" {
+				if err = placeRound(kept, cfg.Out); err == nil {
+					kept = ""
+				}
+			}
+			sum.finish(err)
 			return sum, err
 		}
-		prev, in = sum.Differences, cfg.Out
+		sum.finish(nil)
+		prev, in = sum.Differences, out
 		select {
 		case <-time.After(cfg.Wait):
 		case <-ctx.Done():
 			return sum, ctx.Err()
 		}
 	}
+}
+
+// roundFile is where round n of a recheck of several rounds writes, hidden beside out.
+func roundFile(out string, n int) string {
+	dir, base := filepath.Split(out)
+	return filepath.Join(dir, fmt.Sprintf(".%s.round-%d.jsonl", base, n))
+}
+
+// placeRound moves the last round's file to out, or to the file a symbolic link there leads to.
+func placeRound(file, out string) error {
+	target := out
+	if real, err := filepath.EvalSymlinks(out); err == nil {
+		target = real
+	}
+	if err := os.Rename(file, target); err != nil {
+		return fmt.Errorf("write output %s: %w", out, err)
+	}
+	return nil
 }
 
 func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) error {

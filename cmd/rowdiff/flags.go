@@ -77,6 +77,9 @@ func opener(out, format string) (pipeline.Opener, error) {
 	if err != nil {
 		return nil, err
 	}
+	if out == "-" {
+		interruptedOutput = "the records already on stdout are incomplete, and the last may be cut short"
+	}
 	return func(tables []*schema.Table, names []string, started time.Time) (pipeline.Sink, error) {
 		switch {
 		case f == sinks.FormatJSONLines:

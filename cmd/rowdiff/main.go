@@ -73,11 +73,13 @@ func main() {
 			f.Close()
 		}
 	}
-	if s := sig(); s != 0 {
-		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %s; no output written\n", unix.SignalName(s))
+	var st exitStatus
+	// A signal that came as the run ended, its output already in place, does not undo it: the run's own
+	// status stands (it exited 130 beside a complete file, saying no output was written).
+	if s := sig(); s != 0 && err != nil && !errors.As(err, &st) {
+		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %s; %s\n", unix.SignalName(s), interruptedOutput)
 		os.Exit(128 + int(s))
 	}
-	var st exitStatus
 	switch {
 	case errors.As(err, &st):
 		os.Exit(st.code)
@@ -108,7 +110,10 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("%s: unknown command or argument %q; see %s --help", cmd.CommandPath(), args[0], cmd.Root().Name())
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM; the returned func tells which one arrived, if any.
+// interruptedOutput says what an interrupted run left: nothing, unless it streamed to stdout (--out -).
+var interruptedOutput = "no output written"
+
+// signalContext is cancelled by SIGINT, SIGTERM or SIGHUP; the returned func tells which one arrived, if any.
 // Its goroutine lives as long as the process, which exits with the status the signal calls for.
 func signalContext() (context.Context, func() syscall.Signal) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,7 +121,9 @@ func signalContext() (context.Context, func() syscall.Signal) {
 	// on the servers; ignored, the write fails with EPIPE and the run stops like any failed run.
 	signal.Ignore(syscall.SIGPIPE)
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a dropped ssh session killed the run without cancelling its queries or removing its
+	// temporary file (found by an exploratory helper).
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	got := make(chan syscall.Signal, 1)
 	go func() {
 		s := <-ch

@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rowdiff/rowdiff/internal/pgcluster"
 )
 
-// TestInterrupt sends SIGINT or SIGTERM while rowdiff's queries run on both nodes. rowdiff must exit with
+// TestInterrupt sends SIGINT, SIGTERM or SIGHUP while rowdiff's queries run on both nodes. rowdiff must exit with
 // 128+signal within 2 s, write no output (not even a temp file), and cancel its queries: within 2 s no
 // rowdiff session may still be active on any node.
 func TestInterrupt(t *testing.T) {
@@ -27,6 +31,9 @@ func TestInterrupt(t *testing.T) {
 	}{
 		{"SIGINT", syscall.SIGINT, 130, nil, isRangeQuery, 1},
 		{"SIGTERM", syscall.SIGTERM, 143, nil, isRangeQuery, 1},
+		// A dropped ssh session: SIGHUP killed rowdiff without cancelling its queries or removing its
+		// temporary file (found by an exploratory helper).
+		{"SIGHUP", syscall.SIGHUP, 129, nil, isRangeQuery, 1},
 		// Queries that would run for minutes without sending anything: only a cancel request stops them.
 		{"SIGINT during slow hash", syscall.SIGINT, 130, slowArgs, isHashQuery, slowWorkers},
 		{"SIGTERM during slow hash", syscall.SIGTERM, 143, slowArgs, isHashQuery, slowWorkers},
@@ -143,5 +150,57 @@ func TestOutputPipeClosed(t *testing.T) {
 	}
 	for name, m := range mons {
 		waitNoActive(t, name, m, 2*time.Second-time.Since(closed))
+	}
+}
+
+// TestInterruptBetweenRecheckRounds interrupts a recheck of several rounds while it waits between them.
+// Round 1 wrote --out itself, so the interrupted run left round 1's records there in place of the file
+// that was there, having said that no output was written (found by an exploratory helper). Rounds now
+// write files of their own beside --out, which the last round's replaces at the end: --out is as it was,
+// and no round file is left.
+func TestInterruptBetweenRecheckRounds(t *testing.T) {
+	db := newDB(t, "rounds", []*pgcluster.Cluster{clA, clB},
+		`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g;`)
+	conn := connect(t, clB, db)
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "UPDATE t SET v = 'x' WHERE id % 50 = 0"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nodes := append(nodeArg("a", clA.DSN(db)), nodeArg("b", clB.DSN(db))...)
+	in := filepath.Join(dir, "diffs.jsonl")
+	if d := runRowdiff(t, append([]string{"diff", "--table", "t", "--out", in}, nodes...)...); d.code != 1 {
+		t.Fatalf("test setup: diff exit %d, want 1\nstderr:\n%s", d.code, d.stderr.String())
+	}
+	out := filepath.Join(dir, "still.jsonl")
+	const old = "OLD\n"
+	if err := os.WriteFile(out, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch := startRowdiff(t, dir, append([]string{"recheck", "--in", in, "--out", out, "--rounds", "3", "--wait", "30s"}, nodes...)...)
+	// Round 1 is done when its file is in place (or, as before, when --out changed).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := os.ReadFile(out)
+		if string(got) != old || slices.Contains(dirEntries(t, dir), ".still.jsonl.round-1.jsonl") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no round file after 30 s; the directory holds %v\nstderr:\n%s", dirEntries(t, dir), ch.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := ch.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	ch.wait(t, 10*time.Second)
+	if ch.code != 130 {
+		t.Errorf("exit %d after SIGINT between rounds, want 130\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	if got, _ := os.ReadFile(out); string(got) != old {
+		t.Errorf("--out holds %q after the interrupted recheck, want it as it was", abbrev(string(got), 300))
+	}
+	if names := dirEntries(t, dir); !slices.Equal(names, []string{"diffs.jsonl", "still.jsonl"}) {
+		t.Errorf("the directory holds %v, want only the diff and --out", names)
 	}
 }

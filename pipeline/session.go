@@ -144,7 +144,9 @@ func (n *node) configure(t Timeouts) error {
 		return fmt.Errorf("node %s: connection string: %w", n.Name, err)
 	}
 	dialer.Control = userTimeout(unacked)
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > t.Connect {
+	// The shorter of the DSN's connect_timeout and --connect-timeout, 0 being none: --connect-timeout 0 put
+	// a DSN's connect_timeout=1 out of force, and a node that never answered hung the run.
+	if t.Connect > 0 && (cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > t.Connect) {
 		cfg.ConnectTimeout = t.Connect
 	}
 	// Only these two travel in the startup packet: PgBouncer refuses a connection that sends any

@@ -149,6 +149,9 @@ func TestBadInput(t *testing.T) {
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
 		{name: "server never answers", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", holePort)}},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
+		// --connect-timeout 0 put the DSN's connect_timeout out of force: the run hung.
+		{name: "server never answers, the DSN's timeout", nodes: []Node{e, {Name: "west", DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=2", holePort)}},
+			table: "t", args: []string{"--connect-timeout", "0"}, need: []string{"west"}, within: 10 * time.Second},
 		{name: "server never answers, URL", nodes: []Node{{Name: "west", DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", holePort)}, e},
 			table: "t", args: []string{"--connect-timeout", "2s"}, need: []string{"west"}, within: 10 * time.Second},
 		{name: "invalid DSN with a password", nodes: []Node{e, {Name: "west", DSN: "host=127.0.0.1 port=notaport password=Sup3rSecretZZ"}},

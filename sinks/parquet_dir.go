@@ -142,6 +142,12 @@ func (s *ParquetDir) commit(m Meta) error {
 			return err
 		}
 	}
+	// A directory in the way of one file failed its move after the files before it were in place.
+	for _, f := range s.done {
+		if fi, err := os.Stat(f.target); err == nil && fi.IsDir() {
+			return fmt.Errorf("write output %s: a directory is in its place", f.path)
+		}
+	}
 	for _, f := range s.done {
 		if err := f.place(); err != nil {
 			return err

@@ -232,3 +232,33 @@ func TestParquetDirReplacesEarlierRun(t *testing.T) {
 		t.Errorf("the directory holds %q after the second run, want %q", got, want)
 	}
 }
+
+// TestParquetDirAllOrNothing: a directory in the place of one table's file fails the run before any file
+// moves: the files before it were already in place, replacing an earlier run's.
+func TestParquetDirAllOrNothing(t *testing.T) {
+	tables := pqDirTables()[:2]
+	dir := t.TempDir()
+	first := filepath.Join(dir, sinks.ParquetFileName(tables[0]))
+	if err := os.WriteFile(first, []byte("OLD"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, sinks.ParquetFileName(tables[1]), "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sinks.NewParquetDir(dir, tables, pqNodes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(pqSmallDiff(tables[0], 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(sinks.Meta{Nodes: pqNodes, Started: time.Now(), Finished: time.Now(), Complete: true}); err == nil {
+		t.Fatal("Commit with a directory in the place of a file: no error")
+	}
+	if got, _ := os.ReadFile(first); string(got) != "OLD" {
+		t.Errorf("the first table's file was replaced by the failed run (%d bytes)", len(got))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}

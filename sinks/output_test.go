@@ -82,3 +82,36 @@ func TestOutputThroughLinksAndPipes(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestOutputMode: an output takes the mode of the file it replaces, and a new one the mode the umask
+// gives: every output was 0644, and replaced a 0600 file of row data with one that others can read.
+func TestOutputMode(t *testing.T) {
+	dir := t.TempDir()
+	mask := syscall.Umask(0)
+	syscall.Umask(mask)
+	for _, c := range []struct {
+		name     string
+		existing os.FileMode // 0: no file before
+		want     os.FileMode
+	}{{"replaces a 0600 file", 0o600, 0o600}, {"replaces a 0640 file", 0o640, 0o640}, {"new", 0, 0o666 &^ os.FileMode(mask)}} {
+		path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".jsonl")
+		if c.existing != 0 {
+			if err := os.WriteFile(path, []byte("old\n"), c.existing); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, c.existing); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := sinks.NewJSONLines(path, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(sinks.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != c.want {
+			t.Errorf("%s: mode %v (%v), want %v", c.name, fi.Mode().Perm(), err, c.want)
+		}
+	}
+}

@@ -88,7 +88,13 @@ func (f *atomicFile) finish() error {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
 	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
+	// As a new file would get under the umask, or as the file it replaces had: every output was 0644,
+	// which replaced a 0600 file of row data with one others can read (found by an exploratory helper).
+	mode := 0o666 &^ umask
+	if fi, err := os.Stat(f.target); err == nil && fi.Mode().IsRegular() {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.Chmod(f.Name(), mode); err != nil {
 		f.abort()
 		return fmt.Errorf("write output %s: %w", f.path, err)
 	}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package sinks
+
+import "os"
+
+// umask is the usual one where the system has none.
+var umask os.FileMode = 0o022

@@ -28,6 +28,8 @@ type keyReader struct {
 	f    *os.File
 	sc   *bufio.Scanner
 	line int
+	// unterminated says the line just scanned ended the file without a line break.
+	unterminated bool
 }
 
 // keySource yields the records of an earlier run's output, one per differing key.
@@ -54,7 +56,13 @@ func openKeys(path string) (keySource, error) {
 	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<30) // records with TOASTed values can be large
-	return &keyReader{path: path, f: f, sc: sc}, nil
+	r := &keyReader{path: path, f: f, sc: sc}
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		r.unterminated = atEOF && token != nil && advance == len(data) && data[len(data)-1] != '\n'
+		return advance, token, err
+	})
+	return r, nil
 }
 
 // dirKeys reads the Parquet files of a directory (a diff's --out DIR/, a file per table) as one output,
@@ -109,6 +117,11 @@ func (r *keyReader) next() (keyRecord, error) {
 		line := r.sc.Bytes()
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
+		}
+		// parseKeyRecord stops at the key, so a record cut short after it (the last of an interrupted --out -)
+		// passed: a last line without its line break must be whole.
+		if r.unterminated && !json.Valid(line) {
+			return keyRecord{}, fmt.Errorf("%s:%d: the file ends inside a record (the output of an interrupted run?)", r.path, r.line)
 		}
 		rec, err := parseKeyRecord(line)
 		if err != nil {

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +45,37 @@ func BenchmarkParseKeyRecordWide(b *testing.B) {
 	for b.Loop() {
 		if _, err := parseKeyRecord(line); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestCutLastRecord: the last record of an interrupted --out - is cut short, and one cut after its key
+// was read as whole. A last line without its line break must be a whole record; one with it, or a whole
+// one without, passes.
+func TestCutLastRecord(t *testing.T) {
+	const rec = `{"table":"public.t","key":{"id":1},"kind":"changed","nodes":{"a":{"id":1,"v":"x"},"b":{"id":1,"v":"y"}}}`
+	cut := rec[:len(rec)-20]
+	for body, wantErr := range map[string]bool{rec + "\n" + cut: true, rec + "\n" + rec: false, rec + "\n" + rec + "\n": false} {
+		path := filepath.Join(t.TempDir(), "in.jsonl")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := openKeys(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last error
+		for {
+			if _, err := src.next(); err != nil {
+				if err != io.EOF {
+					last = err
+				}
+				break
+			}
+		}
+		src.close()
+		if (last != nil) != wantErr {
+			t.Errorf("%q: error %v, want an error: %v", body, last, wantErr)
 		}
 	}
 }

@@ -276,8 +276,10 @@ type canceller struct {
 	done chan struct{}
 }
 
-// cancelGrace is how long a cancelled query may take to stop before its connection is cut.
-const cancelGrace = 1500 * time.Millisecond
+// cancelGrace is how long a cancelled query may take to stop before its connection is cut: a server stops
+// one at its next check for interrupts, within milliseconds; with closeCtx's bound after it, an interrupted
+// run exits within 2 s however its nodes answer.
+const cancelGrace = time.Second
 
 func (h *canceller) HandleCancel(context.Context) {
 	var stopped context.Context

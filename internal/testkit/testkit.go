@@ -251,6 +251,85 @@ func Blackhole(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// Freezable is a TCP proxy on loopback to a server, relaying both ways until Freeze: then it stops, and
+// every connection through it, old or new, stays open with nothing coming back, as from a node whose host
+// hangs. It is closed with the test.
+type Freezable struct {
+	Port   int
+	frozen chan struct{}
+	once   sync.Once
+}
+
+// NewFreezable starts a proxy to addr (host:port).
+func NewFreezable(t testing.TB, addr string) *Freezable {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Freezable{Port: l.Addr().(*net.TCPAddr).Port, frozen: make(chan struct{})}
+	var mu sync.Mutex
+	var conns []net.Conn
+	keep := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	}
+	relay := func(dst, src net.Conn) { // ends when either connection is closed, or stays once frozen
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-p.frozen:
+				return // what came in is dropped; the connections stay open
+			default:
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() { // ends when the listener is closed
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			keep(c)
+			select {
+			case <-p.frozen:
+				continue
+			default:
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			keep(s)
+			go relay(s, c)
+			go relay(c, s)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return p
+}
+
+// Freeze stops the relaying for good.
+func (p *Freezable) Freeze() { p.once.Do(func() { close(p.frozen) }) }
+
 // ClosedPort returns a loopback port nothing listens on (it was free a moment ago).
 func ClosedPort(t testing.TB) int {
 	t.Helper()

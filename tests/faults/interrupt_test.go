@@ -3,6 +3,7 @@ package faults
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // TestInterrupt sends SIGINT, SIGTERM or SIGHUP while rowdiff's queries run on both nodes. rowdiff must exit with
@@ -203,4 +205,36 @@ func TestInterruptBetweenRecheckRounds(t *testing.T) {
 	if names := dirEntries(t, dir); !slices.Equal(names, []string{"diffs.jsonl", "still.jsonl"}) {
 		t.Errorf("the directory holds %v, want only the diff and --out", names)
 	}
+}
+
+// TestInterruptUnresponsiveNode interrupts a run while one node has stopped answering (its host hangs:
+// the connections stay open, nothing comes back, cancel requests go unanswered). rowdiff must still exit
+// within 2 s: it waited out the cancel grace and then 5 s for each connection's cleanup, 6.6 s in all
+// (found by an exploratory helper). The other node's queries are cancelled.
+func TestInterruptUnresponsiveNode(t *testing.T) {
+	proxy := testkit.NewFreezable(t, fmt.Sprintf("127.0.0.1:%d", clB.Port()))
+	monA := monitor(t, clA)
+	waitNoSessions(t, "a", monA, 10*time.Second)
+	args := []string{"diff", "--table", bigTable, "--out", "diffs.jsonl"}
+	args = append(args, nodeArg("a", clA.DSN(bigDB))...)
+	args = append(args, nodeArg("b", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", proxy.Port, bigDB))...)
+	dir := t.TempDir()
+	ch := startRowdiff(t, dir, append(args, slowArgs...)...)
+	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"a": monA, "b": monitor(t, clB)}, isHashQuery, 1)
+	proxy.Freeze()
+	time.Sleep(200 * time.Millisecond)
+	sent := time.Now()
+	if err := ch.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if !ch.exitedWithin(2 * time.Second) {
+		ch.wait(t, 20*time.Second)
+		t.Errorf("rowdiff took %v to exit after SIGINT with node b unresponsive, want at most 2s", ch.exited.Sub(sent).Round(time.Millisecond))
+	}
+	t.Logf("exited %v after SIGINT", ch.exited.Sub(sent).Round(time.Millisecond))
+	if ch.code != 130 {
+		t.Errorf("exit %d, want 130\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	checkNoOutput(t, dir)
+	waitNoActive(t, "a", monA, 2*time.Second)
 }

@@ -223,32 +223,48 @@ func KindProblems(got, want map[string]string) string {
 // client out. It is closed with the test.
 func Blackhole(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
+	l, h := listenHeld(t)
 	go func() { // ends when the listener is closed
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
+			h.keep(c) // held open, never read or written
 		}
 	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// held keeps connections open until the test ends.
+type held struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (h *held) keep(c net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns = append(h.conns, c)
+}
+
+// listenHeld listens on a loopback port; the listener and the connections kept are closed with the test.
+func listenHeld(t testing.TB) (net.Listener, *held) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &held{}
 	t.Cleanup(func() {
 		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, c := range h.conns {
 			c.Close()
 		}
 	})
-	return l.Addr().(*net.TCPAddr).Port
+	return l, h
 }
 
 // Freezable is a TCP proxy on loopback to a server, relaying both ways until Freeze: then it stops, and
@@ -263,18 +279,8 @@ type Freezable struct {
 // NewFreezable starts a proxy to addr (host:port).
 func NewFreezable(t testing.TB, addr string) *Freezable {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, h := listenHeld(t)
 	p := &Freezable{Port: l.Addr().(*net.TCPAddr).Port, frozen: make(chan struct{})}
-	var mu sync.Mutex
-	var conns []net.Conn
-	keep := func(c net.Conn) {
-		mu.Lock()
-		defer mu.Unlock()
-		conns = append(conns, c)
-	}
 	relay := func(dst, src net.Conn) { // ends when either connection is closed, or stays once frozen
 		buf := make([]byte, 32<<10)
 		for {
@@ -300,7 +306,7 @@ func NewFreezable(t testing.TB, addr string) *Freezable {
 			if err != nil {
 				return
 			}
-			keep(c)
+			h.keep(c)
 			select {
 			case <-p.frozen:
 				continue
@@ -311,19 +317,11 @@ func NewFreezable(t testing.TB, addr string) *Freezable {
 				c.Close()
 				continue
 			}
-			keep(s)
+			h.keep(s)
 			go relay(s, c)
 			go relay(c, s)
 		}
 	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
 	return p
 }
 

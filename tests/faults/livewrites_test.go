@@ -502,19 +502,7 @@ func errStrings(errs []error) []string {
 // found by an exploratory helper). Every session now locks every table as the run starts. The ALTER,
 // without a lock_timeout of its own, goes through once the run ends.
 func TestDDLQueuedDuringRun(t *testing.T) {
-	db := newDB(t, "ddlq", []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
-INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
-CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE;`)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "o.jsonl")
-	// a_slow's rows take 10 ms each to read, so c_t is read a few seconds into the run.
-	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--out", out, "--lock-timeout", "2s",
-		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
-	args = append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...)
-	ch := startRowdiff(t, dir, args...)
-	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"b": monitor(t, clB)}, func(b backend) bool {
-		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
-	}, 1)
+	db, ch := startSlowFirstTable(t, "ddlq", "--lock-timeout", "2s")
 	conn := connect(t, clB, db)
 	defer conn.Close(context.Background())
 	altered := make(chan error, 1)
@@ -536,6 +524,25 @@ CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM g
 	}
 }
 
+// startSlowFirstTable starts a diff of two equal tables, a_slow and c_t, in a new database on both
+// nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
+// seconds into the run.
+func startSlowFirstTable(t *testing.T, prefix string, extra ...string) (string, *child) {
+	t.Helper()
+	db := newDB(t, prefix, []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
+INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
+CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE;`)
+	dir := t.TempDir()
+	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--out", filepath.Join(dir, "o.jsonl"),
+		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
+	args = append(append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...), extra...)
+	ch := startRowdiff(t, dir, args...)
+	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"b": monitor(t, clB)}, func(b backend) bool {
+		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
+	}, 1)
+	return db, ch
+}
+
 // TestTruncateDuringRun: TRUNCATE gives a table a new file whose rows no earlier snapshot sees. A run of
 // several tables locked each at its first read, so a table read late could be emptied and refilled on a
 // node meanwhile (in one transaction: no committed state of the node lacked a row), and the run's
@@ -543,19 +550,7 @@ CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM g
 // now locked when the run starts, as pg_dump does: the TRUNCATE waits for the run (here, until its
 // lock_timeout), and the run finds what the nodes hold.
 func TestTruncateDuringRun(t *testing.T) {
-	db := newDB(t, "trunc", []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
-INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
-CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE;`)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "o.jsonl")
-	// a_slow's rows take 10 ms each to read, so c_t is read a few seconds into the run.
-	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--out", out,
-		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
-	args = append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...)
-	ch := startRowdiff(t, dir, args...)
-	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"b": monitor(t, clB)}, func(b backend) bool {
-		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
-	}, 1)
+	db, ch := startSlowFirstTable(t, "trunc")
 	conn := connect(t, clB, db)
 	defer conn.Close(context.Background())
 	_, err := conn.Exec(t.Context(), `SET lock_timeout = '1s'; BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM c_t;

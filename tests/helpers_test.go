@@ -289,15 +289,18 @@ type Result struct {
 	Out string
 }
 
-// diff runs `rowdiff diff --table table` on nodes with --out (a fresh .jsonl file) and --summary plus
+// diff runs `rowdiff diff --table table` (no --table for "") on nodes with --out (a fresh .jsonl file) and --summary plus
 // extra, then parses and checks the output's shape. Exit 2 fails the test unless the caller expects it
 // (use runRowdiff for error cases).
 func diff(t testing.TB, table string, nodes []Node, extra ...string) *Result {
 	t.Helper()
 	dir := t.TempDir()
 	out, sum := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "summary.json")
-	args := append([]string{"diff", "--table", table}, nodeArgs(nodes)...)
-	args = append(args, "--out", out, "--summary", sum)
+	args := []string{"diff"}
+	if table != "" { // "": extra names the tables (--schema)
+		args = append(args, "--table", table)
+	}
+	args = append(append(args, nodeArgs(nodes)...), "--out", out, "--summary", sum)
 	args = append(args, extra...)
 	p := runRowdiff(t, args...)
 	if p.Code != 0 && p.Code != 1 {

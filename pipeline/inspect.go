@@ -856,7 +856,13 @@ func keyScanReason(names []string, remotes []*remoteTable, key []string) string 
 			return len(cols) >= len(key) && slices.Equal(cols[:len(key)], key)
 		})
 		if !indexed && strings.ContainsAny(r.relkind, "rpm") {
-			return fmt.Sprintf("node %s: no btree index starts with the key (%s)", names[i], strings.Join(key, ", "))
+			why := fmt.Sprintf("node %s: no btree index starts with the key (%s)", names[i], strings.Join(key, ", "))
+			// A unique index on the key in another collation or operator class (one that stands for the
+			// primary key, say) was named beside this as the table's key, which read as a contradiction.
+			if k := slices.IndexFunc(r.keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) }); k >= 0 {
+				why += fmt.Sprintf(" in the columns' own collation and operator class (index %s uses another)", r.keyIndexes[k].name)
+			}
+			return why
 		}
 	}
 	return ""

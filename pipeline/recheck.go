@@ -83,9 +83,7 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		}
 		if err != nil || sum.Differences == 0 || round >= cfg.Rounds || (prev >= 0 && sum.Differences >= prev) {
 			if err == nil && kept != "" {
-				if err = placeRound(kept, cfg.Out); err == nil {
-					kept = ""
-				}
+				err, kept = sinks.Place(kept, cfg.Out), ""
 			}
 			sum.finish(err)
 			return sum, err
@@ -95,6 +93,8 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		select {
 		case <-time.After(cfg.Wait):
 		case <-ctx.Done():
+			// Said in the summary too: interrupted between rounds, it read as a finished, complete run.
+			sum.finish(ctx.Err())
 			return sum, ctx.Err()
 		}
 	}
@@ -104,18 +104,6 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 func roundFile(out string, n int) string {
 	dir, base := filepath.Split(out)
 	return filepath.Join(dir, fmt.Sprintf(".%s.round-%d.jsonl", base, n))
-}
-
-// placeRound moves the last round's file to out, or to the file a symbolic link there leads to.
-func placeRound(file, out string) error {
-	target := out
-	if real, err := filepath.EvalSymlinks(out); err == nil {
-		target = real
-	}
-	if err := os.Rename(file, target); err != nil {
-		return fmt.Errorf("write output %s: %w", out, err)
-	}
-	return nil
 }
 
 func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) error {

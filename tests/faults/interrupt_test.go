@@ -159,7 +159,7 @@ func TestOutputPipeClosed(t *testing.T) {
 // Round 1 wrote --out itself, so the interrupted run left round 1's records there in place of the file
 // that was there, having said that no output was written (found by an exploratory helper). Rounds now
 // write files of their own beside --out, which the last round's replaces at the end: --out is as it was,
-// and no round file is left.
+// and no round file is left. The summary says the run did not finish (it said complete).
 func TestInterruptBetweenRecheckRounds(t *testing.T) {
 	db := newDB(t, "rounds", []*pgcluster.Cluster{clA, clB},
 		`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g;`)
@@ -179,7 +179,8 @@ func TestInterruptBetweenRecheckRounds(t *testing.T) {
 	if err := os.WriteFile(out, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ch := startRowdiff(t, dir, append([]string{"recheck", "--in", in, "--out", out, "--rounds", "3", "--wait", "30s"}, nodes...)...)
+	sum := filepath.Join(t.TempDir(), "summary.json")
+	ch := startRowdiff(t, dir, append([]string{"recheck", "--in", in, "--out", out, "--rounds", "3", "--wait", "30s", "--summary", sum}, nodes...)...)
 	// Round 1 is done when its file is in place (or, as before, when --out changed).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -204,6 +205,10 @@ func TestInterruptBetweenRecheckRounds(t *testing.T) {
 	}
 	if names := dirEntries(t, dir); !slices.Equal(names, []string{"diffs.jsonl", "still.jsonl"}) {
 		t.Errorf("the directory holds %v, want only the diff and --out", names)
+	}
+	// The summary said a finished, complete run.
+	if raw, err := os.ReadFile(sum); err != nil || !strings.Contains(string(raw), `"complete": false`) || !strings.Contains(string(raw), `"error"`) {
+		t.Errorf("summary after the interrupt (%v):\n%s\nwant it incomplete, with the error", err, raw)
 	}
 }
 

@@ -190,6 +190,17 @@ func TestRecheckRoundsNeedJSONLines(t *testing.T) {
 	if p.Code != 0 || !strings.Contains(p.Stderr, "no keys to recheck") {
 		t.Errorf("%s: exit %d, want 0 saying there are no keys to recheck\nstderr:\n%s", p, p.Code, p.Stderr)
 	}
+	// The last round's file is put in place as any output: a 0600 --out stays 0600 (a bare rename made it
+	// 0644, found by an exploratory helper).
+	private := filepath.Join(tmp, "private.jsonl")
+	if err := os.WriteFile(private, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = rowdiff(t, append([]string{"recheck", "--in", d.Out, "--out", private, "--rounds", "2", "--wait", "0s"}, nodeArgs(nodes...)...)...)
+	wantCode(t, p, 1)
+	if fi, err := os.Stat(private); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Errorf("%s: --out %v, %d bytes (%v), want 0600 with the records", p, fi.Mode().Perm(), fi.Size(), err)
+	}
 	// No rounds, or a negative pause, ran one round as if meant.
 	for _, bad := range [][]string{{"--rounds", "0"}, {"--rounds", "2", "--wait", "-5s"}} {
 		p := rowdiff(t, append(append([]string{"recheck", "--in", d.Out, "--out", filepath.Join(tmp, "r.jsonl")}, bad...), nodeArgs(nodes...)...)...)

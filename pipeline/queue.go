@@ -267,20 +267,23 @@ func weight(d schema.Diff) int64 {
 }
 
 // write feeds the sink, giving each difference's bytes back to budget once written, and counts
-// differences; it stops the run when --max-diffs is reached.
+// differences; it stops the run at a difference past --max-diffs, unwritten. It stopped at the Nth, and a
+// run with exactly N differences said its output was truncated when it was whole (found by an exploratory
+// helper).
 func (r *runner) write(ctx context.Context, diffs <-chan weighed, budget *semaphore.Weighted) error {
 	for w := range diffs {
 		d := w.d
+		if r.cfg.MaxDiffs > 0 && r.counts.n.Load() >= r.cfg.MaxDiffs {
+			budget.Release(w.n)
+			return ErrLimit
+		}
 		err := r.sink.Write(d)
 		budget.Release(w.n)
 		if err != nil {
 			return err
 		}
-		n := r.counts.n.Add(1)
+		r.counts.n.Add(1)
 		r.table.count(d)
-		if r.cfg.MaxDiffs > 0 && n >= r.cfg.MaxDiffs {
-			return ErrLimit
-		}
 	}
 	return nil
 }

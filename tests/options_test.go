@@ -110,7 +110,7 @@ INSERT INTO t2 SELECT 'v' || i, i / 3, (ARRAY['eu','us','ap'])[i % 3 + 1] FROM g
 }
 
 // TestMaxDiffs stops after --max-diffs differences: exit 1, exactly that many records (all real), an
-// incomplete summary and a warning on stderr. A limit above the total changes nothing. The summary still
+// incomplete summary and a warning on stderr. A limit of the total or above changes nothing. The summary still
 // lists a table the limit left unread, saying so: it dropped it, though it promises every table.
 func TestMaxDiffs(t *testing.T) {
 	t.Parallel()
@@ -144,6 +144,12 @@ CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u SELECT generate_series(1, 10)
 		}
 	}
 	check(t, diff(t, "t", nodes, "--max-diffs", "1000"), want, []string{"id"}, "public.t")
+	// A limit of exactly the total is not reached either: it said the whole output was truncated.
+	exact := diff(t, "t", nodes, "--max-diffs", "90")
+	check(t, exact, want, []string{"id"}, "public.t")
+	if !exact.Summary.Complete || strings.Contains(exact.Stderr, "truncated") {
+		t.Errorf("--max-diffs 90 of 90 differences: complete=%v, want true and no word of truncation\nstderr:\n%s", exact.Summary.Complete, exact.Stderr)
+	}
 
 	r := diff(t, "t", nodes, "--table", "u", "--max-diffs", "5")
 	if ts := r.Summary.Tables; len(ts) != 2 || ts[0].Table != "public.t" || ts[0].Differences != 5 || ts[0].NotCompared ||

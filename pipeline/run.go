@@ -167,6 +167,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		return err
 	}
 	var diffs diffCount
+	var stopped *schema.Table // where --max-diffs stopped the run
 	for i, t := range tables {
 		ts := newTableSummary(t.String(), t)
 		env := &stages.Env{
@@ -180,6 +181,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		ts.fill(env.Stats, f.names)
 		sum.add(ts)
 		if err != nil {
+			stopped = t
 			break
 		}
 	}
@@ -198,7 +200,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		sink.Abort()
 		return err
 	}
-	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete})
+	return sink.Commit(sinks.Meta{Table: sum.Table, Nodes: f.names, Started: sum.Started, Finished: time.Now(), Complete: sum.Complete, Stopped: stopped})
 }
 
 // fanout is the most buckets one hash query cuts a range into: a range of blockRows rows in buckets of

@@ -17,8 +17,8 @@ import (
 // ParquetDir writes the differences of several tables into a directory, one Parquet file per table as
 // Parquet writes it, named SCHEMA.TABLE.parquet (see ParquetFileName). A run diffs its tables one after
 // the other, so one file is open at a time: a table's file is finished (its footer written, its
-// rowdiff.finished the time its last difference arrived, rowdiff.complete true) when a difference of
-// another table arrives. Commit finishes the last one with the run's metadata, writes a file without rows
+// rowdiff.finished the time, rowdiff.complete true) when a difference of another table arrives; the file
+// of a table without differences is written at Commit, with the run's end as its rowdiff.finished. Commit finishes the last one with the run's metadata, writes a file without rows
 // for each table that had no differences, and only then moves every file into place, and removes the
 // files an earlier run left there for other tables (removeStale): after Abort, or an error, none is
 // there, nor the directory if the sink made it. Only the open file's writer is kept: a
@@ -126,8 +126,19 @@ func (s *ParquetDir) Commit(m Meta) error {
 }
 
 func (s *ParquetDir) commit(m Meta) error {
-	if err := s.finishOpen(s.meta(m.Finished, m.Complete)); err != nil {
-		return err
+	// Where --max-diffs stopped the run, the tables before the one it stopped in were compared whole: a
+	// table without differences before it was marked incomplete (found by an exploratory helper).
+	stopped := len(s.tables)
+	if !m.Complete {
+		stopped = 0
+		if i := slices.Index(s.tables, m.Stopped); i >= 0 {
+			stopped = i
+		}
+	}
+	if s.open >= 0 {
+		if err := s.finishOpen(s.meta(m.Finished, s.open < stopped)); err != nil {
+			return err
+		}
 	}
 	for i, t := range s.tables {
 		if s.done[i] != nil {
@@ -138,7 +149,7 @@ func (s *ParquetDir) commit(m Meta) error {
 			return err
 		}
 		s.cur, s.open = f, i
-		if err := s.finishOpen(s.meta(m.Finished, m.Complete)); err != nil {
+		if err := s.finishOpen(s.meta(m.Finished, i < stopped)); err != nil {
 			return err
 		}
 	}

@@ -262,3 +262,28 @@ func TestParquetDirAllOrNothing(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestParquetDirStoppedEarly: where --max-diffs stopped the run in the second of three tables, the first,
+// compared whole without a difference, is complete, and the second and third are not. Every file took
+// the run's completeness: the first was marked incomplete (found by an exploratory helper).
+func TestParquetDirStoppedEarly(t *testing.T) {
+	tables := pqDirTables()
+	dir := t.TempDir()
+	s, err := sinks.NewParquetDir(dir, tables, pqNodes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(pqSmallDiff(tables[1], 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(sinks.Meta{Nodes: pqNodes, Started: time.Now(), Finished: time.Now(), Complete: false, Stopped: tables[1]}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"true", "false", "false"} {
+		name := sinks.ParquetFileName(tables[i])
+		got := readParquet(t, filepath.Join(dir, name)).meta.MetaData().KeyValueMetadata().FindValue("rowdiff.complete")
+		if got == nil || *got != want {
+			t.Errorf("%s: rowdiff.complete = %v, want %s", name, got, want)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/rowdiff/rowdiff/schema"
 )
 
 // Version is rowdiff's version, recorded in file metadata.
@@ -24,6 +26,9 @@ type Meta struct {
 	Finished time.Time
 	// Complete is false when the run stopped early (--max-diffs): the file holds only some differences.
 	Complete bool
+	// Stopped is the table the run stopped in, where it stopped early: the tables before it were compared
+	// whole.
+	Stopped *schema.Table
 }
 
 // atomicFile is a temporary file that becomes path on commit, or, where path is not a regular file, path

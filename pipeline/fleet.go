@@ -19,6 +19,7 @@ import (
 // fleet is a run's connections: per node a coordinator that exported the snapshot, and the worker
 // sessions, every connection of a node inside that one snapshot.
 type fleet struct {
+	timeouts Timeouts
 	nodes    []*node
 	names    []string
 	coords   []*pgx.Conn
@@ -40,7 +41,7 @@ func closeCtx() (context.Context, context.CancelFunc) {
 // openFleet connects to every node: first the coordinators (concurrently), then `workers` sessions. It
 // returns what it opened even on error; the caller closes it.
 func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fleet, error) {
-	f := &fleet{coords: make([]*pgx.Conn, len(nodes))}
+	f := &fleet{coords: make([]*pgx.Conn, len(nodes)), timeouts: t}
 	if err := t.check(); err != nil {
 		return f, err
 	}
@@ -203,7 +204,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 					return err
 				}
 				for _, s := range f.sessions {
-					if err := lockBeside(ctx, s.conns[i], f.names[i], t, remotes[i].relkind); err != nil {
+					if err := lockBeside(ctx, s.conns[i], f.names[i], t, remotes[i].relkind, f.timeouts.Lock); err != nil {
 						return err
 					}
 				}

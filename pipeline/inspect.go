@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -515,7 +516,7 @@ SELECT c.relname::text FROM pg_catalog.pg_class c JOIN tree USING (oid)
 WHERE c.relfilenode <> 0 AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
 LIMIT 1`
 
-// lockTable takes on conn, in the node's snapshot transaction, the ACCESS SHARE lock that reading t
+// lockTable takes on conn, in the node's snapshot transaction, the ACCESS SHARE locks that reading t
 // takes, and checks that t was not rewritten between the snapshot and the lock. A diff locks its tables
 // at lookup, before it reads any: a table was locked at its first read, so one read late in a run of
 // several was open to a TRUNCATE or a rewriting ALTER TABLE committed meanwhile, after which the snapshot
@@ -531,18 +532,10 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 			return fmt.Errorf("node %s: look up %s: %w", node, t, err)
 		}
 	}
-	var lock string
-	switch {
-	case strings.ContainsAny(relkind, "rpv"):
-		lock = "LOCK TABLE " + t.From() + " IN ACCESS SHARE MODE"
-	case strings.ContainsAny(relkind, "mf"):
-		// LOCK TABLE refuses these, but any query on a relation takes the lock to its transaction's end;
-		// a false condition keeps a foreign table's server out of it.
-		lock = "SELECT FROM " + t.From() + " WHERE false"
-	default:
+	if !strings.ContainsAny(relkind, "rpvmf") {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, lock); err != nil {
+	if _, err := conn.Exec(ctx, lockSQL(t, relkind)); err != nil {
 		return fmt.Errorf("node %s: lock %s: %w", node, t, err)
 	}
 	var rewritten string
@@ -557,23 +550,36 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run it again", node, t, rewritten)
 }
 
-// lockBeside takes on a worker session, right after the node's coordinator took it (lockTable), the lock
-// the worker's reads of t will need. Taken at the worker's first read, that lock queued behind any
-// statement that had begun waiting for the coordinator's (an ALTER TABLE during a run of several
-// tables), which waited for the run in turn: the run failed at --lock-timeout blaming another session,
-// or with --lock-timeout 0 hung (found by an exploratory helper). NOWAIT: with the coordinator's lock
-// held, the only thing that can stop it is such a statement come in between, which the run cannot wait
-// for. A materialized view or a foreign table, which LOCK TABLE refuses, is locked at the first read.
-func lockBeside(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string) error {
-	if !strings.ContainsAny(relkind, "rpv") {
+// lockSQL takes the locks a read of t takes: on the relation, its partitions and, through the planner,
+// which opens them, their indexes. Without the indexes', a REINDEX during a run waited for the sessions
+// that had used an index while the others queued behind it, as for a table's lock (lockBeside); LOCK
+// TABLE refuses a materialized view and a foreign table, which the planning alone locks. EXPLAIN plans
+// without running anything, so a foreign table's server is not asked.
+func lockSQL(t *schema.Table, relkind string) string {
+	plan := "EXPLAIN SELECT FROM " + t.From()
+	if strings.ContainsAny(relkind, "rpv") {
+		return "LOCK TABLE " + t.From() + " IN ACCESS SHARE MODE; " + plan
+	}
+	return plan
+}
+
+// lockBeside takes on a worker session, right after the node's coordinator took them (lockTable), the
+// locks the worker's reads of t will need. Taken at the worker's first read, they queued behind any
+// statement that had begun waiting for the coordinator's (an ALTER TABLE, a REFRESH MATERIALIZED VIEW or
+// a REINDEX during a run of several tables), which waited for the run in turn: the run failed at
+// --lock-timeout blaming another session, or with --lock-timeout 0 hung (found by exploratory helpers).
+// Without waiting (a lock_timeout of 1 ms, then lockTimeout again): with the coordinator's locks held,
+// the only thing that can stop them is such a statement come in between, which the run cannot wait for.
+func lockBeside(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string, lockTimeout time.Duration) error {
+	if !strings.ContainsAny(relkind, "rpvmf") {
 		return nil
 	}
-	_, err := conn.Exec(ctx, "LOCK TABLE "+t.From()+" IN ACCESS SHARE MODE NOWAIT")
+	_, err := conn.Exec(ctx, "SET LOCAL lock_timeout = 1; "+lockSQL(t, relkind)+"; SET LOCAL lock_timeout = "+ms(lockTimeout))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "55P03" {
-		return fmt.Errorf("node %s: table %s: a statement that needs the table alone (ALTER TABLE, TRUNCATE, VACUUM FULL, ...) "+
-			"began waiting for this run's lock on it as the run started, and the run's other sessions would wait behind it: "+
-			"let it finish or cancel it, then run again", node, t)
+		return fmt.Errorf("node %s: table %s: a statement that needs the table or one of its indexes alone (ALTER TABLE, TRUNCATE, "+
+			"REINDEX, REFRESH MATERIALIZED VIEW, ...) began waiting for this run's lock on it as the run started, and the run's other "+
+			"sessions would wait behind it: let it finish or cancel it, then run again", node, t)
 	}
 	if err != nil {
 		return fmt.Errorf("node %s: lock %s: %w", node, t, err)

@@ -428,3 +428,65 @@ func TestRewrittenAfterSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerLocks: a worker session takes, as the run starts, the locks its reads of a relation will need,
+// its indexes' among them: DDL that comes later waits for the run (here, until its lock_timeout), where a
+// REINDEX or a REFRESH went through, or got in between a worker and its first read. DDL that began
+// waiting after the coordinator's lock and before the worker's fails the worker's at once, saying so,
+// where it waited behind the DDL until the run's lock timeout, or for ever.
+func TestWorkerLocks(t *testing.T) {
+	nodes := load(t, 100)
+	ctx := t.Context()
+	open := func() *pgx.Conn {
+		c, err := pgx.Connect(ctx, nodes[0].DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	ddl := open()
+	if _, err := ddl.Exec(ctx, "CREATE MATERIALIZED VIEW mv AS SELECT * FROM t; CREATE UNIQUE INDEX ON mv (id)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ rel, ddl string }{{"t", "REINDEX INDEX t_pkey"}, {"mv", "REFRESH MATERIALIZED VIEW mv"}} {
+		worker := open()
+		if _, err := worker.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			t.Fatal(err)
+		}
+		if err := pipeline.LockBeside(ctx, worker, c.rel); err != nil {
+			t.Fatalf("%s: %v", c.rel, err)
+		}
+		_, err := ddl.Exec(ctx, "SET lock_timeout = '300ms'; "+c.ddl)
+		if err == nil || !strings.Contains(err.Error(), "lock timeout") {
+			t.Errorf("%s while a worker holds its locks: %v, want it to wait until its lock_timeout", c.ddl, err)
+		}
+		worker.Close(ctx)
+	}
+
+	coord, worker := open(), open()
+	for _, c := range []*pgx.Conn{coord, worker} {
+		if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pipeline.LockTable(ctx, coord, "t"); err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan error, 1)
+	go func() {
+		_, err := ddl.Exec(context.Background(), "SET lock_timeout = '5s'; ALTER TABLE t ADD COLUMN z int")
+		queued <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the ALTER waits for coord's lock
+	start := time.Now()
+	err := pipeline.LockBeside(ctx, worker, "t")
+	if err == nil || !strings.Contains(err.Error(), "began waiting for this run's lock") || time.Since(start) > time.Second {
+		t.Errorf("a worker's lock behind a waiting ALTER TABLE: %v after %v, want at once an error that says so", err, time.Since(start))
+	}
+	coord.Close(ctx)
+	worker.Close(ctx)
+	if err := <-queued; err != nil {
+		t.Errorf("ALTER TABLE after the run's sessions ended: %v", err)
+	}
+}

@@ -497,43 +497,49 @@ func errStrings(errs []error) []string {
 }
 
 // TestDDLQueuedDuringRun: DDL on a table the run has locked but not read yet waits for the run. Each
-// worker took its own lock only at its first read, which queued behind the waiting ALTER TABLE, itself
-// waiting for the run's coordinator: the run failed at its lock timeout (with --lock-timeout 0 it hung;
-// found by an exploratory helper). Every session now locks every table as the run starts. The ALTER,
-// without a lock_timeout of its own, goes through once the run ends.
+// worker took its own locks only at its first read, which queued behind the waiting DDL, itself waiting
+// for the run's coordinator: the run failed at its lock timeout (with --lock-timeout 0 it hung; found by
+// exploratory helpers, for ALTER TABLE, then for REINDEX and REFRESH MATERIALIZED VIEW, whose index and
+// view the workers did not lock up front either). Every session now locks every table, view and index
+// as the run starts. The DDL, without a lock_timeout of its own, goes through once the run ends.
 func TestDDLQueuedDuringRun(t *testing.T) {
-	db, ch := startSlowFirstTable(t, "ddlq", "--lock-timeout", "2s")
-	conn := connect(t, clB, db)
-	defer conn.Close(context.Background())
-	altered := make(chan error, 1)
-	go func() {
-		_, err := conn.Exec(context.Background(), "ALTER TABLE c_t ADD COLUMN z int")
-		altered <- err
-	}()
-	ch.wait(t, time.Minute)
-	if ch.code != 0 {
-		t.Errorf("exit %d, want 0: the nodes hold the same rows\nstderr:\n%s", ch.code, ch.stderr.String())
-	}
-	select {
-	case err := <-altered:
-		if err != nil {
-			t.Errorf("ALTER TABLE queued during the run: %v, want it done once the run ended", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("ALTER TABLE queued during the run still waits 30 s after the run ended")
+	for _, ddl := range []string{"ALTER TABLE c_t ADD COLUMN z int", "REINDEX INDEX c_t_pkey", "REFRESH MATERIALIZED VIEW c_mv"} {
+		t.Run(ddl, func(t *testing.T) {
+			db, ch := startSlowFirstTable(t, "ddlq", "--lock-timeout", "2s")
+			conn := connect(t, clB, db)
+			defer conn.Close(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := conn.Exec(context.Background(), ddl)
+				done <- err
+			}()
+			ch.wait(t, time.Minute)
+			if ch.code != 0 {
+				t.Errorf("exit %d, want 0: the nodes hold the same rows\nstderr:\n%s", ch.code, ch.stderr.String())
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s, queued during the run: %v, want it done once the run ended", ddl, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s, queued during the run, still waits 30 s after the run ended", ddl)
+			}
+		})
 	}
 }
 
-// startSlowFirstTable starts a diff of two equal tables, a_slow and c_t, in a new database on both
-// nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
+// startSlowFirstTable starts a diff of two equal tables, a_slow and c_t, and c_t's materialized view
+// c_mv, in a new database on both nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
 // seconds into the run.
 func startSlowFirstTable(t *testing.T, prefix string, extra ...string) (string, *child) {
 	t.Helper()
 	db := newDB(t, prefix, []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
 INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
-CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE;`)
+CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g;
+CREATE MATERIALIZED VIEW c_mv AS SELECT * FROM c_t; CREATE UNIQUE INDEX ON c_mv (id); ANALYZE;`)
 	dir := t.TempDir()
-	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--out", filepath.Join(dir, "o.jsonl"),
+	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--table", "c_mv", "--key", "id", "--out", filepath.Join(dir, "o.jsonl"),
 		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
 	args = append(append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...), extra...)
 	ch := startRowdiff(t, dir, args...)

@@ -115,3 +115,48 @@ func TestOutputMode(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputToPipeWithoutReader: a named pipe that no process reads is refused within a second: its open
+// blocked until a reader came, the run holding its locks and deaf to signals meanwhile.
+func TestOutputToPipeWithoutReader(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := sinks.NewJSONLines(fifo, []string{"a", "b"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no process reads") {
+			t.Errorf("a named pipe without a reader: %v, want it refused, saying so", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("opening a named pipe without a reader still blocks after 5 s")
+	}
+}
+
+// TestOutputThroughDanglingLink: a symbolic link to a file not there yet stays a link, and the output
+// is the file it names (the link was replaced by the output).
+func TestOutputThroughDanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink("new.jsonl", link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sinks.NewJSONLines(link, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(sinks.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s after the run: %v (%v), want the link kept", link, fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.jsonl")); err != nil {
+		t.Errorf("the file the link names: %v", err)
+	}
+}

@@ -4,11 +4,13 @@
 package sinks
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -38,6 +40,7 @@ type atomicFile struct {
 	path   string // as the user gave it, for messages
 	target string // the file the temporary one replaces: path, or the file its symbolic links lead to
 	direct bool
+	shared bool // the process's stdout or stderr, never closed
 }
 
 // createAtomic starts the output at path. A symbolic link stays, and the file it leads to is replaced. A
@@ -45,12 +48,30 @@ type atomicFile struct {
 // /dev/fd/N) or that lies under /dev or /proc (/dev/stdout) is written in place, as a shell's > writes:
 // renaming a file onto it replaced /dev/null itself for every program on the machine, and a reader
 // waiting on a named pipe got nothing (both found by an exploratory helper). Such an output cannot be
-// taken back: an error leaves what was written so far.
+// taken back: an error leaves what was written so far. Where it is the process's stdout or stderr, that
+// file is written, so a shell's >> appends (opened anew, /dev/stdout was truncated); a named pipe without
+// a reader is refused (its open blocked, holding the run's locks, deaf to signals).
 func createAtomic(path string) (*atomicFile, error) {
 	clean := filepath.Clean(path)
 	fi, err := os.Stat(path)
 	if err == nil && !fi.IsDir() && (!fi.Mode().IsRegular() || strings.HasPrefix(clean, "/dev/") || strings.HasPrefix(clean, "/proc/")) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		for _, std := range []*os.File{os.Stdout, os.Stderr} {
+			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
+				return &atomicFile{File: std, path: path, target: path, direct: true, shared: true}, nil
+			}
+		}
+		flags := os.O_WRONLY | os.O_APPEND
+		if fi.Mode()&os.ModeNamedPipe != 0 {
+			flags |= syscall.O_NONBLOCK // the runtime's poller waits for the reader's room instead
+		}
+		f, err := os.OpenFile(path, flags, 0)
+		for wait := 0; errors.Is(err, syscall.ENXIO) && wait < 50; wait++ {
+			time.Sleep(20 * time.Millisecond) // a reader started with rowdiff may not have opened it yet
+			f, err = os.OpenFile(path, flags, 0)
+		}
+		if errors.Is(err, syscall.ENXIO) {
+			return nil, fmt.Errorf("--out %s is a named pipe that no process reads: start its reader first", path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("create output %s: %w", path, err)
 		}
@@ -59,6 +80,8 @@ func createAtomic(path string) (*atomicFile, error) {
 	target := path
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		target = real
+	} else if dest, ok := danglingLink(path); ok {
+		target = dest
 	}
 	dir, base := filepath.Split(target)
 	if dir == "" {
@@ -71,6 +94,29 @@ func createAtomic(path string) (*atomicFile, error) {
 	return &atomicFile{File: f, path: path, target: target}, nil
 }
 
+// danglingLink follows the symbolic links at path to the file they lead to that does not exist yet, so
+// that the link stays: it was replaced by the output.
+func danglingLink(path string) (string, bool) {
+	for range 40 { // as the kernel's limit on links followed
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return path, true
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			return "", false
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return "", false
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return "", false
+}
+
 func (f *atomicFile) commit() error {
 	if err := f.finish(); err != nil {
 		return err
@@ -80,6 +126,9 @@ func (f *atomicFile) commit() error {
 
 // finish syncs and closes the temporary file, which place then moves into place.
 func (f *atomicFile) finish() error {
+	if f.shared {
+		return nil
+	}
 	if f.direct {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("write output %s: %w", f.path, err)
@@ -99,6 +148,7 @@ func (f *atomicFile) finish() error {
 	mode := 0o666 &^ umask
 	if fi, err := os.Stat(f.target); err == nil && fi.Mode().IsRegular() {
 		mode = fi.Mode().Perm()
+		keepOwner(f.Name(), fi) // where rowdiff may (as root): root's file took the place of another's
 	}
 	if err := os.Chmod(f.Name(), mode); err != nil {
 		f.abort()
@@ -119,6 +169,9 @@ func (f *atomicFile) place() error {
 }
 
 func (f *atomicFile) abort() {
+	if f.shared {
+		return
+	}
 	f.Close()
 	if !f.direct {
 		os.Remove(f.Name())

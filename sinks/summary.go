@@ -1,7 +1,6 @@
 package sinks
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,8 @@ func NewSummary(path string, others ...string) (*Summary, error) {
 		return nil, nil
 	}
 	for _, o := range others {
-		if o == "-" && path == "-" {
-			return nil, errors.New("--summary - and --out - both write to stdout: give one of them a file")
+		if isStdout(o) && isStdout(path) {
+			return nil, fmt.Errorf("--summary %s and --out %s both write to stdout: give one of them a file", path, o)
 		}
 		if SamePath(path, o) {
 			return nil, fmt.Errorf("--summary %s is also the run's --out or --in", path)
@@ -65,10 +64,18 @@ func (s *Summary) Abort() {
 	}
 }
 
-// SamePath says whether a and b name the same file: the same existing regular file, or the same absolute
-// path. "-" and "" name no file, and a device or a pipe (/dev/null) takes any number of outputs.
+// SamePath says whether a and b name the same file: the process's stdout ("-" or a path to it), the same
+// existing regular file, or the same path once the links of its directory are followed (a file not there
+// yet, named through a linked directory, took the place of the differences). "" names no file, and a
+// device or a pipe (/dev/null) takes any number of outputs.
 func SamePath(a, b string) bool {
-	if a == "" || b == "" || a == "-" || b == "-" {
+	if a == "" || b == "" {
+		return false
+	}
+	if isStdout(a) && isStdout(b) {
+		return true
+	}
+	if a == "-" || b == "-" {
 		return false
 	}
 	fa, erra := os.Stat(a)
@@ -76,7 +83,31 @@ func SamePath(a, b string) bool {
 	if erra == nil && errb == nil {
 		return fa.Mode().IsRegular() && os.SameFile(fa, fb)
 	}
-	absA, erra := filepath.Abs(a)
-	absB, errb := filepath.Abs(b)
-	return erra == nil && errb == nil && absA == absB
+	return resolved(a) == resolved(b)
+}
+
+// isStdout says whether path is "-" or names the file that is the process's stdout (/dev/stdout).
+func isStdout(path string) bool {
+	if path == "-" {
+		return true
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	so, err := os.Stdout.Stat()
+	return err == nil && os.SameFile(fi, so)
+}
+
+// resolved is path made absolute, with the symbolic links of its directory followed.
+func resolved(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	dir, base := filepath.Split(abs)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return filepath.Join(real, base)
+	}
+	return abs
 }

@@ -14,3 +14,10 @@ var umask = func() os.FileMode {
 	syscall.Umask(m)
 	return os.FileMode(m)
 }()
+
+// keepOwner gives the file at path the owner and group of fi, where the process may.
+func keepOwner(path string, fi os.FileInfo) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		os.Chown(path, int(st.Uid), int(st.Gid)) // refused unless root: the file stays the process's
+	}
+}

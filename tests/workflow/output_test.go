@@ -317,12 +317,18 @@ func TestOutputPathsChecked(t *testing.T) {
 	if err := os.WriteFile(keep, []byte(kept), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	diffArgs := append([]string{"diff", "--table", "t"}, nodeArgs(a, b)...)
+	if err := os.Symlink(".", filepath.Join(dir, "here")); err != nil {
+		t.Fatal(err)
+	}
+	diffArgs := append([]string{"diff", "--table", "t", "--format", "jsonl"}, nodeArgs(a, b)...)
 	for _, c := range []struct{ name, out, summary, need string }{
 		{"summary in a missing directory", keep, filepath.Join(dir, "none", "s.json"), "--summary"},
 		{"summary is the output", keep, keep, "--summary"},
 		{"summary is the output, spelled another way", keep, filepath.Join(dir, ".", "keep.jsonl"), "--summary"},
 		{"both on stdout", "-", "-", "stdout"},
+		{"both on stdout, one by its path", "/dev/stdout", "-", "stdout"},
+		// A file not there yet, named through a linked directory: the paths looked apart.
+		{"summary is the output, through a linked directory", filepath.Join(dir, "new.jsonl"), filepath.Join(dir, "here", "new.jsonl"), "--summary"},
 	} {
 		p := rowdiff(t, append(diffArgs, "--out", c.out, "--summary", c.summary)...)
 		if p.Code != 2 || !strings.Contains(p.Stderr, c.need) || strings.Contains(p.Stderr, "differences:") {
@@ -330,6 +336,9 @@ func TestOutputPathsChecked(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(keep); string(got) != kept {
 			t.Errorf("%s: %s left %s holding %q, want it as it was", c.name, p, keep, abbrev(string(got), 200))
+		}
+		if _, err := os.Stat(filepath.Join(dir, "new.jsonl")); err == nil {
+			t.Errorf("%s: %s wrote new.jsonl", c.name, p)
 		}
 	}
 
@@ -368,5 +377,34 @@ func TestStrayArguments(t *testing.T) {
 	p := rowdiff(t, "dif")
 	if p.Code != 2 || !strings.Contains(p.Stderr, `"dif"`) {
 		t.Errorf("%s: exit %d, want 2 naming the unknown command\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+}
+
+// TestOutputToStdoutPath: --out /dev/stdout writes to the process's stdout as it is: opened anew, a file
+// the shell appends to (>>) was truncated, its earlier lines lost (found by an exploratory helper).
+func TestOutputToStdoutPath(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g;",
+		"", "UPDATE t SET v = 'x' WHERE id IN (3, 7);")
+	path := filepath.Join(t.TempDir(), "all.jsonl")
+	const earlier = "an earlier line\n"
+	if err := os.WriteFile(path, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rowdiffBin, append([]string{"diff", "--table", "t", "--out", "/dev/stdout", "--format", "jsonl"}, nodeArgs(a, b)...)...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	err = cmd.Run()
+	f.Close()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit %d (%v), want 1\nstderr:\n%s", code, err, stderr.String())
+	}
+	got, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(got), earlier) || strings.Count(string(got), `"kind":"changed"`) != 2 {
+		t.Errorf("stdout's file holds %q, want the earlier line, then the 2 differences", abbrev(string(got), 500))
 	}
 }

@@ -169,7 +169,9 @@ func (s *ParquetDir) commit(m Meta) error {
 
 // removeStale removes the files an earlier run of rowdiff left in the directory for tables this run does
 // not have, as --out FILE is replaced whole: they stayed, and a recheck --in DIR rechecked their tables
-// too (found by an exploratory helper). Only .parquet files whose metadata says rowdiff wrote them go.
+// too (found by an exploratory helper). Only the files a directory run writes go: regular .parquet files
+// named as such a run names them (ParquetFileName), for the table their metadata names. A rowdiff file
+// under another name (a single-table --out, a user's copy) or a link stays.
 func (s *ParquetDir) removeStale() error {
 	ours := map[string]bool{}
 	for _, t := range s.tables {
@@ -177,7 +179,12 @@ func (s *ParquetDir) removeStale() error {
 	}
 	files, _ := filepath.Glob(filepath.Join(s.dir, "*.parquet")) // the pattern is valid
 	for _, path := range files {
-		if ours[filepath.Base(path)] || !writtenByRowdiff(path) {
+		name := filepath.Base(path)
+		if ours[name] {
+			continue
+		}
+		table, ok := dirFileTable(name)
+		if !ok || tableOfFile(path) != table {
 			continue
 		}
 		if err := os.Remove(path); err != nil {
@@ -187,23 +194,38 @@ func (s *ParquetDir) removeStale() error {
 	return nil
 }
 
-// writtenByRowdiff says whether path is a Parquet file with rowdiff's metadata.
-func writtenByRowdiff(path string) bool {
+// dirFileTable is the table, as schema.table, that a file of a directory run is named for (see
+// ParquetFileName), and whether name is such a file's name.
+func dirFileTable(name string) (string, bool) {
+	schemaPart, tablePart, ok := strings.Cut(strings.TrimSuffix(name, ".parquet"), ".")
+	if !ok || strings.Contains(tablePart, ".") {
+		return "", false
+	}
+	unesc := strings.NewReplacer("%2E", ".", "%2F", "/", "%25", "%")
+	return unesc.Replace(schemaPart) + "." + unesc.Replace(tablePart), true
+}
+
+// tableOfFile is the rowdiff.table of the regular Parquet file at path, or "" (not a regular file, not
+// Parquet, not rowdiff's).
+func tableOfFile(path string) string {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
+	if err != nil {
+		return ""
 	}
 	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return false
+		return ""
 	}
-	_, ok := pf.Lookup(ParquetMetaTable)
-	return ok
+	table, _ := pf.Lookup(ParquetMetaTable)
+	return table
 }
 
 // Abort removes every file not yet in place, and the directory if the sink made it and it is empty.

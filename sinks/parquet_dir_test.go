@@ -196,7 +196,7 @@ func TestParquetDirMemoryFlat(t *testing.T) {
 
 // TestParquetDirReplacesEarlierRun: a directory that an earlier run wrote holds this run's files alone
 // afterwards, as a file at --out is replaced whole: the earlier run's files of other tables stayed, and
-// a recheck of the directory rechecked those tables too. Files rowdiff did not write stay.
+// a recheck of the directory rechecked those tables too. Files a directory run did not write stay.
 func TestParquetDirReplacesEarlierRun(t *testing.T) {
 	tables := pqDirTables()
 	dir := t.TempDir()
@@ -217,6 +217,18 @@ func TestParquetDirReplacesEarlierRun(t *testing.T) {
 	if err := parquet.WriteFile(filepath.Join(dir, "mine.parquet"), []struct{ A int64 }{{1}}); err != nil {
 		t.Fatal(err)
 	}
+	// A user's copy of an earlier file, and a link named as a table's file: rowdiff's, but not a
+	// directory run's files (both were removed, found by an exploratory helper).
+	first, err := os.ReadFile(filepath.Join(dir, sinks.ParquetFileName(tables[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "copy.parquet"), first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("copy.parquet", filepath.Join(dir, sinks.ParquetFileName(tables[2]))); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +238,7 @@ func TestParquetDirReplacesEarlierRun(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	want := []string{"mine.parquet", "notes.txt", sinks.ParquetFileName(tables[1])}
+	want := []string{"copy.parquet", "mine.parquet", "notes.txt", sinks.ParquetFileName(tables[1]), sinks.ParquetFileName(tables[2])}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("the directory holds %q after the second run, want %q", got, want)

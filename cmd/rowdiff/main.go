@@ -77,7 +77,11 @@ func main() {
 	// A signal that came as the run ended, its output already in place, does not undo it: the run's own
 	// status stands (it exited 130 beside a complete file, saying no output was written).
 	if s := sig(); s != 0 && err != nil && !errors.As(err, &st) {
-		fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %s; %s\n", unix.SignalName(s), interruptedOutput)
+		if log, _ := logger(); log != nil {
+			log.Error("interrupted", "signal", unix.SignalName(s), "output", interruptedOutput)
+		} else {
+			fmt.Fprintf(os.Stderr, "rowdiff: interrupted by %s; %s\n", unix.SignalName(s), interruptedOutput)
+		}
 		os.Exit(128 + int(s))
 	}
 	switch {

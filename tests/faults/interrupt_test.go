@@ -3,6 +3,7 @@ package faults
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,8 @@ func TestInterrupt(t *testing.T) {
 		// A dropped ssh session: SIGHUP killed rowdiff without cancelling its queries or removing its
 		// temporary file (found by an exploratory helper).
 		{"SIGHUP", syscall.SIGHUP, 129, nil, isRangeQuery, 1},
+		// Structured logs say it in a record: it was a plain line among them.
+		{"SIGINT, JSON logs", syscall.SIGINT, 130, []string{"--log-format", "json"}, isRangeQuery, 1},
 		// Queries that would run for minutes without sending anything: only a cancel request stops them.
 		{"SIGINT during slow hash", syscall.SIGINT, 130, slowArgs, isHashQuery, slowWorkers},
 		{"SIGTERM during slow hash", syscall.SIGTERM, 143, slowArgs, isHashQuery, slowWorkers},
@@ -65,6 +68,17 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("exit status %d after %v, want %d\nstderr:\n%s", ch.code, tc.sig, tc.code, ch.stderr.String())
 			}
 			t.Logf("exited %v after %v", ch.exited.Sub(sent).Round(time.Millisecond), tc.sig)
+			if slices.Contains(tc.extra, "json") {
+				lines := strings.Split(strings.TrimSpace(ch.stderr.String()), "\n")
+				for _, l := range lines {
+					if !json.Valid([]byte(l)) {
+						t.Errorf("with --log-format json, stderr line %q is not a JSON record", l)
+					}
+				}
+				if !strings.Contains(ch.stderr.String(), `"msg":"interrupted"`) {
+					t.Errorf("with --log-format json, no \"interrupted\" record:\n%s", ch.stderr.String())
+				}
+			}
 			if strings.Contains(ch.stdout.String(), "{") {
 				t.Errorf("interrupted run wrote records to stdout:\n%s", abbrev(ch.stdout.String(), 2000))
 			}

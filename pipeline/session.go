@@ -42,18 +42,18 @@ const maxTimeout = math.MaxInt32 * time.Millisecond
 // check refuses timeouts the servers would refuse, later and in a node's name ("node b: begin: -1000 ms
 // is outside the valid range"), and an --idle-timeout too short for a run to start.
 func (t Timeouts) check() error {
+	// Below minIdleTimeout, a coordinator waiting for its workers to connect and import its snapshot was
+	// ended by the server first (a helper's runs: 50 ms, "invalid snapshot identifier"; 100 ms, one in
+	// three).
+	// The others take any positive duration, a fraction of a millisecond counting as one (ms).
 	for _, f := range []struct {
-		flag string
-		d    time.Duration
-	}{{"--connect-timeout", t.Connect}, {"--statement-timeout", t.Statement}, {"--lock-timeout", t.Lock}, {"--idle-timeout", t.IdleTransaction}} {
-		if f.d < 0 || f.d > maxTimeout {
-			return fmt.Errorf("%s %v: give a duration from 1ms to %v, or 0 for no limit", f.flag, f.d, maxTimeout)
+		flag     string
+		d, least time.Duration
+	}{{"--connect-timeout", t.Connect, 0}, {"--statement-timeout", t.Statement, 0}, {"--lock-timeout", t.Lock, 0},
+		{"--idle-timeout", t.IdleTransaction, minIdleTimeout}} {
+		if f.d < 0 || f.d > maxTimeout || f.d != 0 && f.d < f.least {
+			return fmt.Errorf("%s %v: give a duration from %v to %v, or 0 for no limit", f.flag, f.d, max(f.least, time.Millisecond), maxTimeout)
 		}
-	}
-	if t.IdleTransaction != 0 && t.IdleTransaction < minIdleTimeout {
-		// Below it, a coordinator waiting for its workers to connect and import its snapshot was ended by
-		// the server first (a helper's runs: 50 ms, "invalid snapshot identifier"; 100 ms, one in three).
-		return fmt.Errorf("--idle-timeout %v: give at least %v, or 0 for no limit", t.IdleTransaction, minIdleTimeout)
 	}
 	return nil
 }

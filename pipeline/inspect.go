@@ -258,9 +258,17 @@ type Selection struct {
 	// how its rows can be written ("" takes the first node's). A column generated on the source and plain
 	// on the target must be written, and an identity GENERATED ALWAYS on the target only with OVERRIDING.
 	Target string
-	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable).
-	lock bool
+	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable), and lockWorkers
+	// on every worker session too (lockBeside).
+	lock, lockWorkers bool
 }
+
+// workerLockTables is the most tables whose locks every worker session takes as a run starts: PostgreSQL
+// keeps locks in a table of max_locks_per_transaction (64 by default) times max_connections, and each
+// session would hold one for every table, partition and index of the run (a --schema run of 500 tables
+// with two indexes each would take 7,500 on each node across 5 sessions, past the 6,400 of the defaults).
+// Past it, workers lock a table at their first read of it, as before.
+const workerLockTables = 64
 
 // buildTable checks that every node has the same table and returns the comparison target, named after
 // the first node's definition. Errors name the node and the columns that disagree.

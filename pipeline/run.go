@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	var estimates []float64
 	listed := map[string]bool{}
 	sel := cfg.Selection
-	sel.lock = true
+	sel.lock, sel.lockWorkers = true, len(names) <= workerLockTables
 	for i, name := range names {
 		t, est, err := f.table(ctx, name, sel)
 		var unsupported unsupportedKey

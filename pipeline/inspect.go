@@ -258,9 +258,22 @@ type Selection struct {
 	// how its rows can be written ("" takes the first node's). A column generated on the source and plain
 	// on the target must be written, and an identity GENERATED ALWAYS on the target only with OVERRIDING.
 	Target string
+	// ManyTables says the run has several tables, of which an --exclude-columns column need be in one only.
+	ManyTables bool
 	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable), and lockWorkers
 	// on every worker session too (lockBeside).
 	lock, lockWorkers bool
+}
+
+// excludedSomewhere checks that every --exclude-columns column is in some table of a run of several (a
+// misspelt one would be left out of every table without a word).
+func excludedSomewhere(sel Selection, tables []*schema.Table) error {
+	for _, n := range sel.Exclude {
+		if !slices.ContainsFunc(tables, func(t *schema.Table) bool { return slices.Contains(t.Excluded, n) }) {
+			return fmt.Errorf("--exclude-columns: no table of the run has a column %q on any node", n)
+		}
+	}
+	return nil
 }
 
 // workerLockTables is the most tables whose locks every worker session takes as a run starts: PostgreSQL
@@ -287,11 +300,17 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			return nil, fmt.Errorf("node %s: table %s.%s has no column %q", names[0], first.schema, first.name, n)
 		}
 	}
-	// An excluded column may exist on any node: excluding a column only one node has is the point.
+	// An excluded column may exist on any node: excluding a column only one node has is the point. In a
+	// run of several tables, one that no node of a table has is left out for it (excludedSomewhere checks
+	// that some table has it): a --schema run could not exclude a column one table had on one node, as
+	// its own hint said to, since the other tables lacked it (found by an exploratory helper).
+	var excluded []string
 	for _, n := range sel.Exclude {
-		if !slices.ContainsFunc(remotes, func(r *remoteTable) bool {
+		if slices.ContainsFunc(remotes, func(r *remoteTable) bool {
 			return slices.ContainsFunc(r.columns, func(c schema.Column) bool { return c.Name == n })
 		}) {
+			excluded = append(excluded, n)
+		} else if !sel.ManyTables {
 			return nil, fmt.Errorf("table %s.%s has no column %q on any node", first.schema, first.name, n)
 		}
 	}
@@ -343,7 +362,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		return !slices.Contains(sel.Exclude, name)
 	}
-	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: standIn}
+	t := &schema.Table{Schema: first.schema, Name: first.name, KeyIndex: standIn, Excluded: excluded}
 	t.Partitioned = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind == "p" })
 	t.Mixed = t.Partitioned && slices.ContainsFunc(remotes, func(r *remoteTable) bool { return r.relkind != "p" })
 	for _, c := range first.columns {

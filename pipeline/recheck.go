@@ -126,12 +126,18 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	for _, tk := range order {
 		sel := cfg.Selection
 		sel.Key = tk.columns()
+		sel.ManyTables = len(order) > 1
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
 		}
 		tables = append(tables, t)
 		envs[tk] = &stages.Env{SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, Stats: stages.NewStats(len(f.nodes))}
+	}
+	if len(order) > 1 {
+		if err := excludedSomewhere(cfg.Selection, tables); err != nil {
+			return err
+		}
 	}
 	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {

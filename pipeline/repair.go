@@ -87,12 +87,18 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	for _, tk := range order {
 		sel := cfg.Selection
 		sel.Key, sel.Target = tk.columns(), dst.Name
+		sel.ManyTables = len(order) > 1
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
 		}
 		envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
 		tables = append(tables, t)
+	}
+	if len(order) > 1 {
+		if err := excludedSomewhere(cfg.Selection, tables); err != nil {
+			return err
+		}
 	}
 	refs, err := readReferences(ctx, f.coords[1], tables)
 	if err != nil {

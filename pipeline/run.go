@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	var estimates []float64
 	listed := map[string]bool{}
 	sel := cfg.Selection
-	sel.lock, sel.lockWorkers = true, len(names) <= workerLockTables
+	sel.lock, sel.lockWorkers, sel.ManyTables = true, len(names) <= workerLockTables, len(names) > 1
 	for i, name := range names {
 		t, est, err := f.table(ctx, name, sel)
 		var unsupported unsupportedKey
@@ -161,6 +161,11 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		}
 		listed[t.Ident()] = true
 		tables, estimates = append(tables, t), append(estimates, est)
+	}
+	if sel.ManyTables && len(tables) > 0 {
+		if err := excludedSomewhere(sel, tables); err != nil {
+			return err
+		}
 	}
 	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {

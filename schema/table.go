@@ -173,6 +173,8 @@ type Table struct {
 	// exactly its columns, or only a deferrable one), or has INSERT or UPDATE rules, with which
 	// PostgreSQL refuses ON CONFLICT (see sinks.RepairScript).
 	NoArbiter bool
+	// Excluded are the --exclude-columns columns that some node of the table has.
+	Excluded []string
 	// SelfReferencing says a repair's target has a foreign key from the table to itself that is not
 	// deferrable, which is checked at the end of each statement (see sinks.RepairScript).
 	SelfReferencing bool

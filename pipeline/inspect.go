@@ -324,8 +324,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		// Another node's rows are unique in these columns only if an index says so there too.
 		for i, r := range remotes[1:] {
 			if !slices.ContainsFunc(r.keyIndexes, func(o keyIndex) bool { return sameSet(o.cols, key) }) {
-				return nil, fmt.Errorf("node %s: table %s.%s has no primary key or unique index on (%s), the columns of unique index %s on %s, "+
-					"which stands for its missing primary key there; name the key columns with --key", names[i+1], first.schema, first.name,
+				// Said as what counts: a unique index there that is invalid (a failed CREATE INDEX
+				// CONCURRENTLY), partial or on a nullable column read as none at all.
+				return nil, fmt.Errorf("node %s: table %s.%s has no primary key on (%s), nor a unique index on them that is valid, "+
+					"not partial, not deferrable and on NOT NULL columns; they are the columns of unique index %s on %s, which stands "+
+					"for its missing primary key there; name the key columns with --key", names[i+1], first.schema, first.name,
 					strings.Join(key, ", "), standIn, names[0])
 			}
 		}

@@ -482,3 +482,17 @@ UPDATE xc.cust SET email = 'x' WHERE id IN (5, 6); DELETE FROM xc.cust WHERE id 
 		t.Errorf("%s: exit %d, want 2 naming the column no table has\nstderr:\n%s", p, p.Code, p.Stderr)
 	}
 }
+
+// TestStandInKeyUnusableOnOtherNode: where the first node's unique index stands for a missing primary key,
+// another node's index on the same columns that cannot (on a nullable column there) was reported as no
+// index at all, which the node plainly had (found by an exploratory helper). The refusal says what counts.
+func TestStandInKeyUnusableOnOtherNode(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE sp (sku text NOT NULL, region text NOT NULL, price int); CREATE UNIQUE INDEX sp_uq ON sp (sku, region);
+INSERT INTO sp SELECT 's' || g, 'eu', g FROM generate_series(1, 20) g;`
+	a, b := pair(t, setup, "", `ALTER TABLE sp ALTER COLUMN sku DROP NOT NULL;`)
+	p := rowdiff(t, append(append([]string{"diff", "--table", "sp"}, nodeArgs(a, b)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "node b") || !strings.Contains(p.Stderr, "on NOT NULL columns") || !strings.Contains(p.Stderr, "--key") {
+		t.Errorf("%s: exit %d, want 2 naming node b, what a unique index needs, and --key\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+}

@@ -193,6 +193,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	sum.Complete = err == nil
 	if errors.Is(err, ErrLimit) {
 		err = nil
+		sum.Tables[len(sum.Tables)-1].Stopped = true
 		// The summary lists every table, also those the limit left unread.
 		for _, t := range tables[len(sum.Tables):] {
 			ts := newTableSummary(t.String(), t)

@@ -42,6 +42,9 @@ type TableSummary struct {
 	digest keyDigest
 	// NotCompared says --max-diffs stopped the run before this table: nothing of it was read.
 	NotCompared bool `json:"not_compared,omitempty"`
+	// Stopped says --max-diffs stopped the run in this table: its counts are of the part compared (they
+	// read as final, found by an exploratory helper).
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // newTableSummary starts the summary of table t, named as the run names it.
@@ -187,7 +190,11 @@ func (s *Summary) WriteText(w io.Writer) {
 				identical++
 				continue
 			}
-			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing)\n", t.Table, t.Differences, t.Changed, t.Missing)
+			stopped := ""
+			if t.Stopped {
+				stopped = ", stopped here at --max-diffs"
+			}
+			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing%s)\n", t.Table, t.Differences, t.Changed, t.Missing, stopped)
 		}
 		if identical > 0 {
 			fmt.Fprintf(w, "  %d other tables: no differences\n", identical)
@@ -249,7 +256,8 @@ func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
 			key string
 			val any
 			set bool
-		}{{"not_compared", t.NotCompared, t.NotCompared}, {"key_index", t.KeyIndex, t.KeyIndex != ""}, {"converted", t.Converted, len(t.Converted) > 0}} {
+		}{{"not_compared", t.NotCompared, t.NotCompared}, {"stopped", t.Stopped, t.Stopped}, {"key_index", t.KeyIndex, t.KeyIndex != ""},
+			{"converted", t.Converted, len(t.Converted) > 0}} {
 			if a.set {
 				attrs = append(attrs, a.key, a.val)
 			}

@@ -246,6 +246,7 @@ type Summary struct {
 		Converted   []string `json:"converted"`
 		Differences int64    `json:"differences"`
 		NotCompared bool     `json:"not_compared"`
+		Stopped     bool     `json:"stopped"`
 	} `json:"tables"`
 	Workers      int    `json:"workers"`
 	FewerWorkers string `json:"fewer_workers"`

@@ -152,9 +152,13 @@ CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u SELECT generate_series(1, 10)
 	}
 
 	r := diff(t, "t", nodes, "--table", "u", "--max-diffs", "5")
-	if ts := r.Summary.Tables; len(ts) != 2 || ts[0].Table != "public.t" || ts[0].Differences != 5 || ts[0].NotCompared ||
-		ts[1].Table != "public.u" || !ts[1].NotCompared {
-		t.Errorf("summary tables %+v, want public.t with 5 differences, then public.u not compared", ts)
+	// The table the run stopped in says so: its count read as final.
+	if ts := r.Summary.Tables; len(ts) != 2 || ts[0].Table != "public.t" || ts[0].Differences != 5 || ts[0].NotCompared || !ts[0].Stopped ||
+		ts[1].Table != "public.u" || !ts[1].NotCompared || ts[1].Stopped {
+		t.Errorf("summary tables %+v, want public.t with 5 differences, stopped, then public.u not compared", ts)
+	}
+	if !strings.Contains(r.Stderr, "stopped here at --max-diffs") {
+		t.Errorf("stderr does not say where the run stopped:\n%s", r.Stderr)
 	}
 	if !strings.Contains(r.Stderr, "public.u") || !strings.Contains(r.Stderr, "not compared") {
 		t.Errorf("stderr does not say public.u was not compared:\n%s", r.Stderr)

@@ -236,6 +236,10 @@ func (s *Summary) WriteText(w io.Writer) {
 	if !s.Complete && s.Error == "" {
 		fmt.Fprintln(w, "  INCOMPLETE: stopped at --max-diffs; rows not compared yet may differ too")
 	}
+	if s.Rounds > 1 {
+		// The rest is the last round's: its elapsed time read as the whole recheck's.
+		fmt.Fprintf(w, "  rounds: %d (the counts and the time are the last round's)\n", s.Rounds)
+	}
 	fmt.Fprintf(w, "  elapsed: %.2fs\n", s.ElapsedSeconds)
 }
 

@@ -139,6 +139,10 @@ func TestRecheckRoundsWaitForHealing(t *testing.T) {
 	if elapsed < 1500*time.Millisecond || r.Summary.Rounds < 2 || r.Summary.Rounds > 4 {
 		t.Errorf("recheck took %v and %d rounds; want at least 1.5 s (healing) and 2 to 4 rounds of --wait 1s", elapsed.Round(time.Millisecond), r.Summary.Rounds)
 	}
+	// The human summary says so too: its elapsed time, the last round's, read as the recheck's.
+	if want := fmt.Sprintf("  rounds: %d (", r.Summary.Rounds); !strings.Contains(r.Stderr, want) {
+		t.Errorf("%s: stderr does not say %q\nstderr:\n%s", r, want, r.Stderr)
+	}
 	if left := truth(t, a, b, Spec{Table: "rc", Key: []string{"id"}}, false); len(left) != 0 {
 		t.Errorf("test setup: %d keys still differ after healing", len(left))
 	}

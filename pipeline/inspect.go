@@ -580,6 +580,34 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 		"CLUSTER) after this run's snapshot was taken, which may not see its rows; run it again", node, t, rewritten)
 }
 
+// partitionsChangedSQL says whether the partitions of table $1 now are other than its snapshot's: ATTACH
+// PARTITION takes only a SHARE UPDATE EXCLUSIVE lock on the parent, which a read's ACCESS SHARE does not
+// hold back (and rowdiff takes no stronger lock), and the planner reads the partitions as they are, not
+// as the snapshot saw them: a partition attached during a run was read, and its rows, in no snapshot of
+// the table, were reported missing on the other node (found by an exploratory helper). pg_partition_tree
+// reads the catalog as it is; a query of pg_inherits, as the snapshot saw it.
+const partitionsChangedSQL = `
+WITH RECURSIVE snap(oid) AS (
+    SELECT $1::pg_catalog.regclass::pg_catalog.oid
+    UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN snap ON i.inhparent = snap.oid),
+now AS (SELECT relid AS oid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass))
+SELECT EXISTS ((SELECT oid FROM now EXCEPT SELECT oid FROM snap) UNION ALL (SELECT oid FROM snap EXCEPT SELECT oid FROM now))`
+
+// checkPartitions fails when a partitioned table's partitions changed on some node since the snapshot.
+func checkPartitions(ctx context.Context, conns []*pgx.Conn, nodes []string, t *schema.Table) error {
+	for i, conn := range conns {
+		var changed bool
+		if err := conn.QueryRow(ctx, partitionsChangedSQL, t.Ident()).Scan(&changed); err != nil {
+			return fmt.Errorf("node %s: check the partitions of %s: %w", nodes[i], t, err)
+		}
+		if changed {
+			return fmt.Errorf("node %s: table %s: a partition was attached or detached during the run, which read the "+
+				"partitions as they are, not as its snapshot saw them; run it again", nodes[i], t)
+		}
+	}
+	return nil
+}
+
 // lockSQL takes the locks a read of t takes: on the relation, its partitions and, through the planner,
 // which opens them, their indexes. Without the indexes', a REINDEX during a run waited for the sessions
 // that had used an index while the others queued behind it, as for a table's lock (lockBeside); LOCK

@@ -183,6 +183,9 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		r := &runner{cfg: cfg, env: env, coords: stages.NewCoordinators(f.coords), sessions: f.sessions, sink: sink,
 			counts: &diffs, table: &ts, estRows: estimates[i], tableIndex: i, tables: len(tables)}
 		err = r.run(ctx)
+		if err == nil && t.Partitioned {
+			err = checkPartitions(ctx, f.coords, f.names, t)
+		}
 		ts.fill(env.Stats, f.names)
 		sum.add(ts)
 		if err != nil {

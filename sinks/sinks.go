@@ -70,7 +70,7 @@ func createAtomic(path string) (*atomicFile, error) {
 			f, err = os.OpenFile(path, flags, 0)
 		}
 		if errors.Is(err, syscall.ENXIO) {
-			return nil, fmt.Errorf("--out %s is a named pipe that no process reads: start its reader first", path)
+			return nil, fmt.Errorf("%s is a named pipe that no process reads: start its reader first", path)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create output %s: %w", path, err)

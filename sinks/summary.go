@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Summary is --summary's file. It is started with the run, so that a path that cannot be written fails
@@ -22,6 +23,12 @@ func NewSummary(path string, others ...string) (*Summary, error) {
 		return nil, nil
 	}
 	for _, o := range others {
+		// A --out directory's files are the run's: a summary named like one took its place.
+		if fi, err := os.Stat(o); err == nil && fi.IsDir() || strings.HasSuffix(o, "/") {
+			if r, dir := resolved(path), resolved(o); r == dir || filepath.Dir(r) == dir {
+				return nil, fmt.Errorf("--summary %s is in the --out directory %s, whose files are the run's", path, o)
+			}
+		}
 		if isStdout(o) && isStdout(path) {
 			return nil, fmt.Errorf("--summary %s and --out %s both write to stdout: give one of them a file", path, o)
 		}
@@ -99,8 +106,13 @@ func isStdout(path string) bool {
 	return err == nil && os.SameFile(fi, so)
 }
 
-// resolved is path made absolute, with the symbolic links of its directory followed.
+// resolved is path made absolute, with its symbolic links followed, also to a file not there yet.
 func resolved(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	} else if dest, ok := danglingLink(path); ok {
+		path = dest
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return path

@@ -320,17 +320,27 @@ func TestOutputPathsChecked(t *testing.T) {
 	if err := os.Symlink(".", filepath.Join(dir, "here")); err != nil {
 		t.Fatal(err)
 	}
-	diffArgs := append([]string{"diff", "--table", "t", "--format", "jsonl"}, nodeArgs(a, b)...)
+	if err := os.Symlink("new.jsonl", filepath.Join(dir, "dangling")); err != nil {
+		t.Fatal(err)
+	}
+	diffArgs := append([]string{"diff", "--table", "t"}, nodeArgs(a, b)...)
 	for _, c := range []struct{ name, out, summary, need string }{
 		{"summary in a missing directory", keep, filepath.Join(dir, "none", "s.json"), "--summary"},
 		{"summary is the output", keep, keep, "--summary"},
 		{"summary is the output, spelled another way", keep, filepath.Join(dir, ".", "keep.jsonl"), "--summary"},
 		{"both on stdout", "-", "-", "stdout"},
 		{"both on stdout, one by its path", "/dev/stdout", "-", "stdout"},
-		// A file not there yet, named through a linked directory: the paths looked apart.
+		// Files not there yet, named through a linked directory or a link to them: the paths looked apart.
 		{"summary is the output, through a linked directory", filepath.Join(dir, "new.jsonl"), filepath.Join(dir, "here", "new.jsonl"), "--summary"},
+		{"summary is the output, through a link", filepath.Join(dir, "new.jsonl"), filepath.Join(dir, "dangling"), "--summary"},
+		// A summary named as a file of the output directory took that table's file's place.
+		{"summary in the output directory", filepath.Join(dir, "out") + "/", filepath.Join(dir, "out", "public.t.parquet"), "--summary"},
 	} {
-		p := rowdiff(t, append(diffArgs, "--out", c.out, "--summary", c.summary)...)
+		format := "jsonl"
+		if strings.HasSuffix(c.out, "/") {
+			format = "parquet"
+		}
+		p := rowdiff(t, append(diffArgs, "--out", c.out, "--summary", c.summary, "--format", format)...)
 		if p.Code != 2 || !strings.Contains(p.Stderr, c.need) || strings.Contains(p.Stderr, "differences:") {
 			t.Errorf("%s: %s: exit %d, want 2 before the run, naming %s\nstderr:\n%s", c.name, p, p.Code, c.need, p.Stderr)
 		}

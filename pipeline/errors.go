@@ -28,7 +28,10 @@ func hinted(err error) error {
 	case pe.Code == "57014" && strings.Contains(pe.Message, "statement timeout"):
 		hint = "raise --statement-timeout"
 	case pe.Code == "55P03":
-		hint = "another session holds a lock on the table: raise --lock-timeout, or run when it is done"
+		// In a run of more than 64 tables a worker locks a table at its first read, behind any DDL that
+		// waits for the run's own lock there: raising the timeout does not help then.
+		hint = "another session holds a lock on the table, or DDL waits for this run's own lock on it and this run's " +
+			"reads queue behind that DDL: run when the other session is done, or cancel the DDL"
 	case pe.Code == "25P03":
 		hint = "a session went without a statement for longer than --idle-timeout: rowdiff was stopped or stalled, or the timeout is too short"
 	case pe.Code == "42501" && strings.Contains(pe.Message, "row-level security"):
@@ -49,6 +52,9 @@ func hinted(err error) error {
 			hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
 				"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"
 		}
+	case pe.Hint != "":
+		// PostgreSQL's own: "out of shared memory" says which setting to raise only there.
+		hint = "HINT: " + pe.Hint
 	default:
 		return err
 	}

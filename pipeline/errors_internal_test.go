@@ -24,3 +24,12 @@ func TestRecoveryConflictHints(t *testing.T) {
 		}
 	}
 }
+
+// TestServerHintKept: an error rowdiff has no hint of its own for keeps PostgreSQL's: "out of shared
+// memory" names the setting to raise only in its HINT, which was dropped.
+func TestServerHintKept(t *testing.T) {
+	err := hinted(&pgconn.PgError{Code: "53200", Message: "out of shared memory", Hint: "You might need to increase max_locks_per_transaction."})
+	if !strings.Contains(err.Error(), "max_locks_per_transaction") {
+		t.Errorf("%q, want PostgreSQL's hint in it", err)
+	}
+}

@@ -434,7 +434,7 @@ func TestSessionTimeouts(t *testing.T) {
 		args := append([]string{"diff", "--table", "t", "--lock-timeout", "300ms"}, nodeArg("a", clA.DSN(db))...)
 		args = append(args, nodeArg("b", clB.DSN(db))...)
 		ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
-		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "lock timeout") || !strings.Contains(ch.stderr.String(), "raise --lock-timeout") {
+		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "lock timeout") || !strings.Contains(ch.stderr.String(), "another session holds a lock") {
 			t.Errorf("exit %d, want 2 with a message about the lock timeout\nstderr:\n%s", ch.code, ch.stderr.String())
 		}
 		if ch.elapsed > 3*time.Second {

@@ -585,13 +585,16 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 // hold back (and rowdiff takes no stronger lock), and the planner reads the partitions as they are, not
 // as the snapshot saw them: a partition attached during a run was read, and its rows, in no snapshot of
 // the table, were reported missing on the other node (found by an exploratory helper). pg_partition_tree
-// reads the catalog as it is; a query of pg_inherits, as the snapshot saw it.
+// reads the catalog as it is; a query of pg_inherits, as the snapshot saw it. Only where the table is
+// partitioned: pg_partition_tree leaves out the children of an inheritance parent (a table partitioned
+// on one node and not on another).
 const partitionsChangedSQL = `
 WITH RECURSIVE snap(oid) AS (
     SELECT $1::pg_catalog.regclass::pg_catalog.oid
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN snap ON i.inhparent = snap.oid),
 now AS (SELECT relid AS oid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass))
-SELECT EXISTS ((SELECT oid FROM now EXCEPT SELECT oid FROM snap) UNION ALL (SELECT oid FROM snap EXCEPT SELECT oid FROM now))`
+SELECT c.relkind = 'p' AND EXISTS ((SELECT oid FROM now EXCEPT SELECT oid FROM snap) UNION ALL (SELECT oid FROM snap EXCEPT SELECT oid FROM now))
+FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.regclass`
 
 // checkPartitions fails when a partitioned table's partitions changed on some node since the snapshot.
 func checkPartitions(ctx context.Context, conns []*pgx.Conn, nodes []string, t *schema.Table) error {

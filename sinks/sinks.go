@@ -77,12 +77,7 @@ func createAtomic(path string) (*atomicFile, error) {
 		}
 		return &atomicFile{File: f, path: path, target: path, direct: true}, nil
 	}
-	target := path
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		target = real
-	} else if dest, ok := danglingLink(path); ok {
-		target = dest
-	}
+	target := linkTarget(path)
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
@@ -92,6 +87,18 @@ func createAtomic(path string) (*atomicFile, error) {
 		return nil, fmt.Errorf("create output %s: %w", path, err)
 	}
 	return &atomicFile{File: f, path: path, target: target}, nil
+}
+
+// linkTarget is the file the symbolic links at path lead to, there or not yet (path itself if it is no
+// link).
+func linkTarget(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	if dest, ok := danglingLink(path); ok {
+		return dest
+	}
+	return path
 }
 
 // danglingLink follows the symbolic links at path to the file they lead to that does not exist yet, so

@@ -108,12 +108,7 @@ func isStdout(path string) bool {
 
 // resolved is path made absolute, with its symbolic links followed, also to a file not there yet.
 func resolved(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	} else if dest, ok := danglingLink(path); ok {
-		path = dest
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := filepath.Abs(linkTarget(path))
 	if err != nil {
 		return path
 	}

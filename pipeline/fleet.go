@@ -203,10 +203,9 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 				if err := lockTable(ctx, conn, f.names[i], t, remotes[i].relkind); err != nil {
 					return err
 				}
+			}
+			if sel.lockWorkers {
 				for _, s := range f.sessions {
-					if !sel.lockWorkers {
-						break
-					}
 					if err := lockBeside(ctx, s.conns[i], f.names[i], t, remotes[i].relkind, f.timeouts.Lock); err != nil {
 						return err
 					}

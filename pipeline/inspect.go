@@ -258,16 +258,19 @@ type Selection struct {
 	// how its rows can be written ("" takes the first node's). A column generated on the source and plain
 	// on the target must be written, and an identity GENERATED ALWAYS on the target only with OVERRIDING.
 	Target string
-	// ManyTables says the run has several tables, of which an --exclude-columns column need be in one only.
-	ManyTables bool
+	// manyTables says the run has several tables, of which an --exclude-columns column need be in one only.
+	manyTables bool
 	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable), and lockWorkers
 	// on every worker session too (lockBeside).
 	lock, lockWorkers bool
 }
 
 // excludedSomewhere checks that every --exclude-columns column is in some table of a run of several (a
-// misspelt one would be left out of every table without a word).
+// misspelt one would be left out of every table without a word); in a run of one, buildTable did.
 func excludedSomewhere(sel Selection, tables []*schema.Table) error {
+	if !sel.manyTables {
+		return nil
+	}
 	for _, n := range sel.Exclude {
 		if !slices.ContainsFunc(tables, func(t *schema.Table) bool { return slices.Contains(t.Excluded, n) }) {
 			return fmt.Errorf("--exclude-columns: no table of the run has a column %q on any node", n)
@@ -310,7 +313,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			return slices.ContainsFunc(r.columns, func(c schema.Column) bool { return c.Name == n })
 		}) {
 			excluded = append(excluded, n)
-		} else if !sel.ManyTables {
+		} else if !sel.manyTables {
 			return nil, fmt.Errorf("table %s.%s has no column %q on any node", first.schema, first.name, n)
 		}
 	}
@@ -391,7 +394,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		// deleted the target's rows (found by an exploratory helper). Under --schema the table is skipped,
 		// as for a key of another type rowdiff cannot order.
 		for ri, r := range remotes {
-			if rc, ok := byName(r)[k]; ok && rc.Nondeterministic {
+			if slices.ContainsFunc(r.columns, func(rc schema.Column) bool { return rc.Name == k && rc.Nondeterministic }) {
 				return nil, unsupportedKey{fmt.Sprintf("node %s: table %s: key column %q has a nondeterministic collation "+
 					"(its equality is not byte equality); rowdiff matches keys byte for byte", names[ri], t, k)}
 			}

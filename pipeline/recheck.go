@@ -123,10 +123,10 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	sum.Workers = len(f.sessions)
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
+	sel := cfg.Selection
+	sel.manyTables = len(order) > 1
 	for _, tk := range order {
-		sel := cfg.Selection
 		sel.Key = tk.columns()
-		sel.ManyTables = len(order) > 1
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
@@ -134,10 +134,8 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		tables = append(tables, t)
 		envs[tk] = &stages.Env{SQL: f.sql(t, cfg.Exact, cfg.Where), Nodes: f.names, Stats: stages.NewStats(len(f.nodes))}
 	}
-	if len(order) > 1 {
-		if err := excludedSomewhere(cfg.Selection, tables); err != nil {
-			return err
-		}
+	if err := excludedSomewhere(sel, tables); err != nil {
+		return err
 	}
 	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {

@@ -84,10 +84,10 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	// up at each table's first record, the second table of a repair failed when the first took longer.
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
+	sel := cfg.Selection
+	sel.manyTables = len(order) > 1
 	for _, tk := range order {
-		sel := cfg.Selection
 		sel.Key, sel.Target = tk.columns(), dst.Name
-		sel.ManyTables = len(order) > 1
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
 			return err
@@ -95,10 +95,8 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}
 		tables = append(tables, t)
 	}
-	if len(order) > 1 {
-		if err := excludedSomewhere(cfg.Selection, tables); err != nil {
-			return err
-		}
+	if err := excludedSomewhere(sel, tables); err != nil {
+		return err
 	}
 	refs, err := readReferences(ctx, f.coords[1], tables)
 	if err != nil {

@@ -89,9 +89,6 @@ func (cfg *Config) check() error {
 	if cfg.Concurrency < 1 || cfg.BlockRows < 1 || cfg.LeafRows < 1 {
 		return fmt.Errorf("--concurrency %d, --block-rows %d, --leaf-rows %d: each must be positive", cfg.Concurrency, cfg.BlockRows, cfg.LeafRows)
 	}
-	if err := cfg.Timeouts.check(); err != nil {
-		return err
-	}
 	if cfg.MaxConnections != 0 && cfg.MaxConnections < 2 {
 		return errors.New("--max-connections must be at least 2 (a coordinator and a worker per node), or 0 for no limit")
 	}
@@ -137,7 +134,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	var estimates []float64
 	listed := map[string]bool{}
 	sel := cfg.Selection
-	sel.lock, sel.lockWorkers, sel.ManyTables = true, len(names) <= workerLockTables, len(names) > 1
+	sel.lock, sel.lockWorkers, sel.manyTables = true, len(names) <= workerLockTables, len(names) > 1
 	for i, name := range names {
 		t, est, err := f.table(ctx, name, sel)
 		var unsupported unsupportedKey
@@ -162,17 +159,14 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		listed[t.Ident()] = true
 		tables, estimates = append(tables, t), append(estimates, est)
 	}
-	if sel.ManyTables && len(tables) > 0 {
-		if err := excludedSomewhere(sel, tables); err != nil {
-			return err
-		}
+	if err := excludedSomewhere(sel, tables); err != nil {
+		return err
 	}
 	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {
 		return err
 	}
 	var diffs diffCount
-	var stopped *schema.Table // where --max-diffs stopped the run
 	for i, t := range tables {
 		ts := newTableSummary(t.String(), t)
 		env := &stages.Env{
@@ -189,13 +183,14 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		ts.fill(env.Stats, f.names)
 		sum.add(ts)
 		if err != nil {
-			stopped = t
 			break
 		}
 	}
 	sum.Complete = err == nil
+	var stopped *schema.Table // where --max-diffs stopped the run: the last table the summary has
 	if errors.Is(err, ErrLimit) {
 		err = nil
+		stopped = tables[len(sum.Tables)-1]
 		sum.Tables[len(sum.Tables)-1].Stopped = true
 		// The summary lists every table, also those the limit left unread.
 		for _, t := range tables[len(sum.Tables):] {

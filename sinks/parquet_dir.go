@@ -135,10 +135,8 @@ func (s *ParquetDir) commit(m Meta) error {
 			stopped = i
 		}
 	}
-	if s.open >= 0 {
-		if err := s.finishOpen(s.meta(m.Finished, s.open < stopped)); err != nil {
-			return err
-		}
+	if err := s.finishOpen(s.meta(m.Finished, s.open < stopped)); err != nil {
+		return err
 	}
 	for i, t := range s.tables {
 		if s.done[i] != nil {

@@ -13,20 +13,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/rowdiff/rowdiff/internal/pgcluster"
 )
 
 // TestMaxDiffs stops after 10 of 100 differences: exit 1, exactly 10 distinct true differences in the
 // file, and a summary and stderr that say the output is incomplete.
 func TestMaxDiffs(t *testing.T) {
-	db := newDB(t, "maxdiffs", []*pgcluster.Cluster{clA, clB},
-		"CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g")
-	execSQL(t, clB, db, "UPDATE t SET v = -v WHERE id % 10 = 0")
-	want := truthKeysOf(t, clA, clB, db, "SELECT id, v::text FROM t")
-	if len(want) != 100 {
-		t.Fatalf("truth: %d differences planted, want 100", len(want))
-	}
+	db, want := negatedDB(t, "maxdiffs", 1000, "id % 10 = 0", 100)
 	got, ch, sum := diffKeys(t, clA.DSN(db), clB.DSN(db), "--max-diffs", "10")
 	if ch.code != 1 {
 		t.Errorf("exit %d, want 1\nstderr:\n%s", ch.code, ch.stderr.String())

@@ -38,6 +38,20 @@ func truthKeys(t testing.TB, ca, cb *pgcluster.Cluster, db string) []int64 {
 	return truthKeysOf(t, ca, cb, db, "SELECT id, to_jsonb(t)::text FROM public.t")
 }
 
+// negatedDB makes a database on both nodes whose table t (id, v) holds rows rows, negates v on clB where
+// where holds, and returns it with the ids whose rows differ, read from both nodes: want of them.
+func negatedDB(t testing.TB, prefix string, rows int, where string, want int) (string, []int64) {
+	t.Helper()
+	db := newDB(t, prefix, []*pgcluster.Cluster{clA, clB},
+		fmt.Sprintf("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, %d) g", rows))
+	execSQL(t, clB, db, "UPDATE t SET v = -v WHERE "+where)
+	keys := truthKeysOf(t, clA, clB, db, "SELECT id, v::text FROM t")
+	if len(keys) != want {
+		t.Fatalf("test setup: %d rows differ, want %d", len(keys), want)
+	}
+	return db, keys
+}
+
 // truthKeysOf returns the ids whose row (as sel renders it: id, then one text column) differs between db
 // on ca and cb, or exists on one only.
 func truthKeysOf(t testing.TB, ca, cb *pgcluster.Cluster, db, sel string) []int64 {

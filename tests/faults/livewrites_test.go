@@ -505,7 +505,7 @@ func errStrings(errs []error) []string {
 func TestDDLQueuedDuringRun(t *testing.T) {
 	for _, ddl := range []string{"ALTER TABLE c_t ADD COLUMN z int", "REINDEX INDEX c_t_pkey", "REFRESH MATERIALIZED VIEW c_mv"} {
 		t.Run(ddl, func(t *testing.T) {
-			db, ch := startSlowFirstTable(t, "ddlq", "--lock-timeout", "2s")
+			db, ch := startSlowFirstTable(t, "ddlq", "", "--lock-timeout", "2s")
 			conn := connect(t, clB, db)
 			defer conn.Close(context.Background())
 			done := make(chan error, 1)
@@ -530,14 +530,14 @@ func TestDDLQueuedDuringRun(t *testing.T) {
 }
 
 // startSlowFirstTable starts a diff of two equal tables, a_slow and c_t, and c_t's materialized view
-// c_mv, in a new database on both nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
+// c_mv, and what setup makes and extra names, in a new database on both nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
 // seconds into the run.
-func startSlowFirstTable(t *testing.T, prefix string, extra ...string) (string, *child) {
+func startSlowFirstTable(t *testing.T, prefix, setup string, extra ...string) (string, *child) {
 	t.Helper()
 	db := newDB(t, prefix, []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
 INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
 CREATE TABLE c_t (id int PRIMARY KEY, n int); INSERT INTO c_t SELECT g, g FROM generate_series(1, 1000) g;
-CREATE MATERIALIZED VIEW c_mv AS SELECT * FROM c_t; CREATE UNIQUE INDEX ON c_mv (id); ANALYZE;`)
+CREATE MATERIALIZED VIEW c_mv AS SELECT * FROM c_t; CREATE UNIQUE INDEX ON c_mv (id); ANALYZE;`+setup)
 	dir := t.TempDir()
 	args := []string{"diff", "--table", "a_slow", "--table", "c_t", "--table", "c_mv", "--key", "id", "--out", filepath.Join(dir, "o.jsonl"),
 		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
@@ -556,7 +556,7 @@ CREATE MATERIALIZED VIEW c_mv AS SELECT * FROM c_t; CREATE UNIQUE INDEX ON c_mv 
 // now locked when the run starts, as pg_dump does: the TRUNCATE waits for the run (here, until its
 // lock_timeout), and the run finds what the nodes hold.
 func TestTruncateDuringRun(t *testing.T) {
-	db, ch := startSlowFirstTable(t, "trunc")
+	db, ch := startSlowFirstTable(t, "trunc", "")
 	conn := connect(t, clB, db)
 	defer conn.Close(context.Background())
 	_, err := conn.Exec(t.Context(), `SET lock_timeout = '1s'; BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM c_t;
@@ -578,19 +578,11 @@ TRUNCATE c_t; INSERT INTO c_t SELECT * FROM keep; COMMIT;`)
 // another table was read with the parent, its rows (in no snapshot of the parent) reported missing on b,
 // exit 1 (found by an exploratory helper). The run now checks the partitions after the table, and fails.
 func TestAttachPartitionDuringRun(t *testing.T) {
-	db := newDB(t, "attach", []*pgcluster.Cluster{clA, clB}, `CREATE TABLE a_slow (id int PRIMARY KEY, v text);
-INSERT INTO a_slow SELECT g, 's' FROM generate_series(1, 150) g;
+	db, ch := startSlowFirstTable(t, "attach", `
 CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
 CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (1000); INSERT INTO pt SELECT g, 'p' FROM generate_series(0, 999) g;
-CREATE TABLE pt3 (id int PRIMARY KEY, v text); INSERT INTO pt3 SELECT g, 'q' FROM generate_series(2000, 2099) g; ANALYZE;`)
-	dir := t.TempDir()
-	args := []string{"diff", "--table", "a_slow", "--table", "pt", "--out", filepath.Join(dir, "o.jsonl"),
-		"--where", "CASE WHEN tableoid = 'a_slow'::regclass THEN pg_catalog.pg_sleep(0.01) IS NOT NULL ELSE true END"}
-	args = append(append(args, nodeArg("a", clA.DSN(db))...), nodeArg("b", clB.DSN(db))...)
-	ch := startRowdiff(t, dir, args...)
-	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"a": monitor(t, clA)}, func(b backend) bool {
-		return b.State == "active" && strings.Contains(b.Query, "pg_sleep")
-	}, 1)
+CREATE TABLE pt3 (id int PRIMARY KEY, v text); INSERT INTO pt3 SELECT g, 'q' FROM generate_series(2000, 2099) g; ANALYZE;`,
+		"--table", "pt")
 	execSQL(t, clA, db, "ALTER TABLE pt ATTACH PARTITION pt3 FOR VALUES FROM (2000) TO (3000)")
 	ch.wait(t, time.Minute)
 	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "attached or detached") {

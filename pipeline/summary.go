@@ -248,7 +248,13 @@ func (s *Summary) WriteText(w io.Writer) {
 // record alone left out the tables skipped, each table's counts and which tables --max-diffs left
 // unread (found by an exploratory helper).
 func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
-	ctx := context.Background()
+	// with adds key and val where the human summary would say it.
+	with := func(attrs []any, key string, val any, said bool) []any {
+		if said {
+			return append(attrs, key, val)
+		}
+		return attrs
+	}
 	for _, t := range s.Tables {
 		if t.KeyScan != "" {
 			log.Warn("table read by key hash", "table", t.Table, "reason", t.KeyScan)
@@ -256,16 +262,10 @@ func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
 		attrs := []any{"table", t.Table, "differences", t.Differences, "changed", t.Changed, "missing", t.Missing,
 			"ranges_hashed", t.RangesHashed, "ranges_split", t.RangesSplit, "ranges_compared", t.RangesCompared,
 			"rows_compared", t.RowsCompared}
-		for _, a := range []struct {
-			key string
-			val any
-			set bool
-		}{{"not_compared", t.NotCompared, t.NotCompared}, {"stopped", t.Stopped, t.Stopped}, {"key_index", t.KeyIndex, t.KeyIndex != ""},
-			{"converted", t.Converted, len(t.Converted) > 0}} {
-			if a.set {
-				attrs = append(attrs, a.key, a.val)
-			}
-		}
+		attrs = with(attrs, "not_compared", true, t.NotCompared)
+		attrs = with(attrs, "stopped", true, t.Stopped)
+		attrs = with(attrs, "key_index", t.KeyIndex, t.KeyIndex != "")
+		attrs = with(attrs, "converted", t.Converted, len(t.Converted) > 0)
 		log.Info("table", attrs...)
 	}
 	nodes := make([]any, len(s.Nodes))
@@ -280,21 +280,13 @@ func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
 		"missing", s.Missing, "complete", s.Complete, "ranges_hashed", s.RangesHashed,
 		"ranges_split", s.RangesSplit, "ranges_compared", s.RangesCompared, "elapsed_seconds", s.ElapsedSeconds,
 		slog.Group("nodes", nodes...), "workers", s.Workers}
-	for _, a := range []struct {
-		key  string
-		list []string
-	}{{"skipped", s.Skipped}, {"unsupported_keys", s.UnsupportedKeys}, {"missing_tables", s.MissingTables}, {"different_definitions", s.DifferentDefinitions}} {
-		if len(a.list) > 0 {
-			attrs = append(attrs, a.key, a.list)
-		}
-	}
-	if s.FewerWorkers != "" {
-		attrs = append(attrs, "fewer_workers", s.FewerWorkers)
-	}
-	if s.Rounds > 0 {
-		attrs = append(attrs, "rounds", s.Rounds)
-	}
-	log.Log(ctx, level, msg, attrs...)
+	attrs = with(attrs, "skipped", s.Skipped, len(s.Skipped) > 0)
+	attrs = with(attrs, "unsupported_keys", s.UnsupportedKeys, len(s.UnsupportedKeys) > 0)
+	attrs = with(attrs, "missing_tables", s.MissingTables, len(s.MissingTables) > 0)
+	attrs = with(attrs, "different_definitions", s.DifferentDefinitions, len(s.DifferentDefinitions) > 0)
+	attrs = with(attrs, "fewer_workers", s.FewerWorkers, s.FewerWorkers != "")
+	attrs = with(attrs, "rounds", s.Rounds, s.Rounds > 0)
+	log.Log(context.Background(), level, msg, attrs...)
 	if !s.Complete && !failed {
 		log.Warn("output truncated at --max-diffs; rows not compared yet may differ too", "max_diffs", maxDiffs)
 	}

@@ -203,7 +203,21 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
+	// format_type leaves out the schema of a type its search_path finds, and the path is each node's own:
+	// app.wrap read as "wrap" on one node and "app.wrap" on another was taken for two types and compared
+	// by its text (1.50 against 1.5 differed, found by an exploratory helper), and a repair script cast to
+	// a name the target's path might not find. Read with pg_catalog alone, every other type is qualified.
+	var path string
+	if err := conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&path); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)"); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
 	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, true)", path); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	rows, _ := conn.Query(ctx, indexesSQL, t.oid)

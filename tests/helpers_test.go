@@ -646,6 +646,10 @@ func remoteColumns(t testing.TB, n Node, schemaName, table string) []fcol {
 		t.Fatalf("truth: node %s: %v", n.Name, err)
 	}
 	defer conn.Close(context.Background())
+	// Types outside pg_catalog named with their schema, whatever the node's search_path.
+	if _, err := conn.Exec(t.Context(), "SET search_path = pg_catalog"); err != nil {
+		t.Fatalf("truth: node %s: %v", n.Name, err)
+	}
 	rows, _ := conn.Query(t.Context(), `
 SELECT a.attname,
        CASE WHEN ty.typtype = 'd' THEN format_type(b.oid, b.typmod)

@@ -681,7 +681,7 @@ INSERT INTO mg (id, s) VALUES (3000000000, 1), (-3000000000, 2);`)
 	}
 	for _, want := range []string{`column "id" is integer on a, bigint on b: compared as bigint`,
 		`column "n" is numeric(10,2) on a, numeric(12,4) on b: compared as numeric`,
-		`column "d" is posint on a, integer on b: compared as integer`,
+		`column "d" is public.posint on a, integer on b: compared as integer`,
 		`column "j" is json on a, jsonb on b: compared as jsonb`} {
 		if !slices.Contains(converted, want) {
 			t.Errorf("summary lacks %q among the converted columns %q", want, converted)
@@ -1142,6 +1142,49 @@ INSERT INTO r VALUES (1, 'public.items', 'public.mood'), (2, 'app.items', 'app.m
 	wantString(t, rec.Row(t, "b"), "rc", "public.items")
 	wantString(t, rec.Row(t, "a"), "rt", "app.mood")
 	wantString(t, rec.Row(t, "b"), "rt", "public.mood")
+}
+
+// TestTypeNamesUnderSearchPath: a type outside pg_catalog is named unqualified where its schema is on
+// the session's search_path, which rowdiff leaves to each node. Node a's path starts with app: its
+// app.wrap read as "wrap" against b's "app.wrap", so the column was taken for two types and compared by
+// its text, where 1.50 and 1.5 differ (a false difference, found by an exploratory helper), and a repair
+// script for b cast to "wrap", which b's path does not find.
+func TestTypeNamesUnderSearchPath(t *testing.T) {
+	t.Parallel()
+	// The truth database needs the types too, under a schema no other test's tables share.
+	app := fmt.Sprintf("app%d", uniq())
+	types := strings.ReplaceAll(`CREATE SCHEMA app; CREATE TYPE app.pair AS (n numeric); CREATE TYPE app.wrap AS (p app.pair);
+CREATE DOMAIN app.amount AS numeric;`, "app", app)
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := clA.Exec(ctx, truthDB, types); err != nil {
+		t.Fatalf("create the types in the truth database: %v", err)
+	}
+	common := types + " CREATE TABLE " + app + ".t (id int PRIMARY KEY, w " + app + ".wrap, m " + app + ".amount);"
+	a := newNode(t, "a", clA, common, strings.ReplaceAll(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;
+INSERT INTO app.t VALUES (1, row(row(1.50)), 1.50), (2, row(row(2)), 2), (3, row(row(3)), 3.0);`, "app", app))
+	b := newNode(t, "b", clB, common, strings.ReplaceAll(`INSERT INTO app.t VALUES (1, row(row(1.5)), 1.5), (2, row(row(2.5)), 2), (3, row(row(3)), 3.5);`, "app", app))
+	nodes := []Node{a, b}
+	spec := Spec{Schema: app, Table: "t", Key: []string{"id"}}
+	want := truth(t, nodes, spec)
+	if len(want) != 2 {
+		t.Fatalf("test setup: the truth has %d differences, want 2 (ids 2 and 3): %v", len(want), want)
+	}
+	r := diff(t, app+".t", nodes)
+	if r.Code != 1 || len(r.Records) != 2 || strings.Contains(r.Stderr, "compared as") {
+		var lines []string
+		for _, rec := range r.Records {
+			lines = append(lines, rec.Line)
+		}
+		t.Fatalf("exit %d with %d records, want 1 with two (ids 2 and 3), no column compared as another type:\n%s\nstderr:\n%s",
+			r.Code, len(r.Records), strings.Join(lines, "\n"), r.Stderr)
+	}
+	find(t, r, []string{"id"}, "2")
+	find(t, r, []string{"id"}, "3")
+	repairAndApply(t, nodes, r, a, b)
+	if d := truth(t, nodes, spec); len(d) > 0 {
+		t.Errorf("after repairing b from a, %d keys still differ: %v", len(d), d)
+	}
 }
 
 // TestNumericRangesTrimmed: numrange compared its bounds at their smallest scale, but a nummultirange,

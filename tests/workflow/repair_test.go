@@ -140,7 +140,7 @@ func TestRepairEveryType(t *testing.T) {
 	script := workflow(t, a, b, Spec{Table: "everytype", Key: []string{"id"}}, "everytype")
 	// Spot checks that the script carries the hard values as the source has them.
 	for _, want := range []string{`'NaN'::numeric`, `'-Infinity'::real`, `'-0'::double precision`, `'[0:1]={5,6}'::integer[]`,
-		`'happy'::mood`, `OVERRIDING SYSTEM VALUE`, `'1002'::bigint`} {
+		`'happy'::public.mood`, `OVERRIDING SYSTEM VALUE`, `'1002'::bigint`} {
 		if !strings.Contains(script, want) {
 			t.Errorf("repair script does not contain %s", want)
 		}

@@ -243,9 +243,17 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 LIMIT 2`
 
-// recordTable inspects, like table, the table an earlier run's output names as "schema.table": the first
-// node's catalog decides where the schema name ends.
+// recordTable inspects, like table, the table an earlier run's output names as schema.table (Table.String):
+// a name with a quote is parsed as --table is; one without is looked up as written, which is also how
+// outputs of versions that did not quote names read, whose "schema.table" the first node's catalog
+// splits where the schema name ends.
 func (f *fleet) recordTable(ctx context.Context, name string, sel Selection) (*schema.Table, error) {
+	if strings.Contains(name, `"`) {
+		if s, n, err := schema.ParseQualified(name); err == nil && s != "" {
+			t, _, err := f.tableIn(ctx, s, n, sel)
+			return t, err
+		}
+	}
 	rows, err := f.coords[0].Query(ctx, recordTableSQL, name)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: look up table %s: %w", f.names[0], name, err)

@@ -201,8 +201,12 @@ type Table struct {
 // nearly every bucket of a hash of the whole table.
 func (t *Table) ByKeyHash() bool { return t.KeyScan != "" || t.RandomKey && !t.IntegerKey() }
 
-// String is the unquoted schema.name used in output records.
-func (t *Table) String() string { return t.Schema + "." + t.Name }
+// String is schema.name as --table takes it, each part quoted where it needs to be: in output records,
+// the summary and messages. Unquoted, "x.y".z and x."y.z" were both x.y.z, and a recheck of either's
+// records refused the name as ambiguous (found by an exploratory helper).
+func (t *Table) String() string {
+	return QuoteIdentIfNeeded(t.Schema) + "." + QuoteIdentIfNeeded(t.Name)
+}
 
 // IntegerKey reports whether the key is a single int2, int4 or int8 column: the one kind of key cut
 // arithmetically into ranges and buckets.

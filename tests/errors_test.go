@@ -259,7 +259,7 @@ UPDATE "UPPER" SET v = 'x' WHERE id = 1;`,
 	}
 	// Unquoted names fold to lower case; quoted ones keep their case.
 	check(t, diff(t, "UPPER", nodes), truth(t, nodes, Spec{Table: "upper", Key: []string{"id"}}), []string{"id"}, "public.upper")
-	check(t, diff(t, `public."UPPER"`, nodes), truth(t, nodes, Spec{Table: "UPPER", Key: []string{"id"}}), []string{"id"}, "public.UPPER")
+	check(t, diff(t, `public."UPPER"`, nodes), truth(t, nodes, Spec{Table: "UPPER", Key: []string{"id"}}), []string{"id"}, `public."UPPER"`)
 }
 
 // TestNamesLikeQueryAliases diffs tables whose names and columns are the aliases rowdiff's compare of

@@ -343,7 +343,10 @@ func closed(rs []Range) bool {
 }
 
 // selectList is the key columns then the row hash (hash), or with full the row hash (hash) then every
-// column: a row carries its key columns already, so they are not sent twice.
+// column: a row carries its key columns already, so they are not sent twice. Every expression has an
+// alias no column of the table has: PostgreSQL names an unaliased one after its function, and a key
+// column named so (hashint4extended, coalesce) made the ORDER BY of its name ambiguous, failing every
+// compare, recheck and repair of the table (found by an exploratory helper).
 func (q *SQL) selectList(hash, full bool) string {
 	cols := make([]string, 0, len(q.T.Key)+1+len(q.T.Columns))
 	if !full {
@@ -352,7 +355,7 @@ func (q *SQL) selectList(hash, full bool) string {
 		}
 	}
 	if hash {
-		cols = append(cols, q.RowHash())
+		cols = append(cols, q.RowHash()+" AS "+q.hashAlias())
 	}
 	if full {
 		for j, c := range q.T.Columns {
@@ -360,13 +363,22 @@ func (q *SQL) selectList(hash, full bool) string {
 				// In the common type, so that equal values have the same text on every node: a
 				// timestamp and the timestamptz it became would not; nor would an object identifier
 				// read under two search_paths (regIdentity).
-				cols = append(cols, valueExpr(c))
+				cols = append(cols, valueExpr(c)+" AS "+QuoteIdent(c.Name))
 			} else {
 				cols = append(cols, QuoteIdent(c.Name))
 			}
 		}
 	}
 	return strings.Join(cols, ", ")
+}
+
+// hashAlias is the row hash's name in selectList: rowdiff_hash, or with a number where a column has that name.
+func (q *SQL) hashAlias() string {
+	alias := "rowdiff_hash"
+	for n := 1; q.T.ColumnIndex(alias) >= 0; n++ {
+		alias = fmt.Sprintf("rowdiff_hash_%d", n)
+	}
+	return alias
 }
 
 // Fetch reads the row hash and every column of the given keys, in key order.

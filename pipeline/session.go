@@ -120,8 +120,7 @@ func pinned(t Timeouts) string {
 	// pg_catalog in the session's search_path (a role's setting, PGOPTIONS) could put its own
 	// hashtextextended in their place, and changed rows hashed alike. pg_catalog goes first; the rest of the
 	// path stays, for --table without a schema and for --where.
-	b.WriteString(`; SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' ` +
-		`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, true)`)
+	b.WriteString("; " + schema.CatalogFirst(true))
 	return b.String()
 }
 

@@ -89,6 +89,16 @@ var TextSettings = [][2]string{
 	{"quote_all_identifiers", "off"},
 }
 
+// CatalogFirst is the query that puts pg_catalog first on the session's search_path, the rest of the path
+// kept (for --table without a schema, --where, and a target's triggers), for the transaction (local) or
+// the session. rowdiff's SQL and repair scripts name built-in types, functions and operators unqualified:
+// a schema before pg_catalog could put its own in their place (a domain public.text over varchar(3) cut
+// every text value a repair script wrote to three characters, with exit 0, in a helper's run).
+func CatalogFirst(local bool) string {
+	return fmt.Sprintf(`SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' `+
+		`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, %t)`, local)
+}
+
 // TextSetting is the value TextSettings gives the named setting.
 func TextSetting(name string) string {
 	for _, kv := range TextSettings {

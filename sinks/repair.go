@@ -314,7 +314,9 @@ func (s *RepairScript) flush(kind int, last bool) error {
 			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s, %s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
 				strings.Join(k.pendingKeys, ",\n  "), strings.Join(keyCols, ", "), sh.identityCols(), strings.Join(k.pendingIdentities, ",\n  "))
 		}
-		fmt.Fprintf(&b, "INSERT INTO %s (%s)%s VALUES\n  %s", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, tuples)
+		// Aliased: in a table named excluded, EXCLUDED."excluded" was ambiguous, and every script for it
+		// failed (found by an exploratory helper).
+		fmt.Fprintf(&b, "INSERT INTO %s AS rowdiff_target (%s)%s VALUES\n  %s", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, tuples)
 	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
 	}
@@ -326,7 +328,7 @@ func (s *RepairScript) flush(kind int, last bool) error {
 		for n, q := range sh.cols {
 			if sh.set[n] {
 				sets = append(sets, q+" = EXCLUDED."+q)
-				setCols, excluded = append(setCols, t.Ident()+"."+q), append(excluded, "EXCLUDED."+q)
+				setCols, excluded = append(setCols, "rowdiff_target."+q), append(excluded, "EXCLUDED."+q)
 			}
 		}
 		fmt.Fprintf(&b, "\nON CONFLICT (%s) ", strings.Join(keyCols, ", "))
@@ -404,7 +406,7 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	// A role under row-level security would skip the rows its policies hide and commit without an error
 	// (deletes of rows it could not see left them in place, in an exploratory helper's run): with
 	// row_security off, PostgreSQL refuses such a role's statements instead, as for pg_dump's.
-	fmt.Fprintf(h, "SET row_security = off;\n")
+	fmt.Fprintf(h, "SET row_security = off;\n%s;\n", schema.CatalogFirst(false))
 	for _, kv := range schema.TextSettings {
 		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}

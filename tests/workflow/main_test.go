@@ -106,6 +106,10 @@ func (n Node) QueryStrings(t testing.TB, sql string, args ...any) [][]string {
 		t.Fatalf("node %s: %v", n.Name, err)
 	}
 	defer conn.Close(context.Background())
+	// Built-in names first, as a node's search_path may shadow them (TestRepairShadowedNames).
+	if _, err := conn.Exec(ctx, `SELECT pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.current_setting('search_path'), false)`); err != nil {
+		t.Fatalf("node %s: %v", n.Name, err)
+	}
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		t.Fatalf("node %s: %s: %v", n.Name, sql, err)

@@ -914,3 +914,19 @@ CREATE RULE audit AS ON UPDATE TO rl DO ALSO INSERT INTO rl_audit VALUES (NEW.id
 		t.Errorf("the rule logged %d updates, want the 10 changed rows", n)
 	}
 }
+
+// TestRepairShadowedNames: a repair script names built-in types and operators unqualified, and the
+// target's search_path put public first, where a domain public.text over varchar(3) took text's place:
+// psql applied the script with exit 0, every text value it wrote cut to three characters (found by an
+// exploratory helper). The script puts pg_catalog first. The table is named excluded, which made the
+// upsert's EXCLUDED."excluded" ambiguous: every script for it failed (found by another).
+func TestRepairShadowedNames(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE excluded (id int PRIMARY KEY, "excluded" text, v text);
+INSERT INTO excluded SELECT g, 'e' || g, 'value ' || g FROM generate_series(1, 300) g;`
+	a, b := pair(t, setup, "", `UPDATE excluded SET v = 'x' WHERE id % 7 = 1; DELETE FROM excluded WHERE id % 11 = 2;
+UPDATE excluded SET "excluded" = NULL WHERE id % 13 = 3;
+CREATE DOMAIN public.text AS varchar(3);
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', current_database()); END $$;`)
+	workflow(t, a, b, Spec{Table: "excluded", Key: []string{"id"}}, "excluded")
+}

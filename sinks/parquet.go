@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"math/bits"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -172,13 +173,17 @@ var parquetOwnColumns = []string{ParquetColTable, ParquetColKind, ParquetColNode
 
 // parquetColumnsFit fails when a column of t has the name of one of the sink's own columns.
 func parquetColumnsFit(t *schema.Table) error {
-	for _, c := range t.Columns {
-		for _, own := range parquetOwnColumns {
-			if c.Name == own {
-				return fmt.Errorf("column %q of %s has the name of a column the Parquet output adds itself; "+
-					"leave it out with --exclude-columns %s or use --format jsonl", c.Name, t, schema.QuoteIdent(c.Name))
-			}
+	for i, c := range t.Columns {
+		if !slices.Contains(parquetOwnColumns, c.Name) {
+			continue
 		}
+		// A key column cannot be left out (--exclude-columns refuses it, as a helper met after following
+		// the advice).
+		way := "leave it out with --exclude-columns " + schema.QuoteIdent(c.Name) + " or use --format jsonl"
+		if t.IsKey(i) {
+			way = "it is a key column, which every output holds: use --format jsonl"
+		}
+		return fmt.Errorf("column %q of %s has the name of a column the Parquet output adds itself; %s", c.Name, t, way)
 	}
 	return nil
 }

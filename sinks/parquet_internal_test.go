@@ -79,3 +79,24 @@ func TestParquetEncoderErrorReachesCaller(t *testing.T) {
 		})
 	}
 }
+
+// A column named like one the Parquet output adds is refused with a way out that works: --exclude-columns
+// for a compared column, but not for a key column, which it refuses (a helper followed that advice).
+func TestParquetOwnColumnNames(t *testing.T) {
+	for _, c := range []struct {
+		key       int
+		want, not string
+	}{
+		{0, "--format jsonl", "--exclude-columns"},
+		{1, `--exclude-columns "diff_node" or use --format jsonl`, "key column"},
+	} {
+		tbl := &schema.Table{Schema: "public", Name: "t", Key: []int{c.key}, Columns: []schema.Column{
+			{Name: "diff_node", Type: "integer", CastType: "int4", Base: "int4", NotNull: true},
+			{Name: "id", Type: "integer", CastType: "int4", Base: "int4", NotNull: true},
+		}}
+		_, err := NewParquet(filepath.Join(t.TempDir(), "x.parquet"), tbl, []string{"a", "b"})
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("key column %d: error %v, want one saying %q and not %q", c.key, err, c.want, c.not)
+		}
+	}
+}

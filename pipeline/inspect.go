@@ -417,6 +417,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	}
 	// others lists, per column whose type differs from the first node's, the other nodes' types.
 	others := map[string][]string{}
+	fieldsApart := map[string][]string{} // the nodes where a composite column's fields differ from the first's
 	for i, r := range remotes[1:] {
 		node := names[i+1]
 		cols := byName(r)
@@ -459,6 +460,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				// A composite type of the same name but other fields here: one SQL text cannot read its
 				// fields on every node, so it compares by its text.
 				t.Columns[j].Fields = nil
+				fieldsApart[c.Name] = append(fieldsApart[c.Name], node)
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 			// Equal under a collation on one node and by bytes, or under another collation, on another has
@@ -506,6 +508,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				line += ", the timestamps as local times in " + c.Zone
 			}
 			t.Converted = append(t.Converted, line)
+		}
+		// Fields in another order made every row differ without a word (found by an exploratory helper).
+		if o := fieldsApart[c.Name]; len(o) > 0 {
+			t.Converted = append(t.Converted, fmt.Sprintf("column %q is a composite type whose fields on %s are not %s's "+
+				"(in names, order or types): compared by its text", c.Name, strings.Join(o, ", "), names[0]))
 		}
 	}
 	if w := slices.Index(names, sel.Target); w >= 0 {

@@ -162,7 +162,8 @@ type Table struct {
 	// keys on the other, and keys were reported missing on both (a helper's run).
 	KeyUTF8 bool
 	// Converted says, for the summary, which columns the nodes declare with different types and the
-	// common type each is compared in (see Column.Converted), one line per column.
+	// common type each is compared in (see Column.Converted), one line per column, and which composite
+	// columns compare by their text, their fields being other on some node.
 	Converted []string
 	// RandomKey says the order of the key's first column bears no relation to the table's physical
 	// order on the first node (pg_stats.correlation near 0: md5 text, random uuids), see ByKeyHash.

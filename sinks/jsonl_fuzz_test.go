@@ -40,7 +40,7 @@ func FuzzJSONLines(f *testing.F) {
 		if strings.ContainsRune(string(line), '\n') {
 			t.Fatalf("record spans lines: %q", line)
 		}
-		if got.Table != `public.od"d` || got.Kind != d.Kind || len(got.Nodes) != 2 {
+		if got.Table != `public."od""d"` || got.Kind != d.Kind || len(got.Nodes) != 2 {
 			t.Fatalf("header fields: %+v", got)
 		}
 		if absent != (got.Nodes["b"] == nil) {

@@ -181,8 +181,12 @@ func (s *ParquetDir) removeStale() error {
 		if ours[name] {
 			continue
 		}
-		table, ok := dirFileTable(name)
-		if !ok || tableOfFile(path) != table {
+		tbl, ok := dirFileTable(name)
+		if !ok {
+			continue
+		}
+		// The metadata names it as Table.String does, or, written by an earlier version, unquoted.
+		if meta := tableOfFile(path); meta != tbl.String() && meta != tbl.Schema+"."+tbl.Name {
 			continue
 		}
 		if err := os.Remove(path); err != nil {
@@ -192,15 +196,15 @@ func (s *ParquetDir) removeStale() error {
 	return nil
 }
 
-// dirFileTable is the table, as schema.table, that a file of a directory run is named for (see
+// dirFileTable is the table (its schema and name) that a file of a directory run is named for (see
 // ParquetFileName), and whether name is such a file's name.
-func dirFileTable(name string) (string, bool) {
+func dirFileTable(name string) (schema.Table, bool) {
 	schemaPart, tablePart, ok := strings.Cut(strings.TrimSuffix(name, ".parquet"), ".")
 	if !ok || strings.Contains(tablePart, ".") {
-		return "", false
+		return schema.Table{}, false
 	}
 	unesc := strings.NewReplacer("%2E", ".", "%2F", "/", "%25", "%")
-	return unesc.Replace(schemaPart) + "." + unesc.Replace(tablePart), true
+	return schema.Table{Schema: unesc.Replace(schemaPart), Name: unesc.Replace(tablePart)}, true
 }
 
 // tableOfFile is the rowdiff.table of the regular Parquet file at path, or "" (not a regular file, not

@@ -70,8 +70,23 @@ type node struct {
 	settings string
 	snapshot string
 	encoding string
+	// server is what serverSQL said on the coordinator's session.
+	server   string
 	received atomic.Int64
 }
+
+// anotherServer says why a session may not share its node's snapshot.
+const anotherServer = "every session of a node must reach the server that exported its snapshot: give the node one host " +
+	"in its DSN, not several or an address that balances over several servers"
+
+// serverSQL tells one server from another: when it started, its port and, over TCP, its address. Every
+// session of a node must reach the server that exported the node's snapshot: with a DSN of several hosts,
+// a worker turned away by the first (a role's connection limit) went on to the next, where the import of
+// the snapshot fails, or, where that server had exported a snapshot of the same identifier (another node
+// of the run), succeeded: the node's rows were read from the other node, and a diff of differing tables
+// exited 0 (found by an exploratory helper). An address that balances over several servers does the same.
+const serverSQL = `SELECT pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::text || ', port ' ||
+    pg_catalog.current_setting('port') || coalesce(', address ' || pg_catalog.host(pg_catalog.inet_server_addr()), '')`
 
 // countingConn counts the bytes a node sends us, for the summary and the benchmark.
 type countingConn struct {
@@ -200,14 +215,27 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	if snapshot != "" {
 		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" { // invalid snapshot identifier
+				err = fmt.Errorf("%w (%s)", err, anotherServer)
+			}
 			return fail("import snapshot", err)
+		}
+		// The import can succeed on another server (serverSQL). Asked in the transaction, which holds a
+		// pooler's server connection: outside it, a pooler with none free kept the question waiting.
+		var server string
+		if err := conn.QueryRow(ctx, serverSQL).Scan(&server); err != nil {
+			return fail("identify the server", err)
+		}
+		if server != n.server {
+			return fail("import snapshot", fmt.Errorf("this session reached another server (started at %s) than the node's "+
+				"first session (started at %s); %s", server, n.server, anotherServer))
 		}
 		return conn, snapshot, nil
 	}
 	if err := n.begin(ctx, conn, begin+n.settings); err != nil {
 		return fail("begin", err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding')").Scan(&snapshot, &n.encoding); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding'), ("+serverSQL+")").Scan(&snapshot, &n.encoding, &n.server); err != nil {
 		return fail("export snapshot", err)
 	}
 	return conn, snapshot, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/pgcluster"
+	"github.com/rowdiff/rowdiff/internal/testkit"
 )
 
 // settingsSetup makes date and time data whose text forms depend on TimeZone and DateStyle. Every
@@ -329,5 +330,39 @@ func TestUnixSocket(t *testing.T) {
 	} {
 		b.DSN = dsn
 		check(t, diff(t, "t", []Node{a, b}), want, []string{"id"}, "")
+	}
+}
+
+// TestSessionsOnAnotherServer: every session of a node must reach the server that exported its
+// snapshot. A DSN of several hosts whose first turned the workers away (a role's connection limit) sent
+// them to the next, where the import failed with only "invalid snapshot identifier", or, where that
+// server had exported a snapshot of the same identifier (another node of the run), succeeded, and a diff
+// of differing tables exited 0 (found by an exploratory helper). Here a proxy sends node a's first
+// connection to cluster a and the others to cluster b, which holds a database of the same name.
+func TestSessionsOnAnotherServer(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := setupContext()
+	defer cancel()
+	db := fmt.Sprintf("same%d", uniq())
+	setup := "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 300) i;"
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		if err := c.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Exec(ctx, db, setup); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy := testkit.NewSwitching(t, fmt.Sprintf("127.0.0.1:%d", clA.Port()), fmt.Sprintf("127.0.0.1:%d", clB.Port()))
+	a := Node{Name: "a", C: clA, DB: db, DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", proxy.Port, db)}
+	b := newNode(t, "b", clB, setup, "UPDATE t SET v = 'x' WHERE id % 50 = 7;")
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "t"}, nodeArgs([]Node{a, b})...), "--out", out)...)
+	const want = "every session of a node must reach the server that exported its snapshot"
+	if p.Code != 2 || !strings.Contains(p.Stderr, "node a: import snapshot") || !strings.Contains(p.Stderr, want) {
+		t.Errorf("exit %d, want 2 saying node a's sessions must reach one server (%q)\nstderr:\n%s", p.Code, want, p.Stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s exists after the failed run (%v)", out, err)
 	}
 }

@@ -279,6 +279,24 @@ type Freezable struct {
 // NewFreezable starts a proxy to addr (host:port).
 func NewFreezable(t testing.TB, addr string) *Freezable {
 	t.Helper()
+	return newProxy(t, func(int) string { return addr })
+}
+
+// NewSwitching starts a proxy that relays its first connection to first and every later one to then, as
+// an address that balances over several servers may send one client's sessions.
+func NewSwitching(t testing.TB, first, then string) *Freezable {
+	t.Helper()
+	return newProxy(t, func(n int) string {
+		if n == 0 {
+			return first
+		}
+		return then
+	})
+}
+
+// newProxy starts a proxy that relays its nth connection (from 0) to target(n).
+func newProxy(t testing.TB, target func(n int) string) *Freezable {
+	t.Helper()
 	l, h := listenHeld(t)
 	p := &Freezable{Port: l.Addr().(*net.TCPAddr).Port, frozen: make(chan struct{})}
 	relay := func(dst, src net.Conn) { // ends when either connection is closed, or stays once frozen
@@ -301,7 +319,7 @@ func NewFreezable(t testing.TB, addr string) *Freezable {
 		}
 	}
 	go func() { // ends when the listener is closed
-		for {
+		for n := 0; ; n++ {
 			c, err := l.Accept()
 			if err != nil {
 				return
@@ -312,7 +330,7 @@ func NewFreezable(t testing.TB, addr string) *Freezable {
 				continue
 			default:
 			}
-			s, err := net.Dial("tcp", addr)
+			s, err := net.Dial("tcp", target(n))
 			if err != nil {
 				c.Close()
 				continue

@@ -24,6 +24,9 @@ type remoteTable struct {
 	relkind      string
 	reltuples    float64
 	columns      []schema.Column
+	// qualified are the columns again, every type outside pg_catalog named with its schema (columns' are
+	// named as the node's search_path finds them), in the same order.
+	qualified []schema.Column
 	// primaryKey is the primary key's key columns (not its INCLUDE columns).
 	primaryKey []string
 	// keyIndexes are the indexes that could stand for a primary key (keyIndexCond), the primary key's
@@ -203,10 +206,12 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
-	// format_type leaves out the schema of a type its search_path finds, and the path is each node's own:
-	// app.wrap read as "wrap" on one node and "app.wrap" on another was taken for two types and compared
-	// by its text (1.50 against 1.5 differed, found by an exploratory helper), and a repair script cast to
-	// a name the target's path might not find. Read with pg_catalog alone, every other type is qualified.
+	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	// format_type leaves out the schema of a type the search_path finds. With pg_catalog alone on the path
+	// (for this transaction, which every inspection runs in), every other type is qualified (see
+	// qualifyTypes).
 	var path string
 	if err := conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&path); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
@@ -214,7 +219,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)"); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
-	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
+	if t.qualified, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, true)", path); err != nil {
@@ -300,9 +305,38 @@ func excludedSomewhere(sel Selection, tables []*schema.Table) error {
 // Past it, workers lock a table at their first read of it, as before.
 const workerLockTables = 64
 
+// qualifyTypes takes, for a column whose type is named otherwise on some node as each node's search_path
+// finds it, but alike on every node once qualified, the qualified names on every node: app.wrap read as
+// "wrap" on a node whose path has app and "app.wrap" on another was taken for two types and compared by
+// its text (1.50 against 1.5 differed, found by an exploratory helper). The names the paths find stay
+// where they are alike, and one SQL text serves every node: a type of an extension installed in another
+// schema on each node (ext.citext, public.citext) qualified would resolve on one node only.
+func qualifyTypes(remotes []*remoteTable) {
+	for j, c := range remotes[0].columns {
+		pathAlike, qualAlike := true, true
+		at := make([]int, len(remotes))
+		for i, r := range remotes {
+			at[i] = slices.IndexFunc(r.columns, func(o schema.Column) bool { return o.Name == c.Name })
+			if at[i] >= 0 && i > 0 {
+				pathAlike = pathAlike && alike(c, r.columns[at[i]])
+				qualAlike = qualAlike && alike(remotes[0].qualified[j], r.qualified[at[i]])
+			}
+		}
+		if pathAlike || !qualAlike {
+			continue
+		}
+		for i, r := range remotes {
+			if at[i] >= 0 {
+				r.columns[at[i]] = r.qualified[at[i]]
+			}
+		}
+	}
+}
+
 // buildTable checks that every node has the same table and returns the comparison target, named after
 // the first node's definition. Errors name the node and the columns that disagree.
 func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.Table, error) {
+	qualifyTypes(remotes)
 	first := remotes[0]
 	byName := func(r *remoteTable) map[string]schema.Column {
 		m := make(map[string]schema.Column, len(r.columns))
@@ -517,8 +551,13 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	}
 	if w := slices.Index(names, sel.Target); w >= 0 {
 		cols := byName(remotes[w])
+		qualified := make(map[string]string, len(remotes[w].qualified))
+		for _, c := range remotes[w].qualified {
+			qualified[c.Name] = c.Type
+		}
 		for j, c := range t.Columns {
 			t.Columns[j].Generated, t.Columns[j].IdentityAlways = cols[c.Name].Generated, cols[c.Name].IdentityAlways
+			t.Columns[j].TargetType = qualified[c.Name]
 		}
 		// ON CONFLICT needs a unique index on exactly the key that is checked at once: a diff does not
 		// (a migration target may not have its primary key yet), and its script failed only when applied.
@@ -906,9 +945,13 @@ func (e differentDefinition) Error() string { return e.msg }
 // sameFields reports whether two composite types' fields are alike: names, types (and what a domain is
 // over), nondeterministic collations and their own fields.
 func sameFields(a, b []schema.Column) bool {
-	return slices.EqualFunc(a, b, func(x, y schema.Column) bool {
-		return x.Name == y.Name && x.Type == y.Type && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
-	})
+	return slices.EqualFunc(a, b, func(x, y schema.Column) bool { return x.Name == y.Name && alike(x, y) })
+}
+
+// alike reports whether two nodes' columns (or fields) of one name have the same type, as named: what a
+// domain is over, nondeterministic collations and composite fields included.
+func alike(x, y schema.Column) bool {
+	return x.Type == y.Type && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
 }
 
 // keyConvertible reports whether a key column that is c on one node and o on another can be compared:

@@ -52,6 +52,11 @@ type Column struct {
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
 	// OVERRIDING SYSTEM VALUE to be written.
 	Generated, IdentityAlways bool
+	// TargetType is, in a repair, the column's type on the target, named with its schema outside
+	// pg_catalog: a repair script casts to it, which the target resolves whatever its search_path (a
+	// script cast to the type as the source's path named it, and failed where the target's path lacked
+	// its schema, or where its extension was installed in another schema there).
+	TargetType string
 	// Precision and Scale are numeric's typmod; -1 when unconstrained.
 	Precision, Scale int
 	// Converted says the nodes declare the column with different base types (int4 on one, int8 on
@@ -118,6 +123,15 @@ func (t *Table) Zone() string {
 		}
 	}
 	return ""
+}
+
+// WriteType is the type a repair script casts the column's values to: the target's own (TargetType) where
+// the nodes' types are alike, or the common type they compare in where they are not (Converted).
+func (c Column) WriteType() string {
+	if c.TargetType != "" && !c.Converted {
+		return c.TargetType
+	}
+	return c.Type
 }
 
 // Kind tells how the JSON Lines sink writes the value.

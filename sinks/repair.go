@@ -102,13 +102,13 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 		case c.EnumLabel:
 			vals = append(vals, untypedLiteral(row[i]))
 		default:
-			vals = append(vals, literal(row[i], c.Type))
+			vals = append(vals, literal(row[i], c.WriteType()))
 		}
 	}
 	k := &s.kinds[upserts]
 	key := make([]string, len(t.Key))
 	for i, c := range t.Key {
-		key[i] = literal(row[c], t.Columns[c].Type)
+		key[i] = literal(row[c], t.Columns[c].WriteType())
 	}
 	if s.shape.rowByRow {
 		k.add(rowUpsert(t, s.shape, vals, key))
@@ -226,7 +226,7 @@ func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
 	}
 	vals := make([]string, len(key))
 	for i, k := range t.Key {
-		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].Type)
+		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].WriteType())
 	}
 	s.kinds[deletes].add("(" + strings.Join(vals, ", ") + ")")
 	s.deletes++

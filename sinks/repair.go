@@ -310,7 +310,7 @@ func (s *RepairScript) flush(kind int, last bool) error {
 			// Identity and key columns are NOT NULL, so NOT IN means what it says.
 			fmt.Fprintf(&b, "-- %s: the rows whose %s differs from the source's are deleted and inserted again "+
 				"(an identity GENERATED ALWAYS cannot be updated): the foreign keys that reference them take their ON DELETE action.\n",
-				t, sh.identityCols())
+				comment(t.String()), comment(sh.identityCols()))
 			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s, %s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
 				strings.Join(k.pendingKeys, ",\n  "), strings.Join(keyCols, ", "), sh.identityCols(), strings.Join(k.pendingIdentities, ",\n  "))
 		}
@@ -358,6 +358,13 @@ func unlike(cols, vals []string) string {
 	return fmt.Sprintf("ROW(%s)::text IS DISTINCT FROM ROW(%s)::text", strings.Join(cols, ", "), strings.Join(vals, ", "))
 }
 
+// comment is s made fit for the rest of a -- comment line: a table or column name may hold a line
+// break, after which its text ran as SQL, before the script's BEGIN (a table named
+// "t<newline>DROP TABLE public.victim; --" dropped the victim, in an exploratory helper's run).
+func comment(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
+}
+
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the
 // script header, so only single quotes need doubling (backslashes, as in bytea's \x, stay literal).
 func literal(v schema.Value, typ string) string {
@@ -395,7 +402,7 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	}
 	h := bufio.NewWriter(s.out)
 	fmt.Fprintf(h, "-- rowdiff %s repair script\n", Version)
-	fmt.Fprintf(h, "-- source: %s\n-- target: %s\n-- tables: %s\n", s.source, s.target, strings.Join(tables, ", "))
+	fmt.Fprintf(h, "-- source: %s\n-- target: %s\n-- tables: %s\n", comment(s.source), comment(s.target), comment(strings.Join(tables, ", ")))
 	fmt.Fprintf(h, "-- generated: %s\n", started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(h, "-- keys: %d (%d upserted from the source's current rows, %d deleted because the source lacks them)\n", s.upserts+s.deletes, s.upserts, s.deletes)
 	fmt.Fprintf(h, "-- Review it, then run it on the target: psql -v ON_ERROR_STOP=1 -f <this file> <target>\n")

@@ -262,7 +262,7 @@ func workflow(t *testing.T, a, b Node, spec Spec, table string) string {
 
 	started := time.Now().Add(-time.Second).Truncate(time.Second)
 	script := repair(t, d.Out, a, b)
-	checkHeader(t, script, "a", "b", []string{spec.schema() + "." + spec.Table}, started, len(want))
+	checkHeader(t, script, "a", "b", []string{headerName(spec.schema()) + "." + headerName(spec.Table)}, started, len(want))
 
 	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), b)
 
@@ -308,6 +308,15 @@ func repair(t testing.TB, in string, a, b Node) string {
 
 // checkHeader asserts the script names source, target, tables, time and key count in its leading comments
 // and wraps its statements in one BEGIN/COMMIT.
+// headerName is a schema or table name as the script's header writes it: double-quoted unless it is a
+// plain lower-case identifier, and its line breaks written as \n and \r, which would end the comment.
+func headerName(name string) string {
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`).MatchString(name) {
+		name = `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+	}
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(name)
+}
+
 func checkHeader(t testing.TB, script, source, target string, tables []string, notBefore time.Time, keys int) {
 	t.Helper()
 	var header []string
@@ -929,4 +938,20 @@ UPDATE excluded SET "excluded" = NULL WHERE id % 13 = 3;
 CREATE DOMAIN public.text AS varchar(3);
 DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', current_database()); END $$;`)
 	workflow(t, a, b, Spec{Table: "excluded", Key: []string{"id"}}, "excluded")
+}
+
+// TestRepairNamesWithLineBreaks: the script's header comment names the tables, and a table name may hold
+// a line break: after it, the rest of the name ran as SQL when psql applied the script, before its BEGIN
+// (a helper's table "t<newline>DROP TABLE public.victim; --" dropped public.victim on the target).
+func TestRepairNamesWithLineBreaks(t *testing.T) {
+	t.Parallel()
+	name := "t\nDROP TABLE public.victim; --"
+	tq := `"t` + "\n" + `DROP TABLE public.victim; --"`
+	setup := `CREATE TABLE public.victim (i int); INSERT INTO public.victim VALUES (1);
+CREATE TABLE ` + tq + ` (id int PRIMARY KEY, "v` + "\r\n" + `DROP TABLE public.victim; --" int GENERATED ALWAYS AS IDENTITY);`
+	a, b := pair(t, setup, `INSERT INTO `+tq+` (id) VALUES (1), (2);`, `INSERT INTO `+tq+` (id) VALUES (1);`)
+	workflow(t, a, b, Spec{Table: name, Key: []string{"id"}}, tq)
+	if n := b.QueryStrings(t, `SELECT count(*) FROM public.victim`); len(n) != 1 || n[0][0] != "1" {
+		t.Errorf("public.victim on b after the script: %v rows, want 1", n)
+	}
 }

@@ -338,11 +338,12 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 			}
 		}
 		if len(names) == 0 && !covering[s] {
-			return nil, nil, nil, fmt.Errorf("schema %s has no tables on any node", s)
+			return nil, nil, nil, fmt.Errorf("schema %s has no tables on any node", schema.QuoteIdentIfNeeded(s))
 		}
 		slices.Sort(names) // byte order, as COLLATE "C" sorts
 		for _, name := range names {
 			tb := table{s, name}
+			named := (&schema.Table{Schema: s, Name: name}).String() // as the run's records name tables
 			switch {
 			case len(on[tb]) < len(f.coords):
 				var absent []string
@@ -351,11 +352,11 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 						absent = append(absent, n)
 					}
 				}
-				missing = append(missing, fmt.Sprintf("%s.%s: not on %s", s, name, strings.Join(absent, ", ")))
+				missing = append(missing, fmt.Sprintf("%s: not on %s", named, strings.Join(absent, ", ")))
 			case keyed[tb]:
 				found = append(found, schema.QuoteIdent(s)+"."+schema.QuoteIdent(name))
 			default:
-				skipped = append(skipped, s+"."+name)
+				skipped = append(skipped, named)
 			}
 		}
 	}

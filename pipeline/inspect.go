@@ -199,7 +199,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if errors.Is(err, pgx.ErrNoRows) {
 		name := schema.QuoteIdentIfNeeded(table)
 		if schemaName != "" {
-			name = schema.QuoteIdentIfNeeded(schemaName) + "." + name
+			name = (&schema.Table{Schema: schemaName, Name: table}).String()
 		}
 		return nil, fmt.Errorf("table %s does not exist", name)
 	}

@@ -90,11 +90,19 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 // a node with none started, fails.
 func (f *fleet) keepStarted(errs [][]error) error {
 	var starved error
+	var why []string // of fewer sessions, once each
 	for _, row := range errs {
 		for _, err := range row {
 			switch {
-			case errors.Is(err, errNoTransaction):
+			case errors.Is(err, errNoTransaction), errors.Is(err, errNoRoom):
 				starved = cmp.Or(starved, err)
+				reason := "no transaction started within --connect-timeout (a pooler with fewer server connections than --max-connections?)"
+				if errors.Is(err, errNoRoom) {
+					reason = "the server refused the others: " + errNoRoom.Error() + " (lower --max-connections)"
+				}
+				if !slices.Contains(why, reason) {
+					why = append(why, reason)
+				}
 			case err != nil:
 				return err
 			}
@@ -138,8 +146,7 @@ func (f *fleet) keepStarted(errs [][]error) error {
 	if n == 0 {
 		return starved
 	}
-	f.starved = fmt.Sprintf("%s within --connect-timeout (a pooler with fewer server connections than --max-connections?)",
-		strings.Join(notes, ", "))
+	f.starved = fmt.Sprintf("%s: %s", strings.Join(notes, ", "), strings.Join(why, "; "))
 	return nil
 }
 

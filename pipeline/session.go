@@ -167,7 +167,10 @@ func (n *node) configure(t Timeouts) error {
 	// parameter it does not know ("unsupported startup parameter: idle_in_transaction_session_timeout").
 	// The rest are set in each connection's transaction (connect), which also holds them through a
 	// pooler in transaction mode, where a session's SET would reach whichever client came next.
-	cfg.RuntimeParams["application_name"] = "rowdiff"
+	// The DSN's or PGAPPNAME's name stays: an operator may count on it (it was replaced).
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "rowdiff"
+	}
 	cfg.RuntimeParams["client_encoding"] = "UTF8"
 	n.settings = pinned(t)
 	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
@@ -204,6 +207,9 @@ const deadPeer = 35 * time.Second
 func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string, error) {
 	conn, err := pgx.ConnectConfig(ctx, n.cfg)
 	if err != nil {
+		if pe := (*pgconn.PgError)(nil); snapshot != "" && errors.As(err, &pe) && pe.Code == "53300" {
+			err = fmt.Errorf("%w (%w)", err, errNoRoom)
+		}
 		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, withoutTLSRefusal(err))
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
@@ -247,6 +253,11 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 // rowdiff's connections waits for rowdiff itself (PgBouncer gives up after its query_wait_timeout,
 // 120 s by default).
 var errNoTransaction = errors.New("no transaction started")
+
+// errNoRoom is a worker's connection the server refused for want of connections: the role's CONNECTION
+// LIMIT or the server's max_connections (SQLSTATE 53300). The run goes on with fewer workers, as for
+// errNoTransaction: it failed (found by an exploratory helper).
+var errNoRoom = errors.New("no more connections for this role or server")
 
 // begin runs the statement that starts conn's transaction, waiting for it no longer than the connect
 // timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to

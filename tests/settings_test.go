@@ -366,3 +366,32 @@ func TestSessionsOnAnotherServer(t *testing.T) {
 		t.Errorf("%s exists after the failed run (%v)", out, err)
 	}
 }
+
+// TestRoleConnectionLimit: a role whose CONNECTION LIMIT is below --max-connections had its workers past
+// the limit refused (SQLSTATE 53300), and the run failed (found by an exploratory helper). It goes on with
+// the workers every node started, and says so, as through a small pool (TestSmallPool).
+func TestRoleConnectionLimit(t *testing.T) {
+	t.Parallel()
+	role := fmt.Sprintf("lim%d", uniq())
+	a, b := newNode(t, "a", clA, settingsSetup), newNode(t, "b", clB, settingsSetup)
+	b.Exec(t, "UPDATE t SET n = n + 1 WHERE d = '2020-03-07'; DELETE FROM t WHERE d = '2020-03-10';")
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := clA.Exec(ctx, "postgres", "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 2"); err != nil {
+		t.Fatal(err)
+	}
+	a.Exec(t, "GRANT SELECT ON t TO "+role)
+	want := truth(t, []Node{a, b}, Spec{Table: "t", Key: []string{"k"}})
+	if len(want) != 2 {
+		t.Fatalf("test setup: the truth has %d differences, want 2", len(want))
+	}
+	a.DSN = strings.Replace(clA.DSN(a.DB), "user=postgres", "user="+role, 1)
+	r := diff(t, "t", []Node{a, b})
+	check(t, r, want, []string{"k"}, "public.t")
+	for _, s := range []string{"node a started 1 of 4 worker transactions", "lower --max-connections"} {
+		if r.Summary.Workers != 1 || !strings.Contains(r.Summary.FewerWorkers, s) || !strings.Contains(r.Stderr, s) {
+			t.Errorf("workers %d (want 1), fewer_workers %q, want it and stderr to say %q\nstderr:\n%s",
+				r.Summary.Workers, r.Summary.FewerWorkers, s, r.Stderr)
+		}
+	}
+}

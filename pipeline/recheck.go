@@ -47,6 +47,8 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		refused = fmt.Errorf("--wait %v: give a duration of 0 or more", cfg.Wait)
 	case cfg.Rounds > 1 && !strings.HasSuffix(strings.ToLower(cfg.Out), ".jsonl"):
 		refused = errors.New("--rounds > 1 reads each round's output back: write it to a .jsonl file")
+	default:
+		refused = schema.CheckWhere(cfg.Where)
 	}
 	if refused != nil {
 		// A summary that says what happened: nothing ran (an empty one read as a run of no tables, cut

@@ -95,6 +95,9 @@ func (cfg *Config) check() error {
 	if cfg.MaxDiffs < 0 {
 		return errors.New("--max-diffs must be positive, or 0 for no limit")
 	}
+	if err := schema.CheckWhere(cfg.Where); err != nil {
+		return err
+	}
 	if cfg.MaxConnections != 0 {
 		cfg.Concurrency = min(cfg.Concurrency, cfg.MaxConnections-1)
 	}

@@ -165,3 +165,23 @@ func TestQuoteIdentIfNeeded(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckWhere(t *testing.T) {
+	for _, w := range []string{
+		"region = 'eu'", "v > 100 AND region <> 'ap'", "id % 2 = 0 OR v IS NULL -- even, or unset (", "a = ')'",
+		`b = ")("`, "c = $$)$$", "d = $t$ ( $t$", "a$1 = 2", `e = E'\')'`, "f = 'it''s )'", "x /* ) /* ( */ */ = 1",
+		"g IN (SELECT h FROM (VALUES (1)) v(h))", "coalesce(a, (b))", "k = U&'d\\0061t)'",
+	} {
+		if err := CheckWhere(w); err != nil {
+			t.Errorf("CheckWhere(%q) = %v, want nil", w, err)
+		}
+	}
+	for _, w := range []string{
+		"grp = 1) OR (true", "(a = 1", "id > $1", "a = 1; DROP TABLE t", "b = 'open", `c = "open`, "d = $x$ open",
+		"/* open", "a = 1) --", `e = E'\'`,
+	} {
+		if err := CheckWhere(w); err == nil {
+			t.Errorf("CheckWhere(%q) = nil, want an error", w)
+		}
+	}
+}

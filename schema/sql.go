@@ -450,3 +450,122 @@ func ArrayLiteral(elems []string) string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+// CheckWhere refuses a --where filter that is not one expression inside the parentheses rowdiff puts it
+// in. Trusted input all the same, but one that closed them (`grp = 1) OR (true`) dropped the range
+// condition before it and read the whole table for every range (a helper's run went on for 3 minutes of
+// CPU before it was stopped); a positional parameter ($1) took one of rowdiff's own, and failed only at a
+// later query; a semicolon would end rowdiff's statement. Strings, quoted identifiers, dollar quotes and
+// comments are passed over, so a parenthesis or a $1 inside them counts for nothing.
+func CheckWhere(s string) error {
+	depth := 0
+	identChar := func(c byte) bool {
+		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		next := byte(0)
+		if i+1 < len(s) {
+			next = s[i+1]
+		}
+		switch {
+		case c == '-' && next == '-':
+			j := strings.IndexAny(s[i:], "\n\r")
+			if j < 0 {
+				return nil // the rest is a comment; rowdiff ends the filter with a line break
+			}
+			i += j
+		case c == '/' && next == '*': // block comments nest
+			nest := 0
+			for ; i < len(s); i++ {
+				switch {
+				case strings.HasPrefix(s[i:], "/*"):
+					nest++
+					i++
+				case strings.HasPrefix(s[i:], "*/"):
+					nest--
+					i++
+				}
+				if nest == 0 {
+					break
+				}
+			}
+			if nest > 0 {
+				return fmt.Errorf("--where: unterminated /* comment")
+			}
+		case c == '\'':
+			// E'...' takes backslash escapes; a standard string doubles its quotes, as does every string.
+			escapes := i > 0 && (s[i-1] == 'E' || s[i-1] == 'e') && (i == 1 || !identChar(s[i-2]))
+			j := i + 1
+			for ; j < len(s); j++ {
+				if escapes && s[j] == '\\' {
+					j++
+					continue
+				}
+				if s[j] == '\'' {
+					if j+1 < len(s) && s[j+1] == '\'' {
+						j++
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(s) {
+				return fmt.Errorf("--where: unterminated string")
+			}
+			i = j
+		case c == '"':
+			j := i + 1
+			for ; j < len(s); j++ {
+				if s[j] == '"' {
+					if j+1 < len(s) && s[j+1] == '"' {
+						j++
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(s) {
+				return fmt.Errorf("--where: unterminated quoted identifier")
+			}
+			i = j
+		case c == '$' && (i == 0 || !identChar(s[i-1])):
+			if next >= '0' && next <= '9' {
+				return fmt.Errorf("--where: parameter $%c: rowdiff's queries bind their own parameters; write the value", next)
+			}
+			tag := s[i : i+1+strings.IndexByte(s[i+1:], '$')+1]
+			if strings.IndexByte(s[i+1:], '$') < 0 || !validTag(tag) {
+				continue
+			}
+			end := strings.Index(s[i+len(tag):], tag)
+			if end < 0 {
+				return fmt.Errorf("--where: unterminated dollar-quoted string %s", tag)
+			}
+			i += len(tag) + end + len(tag) - 1
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth < 0 {
+				return fmt.Errorf("--where: a ')' closes a parenthesis the filter did not open: the filter must be one expression")
+			}
+		case c == ';':
+			return fmt.Errorf("--where: a ';' would end the statement: the filter must be one expression")
+		}
+	}
+	if depth > 0 {
+		return fmt.Errorf("--where: %d parenthesis(es) left open", depth)
+	}
+	return nil
+}
+
+// validTag reports whether tag ($...$) opens a dollar-quoted string: $$, or an identifier without $
+// between the two.
+func validTag(tag string) bool {
+	for i := 1; i < len(tag)-1; i++ {
+		c := tag[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 || i > 1 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWhere compares only the rows matching --where on each node; a row whose region moved out of the
@@ -32,6 +33,25 @@ INSERT INTO t SELECT i, (ARRAY['eu','us','ap'])[i % 3 + 1], i FROM generate_seri
 	rec := find(t, r, []string{"id"}, "3")
 	if rec.Kind != "missing" || rec.Row(t, "a") != nil {
 		t.Errorf("id 3 left the filter on a: want missing with a null: %s", rec.Line)
+	}
+	// A filter that closes rowdiff's parenthesis dropped the range condition (a helper's run read the
+	// whole table for every range for minutes); a $1 took rowdiff's own parameter. Both are refused at once.
+	for _, c := range []struct{ where, says string }{
+		{"region = 'eu') OR (true", "closes a parenthesis"},
+		{"id > $1", "parameter $1"},
+	} {
+		for _, cmd := range []string{"diff", "recheck"} {
+			args := []string{cmd, "--where", c.where, "--out", filepath.Join(t.TempDir(), "o.jsonl")}
+			if cmd == "diff" {
+				args = append(args, "--table", "t", "--block-rows", "16")
+			} else {
+				args = append(args, "--in", r.Out)
+			}
+			p := runRowdiff(t, append(args, nodeArgs(nodes)...)...)
+			if p.Code != 2 || !strings.Contains(p.Stderr, c.says) || p.Elapsed > 10*time.Second {
+				t.Errorf("%s --where %q: exit %d after %s, want 2 at once saying %q\nstderr:\n%s", cmd, c.where, p.Code, p.Elapsed, c.says, p.Stderr)
+			}
+		}
 	}
 }
 

@@ -218,7 +218,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 					}
 				}
 			}
-			return checkNullKeys(ctx, conn, f.names[i], remotes[i], t)
+			return checkNullKeys(ctx, conn, f.names[i], remotes[i], t, sel.where)
 		})
 	}
 	if err := p.Wait(); err != nil {

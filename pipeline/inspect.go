@@ -282,6 +282,8 @@ type Selection struct {
 	// lock makes the lookup lock the table on every node (a diff's tables, see lockTable), and lockWorkers
 	// on every worker session too (lockBeside).
 	lock, lockWorkers bool
+	// where is the run's --where, under which the rows' keys are checked (checkNullKeys).
+	where string
 }
 
 // excludedSomewhere checks that every --exclude-columns column is in some table of a run of several (a
@@ -570,6 +572,13 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })
 	// Without a reason, every node's text key columns order by bytes (keyScanReason checks).
 	t.KeyBytes = t.KeyScan == ""
+	keyNames := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keyNames[i] = t.Columns[k].Name
+	}
+	t.KeyUnchecked = slices.ContainsFunc(remotes, func(r *remoteTable) bool {
+		return !slices.ContainsFunc(r.keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, keyNames) })
+	})
 	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]
 	t.RandomKey = ok && math.Abs(corr) < randomKeyCorrelation
 	if t.IntegerKey() {
@@ -729,15 +738,17 @@ func (seen firstRead) lock(ctx context.Context, tk tableKey, conns []*pgx.Conn, 
 }
 
 // nullKeySQL asks whether a relation (the first %s, FROM ONLY where rowdiff reads it so) has a row
-// whose key is NULL (the second, the key columns' IS NULL conditions joined by OR).
-const nullKeySQL = `SELECT EXISTS (SELECT 1 FROM %s WHERE %s)`
+// whose key is NULL (the second, the key columns' IS NULL conditions joined by OR) among the rows the
+// filter (the third, "true" without --where) keeps.
+const nullKeySQL = "SELECT EXISTS (SELECT 1 FROM %s WHERE (%s) AND (%s\n))"
 
 // checkNullKeys fails when a node whose key columns are not all NOT NULL (a view's or a materialized
-// view's never are) holds a row with a NULL key: ranges and key matches pass over such a row, which
-// would be neither compared nor reported. The check reads the node's snapshot through conn; with an
-// index on the key it is an index scan (through a view too, to the index of the table under it), without
-// one a scan of the relation.
-func checkNullKeys(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable, t *schema.Table) error {
+// view's never are) holds a row with a NULL key among the rows the run compares (--where's): ranges and
+// key matches pass over such a row, which would be neither compared nor reported. A --where that leaves
+// such rows out was refused all the same (found by an exploratory helper). The check reads the node's
+// snapshot through conn; with an index on the key it is an index scan (through a view too, to the index
+// of the table under it), without one a scan of the relation.
+func checkNullKeys(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable, t *schema.Table, where string) error {
 	var conds, nullable []string
 	for _, k := range t.KeyColumns() {
 		i := slices.IndexFunc(r.columns, func(c schema.Column) bool { return c.Name == k.Name })
@@ -750,7 +761,7 @@ func checkNullKeys(ctx context.Context, conn *pgx.Conn, node string, r *remoteTa
 		return nil
 	}
 	var found bool
-	if err := conn.QueryRow(ctx, fmt.Sprintf(nullKeySQL, t.From(), strings.Join(conds, " OR "))).Scan(&found); err != nil {
+	if err := conn.QueryRow(ctx, fmt.Sprintf(nullKeySQL, t.From(), strings.Join(conds, " OR "), cmp.Or(where, "true"))).Scan(&found); err != nil {
 		return fmt.Errorf("node %s: look for NULL keys in %s: %w", node, t, err)
 	}
 	if found {

@@ -126,7 +126,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	sel := cfg.Selection
-	sel.manyTables = len(order) > 1
+	sel.manyTables, sel.where = len(order) > 1, cfg.Where
 	for _, tk := range order {
 		sel.Key = tk.columns()
 		t, err := f.recordTable(ctx, tk.name, sel)

@@ -138,6 +138,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 	listed := map[string]bool{}
 	sel := cfg.Selection
 	sel.lock, sel.lockWorkers, sel.manyTables = true, len(names) <= workerLockTables, len(names) > 1
+	sel.where = cfg.Where
 	for i, name := range names {
 		t, est, err := f.table(ctx, name, sel)
 		var unsupported unsupportedKey

@@ -195,7 +195,13 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	if q.LoneKeys(b) {
 		aggs, cols = ", bit_xor(k)", ", "+q.keyExpr(0)+"::int8 AS k"
 	}
-	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, count(*), bit_xor(h)%s FROM (SELECT %s::int8 AS b, %s AS h%s FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
+	hash := "bit_xor(h)"
+	if q.T.KeyUnchecked {
+		// A sum of the hashes' top 24 bits, which a pair of rows alike does not cancel (Table.KeyUnchecked);
+		// as int4, summed in an int8 without overflow, where int8's sum is a numeric.
+		hash = "bit_xor(h) # sum((h >> 40)::int4)"
+	}
+	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, count(*), "+hash+"%s FROM (SELECT %s::int8 AS b, %s AS h%s FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
 		aggs, bucket, q.RowHash(), cols, q.T.From(), q.where(pred)), a.vals
 }
 
@@ -203,8 +209,8 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 // differs by one row, present on some nodes and absent on the others, the XOR of the two sides' key XORs
 // is that row's key, so the row can be fetched by key instead of comparing the whole bucket. Only for a
 // single integer key cut arithmetically, where the XOR of keys is a key and a bucket's bounds are plain
-// arithmetic.
-func (q *SQL) LoneKeys(b Buckets) bool { return b.Width > 0 && q.T.IntegerKey() }
+// arithmetic, and not where keys may repeat (Table.KeyUnchecked), whose bucket hash is not an XOR alone.
+func (q *SQL) LoneKeys(b Buckets) bool { return b.Width > 0 && q.T.IntegerKey() && !q.T.KeyUnchecked }
 
 // Holds reports whether integer key k lies in bucket n of range r cut by b (b.Width > 0), within r's own
 // bounds.

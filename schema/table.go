@@ -168,6 +168,13 @@ type Table struct {
 	// Inspection sets it where KeyScan is empty; it is not derived from KeyScan, so that a Table built by
 	// hand (tests, the bench) keeps COLLATE "C".
 	KeyBytes bool
+	// KeyUnchecked says some node has no unique index on the key columns (a --key of other columns, a
+	// migration target without its primary key yet), so two of its rows may share a key. Two such rows
+	// alike in every compared column hash to nothing together under XOR: node a's (1, 'x') twice against
+	// node b's (1, 'y') twice compared equal, with exit 0 (found by an exploratory helper). The bucket
+	// hash then adds a sum to the XOR (SQL.BucketHash), which such a pair does not cancel, so the bucket
+	// is compared row by row, where a key met twice fails the run.
+	KeyUnchecked bool
 	// KeyUTF8 says some node's server encoding orders text otherwise than UTF-8 (WIN1252 puts € at 0x80,
 	// before é): text key columns are then ordered by their UTF-8 bytes, as rowdiff's merge orders them,
 	// and the table is read by key hash (KeyScan), since no index serves that order. Ordered as the

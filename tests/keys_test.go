@@ -322,6 +322,20 @@ CREATE TABLE nk (id int, v text); CREATE UNIQUE INDEX ON nk (id); INSERT INTO nk
 	if p.Code != 2 || !strings.Contains(p.Stderr, "node b") || !strings.Contains(p.Stderr, `key column "id" is NULL`) {
 		t.Errorf("rowdiff %s: exit %d, want 2 naming node b and the NULL key\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
 	}
+	// A --where that leaves the NULL-key row out: the rows it keeps can be compared (they were refused).
+	spec := Spec{Table: "nk", Key: []string{"id"}, Where: "id IS NOT NULL"}
+	check(t, diff(t, "nk", nodes, "--key", "id", "--where", spec.Where), truth(t, nodes, spec), spec.Key, "public.nk")
+	// A --key two rows share, alike in the compared columns on each node: XOR hashed the pair to nothing,
+	// and a's (1, 'x') twice against b's (1, 'y') twice compared equal, with exit 0 (found by an
+	// exploratory helper).
+	const dup = `CREATE TABLE dk (id int PRIMARY KEY, k int NOT NULL, v text);`
+	a.Exec(t, dup+`INSERT INTO dk VALUES (1, 1, 'x'), (2, 1, 'x'), (3, 2, 'p');`)
+	b.Exec(t, dup+`INSERT INTO dk VALUES (1, 1, 'y'), (2, 1, 'y'), (3, 2, 'p');`)
+	args = append([]string{"diff", "--table", "dk", "--key", "k", "--columns", "v", "--out", filepath.Join(t.TempDir(), "dk.jsonl")}, nodeArgs(nodes)...)
+	p = runRowdiff(t, args...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "not unique") {
+		t.Errorf("rowdiff %s: exit %d, want 2 saying the key is not unique\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
+	}
 }
 
 // TestKeysCrowdedBesideOutliers: an integer key whose rows crowd into a small part of its span (20,000 keys

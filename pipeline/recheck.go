@@ -145,7 +145,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	}
 	counts := map[tableKey]*TableSummary{}
 	for _, tk := range order {
-		ts := newTableSummary(tk.name, envs[tk].SQL.T)
+		ts := newTableSummary(envs[tk].SQL.T.String(), envs[tk].SQL.T) // as diff names it, whatever the input wrote
 		counts[tk] = &ts
 	}
 	err = recheckKeys(ctx, in, f.sessions[0], envs, counts, sink)

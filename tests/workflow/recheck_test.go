@@ -391,5 +391,9 @@ INSERT INTO public."""q""" SELECT g, 'v' FROM generate_series(1, 20) g; INSERT I
 		r := recheck(t, nodes, in)
 		wantCode(t, r.Proc, 1)
 		sameKeys(t, "recheck of "+filepath.Base(in), keysOf(t, r.Records), want)
+		// Named as the diff names it, whatever the input wrote.
+		if r.Summary.Table != `public."""q"""` || r.Records[0].Table != r.Summary.Table {
+			t.Errorf("recheck of %s: the summary names %q and a record %q, want %s", filepath.Base(in), r.Summary.Table, r.Records[0].Table, `public."""q"""`)
+		}
 	}
 }

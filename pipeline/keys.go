@@ -57,6 +57,13 @@ func openKeys(path string) (keySource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--in: %w", err)
 	}
+	// Read twice, for its tables and then for its keys: the second read of a pipe (/dev/stdin, <(...))
+	// found nothing, and a recheck of differing rows said there were none, with exit 0 (found by an
+	// exploratory helper).
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("--in %s is not a regular file (a pipe?): it is read twice; save the output to a file first", path)
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<30) // records with TOASTed values can be large
 	r := &keyReader{path: path, f: f, sc: sc}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -394,6 +395,43 @@ INSERT INTO public."""q""" SELECT g, 'v' FROM generate_series(1, 20) g; INSERT I
 		// Named as the diff names it, whatever the input wrote.
 		if r.Summary.Table != `public."""q"""` || r.Records[0].Table != r.Summary.Table {
 			t.Errorf("recheck of %s: the summary names %q and a record %q, want %s", filepath.Base(in), r.Summary.Table, r.Records[0].Table, `public."""q"""`)
+		}
+	}
+}
+
+// TestRecheckInputPipe: recheck and repair read --in twice, for its tables and then for its keys. From a
+// pipe (/dev/stdin, <(cat out.jsonl)) the second read found nothing: a recheck of differing rows said
+// there were none, and a repair wrote an empty script, both with exit 0 (found by an exploratory helper).
+// A pipe is refused.
+func TestRecheckInputPipe(t *testing.T) {
+	t.Parallel()
+	a, b, d := plantedDiff(t)
+	body, err := os.ReadFile(d.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"recheck", "repair"} {
+		fifo := filepath.Join(t.TempDir(), "in.jsonl")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Opened for reading and writing, which does not wait for a reader, and holding the records.
+		w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if _, err := w.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{sub, "--in", fifo, "--out", filepath.Join(t.TempDir(), "out.jsonl")}
+		if sub == "repair" {
+			args = []string{sub, "--in", fifo, "--out", filepath.Join(t.TempDir(), "out.sql"), "--source", "a", "--target", "b"}
+		}
+		p := rowdiff(t, append(args, nodeArgs(a, b)...)...)
+		wantCode(t, p, 2)
+		if !strings.Contains(p.Stderr, "not a regular file") {
+			t.Errorf("%s --in a pipe: stderr does not say it needs a file:\n%s", sub, p.Stderr)
 		}
 	}
 }

@@ -576,7 +576,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	for i, k := range t.Key {
 		keyNames[i] = t.Columns[k].Name
 	}
-	t.KeyUnchecked = slices.ContainsFunc(remotes, func(r *remoteTable) bool {
+	// A node whose table is read with its inheritance children (Mixed) has no index over all of them.
+	t.KeyUnchecked = t.Mixed || slices.ContainsFunc(remotes, func(r *remoteTable) bool {
 		return !slices.ContainsFunc(r.keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, keyNames) })
 	})
 	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]

@@ -169,7 +169,8 @@ type Table struct {
 	// hand (tests, the bench) keeps COLLATE "C".
 	KeyBytes bool
 	// KeyUnchecked says some node has no unique index on the key columns (a --key of other columns, a
-	// migration target without its primary key yet), so two of its rows may share a key. Two such rows
+	// migration target without its primary key yet, a table read with its inheritance children), so two
+	// of its rows may share a key. Two such rows
 	// alike in every compared column hash to nothing together under XOR: node a's (1, 'x') twice against
 	// node b's (1, 'y') twice compared equal, with exit 0 (found by an exploratory helper). The bucket
 	// hash then adds a sum to the XOR (SQL.BucketHash), which such a pair does not cancel, so the bucket

@@ -501,6 +501,12 @@ func (c *cursor) next() error {
 		c.row = row
 	}
 	if c.key != nil && c.t.CompareKeys(c.key, key) >= 0 {
+		if c.t.KeyUnchecked {
+			// Said where it is the likely cause: no --key was given where a primary key came from
+			// another node, or covered one table of an inheritance hierarchy read whole.
+			return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v): no unique index holds the key "+
+				"columns unique on every node (a --key must name unique columns)", c.node, key, c.key)
+		}
 		return fmt.Errorf("node %s: key (%v) is not unique or arrives out of order after (%v); --key must name unique columns", c.node, key, c.key)
 	}
 	c.key = key

@@ -333,8 +333,8 @@ CREATE TABLE nk (id int, v text); CREATE UNIQUE INDEX ON nk (id); INSERT INTO nk
 	b.Exec(t, dup+`INSERT INTO dk VALUES (1, 1, 'y'), (2, 1, 'y'), (3, 2, 'p');`)
 	args = append([]string{"diff", "--table", "dk", "--key", "k", "--columns", "v", "--out", filepath.Join(t.TempDir(), "dk.jsonl")}, nodeArgs(nodes)...)
 	p = runRowdiff(t, args...)
-	if p.Code != 2 || !strings.Contains(p.Stderr, "not unique") {
-		t.Errorf("rowdiff %s: exit %d, want 2 saying the key is not unique\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "not unique") || !strings.Contains(p.Stderr, "no unique index holds the key columns unique") {
+		t.Errorf("rowdiff %s: exit %d, want 2 saying the key is not unique, nor held so by an index\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
 	}
 }
 

@@ -113,6 +113,10 @@ func pinned(t Timeouts) string {
 		// compare as equal (or as missing) without a word. Off, a query that a policy would filter
 		// fails instead, as pg_dump's do; roles that bypass RLS, and table owners, read every row.
 		{"row_security", "off"},
+		// --where's strings as schema.CheckWhere reads them: off on a node, a backslash escaped the
+		// quote after it, and a filter that checked out as one expression closed rowdiff's parenthesis
+		// (found by an exploratory helper). rowdiff's own literals read alike either way.
+		{"standard_conforming_strings", "on"},
 		{"statement_timeout", ms(t.Statement)},
 		{"lock_timeout", ms(t.Lock)},
 		{"idle_in_transaction_session_timeout", ms(t.IdleTransaction)},
@@ -222,7 +226,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	if snapshot != "" {
 		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
 			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" { // invalid snapshot identifier
-				err = fmt.Errorf("%w (%s)", err, anotherServer)
+				err = fmt.Errorf("%w (the node's first session ended, or this one reached another server: %s)", err, anotherServer)
 			}
 			return fail("import snapshot", err)
 		}

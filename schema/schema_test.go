@@ -178,7 +178,7 @@ func TestCheckWhere(t *testing.T) {
 	}
 	for _, w := range []string{
 		"grp = 1) OR (true", "(a = 1", "id > $1", "a = 1; DROP TABLE t", "b = 'open", `c = "open`, "d = $x$ open",
-		"/* open", "a = 1) --", `e = E'\'`,
+		"/* open", "a = 1) --", `e = E'\'`, "(id > 3 -- open",
 	} {
 		if err := CheckWhere(w); err == nil {
 			t.Errorf("CheckWhere(%q) = nil, want an error", w)

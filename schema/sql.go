@@ -478,22 +478,19 @@ func CheckWhere(s string) error {
 		case c == '-' && next == '-':
 			j := strings.IndexAny(s[i:], "\n\r")
 			if j < 0 {
-				return nil // the rest is a comment; rowdiff ends the filter with a line break
+				j = len(s) - i // the rest is a comment; rowdiff ends the filter with a line break
 			}
 			i += j
 		case c == '/' && next == '*': // block comments nest
 			nest := 0
 			for ; i < len(s); i++ {
-				switch {
-				case strings.HasPrefix(s[i:], "/*"):
-					nest++
-					i++
-				case strings.HasPrefix(s[i:], "*/"):
-					nest--
-					i++
+				if strings.HasPrefix(s[i:], "/*") {
+					nest, i = nest+1, i+1
+				} else if strings.HasPrefix(s[i:], "*/") {
+					nest, i = nest-1, i+1
 				}
 				if nest == 0 {
-					break
+					break // i is at the comment's last character
 				}
 			}
 			if nest > 0 {
@@ -539,8 +536,12 @@ func CheckWhere(s string) error {
 			if next >= '0' && next <= '9' {
 				return fmt.Errorf("--where: parameter $%c: rowdiff's queries bind their own parameters; write the value", next)
 			}
-			tag := s[i : i+1+strings.IndexByte(s[i+1:], '$')+1]
-			if strings.IndexByte(s[i+1:], '$') < 0 || !validTag(tag) {
+			close := strings.IndexByte(s[i+1:], '$')
+			if close < 0 {
+				continue
+			}
+			tag := s[i : i+close+2]
+			if !validTag(tag) {
 				continue
 			}
 			end := strings.Index(s[i+len(tag):], tag)

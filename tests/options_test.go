@@ -34,6 +34,13 @@ INSERT INTO t SELECT i, (ARRAY['eu','us','ap'])[i % 3 + 1], i FROM generate_seri
 	if rec.Kind != "missing" || rec.Row(t, "a") != nil {
 		t.Errorf("id 3 left the filter on a: want missing with a null: %s", rec.Line)
 	}
+	// A node whose database has standard_conforming_strings off read the backslash below as escaping the
+	// quote after it, and the filter, one expression as written, closed rowdiff's parenthesis: every row
+	// of every range was compared, and id 7 reported (found by an exploratory helper). Sessions pin it on.
+	scs := `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET standard_conforming_strings = off', current_database()); END $$;`
+	sa, sb := pair(t, schema+scs, "", "UPDATE t SET v = -1 WHERE id = 7;")
+	escaping := Spec{Table: "t", Key: []string{"id"}, Where: `region = '\' || ' ) OR ( true --'`}
+	check(t, diff(t, "t", []Node{sa, sb}, "--where", escaping.Where, "--block-rows", "32"), truth(t, []Node{sa, sb}, escaping), []string{"id"}, "public.t")
 	// A filter that closes rowdiff's parenthesis dropped the range condition (a helper's run read the
 	// whole table for every range for minutes); a $1 took rowdiff's own parameter. Both are refused at once.
 	for _, c := range []struct{ where, says string }{

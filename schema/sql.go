@@ -496,40 +496,12 @@ func CheckWhere(s string) error {
 			if nest > 0 {
 				return fmt.Errorf("--where: unterminated /* comment")
 			}
-		case c == '\'':
-			// E'...' takes backslash escapes; a standard string doubles its quotes, as does every string.
-			escapes := i > 0 && (s[i-1] == 'E' || s[i-1] == 'e') && (i == 1 || !identChar(s[i-2]))
-			j := i + 1
-			for ; j < len(s); j++ {
-				if escapes && s[j] == '\\' {
-					j++
-					continue
-				}
-				if s[j] == '\'' {
-					if j+1 < len(s) && s[j+1] == '\'' {
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(s) {
-				return fmt.Errorf("--where: unterminated string")
-			}
-			i = j
-		case c == '"':
-			j := i + 1
-			for ; j < len(s); j++ {
-				if s[j] == '"' {
-					if j+1 < len(s) && s[j+1] == '"' {
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(s) {
-				return fmt.Errorf("--where: unterminated quoted identifier")
+		case c == '\'' || c == '"':
+			// E'...' takes backslash escapes; every string and quoted identifier doubles its quotes.
+			escapes := c == '\'' && i > 0 && (s[i-1] == 'E' || s[i-1] == 'e') && (i == 1 || !identChar(s[i-2]))
+			j := closingQuote(s, i, escapes)
+			if j < 0 {
+				return fmt.Errorf("--where: unterminated string or quoted identifier")
 			}
 			i = j
 		case c == '$' && (i == 0 || !identChar(s[i-1])):
@@ -563,6 +535,22 @@ func CheckWhere(s string) error {
 		return fmt.Errorf("--where: %d parenthesis(es) left open", depth)
 	}
 	return nil
+}
+
+// closingQuote is the index of the quote that ends the string or quoted identifier opening at s[i], or -1.
+func closingQuote(s string, i int, escapes bool) int {
+	for j := i + 1; j < len(s); j++ {
+		switch {
+		case escapes && s[j] == '\\':
+			j++
+		case s[j] != s[i]:
+		case j+1 < len(s) && s[j+1] == s[i]:
+			j++
+		default:
+			return j
+		}
+	}
+	return -1
 }
 
 // validTag reports whether tag ($...$) opens a dollar-quoted string: $$, or an identifier without $

@@ -25,7 +25,8 @@ type remoteTable struct {
 	reltuples    float64
 	columns      []schema.Column
 	// qualified are the columns again, every type outside pg_catalog named with its schema (columns' are
-	// named as the node's search_path finds them), in the same order.
+	// named as the node's search_path finds them), in the same order: both are read in one transaction by
+	// the same query, and qualifyTypes pairs them by index.
 	qualified []schema.Column
 	// primaryKey is the primary key's key columns (not its INCLUDE columns).
 	primaryKey []string

@@ -553,6 +553,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 	}
 	if w := slices.Index(names, sel.Target); w >= 0 {
+		if remotes[w].relkind == "m" {
+			// Its script could never apply ("cannot change materialized view", found by an exploratory helper).
+			return nil, fmt.Errorf("node %s: %s is a materialized view there, which no statement can write: refresh it "+
+				"(REFRESH MATERIALIZED VIEW) once its source is repaired", names[w], t)
+		}
 		cols := byName(remotes[w])
 		qualified := make(map[string]string, len(remotes[w].qualified))
 		for _, c := range remotes[w].qualified {

@@ -316,9 +316,17 @@ CREATE TABLE nk (id int, v text); CREATE UNIQUE INDEX ON nk (id); INSERT INTO nk
 			check(t, diff(t, rel, nodes, append([]string{"--key", "id"}, mode...)...), want, []string{"id"}, "public."+rel)
 		}
 	}
+	// A repair into a materialized view wrote a script that could never apply ("cannot change materialized
+	// view", found by an exploratory helper): refused.
+	mvDiff := diff(t, "mv", nodes, "--key", "id")
+	p := runRowdiff(t, append([]string{"repair", "--in", mvDiff.Out, "--source", "a", "--target", "b", "--out",
+		filepath.Join(t.TempDir(), "r.sql")}, nodeArgs(nodes)...)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "materialized view there") {
+		t.Errorf("repair into a materialized view: exit %d, want 2 saying so\nstderr:\n%s", p.Code, p.Stderr)
+	}
 	// PostgreSQL's FULL JOIN would count b's NULL-key row as missing on a; rowdiff cannot match it.
 	args := append([]string{"diff", "--table", "nk", "--key", "id", "--out", filepath.Join(t.TempDir(), "nk.jsonl")}, nodeArgs(nodes)...)
-	p := runRowdiff(t, args...)
+	p = runRowdiff(t, args...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, "node b") || !strings.Contains(p.Stderr, `key column "id" is NULL`) {
 		t.Errorf("rowdiff %s: exit %d, want 2 naming node b and the NULL key\nstderr:\n%s", shellArgs(args), p.Code, p.Stderr)
 	}

@@ -293,21 +293,22 @@ func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
 	return q
 }
 
-// schemaTablesSQL lists the tables of the schemas $1 with their schema, whether each has a key (a
-// primary key, or an index that can stand for one), whether it is partitioned, and its ancestors (the
-// tables it inherits from, directly or not: partitioned tables for a partition, parents for an
-// inheritance child), as two arrays of schema and table names.
+// schemaTablesSQL lists the tables, views, materialized views and foreign tables of the schemas $1 with
+// their schema, whether each has a key (a primary key, or an index that can stand for one), whether it is
+// partitioned, whether it is a table, and its ancestors (the tables it inherits from, directly or not:
+// partitioned tables for a partition, parents for an inheritance child), as two arrays of schema and
+// table names.
 const schemaTablesSQL = `
 WITH RECURSIVE keyed AS (
     SELECT DISTINCT i.indrelid FROM pg_catalog.pg_index i WHERE i.indisprimary OR (` + keyIndexCond + `)),
 listed AS (
     SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p')),
+    WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')),
 up(oid, parent) AS (
     SELECT l.oid, i.inhparent FROM listed l JOIN pg_catalog.pg_inherits i ON i.inhrelid = l.oid
     UNION SELECT up.oid, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.parent)
-SELECT l.nspname, l.relname, l.oid IN (SELECT * FROM keyed), l.relkind = 'p',
+SELECT l.nspname, l.relname, l.oid IN (SELECT * FROM keyed), l.relkind = 'p', l.relkind IN ('r', 'p'),
        coalesce(array_agg(pn.nspname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}'),
        coalesce(array_agg(pc.relname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}')
 FROM listed l LEFT JOIN up ON up.oid = l.oid
@@ -328,17 +329,18 @@ GROUP BY l.oid, l.nspname, l.relname, l.relkind`
 func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped, missing []string, err error) {
 	type table struct{ schema, name string }
 	on := map[table][]int{} // the nodes that have each table
-	keyed, partitioned := map[table]bool{}, map[table]bool{}
+	keyed, partitioned, isTable := map[table]bool{}, map[table]bool{}, map[table]bool{}
 	ancestors := map[table][]table{} // on any node
 	for i, conn := range f.coords {
 		rows, _ := conn.Query(ctx, schemaTablesSQL, schemas)
 		var tb table
-		var hasKey, isPartitioned bool
+		var hasKey, isPartitioned, aTable bool
 		var ancSchemas, ancNames []string
-		_, err := pgx.ForEachRow(rows, []any{&tb.schema, &tb.name, &hasKey, &isPartitioned, &ancSchemas, &ancNames}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&tb.schema, &tb.name, &hasKey, &isPartitioned, &aTable, &ancSchemas, &ancNames}, func() error {
 			// On any node: the diff takes another node's primary key where the first has none.
 			keyed[tb] = keyed[tb] || hasKey
 			partitioned[tb] = partitioned[tb] || isPartitioned
+			isTable[tb] = isTable[tb] || aTable
 			for j := range ancSchemas {
 				if a := (table{ancSchemas[j], ancNames[j]}); !slices.Contains(ancestors[tb], a) {
 					ancestors[tb] = append(ancestors[tb], a)
@@ -349,6 +351,15 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 		})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("node %s: list the tables of schemas %s: %w", f.names[i], strings.Join(schemas, ", "), err)
+		}
+	}
+	// A view, a materialized view or a foreign table counts where another node has a table of its name,
+	// as a copy of it (--table compares it): that node's table was missing "on" the node that had it as
+	// one of these, and the run exited 1 on equal rows (found by an exploratory helper). Elsewhere it is
+	// not a table of the schema.
+	for tb := range on {
+		if !isTable[tb] {
+			delete(on, tb)
 		}
 	}
 	// covering: schemas holding tables that their ancestors' diffs compare. A schema of such partitions

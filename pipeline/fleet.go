@@ -319,18 +319,20 @@ GROUP BY l.oid, l.nspname, l.relname, l.relkind`
 // each schema's by name (COLLATE "C"): those on every node as quoted names to diff if they have a key on
 // some node, and as skipped if not; the others as missing ("s.t: not on b"), which cannot be
 // diffed. Listing the first node's alone let a run call two schemas identical when the second node had a
-// table more. A table that the diff of one of its ancestors compares already is left out: an ancestor of
-// the run, partitioned on some node (which makes its diff read it whole, see schema.Table.From) and with
-// a key on some node. Listed too, each of a partition's differences was reported twice, under the root
-// and the partition, and repaired twice; and where a node held them as partitions and another as
-// inheritance children (a move to declarative partitioning), or as partitions of a root with no key of
-// its own there, they were missing on the other node, and the run exited 1 on equal tables (found by an
-// exploratory helper), as it did for the partitions of a partitioned table that is a partition itself.
+// table more. A table that the diff of one of its ancestors compares already, on every node that has it,
+// is left out: an ancestor of the run, partitioned on some node (which makes its diff read it whole on
+// every node, see schema.Table.From) and with a key on some node. Listed too, each of a partition's
+// differences was reported twice, under the root and the partition, and repaired twice; and where a node
+// held them as partitions and another as inheritance children (a move to declarative partitioning), or as
+// partitions of a root with no key of its own there, they were missing on the other node, and the run
+// exited 1 on equal tables (found by exploratory helpers), as it did for the partitions of a partitioned
+// table that is a partition itself. A table that is another's descendant on some nodes only (a partition
+// detached on one) is compared on its own: left out, its rows there were compared nowhere.
 func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skipped, missing []string, err error) {
 	type table struct{ schema, name string }
 	on := map[table][]int{} // the nodes that have each table
 	keyed, partitioned, isTable := map[table]bool{}, map[table]bool{}, map[table]bool{}
-	ancestors := map[table][]table{} // on any node
+	ancestors := map[table]map[int][]table{} // per node
 	for i, conn := range f.coords {
 		rows, _ := conn.Query(ctx, schemaTablesSQL, schemas)
 		var tb table
@@ -341,10 +343,11 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 			keyed[tb] = keyed[tb] || hasKey
 			partitioned[tb] = partitioned[tb] || isPartitioned
 			isTable[tb] = isTable[tb] || aTable
+			if ancestors[tb] == nil {
+				ancestors[tb] = map[int][]table{}
+			}
 			for j := range ancSchemas {
-				if a := (table{ancSchemas[j], ancNames[j]}); !slices.Contains(ancestors[tb], a) {
-					ancestors[tb] = append(ancestors[tb], a)
-				}
+				ancestors[tb][i] = append(ancestors[tb][i], table{ancSchemas[j], ancNames[j]})
 			}
 			on[tb] = append(on[tb], i)
 			return nil
@@ -364,12 +367,30 @@ func (f *fleet) schemaTables(ctx context.Context, schemas []string) (found, skip
 	}
 	// covering: schemas holding tables that their ancestors' diffs compare. A schema of such partitions
 	// alone has tables, which it was said not to have.
+	// Decided on the tables as listed, before any is left out: an ancestor left out itself is covered by one
+	// of its own, which is the table's too. Leaving tables out as they were decided made the outcome
+	// depend on map order (found by an exploratory helper).
 	covering := map[string]bool{}
-	for tb, as := range ancestors {
-		if slices.ContainsFunc(as, func(a table) bool { return len(on[a]) == len(f.coords) && keyed[a] && partitioned[a] }) {
-			delete(on, tb)
-			covering[tb.schema] = true
+	var covered []table
+	for tb, byNode := range ancestors {
+		reads := func(a table) bool {
+			if len(on[a]) != len(f.coords) || !keyed[a] || !partitioned[a] {
+				return false
+			}
+			for _, i := range on[tb] {
+				if !slices.Contains(byNode[i], a) {
+					return false
+				}
+			}
+			return true
 		}
+		if len(on[tb]) > 0 && slices.ContainsFunc(byNode[on[tb][0]], reads) { // none: not a table (see above)
+			covered = append(covered, tb)
+		}
+	}
+	for _, tb := range covered {
+		delete(on, tb)
+		covering[tb.schema] = true
 	}
 	for _, s := range schemas {
 		var names []string

@@ -515,7 +515,10 @@ CREATE TABLE s3.leaf1 PARTITION OF s3.mid FOR VALUES FROM (0) TO (500);
 CREATE TABLE s3.leaf2 PARTITION OF s3.mid FOR VALUES FROM (500) TO (1000);
 CREATE TABLE s3r.other PARTITION OF s3r.r DEFAULT;
 INSERT INTO s3r.r SELECT k, g, 'v' FROM generate_series(1, 999) g, unnest(ARRAY['a', 'b']) k;
-CREATE SCHEMA s1; CREATE SCHEMA s2;`
+CREATE SCHEMA s1; CREATE SCHEMA s2;
+CREATE SCHEMA s4; CREATE TABLE s4.r (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE s4.p1 PARTITION OF s4.r FOR VALUES FROM (1) TO (100); CREATE TABLE s4.p2 PARTITION OF s4.r FOR VALUES FROM (100) TO (200);
+INSERT INTO s4.r VALUES (1, 'a'), (2, 'b');`
 	const fill = `INSERT INTO s1.m SELECT g, date '2023-01-01' + g, 'v' FROM generate_series(1, 600) g;
 INSERT INTO s2.np SELECT g, 'v' FROM generate_series(1, 20) g;`
 	a, b := pair(t, s3, `CREATE TABLE s1.m (id int PRIMARY KEY, ts date NOT NULL, v text);
@@ -533,14 +536,17 @@ CREATE TABLE s1.m_2023 PARTITION OF s1.m FOR VALUES FROM (MINVALUE) TO ('2024-01
 CREATE TABLE s1.m_2024 PARTITION OF s1.m FOR VALUES FROM ('2024-01-01') TO (MAXVALUE);
 CREATE TABLE s2.np (id int PRIMARY KEY, v text);`+fill+`
 UPDATE s1.m SET v = 'x' WHERE id IN (5, 320, 500); UPDATE s2.np SET v = 'x' WHERE id = 4;
-UPDATE s3r.r SET v = 'x' WHERE k = 'a' AND id IN (7, 700);`)
-	r := diff(t, []Node{a, b}, "--schema", "s1", "--schema", "s2", "--schema", "s3", "--key", "id")
+UPDATE s3r.r SET v = 'x' WHERE k = 'a' AND id IN (7, 700);
+INSERT INTO s4.r VALUES (150, 'x'), (151, 'y'); ALTER TABLE s4.r DETACH PARTITION s4.p2;`)
+	// s4.p2 is a partition of s4.r on a, detached on b: left out, its rows on b were compared nowhere, and
+	// the run exited 0 (found by an exploratory helper). It is compared on its own.
+	r := diff(t, []Node{a, b}, "--schema", "s1", "--schema", "s2", "--schema", "s3", "--schema", "s4", "--key", "id")
 	wantCode(t, r.Proc, 1)
 	if len(r.Summary.MissingTables) > 0 {
 		t.Errorf("%s: missing tables %q, want none", r, r.Summary.MissingTables)
 	}
 	checkTables(t, r, a, b, []Spec{{Schema: "s1", Table: "m", Key: []string{"id"}}, {Schema: "s2", Table: "np", Key: []string{"id"}},
-		{Schema: "s3", Table: "mid", Key: []string{"id"}}}, false)
+		{Schema: "s3", Table: "mid", Key: []string{"id"}}, {Schema: "s4", Table: "p2", Key: []string{"id"}}, {Schema: "s4", Table: "r", Key: []string{"id"}}}, false)
 }
 
 // TestSchemaViewsBesideTables: a node's copy of a table may be a view or a materialized view (of a table

@@ -406,20 +406,23 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	fmt.Fprintf(h, "-- generated: %s\n", started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(h, "-- keys: %d (%d upserted from the source's current rows, %d deleted because the source lacks them)\n", s.upserts+s.deletes, s.upserts, s.deletes)
 	fmt.Fprintf(h, "-- Review it, then run it on the target: psql -v ON_ERROR_STOP=1 -f <this file> <target>\n")
-	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings,
-	// and in UTF-8, which psql would otherwise take for the target database's encoding (LATIN1 made é two
-	// characters, without an error).
-	fmt.Fprintf(h, "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n")
-	// A role under row-level security would skip the rows its policies hide and commit without an error
-	// (deletes of rows it could not see left them in place, in an exploratory helper's run): with
-	// row_security off, PostgreSQL refuses such a role's statements instead, as for pg_dump's.
-	fmt.Fprintf(h, "SET row_security = off;\n%s;\n", schema.CatalogFirst(false))
-	for _, kv := range schema.TextSettings {
-		fmt.Fprintf(h, "SET %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
-	}
+	// Every setting is the transaction's own (SET LOCAL): set for the session, they stayed on a pooler's
+	// server connection for its next client, which then ran with row_security off and pg_catalog first
+	// (found by an exploratory helper, through PgBouncer in transaction mode).
 	// Deferrable constraints, a foreign key of a table to itself among them, are checked at COMMIT,
 	// when every row is in place.
 	fmt.Fprintf(h, "BEGIN;\nSET CONSTRAINTS ALL DEFERRED;\n")
+	// The literals are in the text forms rowdiff read them in: the target parses them under the same settings,
+	// and in UTF-8, which psql would otherwise take for the target database's encoding (LATIN1 made é two
+	// characters, without an error).
+	fmt.Fprintf(h, "SET LOCAL client_encoding = 'UTF8';\nSET LOCAL standard_conforming_strings = on;\n")
+	// A role under row-level security would skip the rows its policies hide and commit without an error
+	// (deletes of rows it could not see left them in place, in an exploratory helper's run): with
+	// row_security off, PostgreSQL refuses such a role's statements instead, as for pg_dump's.
+	fmt.Fprintf(h, "SET LOCAL row_security = off;\n%s;\n", schema.CatalogFirst(true))
+	for _, kv := range schema.TextSettings {
+		fmt.Fprintf(h, "SET LOCAL %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
+	}
 	reversed := slices.Clone(tables)
 	slices.Reverse(reversed)
 	for kind, order := range [][]string{tables, reversed} {

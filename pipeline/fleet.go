@@ -28,6 +28,8 @@ type fleet struct {
 	starved string
 	// zoneChecked is the --timestamp-zone every node has accepted, at the first table.
 	zoneChecked string
+	// relkinds are each looked-up table's relkind on every node, for the workers' locks (lockBeside).
+	relkinds map[*schema.Table][]string
 }
 
 // closeCtx bounds closing connections even when the run's context is already cancelled. A responsive
@@ -150,6 +152,27 @@ func (f *fleet) keepStarted(errs [][]error) error {
 	return nil
 }
 
+// lockFirstRead takes on session s, before its first read of t, the locks it needs (lockBeside), where
+// the run did not take them for every session as it started (runs of more than workerLockTables tables).
+// A worker that queued behind DDL waiting for the run's own lock on t waited for it in turn: the run
+// failed at --lock-timeout, or with --lock-timeout 0 hung (found by an exploratory helper, stopped at
+// 73 s). Without waiting, it fails at once, saying why.
+func (f *fleet) lockFirstRead(ctx context.Context, s *session, t *schema.Table) error {
+	if s.locked[t] {
+		return nil
+	}
+	for i, conn := range s.conns {
+		if err := lockBeside(ctx, conn, f.names[i], t, f.relkinds[t][i], f.timeouts.Lock); err != nil {
+			return err
+		}
+	}
+	if s.locked == nil {
+		s.locked = map[*schema.Table]bool{}
+	}
+	s.locked[t] = true
+	return nil
+}
+
 // close closes every connection and records the bytes each node sent.
 func (f *fleet) close(sum *Summary) {
 	ctx, cancel := closeCtx()
@@ -201,6 +224,12 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	t, err := buildTable(f.names, remotes, sel)
 	if err != nil {
 		return nil, 0, err
+	}
+	if f.relkinds == nil {
+		f.relkinds = map[*schema.Table][]string{}
+	}
+	for _, r := range remotes {
+		f.relkinds[t] = append(f.relkinds[t], r.relkind)
 	}
 	// Where no index serves the key the check scans the relation: every node at once, as the inspection above.
 	p = pool.New().WithContext(ctx).WithFirstError()

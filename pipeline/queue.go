@@ -31,6 +31,8 @@ type runner struct {
 	estRows  float64
 	// tableIndex of tables is the table being diffed, for progress.
 	tableIndex, tables int
+	// lockFirst, when set, takes a session's locks on the table before its first task there.
+	lockFirst func(ctx context.Context, s *session) error
 }
 
 // diffCount counts the differences written over all tables of a run; sink writers add, progress reads.
@@ -226,6 +228,11 @@ const pingTimeout = 10 * time.Second
 
 // do runs one task with one connection per node.
 func (r *runner) do(ctx context.Context, s *session, t stages.Task, emit func(schema.Diff) error) ([]stages.Task, error) {
+	if r.lockFirst != nil {
+		if err := r.lockFirst(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	if t.Compare != nil {
 		return nil, stages.Compare(ctx, s.conns, r.env, *t.Compare, emit)
 	}

@@ -180,6 +180,9 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
 		}
 		r := &runner{cfg: cfg, env: env, coords: stages.NewCoordinators(f.coords), sessions: f.sessions, sink: sink,
 			counts: &diffs, table: &ts, estRows: estimates[i], tableIndex: i, tables: len(tables)}
+		if !sel.lockWorkers {
+			r.lockFirst = func(ctx context.Context, s *session) error { return f.lockFirstRead(ctx, s, t) }
+		}
 		err = r.run(ctx)
 		if err == nil && t.Partitioned {
 			err = checkPartitions(ctx, f.coords, f.names, t)

@@ -287,6 +287,8 @@ func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
 // session is one connection per node, all in their node's snapshot: what a worker needs for one task.
 type session struct {
 	conns []*pgx.Conn
+	// locked are the tables whose locks this session took at its first read of them (fleet.lockFirstRead).
+	locked map[*schema.Table]bool
 }
 
 func (s *session) close(ctx context.Context) {

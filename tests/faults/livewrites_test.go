@@ -529,6 +529,39 @@ func TestDDLQueuedDuringRun(t *testing.T) {
 	}
 }
 
+// TestDDLQueuedDuringLongRun: in a run of more than 64 tables, workers lock a table at their first read
+// of it (see TestDDLQueuedDuringRun for runs of fewer). There a worker queued behind DDL that waited for
+// the run's own lock, which waited for the worker in turn: with --lock-timeout 0 the run hung (an
+// exploratory helper stopped it at 73 s). It now fails at once, saying why.
+func TestDDLQueuedDuringLongRun(t *testing.T) {
+	var setup strings.Builder
+	extra := []string{"--lock-timeout", "0"}
+	for i := range 62 {
+		fmt.Fprintf(&setup, "CREATE TABLE d_%d (id int PRIMARY KEY); ", i)
+		extra = append(extra, "--table", fmt.Sprintf("d_%d", i))
+	}
+	db, ch := startSlowFirstTable(t, "ddll", setup.String(), extra...)
+	conn := connect(t, clB, db)
+	defer conn.Close(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(context.Background(), "ALTER TABLE c_t ADD COLUMN z int")
+		done <- err
+	}()
+	ch.wait(t, time.Minute)
+	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "began waiting for this run's lock") {
+		t.Errorf("exit %d, want 2 saying DDL waits for the run's lock\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ALTER TABLE, queued during the run: %v, want it done once the run ended", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("ALTER TABLE, queued during the run, still waits 30 s after the run ended")
+	}
+}
+
 // startSlowFirstTable starts a diff of two equal tables, a_slow and c_t, and c_t's materialized view
 // c_mv, and what setup makes and extra names, in a new database on both nodes, and returns once it reads a_slow: its rows take 10 ms each to read, so c_t is read a few
 // seconds into the run.

@@ -25,8 +25,8 @@ type remoteTable struct {
 	reltuples    float64
 	columns      []schema.Column
 	// qualified are the columns again, every type outside pg_catalog named with its schema (columns' are
-	// named as the node's search_path finds them), in the same order: both are read in one transaction by
-	// the same query, and qualifyTypes pairs them by index.
+	// named as the node's search_path finds them), in the same order: readColumns reads both from one
+	// query, and qualifyTypes pairs them by index.
 	qualified []schema.Column
 	// primaryKey is the primary key's key columns (not its INCLUDE columns).
 	primaryKey []string
@@ -76,8 +76,10 @@ LIMIT 1`
 // walking typbasetype down to a type that is not a domain, and numeric's typmod is the innermost domain's
 // (a domain has no typmod of its own, the column's is -1); a single step left a domain over a domain over
 // numeric comparing by text (1.5 against 1.50 differed) and its Parquet column a string.
-const columnsSQL = `
+var columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
+       ` + qualifiedSQL("pg_catalog.format_type(a.atttypid, a.atttypmod)", "t") + `,
+       ` + qualifiedSQL("pg_catalog.format_type(bt.oid, -1)", "bt") + `,
        bt.typname, bt.typcategory, coalesce(ebt.typname, ''), coalesce(ebt.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.typname = 'numeric' AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
@@ -101,6 +103,8 @@ CROSS JOIN LATERAL (
         FROM chain JOIN pg_catalog.pg_type d ON d.oid = chain.oid AND d.typtype = 'd')
     SELECT oid, typmod FROM chain ORDER BY depth DESC LIMIT 1) base
 JOIN pg_catalog.pg_type bt ON bt.oid = base.oid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+JOIN pg_catalog.pg_namespace btn ON btn.oid = bt.typnamespace
 LEFT JOIN LATERAL (
     WITH RECURSIVE chain(oid, depth) AS (
         SELECT bt.typelem, 0 WHERE bt.typcategory = 'A'
@@ -110,6 +114,15 @@ LEFT JOIN LATERAL (
 LEFT JOIN pg_catalog.pg_type ebt ON ebt.oid = elem.oid
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
+
+// qualifiedSQL is the SQL of a type's name (format, format_type's name of type alias typ, a pg_type) with
+// its schema, outside pg_catalog: format_type leaves out the schema of a type the search_path finds, and
+// each node has its own path (see qualifyTypes). An array type is in its element's schema.
+func qualifiedSQL(format, typ string) string {
+	prefix := "pg_catalog.quote_ident(" + typ + "n.nspname::text) || '.'"
+	return fmt.Sprintf(`CASE WHEN %[1]sn.nspname = 'pg_catalog' OR pg_catalog.left(%[2]s, pg_catalog.length(%[3]s)) = %[3]s THEN %[2]s
+            ELSE %[3]s || %[2]s END`, typ, format, prefix)
+}
 
 // keyIndexCond holds for an index (i, of pg_index) that can stand for a primary key: unique, valid,
 // not partial, not deferred (an upsert's ON CONFLICT needs that), on columns alone, every one NOT NULL.
@@ -144,38 +157,48 @@ ORDER BY ic.relname`
 const maxFieldDepth = 4
 
 // readColumns reads the columns of relation relid (a table, or a composite type's), and the fields of
-// every composite one, depth levels down so far. fields holds the composite types already read, at their
-// depth, so that ten columns of one type cost one query; the columns share their Fields, which nothing
-// writes.
-func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[typeAt][]schema.Column) ([]schema.Column, error) {
+// every composite one, depth levels down so far, twice over: cols name types as the session's search_path
+// finds them, and quals, in the same order, with their schema outside pg_catalog (see qualifyTypes).
+// fields holds the composite types already read, at their depth, so that ten columns of one type cost one
+// query; the columns share their Fields, which nothing writes.
+func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[typeAt][2][]schema.Column) (cols, quals []schema.Column, err error) {
 	rows, _ := conn.Query(ctx, columnsSQL, relid)
+	defer rows.Close()
 	var fieldsOf []uint32
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Column, error) {
+	for rows.Next() {
 		var c schema.Column
+		var qualType, qualCast string
 		var typrelid uint32
-		err := r.Scan(&c.Name, &c.Type, &c.CastType, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
+		if err := rows.Scan(&c.Name, &c.Type, &c.CastType, &qualType, &qualCast, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
 			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Collation,
-			&typrelid)
+			&typrelid); err != nil {
+			return nil, nil, err
+		}
 		c.Nondeterministic = c.Collation != ""
+		q := c
+		q.Type, q.CastType = qualType, qualCast
+		cols, quals = append(cols, c), append(quals, q)
 		fieldsOf = append(fieldsOf, typrelid)
-		return c, err
-	})
-	if err != nil {
-		return nil, err
 	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows.Close() // the fields' queries need the connection
 	for i, relid := range fieldsOf {
 		if relid == 0 || depth >= maxFieldDepth {
 			continue
 		}
 		at := typeAt{relid, depth + 1}
 		if _, ok := fields[at]; !ok {
-			if fields[at], err = readColumns(ctx, conn, relid, depth+1, fields); err != nil {
-				return nil, err
+			f, q, err := readColumns(ctx, conn, relid, depth+1, fields)
+			if err != nil {
+				return nil, nil, err
 			}
+			fields[at] = [2][]schema.Column{f, q}
 		}
-		cols[i].Fields = fields[at]
+		cols[i].Fields, quals[i].Fields = fields[at][0], fields[at][1]
 	}
-	return cols, nil
+	return cols, quals, nil
 }
 
 // typeAt is a composite type read at a nesting depth: its fields' own fields go maxFieldDepth-depth levels
@@ -207,23 +230,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
 	}
-	if t.columns, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
-	}
-	// format_type leaves out the schema of a type the search_path finds. With pg_catalog alone on the path
-	// (for this transaction, which every inspection runs in), every other type is qualified (see
-	// qualifyTypes).
-	var path string
-	if err := conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&path); err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)"); err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
-	}
-	if t.qualified, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][]schema.Column{}); err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, true)", path); err != nil {
+	if t.columns, t.qualified, err = readColumns(ctx, conn, t.oid, 0, map[typeAt][2][]schema.Column{}); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	rows, _ := conn.Query(ctx, indexesSQL, t.oid)

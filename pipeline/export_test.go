@@ -11,13 +11,23 @@ import (
 
 // LockTable runs lockTable on conn for the plain table public.name, as a run's first look at it does.
 func LockTable(ctx context.Context, conn *pgx.Conn, name string) error {
-	return lockTable(ctx, conn, "n0", &schema.Table{Schema: "public", Name: name}, "")
+	relkind, err := relkindOf(ctx, conn, name)
+	if err != nil {
+		return err
+	}
+	return lockTable(ctx, conn, "n0", &schema.Table{Schema: "public", Name: name}, relkind)
+}
+
+func relkindOf(ctx context.Context, conn *pgx.Conn, name string) (string, error) {
+	var relkind string
+	err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_class WHERE oid = $1::regclass", name).Scan(&relkind)
+	return relkind, err
 }
 
 // LockBeside runs lockBeside on conn for the relation public.name, as a worker does at a run's start.
 func LockBeside(ctx context.Context, conn *pgx.Conn, name string) error {
-	var relkind string
-	if err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_class WHERE oid = $1::regclass", name).Scan(&relkind); err != nil {
+	relkind, err := relkindOf(ctx, conn, name)
+	if err != nil {
 		return err
 	}
 	return lockBeside(ctx, conn, "n0", &schema.Table{Schema: "public", Name: name}, relkind, 5*time.Second)

@@ -641,13 +641,8 @@ LIMIT 1`
 // up to its lock_timeout. recheck and repair lock each table before they read its first keys, on their
 // worker session, whose waits their idle coordinators need not outlive (firstRead). A materialized view
 // is checked too: REFRESH without CONCURRENTLY gives it a new file, as TRUNCATE does. relkind is t's on
-// the node, as the lookup read it; "" asks the node.
+// the node, as the lookup read it (fleet.relkinds).
 func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table, relkind string) error {
-	if relkind == "" {
-		if err := conn.QueryRow(ctx, "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.regclass", t.Ident()).Scan(&relkind); err != nil {
-			return fmt.Errorf("node %s: look up %s: %w", node, t, err)
-		}
-	}
 	if !strings.ContainsAny(relkind, "rpvmf") {
 		return nil
 	}
@@ -738,13 +733,13 @@ func lockBeside(ctx context.Context, conn *pgx.Conn, node string, t *schema.Tabl
 // are read (see lockTable).
 type firstRead map[tableKey]bool
 
-func (seen firstRead) lock(ctx context.Context, tk tableKey, conns []*pgx.Conn, nodes []string, t *schema.Table) error {
+func (seen firstRead) lock(ctx context.Context, tk tableKey, conns []*pgx.Conn, nodes, relkinds []string, t *schema.Table) error {
 	if seen[tk] {
 		return nil
 	}
 	seen[tk] = true
 	for i, conn := range conns {
-		if err := lockTable(ctx, conn, nodes[i], t, ""); err != nil {
+		if err := lockTable(ctx, conn, nodes[i], t, relkinds[i]); err != nil {
 			return err
 		}
 	}

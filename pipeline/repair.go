@@ -120,7 +120,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 			return nil
 		}
 		// The target is not read: only the source's rows are.
-		if err := locked.lock(ctx, first.tableKey(), f.sessions[0].conns[:1], []string{src.Name}, t); err != nil {
+		if err := locked.lock(ctx, first.tableKey(), f.sessions[0].conns[:1], []string{src.Name}, f.relkinds[t][:1], t); err != nil {
 			return err
 		}
 		err := stages.FetchRows(ctx, f.sessions[0].conns[0], env, src.Name, batch, func(k schema.Key, row schema.Row) error {

@@ -585,13 +585,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })
 	// Without a reason, every node's text key columns order by bytes (keyScanReason checks).
 	t.KeyBytes = t.KeyScan == ""
-	keyNames := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keyNames[i] = t.Columns[k].Name
-	}
 	// A node whose table is read with its inheritance children (Mixed) has no index over all of them.
 	t.KeyUnchecked = t.Mixed || slices.ContainsFunc(remotes, func(r *remoteTable) bool {
-		return !slices.ContainsFunc(r.keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, keyNames) })
+		return !slices.ContainsFunc(r.keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) })
 	})
 	corr, ok := first.correlation[t.Columns[t.Key[0]].Name]
 	t.RandomKey = ok && math.Abs(corr) < randomKeyCorrelation

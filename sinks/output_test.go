@@ -13,6 +13,23 @@ import (
 	"github.com/rowdiff/rowdiff/sinks"
 )
 
+// writeJSONLines writes diffs of nodes a and b to path as a JSON Lines output, and puts it in place.
+func writeJSONLines(t *testing.T, path string, diffs ...schema.Diff) {
+	t.Helper()
+	s, err := sinks.NewJSONLines(path, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		if err := s.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(sinks.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOutputThroughLinksAndPipes: an output path that is a symbolic link keeps the link and replaces the
 // file it leads to; one that is a named pipe is written into, as a shell's > does. Both used to be
 // replaced by a regular file renamed onto them: the link was gone, and the pipe's reader got nothing
@@ -21,19 +38,7 @@ func TestOutputThroughLinksAndPipes(t *testing.T) {
 	dir := t.TempDir()
 	tbl := &schema.Table{Schema: "public", Name: "t", Columns: []schema.Column{{Name: "id", Type: "integer", Base: "int4"}}, Key: []int{0}}
 	d := schema.Diff{Table: tbl, Key: schema.Key{"7"}, Kind: schema.Missing, Rows: []schema.Row{{{S: "7"}}, nil}}
-	write := func(path string) {
-		t.Helper()
-		s, err := sinks.NewJSONLines(path, []string{"a", "b"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Write(d); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Commit(sinks.Meta{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path string) { writeJSONLines(t, path, d) }
 
 	real := filepath.Join(dir, "real.jsonl")
 	if err := os.WriteFile(real, []byte("old\n"), 0o644); err != nil {
@@ -103,13 +108,7 @@ func TestOutputMode(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s, err := sinks.NewJSONLines(path, []string{"a", "b"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Commit(sinks.Meta{}); err != nil {
-			t.Fatal(err)
-		}
+		writeJSONLines(t, path)
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != c.want {
 			t.Errorf("%s: mode %v (%v), want %v", c.name, fi.Mode().Perm(), err, c.want)
 		}
@@ -146,13 +145,7 @@ func TestOutputThroughDanglingLink(t *testing.T) {
 	if err := os.Symlink("new.jsonl", link); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sinks.NewJSONLines(link, []string{"a", "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(sinks.Meta{}); err != nil {
-		t.Fatal(err)
-	}
+	writeJSONLines(t, link)
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("%s after the run: %v (%v), want the link kept", link, fi.Mode(), err)
 	}

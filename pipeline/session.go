@@ -139,7 +139,7 @@ func pinned(t Timeouts) string {
 	// pg_catalog in the session's search_path (a role's setting, PGOPTIONS) could put its own
 	// hashtextextended in their place, and changed rows hashed alike. pg_catalog goes first; the rest of the
 	// path stays, for --table without a schema and for --where.
-	b.WriteString("; " + schema.CatalogFirst(true))
+	b.WriteString("; " + schema.CatalogFirst)
 	return b.String()
 }
 

@@ -94,15 +94,13 @@ var TextSettings = [][2]string{
 	{"quote_all_identifiers", "off"},
 }
 
-// CatalogFirst is the query that puts pg_catalog first on the session's search_path, the rest of the path
-// kept (for --table without a schema, --where, and a target's triggers), for the transaction (local) or
-// the session. rowdiff's SQL and repair scripts name built-in types, functions and operators unqualified:
-// a schema before pg_catalog could put its own in their place (a domain public.text over varchar(3) cut
-// every text value a repair script wrote to three characters, with exit 0, in a helper's run).
-func CatalogFirst(local bool) string {
-	return fmt.Sprintf(`SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' `+
-		`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, %t)`, local)
-}
+// CatalogFirst is the query that puts pg_catalog first on the search_path for the transaction, the rest
+// of the path kept (for --table without a schema, --where, and a target's triggers). rowdiff's SQL and
+// repair scripts name built-in types, functions and operators unqualified: a schema before pg_catalog
+// could put its own in their place (a domain public.text over varchar(3) cut every text value a repair
+// script wrote to three characters, with exit 0, in a helper's run).
+const CatalogFirst = `SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' ` +
+	`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, true)`
 
 // TextSetting is the value TextSettings gives the named setting.
 func TextSetting(name string) string {
@@ -170,11 +168,10 @@ type Table struct {
 	KeyBytes bool
 	// KeyUnchecked says some node has no unique index on the key columns (a --key of other columns, a
 	// migration target without its primary key yet, a table read with its inheritance children), so two
-	// of its rows may share a key. Two such rows
-	// alike in every compared column hash to nothing together under XOR: node a's (1, 'x') twice against
-	// node b's (1, 'y') twice compared equal, with exit 0 (found by an exploratory helper). The bucket
-	// hash then adds a sum to the XOR (SQL.BucketHash), which such a pair does not cancel, so the bucket
-	// is compared row by row, where a key met twice fails the run.
+	// of its rows may share a key. Two such rows alike in every compared column hash to nothing together
+	// under XOR: node a's (1, 'x') twice against node b's (1, 'y') twice compared equal, with exit 0
+	// (found by an exploratory helper). The bucket hash then adds a sum to the XOR (SQL.BucketHash), which
+	// such a pair does not cancel, so the bucket is compared row by row, where a key met twice fails the run.
 	KeyUnchecked bool
 	// KeyUTF8 says some node's server encoding orders text otherwise than UTF-8 (WIN1252 puts € at 0x80,
 	// before é): text key columns are then ordered by their UTF-8 bytes, as rowdiff's merge orders them,

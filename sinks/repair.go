@@ -361,9 +361,9 @@ func unlike(cols, vals []string) string {
 // comment is s made fit for the rest of a -- comment line: a table or column name may hold a line
 // break, after which its text ran as SQL, before the script's BEGIN (a table named
 // "t<newline>DROP TABLE public.victim; --" dropped the victim, in an exploratory helper's run).
-func comment(s string) string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
-}
+func comment(s string) string { return lineBreaks.Replace(s) }
+
+var lineBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // literal is v as a quoted SQL literal with an explicit cast. Standard-conforming strings are set by the
 // script header, so only single quotes need doubling (backslashes, as in bytea's \x, stay literal).
@@ -419,7 +419,7 @@ func (s *RepairScript) commit(tables []string, started time.Time) error {
 	// A role under row-level security would skip the rows its policies hide and commit without an error
 	// (deletes of rows it could not see left them in place, in an exploratory helper's run): with
 	// row_security off, PostgreSQL refuses such a role's statements instead, as for pg_dump's.
-	fmt.Fprintf(h, "SET LOCAL row_security = off;\n%s;\n", schema.CatalogFirst(true))
+	fmt.Fprintf(h, "SET LOCAL row_security = off;\n%s;\n", schema.CatalogFirst)
 	for _, kv := range schema.TextSettings {
 		fmt.Fprintf(h, "SET LOCAL %s = %s;\n", kv[0], schema.QuoteLiteral(kv[1]))
 	}

@@ -80,10 +80,10 @@ var columnsSQL = `
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(bt.oid, -1),
        ` + qualifiedSQL("pg_catalog.format_type(a.atttypid, a.atttypmod)", "t") + `,
        ` + qualifiedSQL("pg_catalog.format_type(bt.oid, -1)", "bt") + `,
-       bt.typname, bt.typcategory, coalesce(ebt.typname, ''), coalesce(ebt.typcategory, ''),
+       ` + baseNameSQL("bt") + `, bt.typcategory, coalesce(` + baseNameSQL("ebt") + `, ''), coalesce(ebt.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
-       CASE WHEN bt.typname = 'numeric' AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
-       CASE WHEN bt.typname = 'numeric' AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
+       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
+       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
        a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
@@ -114,6 +114,19 @@ LEFT JOIN LATERAL (
 LEFT JOIN pg_catalog.pg_type ebt ON ebt.oid = elem.oid
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
+
+// baseNameSQL is the SQL of the name schema.Column.Base (or ElemBase) holds for a pg_type (alias typ):
+// its typname where rowdiff's rules for that name are meant, a built-in type's or the citext extension's
+// (in whatever schema), and otherwise the typname in double quotes, which no rule matches. A composite
+// named citext or an enum named int4 in a user's schema took the rules of the type it is named after: the
+// enum was ordered as integers, and a range named numrange over float8 failed every hash query.
+func baseNameSQL(typ string) string {
+	return fmt.Sprintf(`CASE WHEN %[1]s.typnamespace = 'pg_catalog'::pg_catalog.regnamespace OR (%[1]s.typname = 'citext' AND EXISTS (
+               SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+               WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = %[1]s.oid
+                 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e' AND x.extname = 'citext'))
+           THEN %[1]s.typname::text ELSE '"' || pg_catalog.replace(%[1]s.typname, '"', '""') || '"' END`, typ)
+}
 
 // qualifiedSQL is the SQL of a type's name (format, format_type's name of type alias typ, a pg_type) with
 // its schema, outside pg_catalog: format_type leaves out the schema of a type the search_path finds, and

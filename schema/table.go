@@ -28,7 +28,8 @@ type Column struct {
 	// CastType is the type to cast a text parameter to (the base type without typmod), e.g. "numeric";
 	// never one that would cut a value short ("bpchar", not "character", which means char(1)).
 	CastType string
-	// Base is the pg_type.typname of the base type after domains are resolved, e.g. "int8", "_text".
+	// Base is the pg_type.typname of the base type after domains are resolved, e.g. "int8", "_text"; a user
+	// type's is quoted ("\"numrange\""), so that only built-in types (and citext) take the rules of their names.
 	Base string
 	// Category is pg_type.typcategory of the base type ('A' arrays, 'E' enums, ...).
 	Category string

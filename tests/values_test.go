@@ -1244,6 +1244,37 @@ DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public,
 	}
 }
 
+// TestUserTypesNamedLikeBuiltins: a user's type took the rules of the built-in type it is named after. A
+// range named citext over text compared lowercased, so '[A,B)' equalled '[a,b)' (exit 0); a range named
+// numrange over float8 failed every hash query; an enum key named int2 was taken for an integer and its
+// bounds failed ("operator does not exist: int2 >= bigint").
+func TestUserTypesNamedLikeBuiltins(t *testing.T) {
+	t.Parallel()
+	lib := fmt.Sprintf("lib%d", uniq())
+	ctx, cancel := setupContext()
+	defer cancel()
+	types := "CREATE SCHEMA " + lib + "; CREATE TYPE " + lib + `.citext AS RANGE (subtype = text, collation = "C");
+CREATE TYPE ` + lib + ".numrange AS RANGE (subtype = float8); CREATE TYPE " + lib + ".int2 AS ENUM ('m', 'l', 'k', 'j');"
+	if err := clA.Exec(ctx, truthDB, types); err != nil {
+		t.Fatalf("truth database: %v", err)
+	}
+	table := types + " CREATE TABLE ut (id int PRIMARY KEY, c " + lib + ".citext, r " + lib + ".numrange);" +
+		" CREATE TABLE uk (id " + lib + ".int2 PRIMARY KEY, v int); INSERT INTO uk VALUES ('m', 1), ('l', 2), ('k', 3);"
+	a := newNode(t, "a", clA, table+` INSERT INTO ut VALUES (1, '[A,B)', '[1,2)'), (2, '[a,b)', '[1,2)'), (3, NULL, '[1.5,2.5)'), (4, '[x,y]', NULL);`)
+	b := newNode(t, "b", clB, table+` INSERT INTO ut VALUES (1, '[a,b)', '[1,2)'), (2, '[a,b)', '[1,2)'), (3, NULL, '[1.5,2.75)'), (4, '[x,y]', NULL);`)
+	nodes := []Node{a, b}
+	spec := Spec{Table: "ut", Key: []string{"id"}}
+	want := truth(t, nodes, spec)
+	if len(want) != 2 {
+		t.Fatalf("test setup: the truth has %d differences, want 2 (ids 1 and 3): %v", len(want), want)
+	}
+	check(t, diff(t, "ut", nodes), want, spec.Key, "public.ut")
+	p := runRowdiff(t, append([]string{"diff", "--table", "public.uk", "--out", "-", "--quiet"}, nodeArgs(nodes)...)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `key column "id" has unsupported type `+lib+".int2") {
+		t.Errorf("diff of a table keyed by an enum named int2: exit %d, want 2 saying the key's type is unsupported; stderr:\n%s", p.Code, p.Stderr)
+	}
+}
+
 // TestNumericRangesTrimmed: numrange compared its bounds at their smallest scale, but a nummultirange,
 // an array of numrange or of nummultirange, and a composite field of one compared by their text, where
 // a bound's scale counts: '{[1.0,2)}' against the equal '{[1,2)}' was a difference.

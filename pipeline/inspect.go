@@ -335,22 +335,61 @@ const workerLockTables = 64
 // where they are alike, and one SQL text serves every node: a type of an extension installed in another
 // schema on each node (ext.citext, public.citext) qualified would resolve on one node only.
 func qualifyTypes(remotes []*remoteTable) {
-	for j, c := range remotes[0].columns {
-		pathAlike, qualAlike := true, true
-		at := make([]int, len(remotes))
-		for i, r := range remotes {
-			at[i] = slices.IndexFunc(r.columns, func(o schema.Column) bool { return o.Name == c.Name })
-			if at[i] >= 0 && i > 0 {
-				pathAlike = pathAlike && alike(c, r.columns[at[i]])
-				qualAlike = qualAlike && alike(remotes[0].qualified[j], r.qualified[at[i]])
+	cols, quals := make([][]schema.Column, len(remotes)), make([][]schema.Column, len(remotes))
+	for i, r := range remotes {
+		cols[i], quals[i] = r.columns, r.qualified
+	}
+	qualifyColumns(cols, quals)
+}
+
+// qualifyColumns does qualifyTypes' work for one list of columns (or a composite's fields) per node, cols
+// as the paths name their types and quals qualified. Where neither names a composite column's type alike
+// on every node but one of them does at its own level (s1.pair and s2.pair, both "pair" to their nodes'
+// paths), its fields are chosen among field by field: a field of type app.wrap read as "wrap" on one
+// node and "app.wrap" on another made the composite compare by text (found by an exploratory helper).
+// The field lists are copied before they change, as columns of one type share them.
+func qualifyColumns(cols, quals [][]schema.Column) {
+	for j, c := range cols[0] {
+		pathAlike, qualAlike, headPath, headQual, composite := true, true, true, true, c.Fields != nil
+		at := make([]int, len(cols))
+		for i := range cols {
+			at[i] = slices.IndexFunc(cols[i], func(o schema.Column) bool { return o.Name == c.Name })
+			if at[i] < 0 || i == 0 {
+				continue
 			}
+			o, q, oq := cols[i][at[i]], quals[0][j], quals[i][at[i]]
+			pathAlike = pathAlike && alike(c, o)
+			qualAlike = qualAlike && alike(q, oq)
+			headPath = headPath && c.Type == o.Type && over(c) == over(o)
+			headQual = headQual && q.Type == oq.Type && over(q) == over(oq)
+			composite = composite && o.Fields != nil && len(o.Fields) == len(c.Fields)
 		}
-		if pathAlike || !qualAlike {
-			continue
-		}
-		for i, r := range remotes {
-			if at[i] >= 0 {
-				r.columns[at[i]] = r.qualified[at[i]]
+		switch {
+		case pathAlike:
+		case qualAlike:
+			for i := range cols {
+				if at[i] >= 0 {
+					cols[i][at[i]] = quals[i][at[i]]
+				}
+			}
+		case composite && (headPath || headQual):
+			var fields, fieldQuals [][]schema.Column
+			for i := range cols {
+				if at[i] >= 0 {
+					fields = append(fields, slices.Clone(cols[i][at[i]].Fields))
+					fieldQuals = append(fieldQuals, quals[i][at[i]].Fields)
+				}
+			}
+			qualifyColumns(fields, fieldQuals)
+			for i, k := 0, 0; i < len(cols); i++ {
+				if at[i] < 0 {
+					continue
+				}
+				if !headPath {
+					cols[i][at[i]] = quals[i][at[i]]
+				}
+				cols[i][at[i]].Fields = fields[k]
+				k++
 			}
 		}
 	}

@@ -1210,6 +1210,46 @@ INSERT INTO app.t VALUES (1, row(row(1.50)), 1.50), (2, row(row(2)), 2), (3, row
 	}
 }
 
+// TestCompositeFieldsNamedApart: a composite type of one name to each node's search_path (s1.pair on a,
+// s2.pair on b), whose field is of a type each path names otherwise (app.wrap, "wrap" where app is on the
+// path). Neither the names the paths give nor the qualified ones agreed, so its fields were taken to differ
+// and it compared by text: (1.5,x) against (1.50,x) was a false difference (left alone in a note, then fixed).
+func TestCompositeFieldsNamedApart(t *testing.T) {
+	t.Parallel()
+	id := uniq()
+	app, s1, s2 := fmt.Sprintf("app%d", id), fmt.Sprintf("sa%d", id), fmt.Sprintf("sb%d", id)
+	typeOn := func(s string) string {
+		return fmt.Sprintf("CREATE SCHEMA %[1]s; CREATE TYPE %[1]s.pair AS (v %[2]s.wrap, t text);", s, app)
+	}
+	wrap := "CREATE SCHEMA " + app + "; CREATE DOMAIN " + app + ".wrap AS numeric; "
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := clA.Exec(ctx, truthDB, wrap+typeOn(s1)+typeOn(s2)); err != nil {
+		t.Fatalf("create the types in the truth database: %v", err)
+	}
+	path := func(p string) string {
+		return "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = " + p + "', current_database()); END $$;"
+	}
+	rows := " INSERT INTO cp VALUES (1, ROW(%s, 'x')), (2, ROW(2, 'y')), (3, ROW(3, 'z')), (4, NULL);"
+	a := newNode(t, "a", clA, wrap+typeOn(s1)+path("public, "+s1+", "+app)+
+		" CREATE TABLE cp (id int PRIMARY KEY, p "+s1+".pair);"+fmt.Sprintf(rows, "1.5"))
+	b := newNode(t, "b", clB, wrap+typeOn(s2)+path("public, "+s2)+
+		" CREATE TABLE cp (id int PRIMARY KEY, p "+s2+".pair);"+fmt.Sprintf(rows, "1.50")+" UPDATE cp SET p = ROW(3.5, 'z') WHERE id = 3;")
+	nodes := []Node{a, b}
+	spec := Spec{Table: "cp", Key: []string{"id"}}
+	want := truth(t, nodes, spec)
+	if len(want) != 1 {
+		t.Fatalf("test setup: the truth has %d differences, want 1 (id 3): %v", len(want), want)
+	}
+	for _, nodes := range [][]Node{{a, b}, {b, a}} {
+		r := diff(t, "cp", nodes)
+		check(t, r, want, spec.Key, "public.cp")
+		if strings.Contains(r.Stderr, "compared by its text") {
+			t.Errorf("the composite was compared by its text:\n%s", r.Stderr)
+		}
+	}
+}
+
 // TestTypesOfExtensionsInOtherSchemas: citext installed in schema ext on node a (on its search_path) and
 // in public on node b, the common case of an extensions schema on one node only. Each node's path finds
 // it as "citext", which names it on both; qualified, as TestTypeNamesUnderSearchPath's types are, ext.citext

@@ -140,7 +140,7 @@ func (f *fleet) keepStarted(errs [][]error) error {
 			if k < n {
 				sessions[k].conns[j] = c
 			} else {
-				closeConn(ctx, c)
+				closeConn(ctx, c, false)
 			}
 		}
 	}
@@ -173,16 +173,25 @@ func (f *fleet) lockFirstRead(ctx context.Context, s *session, t *schema.Table) 
 	return nil
 }
 
-// close closes every connection and records the bytes each node sent.
-func (f *fleet) close(sum *Summary) {
+// close closes every connection and records the bytes each node sent. After a run that succeeded
+// (failed is nil), each connection ends its transaction first, all together (one after another, they
+// would add up to ten round trips to a run's end): a pooler in transaction mode closes a server connection
+// its client leaves inside a transaction, and after each run through PgBouncer the pool's next clients
+// waited for new backends (TestThroughPgBouncer). After a failure or an interrupt they are only closed: a
+// node that does not answer would hold the exit for closeCtx's bound, past the 2 s an interrupt promises.
+func (f *fleet) close(sum *Summary, failed error) {
 	ctx, cancel := closeCtx()
 	defer cancel()
+	var wg conc.WaitGroup
 	for _, s := range f.sessions {
-		s.close(ctx)
+		for _, c := range s.conns {
+			wg.Go(func() { closeConn(ctx, c, failed == nil) })
+		}
 	}
 	for _, c := range f.coords {
-		closeConn(ctx, c)
+		wg.Go(func() { closeConn(ctx, c, failed == nil) })
 	}
+	wg.Wait()
 	if sum == nil {
 		return
 	}

@@ -108,7 +108,7 @@ func roundFile(out string, n int) string {
 	return filepath.Join(dir, fmt.Sprintf(".%s.round-%d.jsonl", base, n))
 }
 
-func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) error {
+func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) (err error) {
 	if len(cfg.Nodes) < 2 {
 		return errors.New("need at least two --node NAME=DSN")
 	}
@@ -118,7 +118,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		return err
 	}
 	f, err := openFleet(ctx, cfg.Nodes, cfg.Timeouts, 1)
-	defer f.close(sum)
+	defer func() { f.close(sum, err) }()
 	if err != nil {
 		return err
 	}

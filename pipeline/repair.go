@@ -51,7 +51,7 @@ func Repair(ctx context.Context, cfg RepairConfig, script Script) (RepairSummary
 	return sum, nil
 }
 
-func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSummary, started time.Time) error {
+func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSummary, started time.Time) (err error) {
 	pick := func(name string) (Node, error) {
 		i := slices.IndexFunc(cfg.Nodes, func(n Node) bool { return n.Name == name })
 		if i < 0 {
@@ -75,7 +75,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		return err
 	}
 	f, err := openFleet(ctx, []Node{src, dst}, cfg.Timeouts, 1)
-	defer f.close(nil)
+	defer func() { f.close(nil, err) }()
 	if err != nil {
 		return err
 	}

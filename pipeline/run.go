@@ -104,13 +104,13 @@ func (cfg *Config) check() error {
 	return nil
 }
 
-func run(ctx context.Context, cfg Config, open Opener, sum *Summary) error {
+func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error) {
 	asked := cfg.Concurrency
 	if err := cfg.check(); err != nil {
 		return err
 	}
 	f, err := openFleet(ctx, cfg.Nodes, cfg.Timeouts, cfg.Concurrency)
-	defer f.close(sum)
+	defer func() { f.close(sum, err) }()
 	if err != nil {
 		return err
 	}

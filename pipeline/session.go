@@ -217,7 +217,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, withoutTLSRefusal(err))
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
-		closeConn(context.WithoutCancel(ctx), conn)
+		closeConn(context.WithoutCancel(ctx), conn, false)
 		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
 	}
 	// One round trip: the snapshot import must come first in the transaction, and the settings hold
@@ -291,17 +291,16 @@ type session struct {
 	locked map[*schema.Table]bool
 }
 
-func (s *session) close(ctx context.Context) {
-	for _, c := range s.conns {
-		closeConn(ctx, c)
-	}
-}
-
-// closeConn closes c and waits for pgx's background cleanup (a cancel request in flight, the socket),
-// so the process cannot exit before its queries are cancelled.
-func closeConn(ctx context.Context, c *pgx.Conn) {
+// closeConn closes c, ending its transaction first where end is set (see fleet.close), and waits for
+// pgx's background cleanup (a cancel request in flight, the socket), so the process cannot exit before
+// its queries are cancelled.
+func closeConn(ctx context.Context, c *pgx.Conn, end bool) {
 	if c == nil {
 		return
+	}
+	if pc := c.PgConn(); end && !pc.IsClosed() && !pc.IsBusy() && pc.TxStatus() != 'I' {
+		// Whatever it answers, the connection closes next, and nothing was written to lose.
+		_, _ = c.Exec(ctx, "ROLLBACK")
 	}
 	c.Close(ctx)
 	select {

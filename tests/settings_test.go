@@ -160,6 +160,13 @@ func TestThroughPgBouncer(t *testing.T) {
 		}
 	}
 
+	// rowdiff ends its transactions before it leaves: PgBouncer closes a server connection its client
+	// left inside a transaction, and the pool's next clients waited for new backends.
+	kept := b.QueryInt(t, "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()")
+	if kept == 0 {
+		t.Errorf("node b: PgBouncer kept no server connection after rowdiff's runs, want the pool's")
+	}
+
 	// As many clients as rowdiff held connections, each in a transaction, so they take over every
 	// server connection it used.
 	for i := range 5 {

@@ -30,12 +30,28 @@ func (n nodeFlags) parse() ([]pipeline.Node, error) {
 		name, dsn, ok := strings.Cut(s, "=")
 		// A DSN given without its NAME= would otherwise be cut at its first = and the rest taken for a
 		// name, and both named in messages and the summary: password included. The value is not shown.
-		if !ok || name == "" || strings.ContainsAny(name, ":/@?&= \t'\"") {
+		if !ok || name == "" || strings.ContainsAny(name, ":/@?&= \t'\"") || connKeywords[strings.ToLower(name)] {
 			return nil, fmt.Errorf("--node number %d: want NAME=DSN, NAME a node name such as a or primary (the value is not shown: it may hold a password)", i+1)
 		}
 		out = append(out, pipeline.Node{Name: name, DSN: dsn})
 	}
 	return out, nil
+}
+
+// connKeywords are libpq's connection keywords, which no node is named after: "password=x host=h", a DSN
+// without its NAME=, was taken for a node named password, and pgx's reason for refusing the rest quoted the
+// password (found by an exploratory helper).
+var connKeywords = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`host hostaddr port dbname user password passfile require_auth channel_binding
+		connect_timeout client_encoding options application_name fallback_application_name keepalives
+		keepalives_idle keepalives_interval keepalives_count tcp_user_timeout replication gssencmode sslmode
+		sslnegotiation requiressl sslcompression sslcert sslkey sslcertmode sslpassword sslrootcert sslcrl sslcrldir
+		sslsni requirepeer ssl_min_protocol_version ssl_max_protocol_version krbsrvname gsslib gssdelegation
+		service target_session_attrs load_balance_hosts`) {
+		connKeywords[k] = true
+	}
 }
 
 func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {

@@ -69,6 +69,9 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 	if err := p.Wait(); err != nil {
 		return f, err
 	}
+	if err := f.sameDatabase(); err != nil {
+		return f, err
+	}
 	f.sessions = make([]*session, workers)
 	errs := make([][]error, workers) // per session, per node
 	for i := range f.sessions {
@@ -83,6 +86,19 @@ func openFleet(ctx context.Context, nodes []Node, t Timeouts, workers int) (*fle
 	}
 	wg.Wait()
 	return f, f.keepStarted(errs)
+}
+
+// sameDatabase refuses two nodes that reach one database: its diff with itself finds nothing, and a
+// DSN pasted twice exited 0, "0 differences", as a replica in step would (found by an exploratory helper).
+func (f *fleet) sameDatabase() error {
+	for i, a := range f.nodes {
+		for _, b := range f.nodes[i+1:] {
+			if a.database == b.database {
+				return fmt.Errorf("nodes %s and %s are one database (%s): give each node its own", a.Name, b.Name, a.database)
+			}
+		}
+	}
+	return nil
 }
 
 // keepStarted makes sessions of the connections that started their transaction. A connection that got

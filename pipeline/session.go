@@ -71,7 +71,9 @@ type node struct {
 	snapshot string
 	encoding string
 	// server is what serverSQL said on the coordinator's session.
-	server   string
+	server string
+	// database is databaseSQL's answer there.
+	database string
 	received atomic.Int64
 }
 
@@ -87,6 +89,11 @@ const anotherServer = "every session of a node must reach the server that export
 // exited 0 (found by an exploratory helper). An address that balances over several servers does the same.
 const serverSQL = `SELECT pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::text || ', port ' ||
     pg_catalog.current_setting('port') || coalesce(', address ' || pg_catalog.host(pg_catalog.inet_server_addr()), '')`
+
+// databaseSQL tells one database from another, whichever address or socket reaches its server (see
+// sameDatabase).
+const databaseSQL = `SELECT pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::text || ', port ' ||
+    pg_catalog.current_setting('port') || ', database ' || pg_catalog.current_database()`
 
 // countingConn counts the bytes a node sends us, for the summary and the benchmark.
 type countingConn struct {
@@ -245,7 +252,8 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	if err := n.begin(ctx, conn, begin+n.settings); err != nil {
 		return fail("begin", err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding'), ("+serverSQL+")").Scan(&snapshot, &n.encoding, &n.server); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding'), ("+serverSQL+"), ("+databaseSQL+")").Scan(
+		&snapshot, &n.encoding, &n.server, &n.database); err != nil {
 		return fail("export snapshot", err)
 	}
 	return conn, snapshot, nil

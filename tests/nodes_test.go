@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,4 +132,32 @@ UPDATE ta SET w = 'x' || id; UPDATE ta SET w = 'x' WHERE id = 4; UPDATE ta SET n
 		t.Fatalf("test setup: the truth of n and w on a, b and c has %d differences, want 3 (ids 4, 5, 6)", len(want))
 	}
 	check(t, diff(t, "ta", nodes, "--columns", "n,w"), want, []string{"id"}, "public.ta")
+}
+
+// TestOneDatabaseTwice: two --node values that reach one database, one by 127.0.0.1 and one by localhost
+// (a DSN pasted twice, edited in the wrong place). Its diff with itself exited 0, "0 differences", as a
+// replica in step would. Two databases of one server are still two nodes.
+func TestOneDatabaseTwice(t *testing.T) {
+	t.Parallel()
+	const table = "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 100) i;"
+	a := newNode(t, "a", clA, table)
+	twin := a
+	twin.Name, twin.DSN = "b", strings.Replace(a.dsn(), "127.0.0.1", "localhost", 1)
+	if twin.DSN == a.dsn() {
+		t.Fatalf("test setup: node a's DSN %q names no 127.0.0.1 to replace", a.dsn())
+	}
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	p := runRowdiff(t, append(append([]string{"diff", "--table", "t", "--out", out}, nodeArgs([]Node{a, twin})...), "--quiet")...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "nodes a and b are one database") {
+		t.Errorf("a and b on one database: exit %d, want 2 saying they are one database\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s exists after the refused run (%v)", out, err)
+	}
+	b := newNode(t, "b", clA, table+" UPDATE t SET v = -v WHERE id = 7;")
+	want := truth(t, []Node{a, b}, Spec{Table: "t", Key: []string{"id"}})
+	if len(want) != 1 {
+		t.Fatalf("test setup: the truth has %d differences, want 1", len(want))
+	}
+	check(t, diff(t, "t", []Node{a, b}), want, []string{"id"}, "public.t")
 }

@@ -20,6 +20,11 @@ func hinted(err error) error {
 		return fmt.Errorf("%w (is a connection pooler out of server connections? Give its pool room for "+
 			"--max-connections per node, or lower --max-connections)", err)
 	}
+	if errors.As(err, new(startCancelled)) {
+		return fmt.Errorf("%w (cancelled as the transaction started, before rowdiff's --statement-timeout applies: a "+
+			"statement_timeout set for the role or database that is shorter than a transaction's start, or another "+
+			"session's cancel request; raise the role's, e.g. ALTER ROLE ... SET statement_timeout)", err)
+	}
 	if err == nil || !errors.As(err, &pe) {
 		return err
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -31,5 +32,21 @@ func TestServerHintKept(t *testing.T) {
 	err := hinted(&pgconn.PgError{Code: "53200", Message: "out of shared memory", Hint: "You might need to increase max_locks_per_transaction."})
 	if !strings.Contains(err.Error(), "max_locks_per_transaction") {
 		t.Errorf("%q, want PostgreSQL's hint in it", err)
+	}
+}
+
+// TestStartCancelledHint: a role's statement_timeout of 1 ms cancelled a worker's snapshot import, which
+// runs before rowdiff's own settings hold, and the hint said to raise --statement-timeout, which could not
+// help; "canceling statement due to user request", the other wording of the same cancel, had no hint.
+func TestStartCancelledHint(t *testing.T) {
+	for _, msg := range []string{"canceling statement due to statement timeout", "canceling statement due to user request"} {
+		err := hinted(fmt.Errorf("node b: import snapshot: %w", startCancelled{&pgconn.PgError{Code: "57014", Message: msg}}))
+		if got := err.Error(); !strings.Contains(got, "ALTER ROLE") || strings.Contains(got, "raise --statement-timeout") {
+			t.Errorf("%s: %q, want the role's statement_timeout named, not --statement-timeout", msg, got)
+		}
+	}
+	err := hinted(fmt.Errorf("node b: hash range: %w", &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}))
+	if got := err.Error(); !strings.Contains(got, "raise --statement-timeout") {
+		t.Errorf("a query's timeout: %q, want --statement-timeout named", got)
 	}
 }

@@ -133,6 +133,9 @@ func (c Column) WriteType() string {
 	return c.Type
 }
 
+// BuiltIn reports whether the column's base type is one of PostgreSQL's own, or citext (see Base).
+func (c Column) BuiltIn() bool { return !strings.HasPrefix(c.Base, `"`) }
+
 // Kind tells how the JSON Lines sink writes the value.
 func (c Column) Kind() Kind {
 	switch c.Base {

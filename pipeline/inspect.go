@@ -514,6 +514,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 	// others lists, per column whose type differs from the first node's, the other nodes' types.
 	others := map[string][]string{}
 	fieldsApart := map[string][]string{} // the nodes where a composite column's fields differ from the first's
+	reordered := map[string][]string{}   // the nodes where they are the first's in another order
 	for i, r := range remotes[1:] {
 		node := names[i+1]
 		cols := byName(r)
@@ -557,6 +558,8 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				// fields on every node, so it compares by its text.
 				t.Columns[j].Fields = nil
 				fieldsApart[c.Name] = append(fieldsApart[c.Name], node)
+			} else if !fieldsInOrder(t.Columns[j].Fields, rc.Fields) {
+				reordered[c.Name] = append(reordered[c.Name], node)
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 			// Equal under a collation on one node and by bytes, or under another collation, on another has
@@ -610,12 +613,27 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			t.Converted = append(t.Converted, fmt.Sprintf("column %q is a composite type whose fields on %s are not %s's "+
 				"(in names, order or types): compared by its text", c.Name, strings.Join(o, ", "), names[0]))
 		}
+		if o := reordered[c.Name]; len(o) > 0 {
+			// Its text shows each node's order: (1,2,3) on both can differ.
+			t.Converted = append(t.Converted, fmt.Sprintf("column %q is a composite type whose fields on %s are %s's in another "+
+				"order: compared field by field, by name; each node's value is written in its own order", c.Name, strings.Join(o, ", "), names[0]))
+		}
 	}
 	if w := slices.Index(names, sel.Target); w >= 0 {
 		if remotes[w].relkind == "m" {
 			// Its script could never apply ("cannot change materialized view", found by an exploratory helper).
 			return nil, fmt.Errorf("node %s: %s is a materialized view there, which no statement can write: refresh it "+
 				"(REFRESH MATERIALIZED VIEW) once its source is repaired", names[w], t)
+		}
+		for _, c := range t.Columns {
+			if slices.Contains(reordered[c.Name], names[w]) {
+				// A script writes a value as its text, which the target reads into its fields in its own
+				// order: (1,2,3) from a's (a, b, c) became b's (a, c, b) = (1,2,3), its b and c swapped, and
+				// a diff after it exited 0 (found by an exploratory helper).
+				return nil, fmt.Errorf("node %s: column %q of %s is a composite type whose fields are in another order there "+
+					"than on %s: a repair script would write its values into other fields (leave it out with --exclude-columns %s)",
+					names[w], c.Name, t, names[0], schema.QuoteIdentIfNeeded(c.Name))
+			}
 		}
 		cols := byName(remotes[w])
 		qualified := make(map[string]string, len(remotes[w].qualified))
@@ -1010,10 +1028,21 @@ type differentDefinition struct{ msg string }
 
 func (e differentDefinition) Error() string { return e.msg }
 
-// sameFields reports whether two composite types' fields are alike: names, types (and what a domain is
-// over), nondeterministic collations and their own fields.
+// sameFields reports whether two composite types' fields are alike, in whatever order: names, types (and
+// what a domain is over), nondeterministic collations and their own fields. The hash reads fields by name,
+// so their order does not matter to a diff; compared by text, (1,2,3) of (a, b, c) on one node equalled
+// (1,2,3) of (a, c, b) on another (found by an exploratory helper).
 func sameFields(a, b []schema.Column) bool {
-	return slices.EqualFunc(a, b, func(x, y schema.Column) bool { return x.Name == y.Name && alike(x, y) })
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x schema.Column) bool {
+		i := slices.IndexFunc(b, func(y schema.Column) bool { return y.Name == x.Name })
+		return i < 0 || !alike(x, b[i])
+	})
+}
+
+// fieldsInOrder reports whether two composite types' fields, alike (sameFields), are in the same order,
+// at every level.
+func fieldsInOrder(a, b []schema.Column) bool {
+	return slices.EqualFunc(a, b, func(x, y schema.Column) bool { return x.Name == y.Name && fieldsInOrder(x.Fields, y.Fields) })
 }
 
 // alike reports whether two nodes' columns (or fields) of one name have the same type, as named: what a

@@ -153,3 +153,25 @@ func TestOutputThroughDanglingLink(t *testing.T) {
 		t.Errorf("the file the link names: %v", err)
 	}
 }
+
+// TestFormatForStreams: a path that is not a regular file, or lies under /dev or /proc, takes JSON Lines
+// as "-" does. README's own examples, --out /dev/null, /dev/stdout and a shell's >(...), failed "cannot
+// tell the format" without --format (found by an exploratory helper).
+func TestFormatForStreams(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/null", "/dev/stdout", "/dev/fd/63", "/proc/self/fd/1", fifo} {
+		if f, err := sinks.FormatFor(path, ""); err != nil || f != sinks.FormatJSONLines {
+			t.Errorf("%s: %q, %v; want JSON Lines", path, f, err)
+		}
+	}
+	if f, err := sinks.FormatFor(filepath.Join(dir, "plain"), ""); err == nil {
+		t.Errorf("a regular path without an extension: %q, want an error asking for one", f)
+	}
+	if f, err := sinks.FormatFor("/dev/null", "parquet"); err != nil || f != sinks.FormatParquet {
+		t.Errorf("/dev/null with --format parquet: %q, %v; want Parquet", f, err)
+	}
+}

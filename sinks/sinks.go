@@ -218,7 +218,8 @@ const (
 )
 
 // FormatFor picks the format from --format, or else from the path's extension ("-" is JSON Lines); a
-// path that ends in / or names a directory takes Parquet files.
+// path that ends in / or names a directory takes Parquet files, and one that is not a regular file or
+// lies under /dev or /proc (a device, a pipe) JSON Lines.
 func FormatFor(path, format string) (Format, error) {
 	fi, err := os.Stat(path)
 	dir := strings.HasSuffix(path, "/") || err == nil && fi.IsDir()
@@ -245,6 +246,10 @@ func FormatFor(path, format string) (Format, error) {
 		return FormatJSONLines, nil
 	case strings.HasSuffix(lower, ".parquet"):
 		return FormatParquet, nil
+	case err == nil && !fi.Mode().IsRegular(), strings.HasPrefix(path, "/dev/"), strings.HasPrefix(path, "/proc/"):
+		// A stream, as "-" is: /dev/null, /dev/stdout, a named pipe, a shell's >(...). They failed
+		// without --format, which README's own examples did not pass (found by an exploratory helper).
+		return FormatJSONLines, nil
 	}
 	return "", fmt.Errorf("--out %s: cannot tell the format; end it in .jsonl, .parquet or / (a directory of Parquet files), or pass --format", path)
 }

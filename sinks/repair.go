@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -73,6 +74,10 @@ func NewRepairScript(path, source, target string) (*RepairScript, error) {
 		// Not stdout, as diff's --out - is: the script is put together at the end, its header first, and
 		// was written to a file named "-".
 		return nil, errors.New("repair --out -: write the script to a file, review it, then run it with psql")
+	}
+	if fi, err := os.Stat(path); strings.HasSuffix(path, "/") || err == nil && fi.IsDir() {
+		// It failed once every row was read, naming a temporary file ("rename ./.x.tmp-1: file exists").
+		return nil, fmt.Errorf("repair --out %s is a directory: give the script a file's path, such as %s", path, filepath.Join(path, "repair.sql"))
 	}
 	out, err := createAtomic(path)
 	if err != nil {

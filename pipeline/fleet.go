@@ -217,6 +217,28 @@ func (f *fleet) close(sum *Summary, failed error) {
 	}
 }
 
+// missingTable is the error of a table that some nodes lack (noTable among errs, one per node), naming
+// every such node: the first to answer was named, another from run to run, as if the others had the
+// table (found by an exploratory helper).
+func (f *fleet) missingTable(errs []error) error {
+	var on []string
+	var missing noTable
+	for i, err := range errs {
+		if errors.As(err, &missing) {
+			on = append(on, f.names[i])
+		}
+	}
+	switch {
+	case len(on) == 0:
+		return nil
+	case len(on) == len(errs):
+		return fmt.Errorf("%w on any node", missing)
+	case len(on) == 1:
+		return fmt.Errorf("node %s: %w", on[0], missing)
+	}
+	return fmt.Errorf("nodes %s: %w", strings.Join(on, ", "), missing)
+}
+
 // table inspects the named table on every node and returns the comparison target and the largest
 // planner row estimate.
 func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.Table, float64, error) {
@@ -230,18 +252,19 @@ func (f *fleet) table(ctx context.Context, name string, sel Selection) (*schema.
 // tableIn is table for a schema and table name already apart ("" schema: the search path).
 func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel Selection) (*schema.Table, float64, error) {
 	remotes := make([]*remoteTable, len(f.nodes))
-	p := pool.New().WithContext(ctx).WithFirstError()
+	errs := make([]error, len(f.nodes))
+	var wg conc.WaitGroup
 	for i, conn := range f.coords {
-		p.Go(func(ctx context.Context) error {
-			var err error
-			if remotes[i], err = inspect(ctx, conn, schemaName, tableName, i == 0); err != nil {
-				return fmt.Errorf("node %s: %w", f.names[i], err)
-			}
-			return nil
-		})
+		wg.Go(func() { remotes[i], errs[i] = inspect(ctx, conn, schemaName, tableName, i == 0) })
 	}
-	if err := p.Wait(); err != nil {
+	wg.Wait()
+	if err := f.missingTable(errs); err != nil {
 		return nil, 0, err
+	}
+	for i, err := range errs {
+		if err != nil {
+			return nil, 0, fmt.Errorf("node %s: %w", f.names[i], err)
+		}
 	}
 	for i, r := range remotes {
 		r.encoding = f.nodes[i].encoding
@@ -257,7 +280,7 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 		f.relkinds[t] = append(f.relkinds[t], r.relkind)
 	}
 	// Where no index serves the key the check scans the relation: every node at once, as the inspection above.
-	p = pool.New().WithContext(ctx).WithFirstError()
+	p := pool.New().WithContext(ctx).WithFirstError()
 	for i, conn := range f.coords {
 		p.Go(func(ctx context.Context) error {
 			if sel.lock {

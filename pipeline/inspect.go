@@ -230,6 +230,8 @@ WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS N
 
 // inspect reads the table's definition on one node, inside the node's snapshot, and with stats its
 // columns' statistics (only the first node's are used).
+//
+// A table a node lacks is a noTable error.
 func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stats bool) (*remoteTable, error) {
 	var t remoteTable
 	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples, &t.writeRules)
@@ -238,7 +240,7 @@ func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stat
 		if schemaName != "" {
 			name = (&schema.Table{Schema: schemaName, Name: table}).String()
 		}
-		return nil, fmt.Errorf("table %s does not exist", name)
+		return nil, noTable{name}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up table: %w", err)
@@ -1014,6 +1016,11 @@ func over(c schema.Column) string {
 	}
 	return c.Base
 }
+
+// noTable is the error of a table that a node lacks (see missingTable).
+type noTable struct{ name string }
+
+func (e noTable) Error() string { return fmt.Sprintf("table %s does not exist", e.name) }
 
 // unsupportedKey is the error of a table whose key has a type rowdiff cannot order and bound: --schema
 // skips such a table, where --table names it and fails.

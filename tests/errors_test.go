@@ -107,7 +107,10 @@ func TestBadInput(t *testing.T) {
 	cases := []badCase{
 		{name: "table missing on west", nodes: []Node{e, west("")}, table: "t", need: []string{"west"},
 			anyOf: []string{"does not exist", "not found", "no table", "missing"}},
-		{name: "table missing everywhere", nodes: []Node{e, w}, table: "nosuch", need: []string{"nosuch"}},
+		{name: "table missing everywhere", nodes: []Node{e, w}, table: "nosuch", need: []string{"table nosuch does not exist on any node"}},
+		// One of them was named, another from run to run, as if the other had the table.
+		{name: "table missing on two of three", nodes: []Node{e, west(""), newNode(t, "north", clA, "")}, table: "t",
+			need: []string{"nodes west, north: table t does not exist"}},
 		// Named without its quotes, the message hid that the name asked for was the quoted one.
 		{name: "quoted table missing", nodes: []Node{e, w}, table: `"NoSuch"`, need: []string{`table "NoSuch" does`}},
 		{name: "no primary key and no --key", table: "t",

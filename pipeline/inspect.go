@@ -583,6 +583,10 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			hint := ""
 			if slices.ContainsFunc(problems, func(p string) bool { return !strings.HasPrefix(p, "key column") }) {
 				hint = " (compare the common columns with --columns or --exclude-columns)"
+				if sel.manyTables {
+					// --columns applies to every table of the run, which lacks them (found by an exploratory helper).
+					hint = " (leave the columns out of the run with --exclude-columns, or diff the table alone with --table and --columns)"
+				}
 			}
 			return nil, differentDefinition{fmt.Sprintf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)}
 		}

@@ -430,8 +430,16 @@ func TestSchemaWithDifferentDefinitions(t *testing.T) {
 		!strings.Contains(r.Stderr, "not compared: ") {
 		t.Errorf("%s: summary different_definitions %q, want mix.bad's column n; stderr:\n%s", r, r.Summary.Different, r.Stderr)
 	}
+	// --columns applies to every table of a run, which lack the columns: the hint said to use it.
+	if hint := "leave the columns out of the run with --exclude-columns, or diff the table alone with --table and --columns"; len(r.Summary.Different) != 1 ||
+		!strings.Contains(r.Summary.Different[0], hint) {
+		t.Errorf("%s: summary different_definitions %q, want the hint %q", r, r.Summary.Different, hint)
+	}
 	p := rowdiff(t, append(append([]string{"diff", "--table", "mix.bad"}, nodeArgs(a, b)...), "--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
 	wantCode(t, p, 2)
+	if hint := "compare the common columns with --columns or --exclude-columns"; !strings.Contains(p.Stderr, hint) {
+		t.Errorf("diff --table mix.bad: stderr lacks the hint %q:\n%s", hint, p.Stderr)
+	}
 }
 
 // TestSchemaKeyOnOneNode: a table with a primary key on one node only (a migration's target that has it

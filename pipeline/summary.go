@@ -194,7 +194,7 @@ func (s *Summary) WriteText(w io.Writer) {
 			if t.Stopped {
 				stopped = ", stopped here at --max-diffs"
 			}
-			fmt.Fprintf(w, "  table %-30s %8d differences (%d changed, %d missing%s)\n", t.Table, t.Differences, t.Changed, t.Missing, stopped)
+			fmt.Fprintf(w, "  table %-30s %8d %s (%d changed, %d missing%s)\n", t.Table, t.Differences, plural(t.Differences, "difference"), t.Changed, t.Missing, stopped)
 		}
 		if identical > 0 {
 			fmt.Fprintf(w, "  %d other tables: no differences\n", identical)
@@ -215,7 +215,7 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  workers: %d: %s\n", s.Workers, s.FewerWorkers)
 	}
 	for _, t := range s.Skipped {
-		fmt.Fprintf(w, "  skipped %s: no primary key, nor a unique index on NOT NULL columns\n", t)
+		fmt.Fprintf(w, "  skipped table %s: no primary key, nor a unique index on NOT NULL columns\n", t)
 	}
 	for _, why := range s.UnsupportedKeys {
 		fmt.Fprintf(w, "  skipped %s\n", why)
@@ -297,4 +297,14 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e.Encode(s)
+}
+
+// Count is n and the noun, in the plural unless n is 1: "1 key", "2 keys".
+func Count(n int64, noun string) string { return fmt.Sprintf("%d %s", n, plural(n, noun)) }
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

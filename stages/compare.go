@@ -86,7 +86,7 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		return nil
 	})
 	if err == nil {
-		err = CompareKeys(ctx, conns, env, keys, emitted)
+		err = compareKeys(ctx, conns, env, keys, nil, emitted)
 	}
 	if t.CountRows {
 		for i, n := range counted {
@@ -99,20 +99,36 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 }
 
 // CompareKeys reads the full rows of keys from every node, in batches, and calls emit for each key whose
-// rows still differ. It is the second half of a leaf compare, and all of a recheck.
+// rows still differ: all of a recheck (compareKeys is the second half of a leaf compare).
+//
+// Each node's rows read count in env.Stats.Rows: a recheck's summary said 0 rows on every node, as if the
+// nodes were empty (found by an exploratory helper).
 func CompareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, emit func(schema.Diff) error) error {
-	return fetch(ctx, conns, env, keys, func(key schema.Key, rows []schema.Row, _ []int64) error {
+	counted := make([]int64, len(conns))
+	err := compareKeys(ctx, conns, env, keys, counted, emit)
+	for i, n := range counted {
+		env.Stats.Rows[i].Add(n)
+	}
+	return err
+}
+
+// compareKeys is CompareKeys, adding each node's rows to counted unless nil: a compare's rows were
+// counted as its range was hashed.
+func compareKeys(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, counted []int64, emit func(schema.Diff) error) error {
+	return fetch(ctx, conns, env, keys, counted, func(key schema.Key, rows []schema.Row, _ []int64) error {
 		return emit(newDiff(env, key, rows))
 	})
 }
 
 // fetch reads the row hash and full row of keys (in key order) from every node, keysPerFetch keys a query,
-// and calls differ as merge does for each key absent somewhere or whose rows differ.
-func fetch(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, differ func(key schema.Key, rows []schema.Row, hashes []int64) error) error {
+// and calls differ as merge does for each key absent somewhere or whose rows differ. It adds each node's
+// rows to counted, unless nil.
+func fetch(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, counted []int64,
+	differ func(key schema.Key, rows []schema.Row, hashes []int64) error) error {
 	for len(keys) > 0 {
 		n := min(len(keys), keysPerFetch(env.SQL.T))
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), nil, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
+		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), counted, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
 			return differ(key, rows, hashes)
 		})
 		if err != nil {
@@ -134,7 +150,7 @@ func compareLone(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask
 	checked := make([]bool, len(t.Lone))
 	// The fetched keys are some of keys, in the same (key) order, and an integer's text is one string.
 	j := 0
-	err := fetch(ctx, conns, env, keys, func(key schema.Key, rows []schema.Row, hashes []int64) error {
+	err := fetch(ctx, conns, env, keys, nil, func(key schema.Key, rows []schema.Row, hashes []int64) error {
 		for j < len(keys) && keys[j][0] != key[0] {
 			j++
 		}

@@ -72,7 +72,7 @@ func diffCommand() *cobra.Command {
 	fl.StringVar(&out, "out", "", "output path: .jsonl (JSON Lines), .parquet, DIR/ (a Parquet file per table), or - for JSON Lines on stdout")
 	fl.StringVar(&format, "format", "", "output format, jsonl or parquet (default: from --out)")
 	fl.StringVar(&cfg.Where, "where", "", "SQL filter on the rows to compare (trusted input; runs read-only in the snapshot)")
-	fl.StringVar(&key, "key", "", "key columns, comma separated (default: the primary key)")
+	fl.StringVar(&key, "key", "", "key columns, comma separated (default: the primary key, else a unique index on NOT NULL columns, on the first node that has one)")
 	cols.add(fl)
 	fl.BoolVar(&cfg.Exact, "exact", false, "representation equality: compare text forms (2.5 != 2.50) instead of type equality")
 	fl.Int64Var(&cfg.MaxDiffs, "max-diffs", 0, "stop after this many differing keys (exit 1, summary says complete=false); 0 = no limit")

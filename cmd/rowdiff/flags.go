@@ -55,7 +55,7 @@ func init() {
 }
 
 func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {
-	fl.DurationVar(&t.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node, or starting a transaction there, after this long")
+	fl.DurationVar(&t.Connect, "connect-timeout", 10*time.Second, "give up connecting to a node, or starting a transaction there, after this long (0: no limit)")
 	fl.DurationVar(&t.Statement, "statement-timeout", 30*time.Minute, "statement_timeout of every session")
 	fl.DurationVar(&t.Lock, "lock-timeout", 5*time.Second, "lock_timeout of every session")
 	fl.DurationVar(&t.IdleTransaction, "idle-timeout", time.Hour, "idle_in_transaction_session_timeout of every session")
@@ -67,6 +67,13 @@ type columnFlags struct{ columns, excludes, zone string }
 func (c *columnFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&c.columns, "columns", "", "compare only these columns, comma separated (the key is always compared)")
 	fl.StringVar(&c.excludes, "exclude-columns", "", "do not compare these columns")
+	addTimestampZone(fl, &c.zone)
+}
+
+// addForRepair is add for repair, which compares nothing: the flags say which columns its script writes.
+func (c *columnFlags) addForRepair(fl *pflag.FlagSet) {
+	fl.StringVar(&c.columns, "columns", "", "write only these columns, comma separated, as the diff compared them (the key is always written)")
+	fl.StringVar(&c.excludes, "exclude-columns", "", "do not write these columns (pass the diff's own; the target's values stay)")
 	addTimestampZone(fl, &c.zone)
 }
 

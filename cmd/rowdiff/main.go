@@ -109,9 +109,10 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	if strings.Contains(args[0], "=") {
-		return fmt.Errorf("%s: unexpected argument (not shown: it may hold a password); quote a --node value that holds spaces", cmd.CommandPath())
+		return fmt.Errorf("unexpected argument to %s (not shown: it may hold a password); quote a --node value that holds spaces", cmd.CommandPath())
 	}
-	return fmt.Errorf("%s: unknown command or argument %q; see %s --help", cmd.CommandPath(), args[0], cmd.Root().Name())
+	// Not prefixed with the command's path, which the error line's own "rowdiff:" doubled.
+	return fmt.Errorf("unknown command or argument %q; see %s --help", args[0], cmd.CommandPath())
 }
 
 // interruptedOutput says what an interrupted run left: nothing, unless it streamed to stdout (--out -).

@@ -47,7 +47,8 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "rowdiff: wrote %s: %d keys (%d upserts, %d deletes) to run on %s\n", out, sum.Keys, sum.Upserts, sum.Deletes, cfg.Target)
+			fmt.Fprintf(os.Stderr, "rowdiff: wrote %s: %s (%s, %s) to run on %s\n", out, pipeline.Count(sum.Keys, "key"),
+				pipeline.Count(sum.Upserts, "upsert"), pipeline.Count(sum.Deletes, "delete"), cfg.Target)
 			return nil
 		},
 	}
@@ -56,7 +57,7 @@ run it with psql -v ON_ERROR_STOP=1 -f repair.sql on the target.`,
 	fl.StringVar(&cfg.Source, "source", "", "node whose rows are right")
 	fl.StringVar(&cfg.Target, "target", "", "node to repair")
 	nodes.add(fl)
-	cols.add(fl) // the columns to write, as the diff compared them
+	cols.addForRepair(fl)
 	// Accepted so that diff's, recheck's and repair's flags can be the same; repair shows no progress.
 	fl.BoolVar(&quiet, "quiet", false, "no live progress display (repair has none)")
 	fl.StringVar(&out, "out", "", "path of the SQL script to write")

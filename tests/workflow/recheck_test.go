@@ -78,6 +78,17 @@ func TestRecheckDropsFixedKeys(t *testing.T) {
 			t.Errorf("recheck record table %q, want public.rc", rec.Table)
 		}
 	}
+	// Its rows are those it read, each node's rows of the diff's keys: it said 0 on every node.
+	var ids []string
+	for k := range keysOf(t, d.Records) {
+		ids = append(ids, k)
+	}
+	for i, n := range nodes {
+		want := n.QueryInt(t, "SELECT count(*) FROM rc WHERE id IN ("+strings.Join(ids, ", ")+")")
+		if len(r.Summary.Nodes) != 2 || r.Summary.Nodes[i].Rows != want {
+			t.Errorf("recheck summary nodes %+v, want node %s with %d rows", r.Summary.Nodes, n.Name, want)
+		}
+	}
 
 	b.Exec(t, fixRC(11, 20, 26, 30, 1006, 1010))
 	if left := truth(t, a, b, spec, false); len(left) != 0 {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -38,6 +40,8 @@ type keyReader struct {
 // keySource yields the records of an earlier run's output, one per differing key.
 type keySource interface {
 	next() (keyRecord, error) // io.EOF at the end
+	// compared returns the columns the record next returned last holds: those its diff compared.
+	compared() ([]string, error)
 	close()
 }
 
@@ -103,6 +107,8 @@ func (d *dirKeys) next() (keyRecord, error) {
 	}
 }
 
+func (d *dirKeys) compared() ([]string, error) { return d.cur.compared() }
+
 func (d *dirKeys) close() {
 	if d.cur != nil {
 		d.cur.close()
@@ -146,6 +152,34 @@ func (r *keyReader) next() (keyRecord, error) {
 		return keyRecord{}, fmt.Errorf("read %s: %w", r.path, err)
 	}
 	return keyRecord{}, io.EOF
+}
+
+// compared reads the columns of the line next returned, whole: those of its first node that has the row.
+func (r *keyReader) compared() ([]string, error) {
+	d := json.NewDecoder(bytes.NewReader(r.sc.Bytes()))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("%s:%d: not a JSON object", r.path, r.line)
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", r.path, r.line, err)
+		}
+		var rows map[string]map[string]json.RawMessage
+		if t != "nodes" {
+			err = d.Decode(new(json.RawMessage))
+		} else if err = d.Decode(&rows); err == nil {
+			for _, row := range rows {
+				if row != nil {
+					return slices.Sorted(maps.Keys(row)), nil
+				}
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", r.path, r.line, err)
+		}
+	}
+	return nil, fmt.Errorf("%s:%d: the record has no node's row", r.path, r.line)
 }
 
 // parseKeyRecord reads the table and key of one record. It stops once it has both: rowdiff writes them

@@ -26,6 +26,7 @@ type parquetKeys struct {
 	r         *parquet.Reader
 	table     string
 	cols      []string
+	columns   []string // the table's columns the file holds (sinks.ParquetMetaColumns)
 	node      string
 	nodeCol   int
 	keyCols   []int
@@ -62,6 +63,13 @@ func openParquetKeys(path string) (*parquetKeys, error) {
 		return bad("no rowdiff metadata")
 	}
 	k.table, k.node = table, nodes[0]
+	var columns []struct{ Name string }
+	if meta, ok := pf.Lookup(sinks.ParquetMetaColumns); !ok || json.Unmarshal([]byte(meta), &columns) != nil {
+		return bad("no " + sinks.ParquetMetaColumns)
+	}
+	for _, c := range columns {
+		k.columns = append(k.columns, c.Name)
+	}
 	leaf, ok := pf.Schema().Lookup(sinks.ParquetColNode)
 	if !ok {
 		return bad("no diff_node column")
@@ -89,6 +97,8 @@ func openParquetKeys(path string) (*parquetKeys, error) {
 }
 
 func (k *parquetKeys) close() { k.f.Close() }
+
+func (k *parquetKeys) compared() ([]string, error) { return k.columns, nil }
 
 func (k *parquetKeys) next() (keyRecord, error) {
 	for {

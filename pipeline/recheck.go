@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +114,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		return errors.New("need at least two --node NAME=DSN")
 	}
 	// The sink needs the tables before any record.
-	order, err := tablesIn(in)
+	order, compared, err := tablesIn(in)
 	if err != nil {
 		return err
 	}
@@ -131,6 +132,9 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		sel.Key = tk.columns()
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
+			return err
+		}
+		if err := sameColumns(t, compared[tk]); err != nil {
 			return err
 		}
 		tables = append(tables, t)
@@ -162,28 +166,48 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 }
 
 // tablesIn reads the output of an earlier run at path once through and returns its tables, each with the
-// key columns it was diffed by, in the order they first appear.
-func tablesIn(path string) ([]tableKey, error) {
+// key columns it was diffed by, in the order they first appear, and the columns each table's first
+// record holds.
+func tablesIn(path string) ([]tableKey, map[tableKey][]string, error) {
 	r, err := openKeys(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.close()
 	var order []tableKey
-	seen := map[tableKey]bool{}
+	compared := map[tableKey][]string{}
 	for {
 		rec, err := r.next()
 		if err == io.EOF {
-			return order, nil
+			return order, compared, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if tk := rec.tableKey(); !seen[tk] {
-			seen[tk] = true
+		if tk := rec.tableKey(); compared[tk] == nil {
+			if compared[tk], err = r.compared(); err != nil {
+				return nil, nil, err
+			}
 			order = append(order, tk)
 		}
 	}
+}
+
+// sameColumns checks that a recheck or repair of t reads no column that the records of it, which hold
+// columns, left out: without the diff's --exclude-columns, a repair wrote the columns it had excluded and
+// a recheck reported their differences (found by an exploratory helper).
+func sameColumns(t *schema.Table, columns []string) error {
+	var extra []string
+	for _, c := range t.Columns {
+		if !slices.Contains(columns, c.Name) {
+			extra = append(extra, schema.QuoteIdentIfNeeded(c.Name))
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--in's records of %s hold no column %s, which its diff did not compare: pass the diff's "+
+		"--columns or --exclude-columns", t, strings.Join(extra, ", "))
 }
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.

@@ -70,7 +70,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if src.Name == dst.Name {
 		return fmt.Errorf("--source and --target are both %q", src.Name)
 	}
-	order, err := tablesIn(cfg.In)
+	order, compared, err := tablesIn(cfg.In)
 	if err != nil {
 		return err
 	}
@@ -90,6 +90,9 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		sel.Key, sel.Target = tk.columns(), dst.Name
 		t, err := f.recordTable(ctx, tk.name, sel)
 		if err != nil {
+			return err
+		}
+		if err := sameColumns(t, compared[tk]); err != nil {
 			return err
 		}
 		envs[tk] = &stages.Env{SQL: f.sql(t, false, ""), Nodes: f.names, Stats: stages.NewStats(len(f.names))}

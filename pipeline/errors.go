@@ -32,6 +32,11 @@ func hinted(err error) error {
 	switch {
 	case pe.Code == "57014" && strings.Contains(pe.Message, "statement timeout"):
 		hint = "raise --statement-timeout"
+	case pe.Code == "53400" && strings.Contains(pe.Message, "temp_file_limit"):
+		// A compare of a table read by key hash, or by a text key, sorts its rows on the server; at a
+		// temp_file_limit of 100kB it failed (in a helper's runs) with nothing said of what to change.
+		hint = "the server's temp_file_limit is below what this query's sort needs: raise it for rowdiff's role " +
+			"(ALTER ROLE ... SET temp_file_limit), or give the role more work_mem"
 	case pe.Code == "55P03":
 		// In a run of more than 64 tables a worker locks a table at its first read, behind any DDL that
 		// waits for the run's own lock there: raising the timeout does not help then.

@@ -50,3 +50,12 @@ func TestStartCancelledHint(t *testing.T) {
 		t.Errorf("a query's timeout: %q, want --statement-timeout named", got)
 	}
 }
+
+// TestTempFileLimitHint: a compare's sort past the server's temp_file_limit failed with no word of what
+// to change (found by an exploratory helper).
+func TestTempFileLimitHint(t *testing.T) {
+	err := hinted(&pgconn.PgError{Code: "53400", Message: "temporary file size exceeds temp_file_limit (100kB)"})
+	if !strings.Contains(err.Error(), "ALTER ROLE ... SET temp_file_limit") {
+		t.Errorf("%q, want the setting to raise named", err)
+	}
+}

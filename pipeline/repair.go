@@ -151,14 +151,16 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	return script.Commit(refs.referencedFirst(tables), started)
 }
 
-// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers) as pairs of
-// their positions in $1: the referencing table's, then the referenced one's; a table's to itself only
-// where it is not deferrable.
+// foreignKeysSQL lists the foreign keys between the tables named $1 (quoted identifiers) that are not
+// deferrable, as pairs of their positions in $1: the referencing table's, then the referenced one's. The
+// script defers the deferrable ones to its COMMIT (SET CONSTRAINTS ALL DEFERRED), so only the others
+// order its statements: counted, a deferrable key that closed a cycle of tables left them in the input's
+// order, and a script inserting items before their orders failed (found by an exploratory helper).
 const foreignKeysSQL = `
 WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n))
 SELECT DISTINCT a.n - 1, b.n - 1
 FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
-WHERE c.contype = 'f' AND (a.n <> b.n OR NOT c.condeferrable)`
+WHERE c.contype = 'f' AND NOT c.condeferrable`
 
 // references holds which tables reference which through their foreign keys on the target: refs[i] are
 // the positions of the tables table i references.

@@ -662,6 +662,36 @@ UPDATE fk.a_notes SET item_id = 99 WHERE id = 8;`)
 	}
 }
 
+// TestRepairDeferrableCycle repairs two tables in a cycle of foreign keys, one of them deferrable
+// (orders.first_item), named so that the referencing table comes first: the script defers the deferrable
+// key, so the other orders its statements. Counted too, it made a cycle that left the tables in their
+// input order, and a script inserting items before their orders failed, as did the other way's deleting
+// orders first (found by an exploratory helper).
+func TestRepairDeferrableCycle(t *testing.T) {
+	t.Parallel()
+	setup := `
+CREATE SCHEMA cyc;
+CREATE TABLE cyc.orders (id int PRIMARY KEY, first_item int);
+CREATE TABLE cyc.items (id int PRIMARY KEY, order_id int NOT NULL REFERENCES cyc.orders);
+ALTER TABLE cyc.orders ADD FOREIGN KEY (first_item) REFERENCES cyc.items DEFERRABLE INITIALLY IMMEDIATE;
+BEGIN; SET CONSTRAINTS ALL DEFERRED;
+INSERT INTO cyc.orders SELECT g, 10 * g FROM generate_series(1, 20) g;
+INSERT INTO cyc.items SELECT 10 * g, g FROM generate_series(1, 20) g;
+COMMIT;`
+	a, b := pair(t, setup, "", `BEGIN; SET CONSTRAINTS ALL DEFERRED; DELETE FROM cyc.items WHERE order_id IN (3, 4); DELETE FROM cyc.orders WHERE id IN (3, 4); COMMIT;`)
+	specs := []Spec{{Schema: "cyc", Table: "items", Key: []string{"id"}}, {Schema: "cyc", Table: "orders", Key: []string{"id"}}}
+	d := diff(t, []Node{a, b}, "--schema", "cyc")
+	wantCode(t, d.Proc, 1)
+	checkTables(t, d, a, b, specs, true)
+	// b from a inserts; then a from b (a copy of b's first state) deletes.
+	c := newNode(t, "c", clA, setup+` BEGIN; SET CONSTRAINTS ALL DEFERRED; DELETE FROM cyc.items WHERE order_id IN (3, 4); DELETE FROM cyc.orders WHERE id IN (3, 4); COMMIT;`)
+	script := repairAll(t, d, a, b, specs, "--schema", "cyc")
+	if !strings.Contains(script, "-- tables: cyc.orders, cyc.items\n") {
+		t.Errorf("the script's tables are not the referenced first:\n%s", abbrev(script, 3000))
+	}
+	repairAll(t, d, c, a, specs, "--schema", "cyc")
+}
+
 // TestRepairOutlivesIdleTimeout repairs two tables with --idle-timeout 1s while the test holds the first
 // table locked on the source for 3 s: its lock before its fetch waits (a running statement, which the
 // timeout leaves alone) and the coordinators wait with nothing to do, so the second table must not need one the server

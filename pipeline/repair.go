@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +74,14 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	order, compared, err := tablesIn(cfg.In)
 	if err != nil {
 		return err
+	}
+	for i, tk := range order {
+		// Records of two runs keyed apart (--key b,a against the primary key (a, b)): the script orders
+		// statements by table, and failed naming the table twice (found by an exploratory helper).
+		if j := slices.IndexFunc(order[:i], func(o tableKey) bool { return o.name == tk.name }); j >= 0 {
+			return fmt.Errorf("--in lists %s by two keys, (%s) and (%s): records of two runs? Repair from one run's output",
+				tk.name, strings.Join(order[j].columns(), ", "), strings.Join(tk.columns(), ", "))
+		}
 	}
 	f, err := openFleet(ctx, []Node{src, dst}, cfg.Timeouts, 1)
 	defer func() { f.close(nil, err) }()

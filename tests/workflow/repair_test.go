@@ -1020,3 +1020,34 @@ CREATE TABLE ` + tq + ` (id int PRIMARY KEY, "v` + "\r\n" + `DROP TABLE public.v
 		t.Errorf("public.victim on b after the script: %v rows, want 1", n)
 	}
 }
+
+// TestRepairInputOfTwoKeys: the records of two diffs of one table, keyed apart (its primary key (a, b) and
+// --key b,a), in one input. The script orders its statements by table, and the repair failed naming the
+// table twice: "the order of tables [...] leaves out some of the statements' tables" (found by an
+// exploratory helper). It is refused, saying why.
+func TestRepairInputOfTwoKeys(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, "CREATE TABLE t2 (a int, b int, v text, PRIMARY KEY (a, b)); INSERT INTO t2 SELECT g, g, 'v' FROM generate_series(1, 20) g;",
+		"", "UPDATE t2 SET v = 'x' WHERE a IN (3, 4);")
+	d1 := diff(t, []Node{a, b}, "--table", "t2")
+	d2 := diff(t, []Node{a, b}, "--table", "t2", "--key", "b,a")
+	wantCode(t, d1.Proc, 1)
+	wantCode(t, d2.Proc, 1)
+	both := filepath.Join(t.TempDir(), "both.jsonl")
+	var data []byte
+	for _, f := range []string{d1.Out, d2.Out} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	if err := os.WriteFile(both, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := rowdiff(t, append([]string{"repair", "--in", both, "--source", "a", "--target", "b", "--out", filepath.Join(t.TempDir(), "r.sql")}, nodeArgs(a, b)...)...)
+	wantCode(t, p, 2)
+	if !strings.Contains(p.Stderr, "--in lists public.t2 by two keys, (a, b) and (b, a)") {
+		t.Errorf("%s: stderr does not say the input keys public.t2 two ways:\n%s", p, p.Stderr)
+	}
+}

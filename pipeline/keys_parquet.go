@@ -122,7 +122,8 @@ func (k *parquetKeys) next() (keyRecord, error) {
 		for j, c := range k.keyCols {
 			v := r[c]
 			if v.IsNull() {
-				return rec, fmt.Errorf("%s: row %d: key column %s holds a value Parquet cannot represent (±infinity?); recheck from the JSON Lines output instead", k.path, k.row, k.cols[j])
+				return rec, fmt.Errorf("%s: row %d (of every node's rows): key column %s holds null, which the export writes for a "+
+					"value Parquet cannot hold (an infinite date or timestamp, or one past Parquet's range); recheck from the JSON Lines output instead", k.path, k.row, k.cols[j])
 			}
 			s, err := k.conv[j](v)
 			if err != nil {

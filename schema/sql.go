@@ -79,7 +79,13 @@ func valueExpr(c Column) string {
 		return fmt.Sprintf("CASE WHEN pg_typeof(%[1]s) = 'timestamp'::regtype THEN %[1]s::timestamp AT TIME ZONE %[2]s ELSE %[1]s::timestamptz END",
 			x, QuoteLiteral(c.Zone))
 	}
-	if c.Domain || c.Converted {
+	switch {
+	case c.EnumLabel:
+		// An enum's label, by its output: x::text calls a cast to text the enum's owner created, which
+		// printed green and blue alike (a false difference on every row, written into repair scripts;
+		// found by an exploratory helper).
+		x = "pg_catalog.concat(" + x + ")"
+	case c.Domain || c.Converted:
 		x += "::" + c.CastType
 	}
 	if catalog := regCatalog[c.Base]; catalog != "" {

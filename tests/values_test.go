@@ -1364,6 +1364,21 @@ CREATE CAST (lib.tone[] AS text) WITH FUNCTION lib.tones_text(lib.tone[]);`, "li
 	for _, mode := range [][]string{nil, {"--exact"}} {
 		check(t, diff(t, "uc", nodes, mode...), want, spec.Key, "public.uc")
 	}
+	// An enum on a and text on b compare by label, which the cast turned into 'cool' on every row: a false
+	// difference each, written into repair scripts (found by an exploratory helper).
+	a.Exec(t, "CREATE TABLE ut (id int PRIMARY KEY, c "+lib+".tone); INSERT INTO ut VALUES (1, 'green'), (2, 'red'), (3, 'blue');")
+	b.Exec(t, "CREATE TABLE ut (id int PRIMARY KEY, c text); INSERT INTO ut VALUES (1, 'blue'), (2, 'red'), (3, 'blue');")
+	spec = Spec{Table: "ut", Key: []string{"id"}}
+	if want = truth(t, nodes, spec); len(want) != 1 {
+		t.Fatalf("test setup: the truth has %d differences in ut, want 1 (id 1): %v", len(want), want)
+	}
+	for _, mode := range [][]string{nil, {"--exact"}} {
+		r := diff(t, "ut", nodes, mode...)
+		check(t, r, want, spec.Key, "public.ut")
+		if len(r.Records) == 1 {
+			wantString(t, r.Records[0].Row(t, "a"), "c", "green")
+		}
+	}
 }
 
 // TestNumericRangesTrimmed: numrange compared its bounds at their smallest scale, but a nummultirange,

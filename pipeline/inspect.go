@@ -92,7 +92,7 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
                j ->> 'collicurules', pg_catalog.pg_collation_actual_version(co.oid))
            FROM pg_catalog.pg_collation co CROSS JOIN LATERAL pg_catalog.to_jsonb(co) j
            WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
-       CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END
+       CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END, CASE WHEN ebt.typtype = 'c' THEN ebt.typrelid ELSE 0 END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 CROSS JOIN LATERAL (
@@ -177,39 +177,55 @@ const maxFieldDepth = 4
 func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, fields map[typeAt][2][]schema.Column) (cols, quals []schema.Column, err error) {
 	rows, _ := conn.Query(ctx, columnsSQL, relid)
 	defer rows.Close()
-	var fieldsOf []uint32
+	var fieldsOf, elemFieldsOf []uint32
 	for rows.Next() {
 		var c schema.Column
 		var qualType, qualCast string
-		var typrelid uint32
+		var typrelid, elemrelid uint32
 		if err := rows.Scan(&c.Name, &c.Type, &c.CastType, &qualType, &qualCast, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
 			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Collation,
-			&typrelid); err != nil {
+			&typrelid, &elemrelid); err != nil {
 			return nil, nil, err
 		}
 		c.Nondeterministic = c.Collation != ""
 		q := c
 		q.Type, q.CastType = qualType, qualCast
 		cols, quals = append(cols, c), append(quals, q)
-		fieldsOf = append(fieldsOf, typrelid)
+		fieldsOf, elemFieldsOf = append(fieldsOf, typrelid), append(elemFieldsOf, elemrelid)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
 	rows.Close() // the fields' queries need the connection
-	for i, relid := range fieldsOf {
-		if relid == 0 || depth >= maxFieldDepth {
-			continue
-		}
+	read := func(relid uint32) ([2][]schema.Column, error) {
 		at := typeAt{relid, depth + 1}
 		if _, ok := fields[at]; !ok {
 			f, q, err := readColumns(ctx, conn, relid, depth+1, fields)
 			if err != nil {
-				return nil, nil, err
+				return [2][]schema.Column{}, err
 			}
 			fields[at] = [2][]schema.Column{f, q}
 		}
-		cols[i].Fields, quals[i].Fields = fields[at][0], fields[at][1]
+		return fields[at], nil
+	}
+	for i := range cols {
+		if depth >= maxFieldDepth {
+			break
+		}
+		if relid := fieldsOf[i]; relid != 0 {
+			f, err := read(relid)
+			if err != nil {
+				return nil, nil, err
+			}
+			cols[i].Fields, quals[i].Fields = f[0], f[1]
+		}
+		if relid := elemFieldsOf[i]; relid != 0 {
+			f, err := read(relid)
+			if err != nil {
+				return nil, nil, err
+			}
+			cols[i].ElemFields, quals[i].ElemFields = f[0], f[1]
+		}
 	}
 	return cols, quals, nil
 }
@@ -555,6 +571,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				t.Columns[j] = common
 				others[c.Name] = append(others[c.Name], rc.Type+" on "+node)
 			}
+			if textOutOfOrder(firstCols[c.Name], rc, false) {
+				problems = append(problems, fmt.Sprintf("column %q holds a composite type whose fields are in another order than on %s, "+
+					"where it compares by text (an array's elements, or fields that also differ in type)", c.Name, names[0]))
+				continue
+			}
 			if !sameFields(t.Columns[j].Fields, rc.Fields) {
 				// A composite type of the same name but other fields here: one SQL text cannot read its
 				// fields on every node, so it compares by its text.
@@ -562,6 +583,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 				fieldsApart[c.Name] = append(fieldsApart[c.Name], node)
 			} else if !fieldsInOrder(t.Columns[j].Fields, rc.Fields) {
 				reordered[c.Name] = append(reordered[c.Name], node)
+				t.Columns[j].Reordered = true
 			}
 			t.Columns[j].NotNull = t.Columns[j].NotNull && rc.NotNull
 			// Equal under a collation on one node and by bytes, or under another collation, on another has
@@ -622,7 +644,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		if o := reordered[c.Name]; len(o) > 0 {
 			// Its text shows each node's order: (1,2,3) on both can differ.
 			t.Converted = append(t.Converted, fmt.Sprintf("column %q is a composite type whose fields on %s are %s's in another "+
-				"order: compared field by field, by name; each node's value is written in its own order", c.Name, strings.Join(o, ", "), names[0]))
+				"order: compared by field name; each node's value is written in its own order", c.Name, strings.Join(o, ", "), names[0]))
 		}
 	}
 	if w := slices.Index(names, sel.Target); w >= 0 {
@@ -1055,6 +1077,46 @@ func sameFields(a, b []schema.Column) bool {
 		i := slices.IndexFunc(b, func(y schema.Column) bool { return y.Name == x.Name })
 		return i < 0 || !alike(x, b[i])
 	})
+}
+
+// textOutOfOrder reports whether c and o (one column or field on two nodes) hold, where rowdiff compares
+// them by text (inText, an array's elements, or composites whose fields are not alike), a composite
+// type whose fields have the same names in another order: its text lists them in each node's order, so
+// (1,2) of (x, y) equalled (1,2) of (y, x) there, and a repair wrote one into the other (found by an
+// exploratory helper).
+func textOutOfOrder(c, o schema.Column, inText bool) bool {
+	pairs := func(a, b []schema.Column, inText bool) bool {
+		return slices.ContainsFunc(a, func(x schema.Column) bool {
+			i := slices.IndexFunc(b, func(y schema.Column) bool { return y.Name == x.Name })
+			return i >= 0 && textOutOfOrder(x, b[i], inText)
+		})
+	}
+	if c.ElemFields != nil && o.ElemFields != nil && (namesReordered(c.ElemFields, o.ElemFields) || pairs(c.ElemFields, o.ElemFields, true)) {
+		return true
+	}
+	if c.Fields == nil || o.Fields == nil {
+		return false
+	}
+	text := inText || !sameFields(c.Fields, o.Fields)
+	return text && namesReordered(c.Fields, o.Fields) || pairs(c.Fields, o.Fields, text)
+}
+
+// namesReordered reports whether two lists of fields have the same names in another order.
+func namesReordered(a, b []schema.Column) bool {
+	names := func(cs []schema.Column) []string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = c.Name
+		}
+		return out
+	}
+	x, y := names(a), names(b)
+	if slices.Equal(x, y) {
+		return false
+	}
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }
 
 // fieldsInOrder reports whether two composite types' fields, alike (sameFields), are in the same order,

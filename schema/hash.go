@@ -123,6 +123,9 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hashtextextended(%s, %s)", coalesce(x, "''"), prev))
 	}
 	if q.Exact {
+		if c.Reordered {
+			return text(fieldsText(c, x))
+		}
 		return text(asText)
 	}
 	base := c.Base
@@ -231,6 +234,20 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(asText)
+}
+
+// fieldsText is the text of composite c (value x) with its fields in c.Fields' order, named: a text of
+// the same form as the type's own, where that lists them in each node's order (see Column.Reordered). A
+// NULL composite is NULL, one of NULL fields "(,)", as in the type's text.
+func fieldsText(c Column, x string) string {
+	parts := make([]string, len(c.Fields))
+	for i, f := range c.Fields {
+		parts[i] = "(" + x + ")." + QuoteIdent(f.Name)
+		if len(f.Fields) > 0 {
+			parts[i] = fieldsText(f, parts[i])
+		}
+	}
+	return fmt.Sprintf("CASE WHEN ROW(%s) IS NOT NULL THEN ROW(%s)::text END", x, strings.Join(parts, ", "))
 }
 
 // normalizedElem is, for an element type whose arrays hash their elements' text, the SQL of element

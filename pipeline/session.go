@@ -92,8 +92,9 @@ const serverSQL = `SELECT pg_catalog.date_part('epoch', pg_catalog.pg_postmaster
 
 // databaseSQL tells one database from another, whichever address or socket reaches its server (see
 // sameDatabase).
-const databaseSQL = `SELECT pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::text || ', port ' ||
-    pg_catalog.current_setting('port') || ', database ' || pg_catalog.current_database()`
+const databaseSQL = `SELECT 'database ' || pg_catalog.quote_ident(pg_catalog.current_database()) || ' of the server on port ' ||
+    pg_catalog.current_setting('port') || ' started at ' ||
+    pg_catalog.to_char(pg_catalog.pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' UTC'`
 
 // countingConn counts the bytes a node sends us, for the summary and the benchmark.
 type countingConn struct {

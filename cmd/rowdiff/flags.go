@@ -30,7 +30,12 @@ func (n nodeFlags) parse() ([]pipeline.Node, error) {
 		name, dsn, ok := strings.Cut(s, "=")
 		// A DSN given without its NAME= would otherwise be cut at its first = and the rest taken for a
 		// name, and both named in messages and the summary: password included. The value is not shown.
-		if !ok || name == "" || strings.ContainsAny(name, ":/@?&= \t'\"") || connKeywords[strings.ToLower(name)] {
+		if ok && connKeywords[strings.ToLower(name)] {
+			// The keyword alone is shown, never what follows it.
+			return nil, fmt.Errorf("--node number %d: want NAME=DSN, and %q is a connection keyword, not a node name: "+
+				"is NAME= missing? (the value is not shown: it may hold a password)", i+1, name)
+		}
+		if !ok || name == "" || strings.ContainsAny(name, ":/@?&= \t'\"") {
 			return nil, fmt.Errorf("--node number %d: want NAME=DSN, NAME a node name such as a or primary (the value is not shown: it may hold a password)", i+1)
 		}
 		out = append(out, pipeline.Node{Name: name, DSN: dsn})

@@ -84,7 +84,7 @@ func valueExpr(c Column) string {
 		// An enum's label, by its output: x::text calls a cast to text the enum's owner created, which
 		// printed green and blue alike (a false difference on every row, written into repair scripts;
 		// found by an exploratory helper).
-		x = "pg_catalog.concat(" + x + ")"
+		x = fmt.Sprintf("CASE WHEN %[1]s IS NOT NULL THEN pg_catalog.concat(%[1]s) END", x) // concat writes NULL as ''
 	case c.Domain && !c.Converted && (!c.BuiltIn() || c.Base == "citext"):
 		// Hashed by its text, which a domain's value has as its base type's: no cast is needed, and the
 		// base type's name may not be one every node knows (citext in public on one node and in a schema

@@ -1126,9 +1126,18 @@ func fieldsInOrder(a, b []schema.Column) bool {
 }
 
 // alike reports whether two nodes' columns (or fields) of one name have the same type, as named: what a
-// domain is over, nondeterministic collations and composite fields included.
+// domain is over, nondeterministic collations and composite fields included. A type compared by its text
+// whatever its schema (citext, a user's type that is not a composite) is alike by its name alone: citext
+// in public on one node and in a schema off the path on another made a composite of a citext field
+// compare by text, where 'Mm' and 'MM' differed (found by an exploratory helper).
 func alike(x, y schema.Column) bool {
-	return x.Type == y.Type && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
+	byName := x.Type == y.Type || !x.Domain && !y.Domain && x.Fields == nil && y.Fields == nil && byText(x) && byText(y)
+	return byName && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
+}
+
+// byText reports whether c's type compares by its text, or citext's lowercased text, whatever its schema.
+func byText(c schema.Column) bool {
+	return c.Base == "citext" || c.ElemBase == "citext" || !c.BuiltIn() && c.Category != "C"
 }
 
 // keyConvertible reports whether a key column that is c on one node and o on another can be compared:

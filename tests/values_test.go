@@ -1319,6 +1319,19 @@ DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public,
 	for _, nodes := range [][]Node{{b, c}, {c, b}} {
 		check(t, diff(t, "ct", nodes), truth(t, nodes, spec), spec.Key, "public.ct")
 	}
+	// A composite of a citext field, named citext on b and ext.citext on c, compared by its text, where
+	// 'Mm' and 'MM' differed (found by an exploratory helper).
+	cc := fmt.Sprintf("cc%d", uniq())
+	if err := clA.Exec(ctx, truthDB, "CREATE TYPE "+cc+" AS (x citext, n int)"); err != nil {
+		t.Fatalf("truth database: %v", err)
+	}
+	b.Exec(t, "CREATE TYPE "+cc+" AS (x citext, n int); CREATE TABLE cct (id int PRIMARY KEY, c "+cc+"); INSERT INTO cct VALUES (1, ROW('Mm', 4)), (2, ROW('a', 1));")
+	c.Exec(t, "CREATE TYPE "+cc+" AS (x "+ext+".citext, n int); CREATE TABLE cct (id int PRIMARY KEY, c "+cc+"); INSERT INTO cct VALUES (1, ROW('MM', 4)), (2, ROW('b', 1));")
+	ccSpec := Spec{Table: "cct", Key: []string{"id"}}
+	if want := truth(t, []Node{b, c}, ccSpec); len(want) != 1 {
+		t.Fatalf("test setup: the truth of cct has %d differences, want 1 (id 2): %v", len(want), want)
+	}
+	check(t, diff(t, "cct", []Node{b, c}), truth(t, []Node{b, c}, ccSpec), ccSpec.Key, "public.cct")
 	repairAndApply(t, nodes, diff(t, "ct", nodes), a, b)
 	if d := truth(t, nodes, spec); len(d) > 0 {
 		t.Errorf("after repairing b from a, %d keys still differ: %v", len(d), d)

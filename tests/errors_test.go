@@ -109,6 +109,9 @@ func TestBadInput(t *testing.T) {
 			anyOf: []string{"does not exist", "not found", "no table", "missing"}},
 		{name: "table missing everywhere", nodes: []Node{e, w}, table: "nosuch", need: []string{"table nosuch does not exist on any node"}},
 		// One of them was named, another from run to run, as if the other had the table.
+		// An unset shell variable: taken for no flag, every column was compared without a word.
+		{name: "empty --columns", nodes: []Node{e, w}, table: "t", args: []string{"--columns", ""}, need: []string{"--columns is empty"}},
+		{name: "empty --key", nodes: []Node{e, w}, table: "t", args: []string{"--key", " "}, need: []string{"--key is empty"}},
 		{name: "table missing on two of three", nodes: []Node{e, west(""), newNode(t, "north", clA, "")}, table: "t",
 			need: []string{"nodes west, north: table t does not exist"}},
 		// Named without its quotes, the message hid that the name asked for was the quoted one.

@@ -31,6 +31,9 @@ func diffCommand() *cobra.Command {
 			if cfg.Nodes, err = nodes.parse(); err != nil {
 				return err
 			}
+			if err := notEmpty(cmd.Flags(), "key", key); err != nil {
+				return err
+			}
 			if cfg.Selection.Key, err = schema.ParseIdentList(key); err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}

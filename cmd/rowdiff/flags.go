@@ -67,9 +67,13 @@ func addTimeouts(fl *pflag.FlagSet, t *pipeline.Timeouts) {
 }
 
 // columnFlags select compared columns and how they compare.
-type columnFlags struct{ columns, excludes, zone string }
+type columnFlags struct {
+	columns, excludes, zone string
+	fl                      *pflag.FlagSet // where they were added, to tell an empty value from none
+}
 
 func (c *columnFlags) add(fl *pflag.FlagSet) {
+	c.fl = fl
 	fl.StringVar(&c.columns, "columns", "", "compare only these columns, comma separated (the key is always compared)")
 	fl.StringVar(&c.excludes, "exclude-columns", "", "do not compare these columns")
 	addTimestampZone(fl, &c.zone)
@@ -77,6 +81,7 @@ func (c *columnFlags) add(fl *pflag.FlagSet) {
 
 // addForRepair is add for repair, which compares nothing: the flags say which columns its script writes.
 func (c *columnFlags) addForRepair(fl *pflag.FlagSet) {
+	c.fl = fl
 	fl.StringVar(&c.columns, "columns", "", "write only these columns, comma separated, as the diff compared them (the key is always written)")
 	fl.StringVar(&c.excludes, "exclude-columns", "", "do not write these columns (pass the diff's own; the target's values stay)")
 	addTimestampZone(fl, &c.zone)
@@ -88,6 +93,12 @@ func addTimestampZone(fl *pflag.FlagSet, zone *string) {
 }
 
 func (c *columnFlags) parse(sel *pipeline.Selection) error {
+	if err := notEmpty(c.fl, "columns", c.columns); err != nil {
+		return err
+	}
+	if err := notEmpty(c.fl, "exclude-columns", c.excludes); err != nil {
+		return err
+	}
 	var err error
 	if sel.Columns, err = schema.ParseIdentList(c.columns); err != nil {
 		return fmt.Errorf("--columns: %w", err)
@@ -181,4 +192,13 @@ var output struct {
 func addOutputFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&output.quiet, "quiet", false, "no live progress display (it is shown only when stderr is a terminal)")
 	fl.StringVar(&output.logFormat, "log-format", "", "write the outcome as structured log records on stderr: text or json (default: a human summary)")
+}
+
+// notEmpty refuses a list flag given an empty value: --columns "" (a shell variable left unset) was taken
+// for no flag at all, and every column compared without a word.
+func notEmpty(fl *pflag.FlagSet, name, value string) error {
+	if fl.Changed(name) && strings.TrimSpace(value) == "" {
+		return fmt.Errorf("--%s is empty: name the columns, or leave the flag out", name)
+	}
+	return nil
 }

@@ -666,7 +666,10 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		cols := byName(remotes[w])
 		qualified := make(map[string]string, len(remotes[w].qualified))
 		for _, c := range remotes[w].qualified {
-			qualified[c.Name] = c.Type
+			// Its base type without a typmod: the value then meets the column's length, scale and domain by
+			// assignment, which refuses a value too long. An explicit cast to varchar(10) cut it short without
+			// a word, and a key cut so overwrote another, equal row (found by an exploratory helper).
+			qualified[c.Name] = c.CastType
 		}
 		for j, c := range t.Columns {
 			if t.IsKey(j) && cols[c.Name].Generated {

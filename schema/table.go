@@ -53,8 +53,8 @@ type Column struct {
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
 	// OVERRIDING SYSTEM VALUE to be written.
 	Generated, IdentityAlways bool
-	// TargetType is, in a repair, the column's type on the target, named with its schema outside
-	// pg_catalog: a repair script casts to it, which the target resolves whatever its search_path (a
+	// TargetType is, in a repair, the column's base type on the target without a typmod, named with its
+	// schema outside pg_catalog: a repair script casts to it, which the target resolves whatever its search_path (a
 	// script cast to the type as the source's path named it, and failed where the target's path lacked
 	// its schema, or where its extension was installed in another schema there).
 	TargetType string

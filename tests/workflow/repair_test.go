@@ -1051,3 +1051,26 @@ func TestRepairInputOfTwoKeys(t *testing.T) {
 		t.Errorf("%s: stderr does not say the input keys public.t2 two ways:\n%s", p, p.Stderr)
 	}
 }
+
+// TestRepairIntoNarrowerColumns: a target whose columns are narrower (varchar(10) where the source has
+// varchar(20)) gets the values by assignment, which refuses one too long. The script cast them explicitly to
+// varchar(10), which cut them short without a word: a key cut so overwrote another row, equal on both nodes,
+// and the script exited 0 (found by an exploratory helper). It now fails, changing nothing.
+func TestRepairIntoNarrowerColumns(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, "",
+		`CREATE TABLE kv (k varchar(20) PRIMARY KEY, v int, s varchar(20)); INSERT INTO kv VALUES ('abcdefghij', 1, 'x'), ('abcdefghijXYZ', 2, 'y'), ('k3', 3, 'a much longer text');`,
+		`CREATE TABLE kv (k varchar(10) PRIMARY KEY, v int, s varchar(10)); INSERT INTO kv VALUES ('abcdefghij', 1, 'x'), ('k3', 3, 'short');`)
+	spec := Spec{Table: "kv", Key: []string{"k"}}
+	d := diff(t, []Node{a, b}, "--table", "kv")
+	wantCode(t, d.Proc, 1)
+	sameKeys(t, d.String(), keysOf(t, d.Records), truth(t, a, b, spec, false))
+	repair(t, d.Out, a, b)
+	p := run(t, psqlPath(t), "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(filepath.Dir(d.Out), "repair.sql"), b.DSN())
+	if p.Code == 0 || !strings.Contains(p.Stderr, "value too long") {
+		t.Errorf("%s: exit %d, want the script to fail for a value too long\nstderr:\n%s", p, p.Code, p.Stderr)
+	}
+	if got := b.QueryStrings(t, "SELECT k, v::text, s FROM kv ORDER BY k"); fmt.Sprint(got) != "[[abcdefghij 1 x] [k3 3 short]]" {
+		t.Errorf("b after the failed script: %v, want it as it was", got)
+	}
+}

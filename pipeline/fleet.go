@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -302,6 +303,13 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 		return nil, 0, err
 	}
 	if zone := sel.TimestampZone; zone != "" && zone != f.zoneChecked {
+		// A bare number is an offset west of UTC to AT TIME ZONE (POSIX), which the diff reads timestamps
+		// with, and east of it as the TimeZone a repair script sets: '5' was UTC-5 in the diff and UTC+5 in
+		// the script, which shifted the repaired rows by ten hours (found by an exploratory helper).
+		if bareOffset.MatchString(zone) {
+			return nil, 0, fmt.Errorf("--timestamp-zone %q: a bare number means an offset west of UTC to AT TIME ZONE and east "+
+				"of it to TimeZone; name the zone (Asia/Karachi) or write its POSIX form (UTC-5 for 5 hours east of UTC)", zone)
+		}
 		// Before any query holds the zone: a name some node does not know would fail every range. Given
 		// where no column needs it, it is checked all the same: a mistyped zone passed without a word.
 		for i, conn := range f.coords {
@@ -318,6 +326,9 @@ func (f *fleet) tableIn(ctx context.Context, schemaName, tableName string, sel S
 	}
 	return t, est, nil
 }
+
+// bareOffset is a --timestamp-zone that is a number of hours alone ("5", "+5", "-7", "5.5").
+var bareOffset = regexp.MustCompile(`^\s*[+-]?[0-9]+(\.[0-9]+)?\s*$`)
 
 // recordTableSQL finds the tables an output record's table name ($1) can mean: the one it names as
 // Table.String writes names ($2 and $3, its schema and name, or "" where $1 is not so written), and those

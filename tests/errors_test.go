@@ -111,6 +111,8 @@ func TestBadInput(t *testing.T) {
 		// One of them was named, another from run to run, as if the other had the table.
 		// An unset shell variable: taken for no flag, every column was compared without a word.
 		{name: "empty --columns", nodes: []Node{e, w}, table: "t", args: []string{"--columns", ""}, need: []string{"--columns is empty"}},
+		// '5' was UTC-5 to the diff's AT TIME ZONE and UTC+5 to a repair script's TimeZone.
+		{name: "bare number zone", nodes: []Node{e, w}, table: "t", args: []string{"--timestamp-zone", "+5"}, need: []string{"a bare number"}},
 		{name: "empty --key", nodes: []Node{e, w}, table: "t", args: []string{"--key", " "}, need: []string{"--key is empty"}},
 		{name: "table missing on two of three", nodes: []Node{e, west(""), newNode(t, "north", clA, "")}, table: "t",
 			need: []string{"nodes west, north: table t does not exist"}},

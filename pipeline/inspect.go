@@ -92,7 +92,7 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
                j ->> 'collicurules', pg_catalog.pg_collation_actual_version(co.oid))
            FROM pg_catalog.pg_collation co CROSS JOIN LATERAL pg_catalog.to_jsonb(co) j
            WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
-       CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END, CASE WHEN ebt.typtype = 'c' THEN ebt.typrelid ELSE 0 END
+       CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END, ` + elemFieldsSQL + `
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 CROSS JOIN LATERAL (
@@ -127,6 +127,17 @@ func baseNameSQL(typ string) string {
                  AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e' AND x.extname = 'citext'))
            THEN %[1]s.typname::text ELSE '"' || pg_catalog.replace(%[1]s.typname, '"', '""') || '"' END`, typ)
 }
+
+// elemFieldsSQL is the relid of the composite type the column's values hold and compare by text (see
+// schema.Column.ElemFields): an array's element type (bt's, ebt), or the subtype of a range or multirange,
+// or of an array's range elements; 0 for none. pg_range.rngmultitypid is new in PostgreSQL 14, so read
+// through to_jsonb as in columnsSQL.
+const elemFieldsSQL = `coalesce((SELECT CASE WHEN x.typtype = 'c' THEN x.typrelid ELSE st.typrelid END
+           FROM pg_catalog.pg_type x
+           LEFT JOIN pg_catalog.pg_range rg ON rg.rngtypid = x.oid OR (pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid = x.oid
+           LEFT JOIN pg_catalog.pg_type st ON st.oid = rg.rngsubtype AND st.typtype = 'c'
+           WHERE x.oid = coalesce(ebt.oid, bt.oid) AND (x.typtype = 'c' AND ebt.oid IS NOT NULL OR st.oid IS NOT NULL)
+           LIMIT 1), 0)`
 
 // qualifiedSQL is the SQL of a type's name (format, format_type's name of type alias typ, a pg_type) with
 // its schema, outside pg_catalog: format_type leaves out the schema of a type the search_path finds, and
@@ -167,7 +178,7 @@ ORDER BY ic.relname`
 
 // maxFieldDepth is how deep composite types inside composite types are read field by field; deeper ones
 // compare by their text.
-const maxFieldDepth = 4
+const maxFieldDepth = 16
 
 // readColumns reads the columns of relation relid (a table, or a composite type's), and the fields of
 // every composite one, depth levels down so far, twice over: cols name types as the session's search_path
@@ -545,6 +556,13 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			}
 			// The first node's type, as the problem names it, not the common type built so far.
 			first := firstCols[c.Name]
+			if (!rc.BuiltIn() || !first.BuiltIn()) && (rc.Category != first.Category && !(labels(rc) && labels(first)) ||
+				rc.ElemCategory != first.ElemCategory) {
+				// Types of one name but of other kinds (an enum money2 on one node, a range money2 on
+				// another): their texts matched, and the values compared equal (found by an exploratory helper).
+				problems = append(problems, fmt.Sprintf("column %q is %s, another kind of type than %s on %s", c.Name, rc.Type, first.Type, names[0]))
+				continue
+			}
 			if rc.Type == first.Type && over(rc) != over(first) {
 				// A domain of one name over other types: the names matched, and numeric 1.5 compared
 				// equal to text '1.50'.
@@ -573,7 +591,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			}
 			if textOutOfOrder(firstCols[c.Name], rc, false) {
 				problems = append(problems, fmt.Sprintf("column %q holds a composite type whose fields are in another order than on %s, "+
-					"where it compares by text (an array's elements, or fields that also differ in type)", c.Name, names[0]))
+					"where it compares by text (an array's elements, a range's bounds, or fields that also differ in type)", c.Name, names[0]))
 				continue
 			}
 			if !sameFields(t.Columns[j].Fields, rc.Fields) {
@@ -619,6 +637,22 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			all[i] = byName(r)
 		}
 		for _, c := range t.Columns {
+			// Compared by text once one node's fields differ, where two other nodes may hold them in
+			// another order than each other: only each node against the first was checked, and a third
+			// node's reordered fields compared by position (found by an exploratory helper).
+			if len(fieldsApart[c.Name]) > 0 {
+				for i := range all {
+					for j := i + 1; j < len(all); j++ {
+						x, xok := all[i][c.Name]
+						y, yok := all[j][c.Name]
+						if xok && yok && textOutOfOrder(x, y, true) {
+							return nil, differentDefinition{fmt.Sprintf("table %s: column %q holds a composite type whose fields on %s "+
+								"are in another order than on %s, where it compares by text (its fields differ on %s)",
+								t, c.Name, names[j], names[i], strings.Join(fieldsApart[c.Name], ", "))}
+						}
+					}
+				}
+			}
 			if len(others[c.Name]) == 0 {
 				continue
 			}
@@ -1134,7 +1168,8 @@ func fieldsInOrder(a, b []schema.Column) bool {
 // in public on one node and in a schema off the path on another made a composite of a citext field
 // compare by text, where 'Mm' and 'MM' differed (found by an exploratory helper).
 func alike(x, y schema.Column) bool {
-	byName := x.Type == y.Type || !x.Domain && !y.Domain && x.Fields == nil && y.Fields == nil && byText(x) && byText(y)
+	byName := x.Type == y.Type || !x.Domain && !y.Domain && x.Fields == nil && y.Fields == nil && byText(x) && byText(y) &&
+		x.Category == y.Category && x.ElemCategory == y.ElemCategory
 	return byName && over(x) == over(y) && x.Collation == y.Collation && sameFields(x.Fields, y.Fields)
 }
 

@@ -75,9 +75,9 @@ type Column struct {
 	// Fields are a composite type's attributes, alike on every node: the column compares field by field,
 	// each by its own type's equality, as PostgreSQL compares records. Without them, by its text.
 	Fields []Column
-	// ElemFields are the attributes of an array's composite element type, read only to check that every
-	// node has them in one order: arrays compare by their text, in which elements list their fields in
-	// their node's order.
+	// ElemFields are the attributes of the composite type an array's elements, or a range's bounds, are
+	// of, read only to check that every node has them in one order: such values compare by their text, in
+	// which each composite lists its fields in its node's order.
 	ElemFields []Column
 	// Reordered says the column's composite fields, at some depth, are in another order on some node. They
 	// compare by name all the same; under --exact by a text of the fields in the first node's order.

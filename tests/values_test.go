@@ -739,11 +739,28 @@ CREATE VIEW cf_fields AS SELECT id, (p).x, (p).y, p IS NULL AS p_null, q::text A
 CREATE TYPE pt AS (x int, y int); CREATE TABLE ct (id int PRIMARY KEY, t pt); INSERT INTO ct VALUES (1, row(1, 2));`)
 	b.Exec(t, `CREATE TABLE ca (id int PRIMARY KEY, pa pr[]); INSERT INTO ca VALUES (1, ARRAY[row('v', 1)::pr]);
 CREATE TYPE pt AS (y bigint, x int); CREATE TABLE ct (id int PRIMARY KEY, t pt); INSERT INTO ct VALUES (1, row(2, 1));`)
-	for _, tc := range []struct{ table, column string }{{"ca", "pa"}, {"ct", "t"}} {
+	// A range's bounds too (found by an exploratory helper, as the next two).
+	a.Exec(t, `CREATE TYPE prr AS RANGE (subtype = pr); CREATE TABLE cr (id int PRIMARY KEY, r prr); INSERT INTO cr VALUES (1, prr(row(1, 'v'), row(1, 'v'), '[]'));`)
+	b.Exec(t, `CREATE TYPE prr AS RANGE (subtype = pr); CREATE TABLE cr (id int PRIMARY KEY, r prr); INSERT INTO cr VALUES (1, prr(row('v', 1), row('v', 1), '[]'));`)
+	for _, tc := range []struct{ table, column string }{{"ca", "pa"}, {"ct", "t"}, {"cr", "r"}} {
 		p := runRowdiff(t, append([]string{"diff", "--table", tc.table, "--out", filepath.Join(t.TempDir(), "o.jsonl")}, nodeArgs(nodes)...)...)
 		if want := fmt.Sprintf("column %q holds a composite type whose fields are in another order than on a", tc.column); p.Code != 2 || !strings.Contains(p.Stderr, want) {
 			t.Errorf("diff of %s: exit %d, want 2 saying %q\nstderr:\n%s", tc.table, p.Code, want, p.Stderr)
 		}
+	}
+	// Two types of one name, an enum on a and a range on b: their texts matched, and they compared equal.
+	a.Exec(t, `CREATE TYPE m2 AS ENUM ('[1,2)', 'empty'); CREATE TABLE km (id int PRIMARY KEY, w m2); INSERT INTO km VALUES (1, '[1,2)');`)
+	b.Exec(t, `CREATE TYPE m2 AS RANGE (subtype = int4); CREATE TABLE km (id int PRIMARY KEY, w m2); INSERT INTO km VALUES (1, '[1,2)');`)
+	if p := runRowdiff(t, append([]string{"diff", "--table", "km", "--out", filepath.Join(t.TempDir(), "o.jsonl")}, nodeArgs(nodes)...)...); p.Code != 2 ||
+		!strings.Contains(p.Stderr, `column "w" is m2, another kind of type than m2 on a`) {
+		t.Errorf("diff of km: exit %d, want 2 saying w's types are of other kinds\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	// Over three nodes, c's fields of another type make the column compare by text, where a's and b's
+	// orders differ from each other: only each node against the first was checked.
+	c := newNode(t, "c", clA, `CREATE TYPE pr AS (x bigint, y text); CREATE TYPE pq AS (x int, y text);`+fill)
+	if p := runRowdiff(t, append([]string{"diff", "--table", "cf", "--columns", "p", "--out", filepath.Join(t.TempDir(), "o.jsonl")}, nodeArgs([]Node{a, b, c})...)...); p.Code != 2 ||
+		!strings.Contains(p.Stderr, `column "p" holds a composite type whose fields on b are in another order than on a`) {
+		t.Errorf("diff of cf over a, b and c: exit %d, want 2 saying p's fields are in another order\nstderr:\n%s", p.Code, p.Stderr)
 	}
 	p := runRowdiff(t, append([]string{"repair", "--in", r.Out, "--source", "a", "--target", "b", "--out", filepath.Join(t.TempDir(), "r.sql")}, nodeArgs(nodes)...)...)
 	if p.Code != 2 || !strings.Contains(p.Stderr, `column "p" of public.cf is a composite type whose fields are in another order there than on a`) {

@@ -556,17 +556,17 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			}
 			// The first node's type, as the problem names it, not the common type built so far.
 			first := firstCols[c.Name]
+			if rc.Type == first.Type && over(rc) != over(first) {
+				// A domain of one name over other types: the names matched, and numeric 1.5 compared
+				// equal to text '1.50'.
+				problems = append(problems, fmt.Sprintf("column %q is %s over %s, not over %s as on %s", c.Name, rc.Type, over(rc), over(first), names[0]))
+				continue
+			}
 			if (!rc.BuiltIn() || !first.BuiltIn()) && (rc.Category != first.Category && !(labels(rc) && labels(first)) ||
 				rc.ElemCategory != first.ElemCategory) {
 				// Types of one name but of other kinds (an enum money2 on one node, a range money2 on
 				// another): their texts matched, and the values compared equal (found by an exploratory helper).
 				problems = append(problems, fmt.Sprintf("column %q is %s, another kind of type than %s on %s", c.Name, rc.Type, first.Type, names[0]))
-				continue
-			}
-			if rc.Type == first.Type && over(rc) != over(first) {
-				// A domain of one name over other types: the names matched, and numeric 1.5 compared
-				// equal to text '1.50'.
-				problems = append(problems, fmt.Sprintf("column %q is %s over %s, not over %s as on %s", c.Name, rc.Type, over(rc), over(first), names[0]))
 				continue
 			}
 			if rc.Type != first.Type {

@@ -163,6 +163,9 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error)
 		listed[t.Ident()] = true
 		tables, estimates = append(tables, t), append(estimates, est)
 	}
+	if err := nothingComparable(tables, sum); err != nil {
+		return err
+	}
 	if err := excludedSomewhere(sel, tables); err != nil {
 		return err
 	}
@@ -218,4 +221,28 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error)
 // leafRows, up to 64k.
 func fanout(blockRows, leafRows int64) int {
 	return int(min(max(1, blockRows/leafRows), 1<<16))
+}
+
+// nothingComparable fails a --schema run whose tables were all skipped, for want of a key or for a key
+// rowdiff cannot order: it exited 0 saying "no table is on every node", though the tables were, and
+// differed (found by an exploratory helper). A run with a table some node lacks, or whose definitions
+// differ, has its verdict (exit 1) and is not failed.
+func nothingComparable(tables []*schema.Table, sum *Summary) error {
+	if len(tables) > 0 || len(sum.MissingTables) > 0 || len(sum.DifferentDefinitions) > 0 {
+		return nil
+	}
+	var why []string
+	for _, t := range sum.Skipped {
+		why = append(why, "table "+t+": no primary key, nor a unique index on NOT NULL columns")
+	}
+	why = append(why, sum.UnsupportedKeys...)
+	if len(why) == 0 {
+		return nil
+	}
+	more := ""
+	if len(why) > summaryTables {
+		more = fmt.Sprintf("; and %d more", len(why)-summaryTables)
+		why = why[:summaryTables]
+	}
+	return fmt.Errorf("no table could be compared (give one a key with --table and --key): %s%s", strings.Join(why, "; "), more)
 }

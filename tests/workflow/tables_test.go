@@ -576,3 +576,24 @@ func TestSchemaViewsBesideTables(t *testing.T) {
 	}
 	checkTables(t, r, a, b, []Spec{{Schema: "sv", Table: "mt", Key: []string{"id"}}, {Schema: "sv", Table: "t", Key: []string{"id"}}}, false)
 }
+
+// TestSchemaNothingComparable: a --schema run whose tables are all skipped (one without a key, one keyed by
+// an enum) exited 0 saying "no table is on every node", though both were, and differed (found by an
+// exploratory helper). It fails, saying why each was skipped.
+func TestSchemaNothingComparable(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, `CREATE SCHEMA ek; CREATE TYPE ek.m AS ENUM ('x', 'y');
+CREATE TABLE ek.t (k ek.m PRIMARY KEY, v int); INSERT INTO ek.t VALUES ('x', 1);
+CREATE TABLE ek.nokey (v int); INSERT INTO ek.nokey VALUES (1);`, "", "UPDATE ek.t SET v = 2; INSERT INTO ek.nokey VALUES (2);")
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	p := rowdiff(t, append([]string{"diff", "--schema", "ek", "--out", out}, nodeArgs(a, b)...)...)
+	wantCode(t, p, 2)
+	for _, s := range []string{"no table could be compared", `table ek.nokey: no primary key`, `key column "k" has unsupported type ek.m`} {
+		if !strings.Contains(p.Stderr, s) {
+			t.Errorf("%s: stderr does not say %q:\n%s", p, s, p.Stderr)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s: %s exists after the failed run (%v)", p, out, err)
+	}
+}

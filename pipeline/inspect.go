@@ -576,6 +576,11 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s (--timestamp-zone ZONE compares them, "+
 						"reading the timestamps as local times in ZONE)", c.Name, rc.Type, first.Type, names[0]))
 					continue
+				case !ok && slices.Contains(key, c.Name):
+					// Phrased as a key column's, so that the hint to leave columns out, which a key cannot
+					// be, is not given (found by an exploratory helper).
+					problems = append(problems, fmt.Sprintf("key column %q is %s, not %s as on %s", c.Name, rc.Type, first.Type, names[0]))
+					continue
 				case !ok:
 					problems = append(problems, fmt.Sprintf("column %q is %s, not %s as on %s", c.Name, rc.Type, first.Type, names[0]))
 					continue

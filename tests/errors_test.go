@@ -124,6 +124,10 @@ func TestBadInput(t *testing.T) {
 		{name: "column type differs", table: "t",
 			nodes: []Node{east("CREATE TABLE t (id int PRIMARY KEY, qty numeric)"), west("CREATE TABLE t (id int PRIMARY KEY, qty float8)")},
 			need:  []string{"west", "qty", "numeric", "double precision"}},
+		// The hint to leave the column out, which a key column cannot be, was given.
+		{name: "key type differs", table: "t",
+			nodes: []Node{east("CREATE TABLE t (id int PRIMARY KEY, v text)"), west("CREATE TABLE t (id text PRIMARY KEY, v text)")},
+			need:  []string{`key column "id" is text, not integer`}, forbid: []string{"--exclude-columns"}},
 		{name: "column missing on west", table: "t",
 			nodes: []Node{east("CREATE TABLE t (id int PRIMARY KEY, qty int, lost text)"), west("CREATE TABLE t (id int PRIMARY KEY, qty int)")},
 			need:  []string{"west", "lost"}},

@@ -32,6 +32,12 @@ func hinted(err error) error {
 	switch {
 	case pe.Code == "57014" && strings.Contains(pe.Message, "statement timeout"):
 		hint = "raise --statement-timeout"
+	case pe.Code == "53200" && strings.Contains(pe.Hint, "max_locks_per_transaction"):
+		// The server's hint alone means a restart: a partitioned table of 2,500 partitions failed at
+		// the defaults, and other sessions got the same error while the run held its locks (in a
+		// helper's runs); one worker per node passed.
+		hint = "HINT: " + pe.Hint + " Each of rowdiff's sessions locks every table, partition and index it reads until the run " +
+			"ends, and the server's lock table is shared by every session: lower --concurrency for fewer such sessions"
 	case pe.Code == "53400" && strings.Contains(pe.Message, "temp_file_limit"):
 		// A compare of a table read by key hash, or by a text key, sorts its rows on the server; at a
 		// temp_file_limit of 100kB it failed (in a helper's runs) with nothing said of what to change.

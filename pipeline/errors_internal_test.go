@@ -33,6 +33,10 @@ func TestServerHintKept(t *testing.T) {
 	if !strings.Contains(err.Error(), "max_locks_per_transaction") {
 		t.Errorf("%q, want PostgreSQL's hint in it", err)
 	}
+	// Beside it, what rowdiff can do without a restart (found by an exploratory helper).
+	if !strings.Contains(err.Error(), "lower --concurrency") {
+		t.Errorf("%q, want --concurrency named", err)
+	}
 }
 
 // TestStartCancelledHint: a role's statement_timeout of 1 ms cancelled a worker's snapshot import, which

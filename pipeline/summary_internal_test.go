@@ -46,3 +46,28 @@ func TestWriteTextManyTables(t *testing.T) {
 		t.Errorf("3 tables: summary leaves tables out:\n%s", out)
 	}
 }
+
+// TestWriteTextLongLists: every list of the human summary names its first summaryTables entries and counts
+// the rest; a run of 2,000 tables wrote a line for each of 330 read by key hash and of 1,486 not compared
+// (found by an exploratory helper).
+func TestWriteTextLongLists(t *testing.T) {
+	s := &Summary{Nodes: []NodeSummary{{Name: "a"}, {Name: "b"}}}
+	for i := range 300 {
+		ts := TableSummary{Table: fmt.Sprintf("lots.t%d", i), KeyScan: "a text key", NotCompared: i >= 100}
+		s.add(ts)
+		s.UnsupportedKeys = append(s.UnsupportedKeys, fmt.Sprintf("table lots.u%d: key column \"k\" has unsupported type m", i))
+	}
+	var b strings.Builder
+	s.WriteText(&b)
+	out := b.String()
+	for _, want := range []string{"  and 290 more tables read by key hash (in the JSON summary)\n",
+		"  and 290 more tables skipped for a key type rowdiff cannot order (in the JSON summary)\n",
+		"  200 tables not compared (stopped at --max-diffs before them)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n > 50 {
+		t.Errorf("summary of %d lines, want a few dozen at most:\n%s", n, out)
+	}
+}

@@ -88,7 +88,7 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 			if err == nil && kept != "" {
 				err, kept = sinks.Place(kept, cfg.Out), ""
 			}
-			sum.finish(err)
+			sum.finish(interrupted(ctx, err))
 			return sum, err
 		}
 		sum.finish(nil)
@@ -97,7 +97,7 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 		case <-time.After(cfg.Wait):
 		case <-ctx.Done():
 			// Said in the summary too: interrupted between rounds, it read as a finished, complete run.
-			sum.finish(ctx.Err())
+			sum.finish(context.Cause(ctx))
 			return sum, ctx.Err()
 		}
 	}

@@ -67,8 +67,18 @@ type Opener func(tables []*schema.Table, nodes []string, started time.Time) (Sin
 func Run(ctx context.Context, cfg Config, open Opener) (*Summary, error) {
 	sum := &Summary{Table: strings.Join(cfg.Tables, ", "), Started: time.Now()}
 	err := hinted(run(ctx, cfg, open, sum))
-	sum.finish(err)
+	sum.finish(interrupted(ctx, err))
 	return sum, err
+}
+
+// interrupted is err, or where ctx ended the run, the cause ctx was cancelled with ("interrupted by
+// SIGINT"), which the summary says in place of what the cancelled step returned ("context canceled",
+// "canceling statement due to user request").
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 func (cfg *Config) check() error {

@@ -121,7 +121,7 @@ var interruptedOutput = "no output written"
 // signalContext is cancelled by SIGINT, SIGTERM or SIGHUP; the returned func tells which one arrived, if any.
 // Its goroutine lives as long as the process, which exits with the status the signal calls for.
 func signalContext() (context.Context, func() syscall.Signal) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	// Killed by SIGPIPE when a reader of --out - closes the pipe, rowdiff would leave its queries running
 	// on the servers; ignored, the write fails with EPIPE and the run stops like any failed run.
 	signal.Ignore(syscall.SIGPIPE)
@@ -133,7 +133,9 @@ func signalContext() (context.Context, func() syscall.Signal) {
 	go func() {
 		s := <-ch
 		got <- s.(syscall.Signal)
-		cancel()
+		// The cause is what the summary's "error" says: it said what the cancelled step returned, such as
+		// "context canceled" (found by an exploratory helper).
+		cancel(fmt.Errorf("interrupted by %s", unix.SignalName(s.(syscall.Signal))))
 	}()
 	return ctx, func() syscall.Signal {
 		select {

@@ -49,8 +49,9 @@ func TestInterrupt(t *testing.T) {
 				waitNoSessions(t, name, m, 10*time.Second)
 			}
 			dir := t.TempDir()
+			sum := filepath.Join(t.TempDir(), "summary.json")
 			// The out path is relative to the process's own directory, where its temp file lands too.
-			ch := startRowdiff(t, dir, bigArgs("a", "b", "diffs.jsonl", tc.extra...)...)
+			ch := startRowdiff(t, dir, bigArgs("a", "b", "diffs.jsonl", append([]string{"--summary", sum}, tc.extra...)...)...)
 			waitQueriesN(t, ch, 30*time.Second, mons, tc.phase, tc.queries)
 
 			sent := time.Now()
@@ -85,6 +86,12 @@ func TestInterrupt(t *testing.T) {
 			checkNoOutput(t, dir)
 			for name, m := range mons {
 				waitNoActive(t, name, m, 2*time.Second-time.Since(sent))
+			}
+			// It said what the cancelled step returned: "context canceled", or the server's "canceling
+			// statement due to user request" (found by an exploratory helper).
+			want := `"error": "interrupted by ` + strings.TrimSuffix(strings.Fields(tc.name)[0], ",") + `"`
+			if raw, err := os.ReadFile(sum); err != nil || !strings.Contains(string(raw), want) {
+				t.Errorf("summary after %v (%v): want %s in it:\n%s", tc.sig, err, want, raw)
 			}
 		})
 	}
@@ -221,7 +228,7 @@ func TestInterruptBetweenRecheckRounds(t *testing.T) {
 		t.Errorf("the directory holds %v, want only the diff and --out", names)
 	}
 	// The summary said a finished, complete run.
-	if raw, err := os.ReadFile(sum); err != nil || !strings.Contains(string(raw), `"complete": false`) || !strings.Contains(string(raw), `"error"`) {
+	if raw, err := os.ReadFile(sum); err != nil || !strings.Contains(string(raw), `"complete": false`) || !strings.Contains(string(raw), `"error": "interrupted by SIGINT"`) {
 		t.Errorf("summary after the interrupt (%v):\n%s\nwant it incomplete, with the error", err, raw)
 	}
 }

@@ -84,7 +84,7 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        a.attnotnull, t.typtype = 'd',
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
-       a.attgenerated <> '', a.attidentity = 'a',
+       a.attgenerated <> '', a.attidentity = 'a', a.atthasdef OR a.attidentity <> '',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
@@ -194,7 +194,7 @@ func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, f
 		var qualType, qualCast string
 		var typrelid, elemrelid uint32
 		if err := rows.Scan(&c.Name, &c.Type, &c.CastType, &qualType, &qualCast, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.CCollation, &c.Collation,
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.Defaulted, &c.CCollation, &c.Collation,
 			&typrelid, &elemrelid); err != nil {
 			return nil, nil, err
 		}
@@ -727,6 +727,13 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		// an exploratory helper's run).
 		t.NoArbiter = !slices.ContainsFunc(remotes[w].keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) }) ||
 			remotes[w].writeRules
+		// INSERT ... ON CONFLICT DO UPDATE checks NOT NULL on the row it proposes before it finds the
+		// conflict: a column the script does not write (left out of the diff, or on the target alone), NOT
+		// NULL without a default, failed every upsert, updates of existing rows too (found by an
+		// exploratory helper). Row by row, an UPDATE writes those rows; an INSERT still fails, as it must.
+		t.UnwrittenNotNull = slices.ContainsFunc(remotes[w].columns, func(c schema.Column) bool {
+			return c.NotNull && !c.Defaulted && !c.Generated && !slices.ContainsFunc(t.Columns, func(o schema.Column) bool { return o.Name == c.Name })
+		})
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)
 	t.KeyUTF8 = slices.ContainsFunc(remotes, func(r *remoteTable) bool { return !utf8Ordered[r.encoding] })

@@ -51,8 +51,9 @@ type Column struct {
 	// and the library's version of it), or empty: the nodes must agree on it for Nondeterministic.
 	Collation string
 	// Generated columns are computed by the server and cannot be written; IdentityAlways columns need
-	// OVERRIDING SYSTEM VALUE to be written.
-	Generated, IdentityAlways bool
+	// OVERRIDING SYSTEM VALUE to be written. Defaulted ones have a default or are an identity, which an
+	// INSERT that leaves them out gives them.
+	Generated, IdentityAlways, Defaulted bool
 	// TargetType is, in a repair, the column's base type on the target without a typmod, named with its
 	// schema outside pg_catalog: a repair script casts to it, which the target resolves whatever its search_path (a
 	// script cast to the type as the source's path named it, and failed where the target's path lacked
@@ -214,6 +215,9 @@ type Table struct {
 	// exactly its columns, or only a deferrable one), or has INSERT or UPDATE rules, with which
 	// PostgreSQL refuses ON CONFLICT (see sinks.RepairScript).
 	NoArbiter bool
+	// UnwrittenNotNull says a repair's target has a NOT NULL column without a default that the script does
+	// not write, which fails every INSERT ... ON CONFLICT (see sinks.RepairScript).
+	UnwrittenNotNull bool
 	// Excluded are the --exclude-columns columns that some node of the table has.
 	Excluded []string
 	// SelfReferencing says a repair's target has a foreign key from the table to itself that is not

@@ -148,7 +148,8 @@ type upsertShape struct {
 	// referencing rows of other tables (ON DELETE CASCADE) where only an ordinary column differed.
 	identities []int
 	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), or the target
-	// has no unique index ON CONFLICT can use (Table.NoArbiter), see rowUpsert.
+	// has no unique index ON CONFLICT can use (Table.NoArbiter) or a NOT NULL column the script leaves to
+	// it without a default (Table.UnwrittenNotNull), see rowUpsert.
 	rowByRow bool
 	// whole: the table's upserts are one statement, and its deletes another, however many rows they
 	// hold. PostgreSQL checks a foreign key that is not deferrable at the end of each statement, so with
@@ -173,7 +174,7 @@ func shapeOf(t *schema.Table) upsertShape {
 			}
 		}
 	}
-	sh.rowByRow = t.Mixed || t.NoArbiter
+	sh.rowByRow = t.Mixed || t.NoArbiter || t.UnwrittenNotNull
 	sh.whole = t.SelfReferencing && !sh.rowByRow && len(sh.identities) == 0
 	return sh
 }

@@ -121,17 +121,6 @@ func TextSetting(name string) string {
 	panic("schema: no text setting " + name)
 }
 
-// Zone is the time zone of the table's timestamp columns that other nodes declare timestamptz
-// (Column.Zone), or "" when it has none.
-func (t *Table) Zone() string {
-	for _, c := range t.Columns {
-		if c.Zone != "" {
-			return c.Zone
-		}
-	}
-	return ""
-}
-
 // WriteType is the type a repair script casts the column's values to: the target's own (TargetType) where
 // the nodes' types are alike, or the common type they compare in where they are not (Converted).
 func (c Column) WriteType() string {

@@ -106,6 +106,11 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 		case c.Generated:
 		case c.EnumLabel:
 			vals = append(vals, untypedLiteral(row[i]))
+		case c.Zone != "" && c.TargetType == "timestamp without time zone" && !row[i].Null:
+			// As the diff read the target's timestamps: with AT TIME ZONE, not as the session's TimeZone
+			// would, which reads an abbreviation that is also a zone (CET), and a number, otherwise, and the
+			// repaired rows came out an hour, or ten, away (found by an exploratory helper).
+			vals = append(vals, "("+literal(row[i], c.WriteType())+" AT TIME ZONE "+schema.QuoteLiteral(c.Zone)+")")
 		default:
 			vals = append(vals, literal(row[i], c.WriteType()))
 		}
@@ -295,17 +300,10 @@ func (s *RepairScript) flush(kind int, last bool) error {
 		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
 	}
 	var b strings.Builder
-	zone := t.Zone()
 	sh := s.shape
 	tuples := strings.Join(k.pending, ",\n  ")
-	switch {
-	case k.open && len(k.pending) > 0:
+	if k.open && len(k.pending) > 0 {
 		b.WriteString(",\n  " + tuples)
-	case k.open:
-	case upsert && zone != "":
-		// Its values are timestamptz literals with their offset: a timestamp column on the target takes
-		// them as local times in the session's TimeZone, which for these statements is the column's zone.
-		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(zone))
 	}
 	switch {
 	case k.open:
@@ -345,9 +343,6 @@ func (s *RepairScript) flush(kind int, last bool) error {
 		}
 	case !upsert:
 		b.WriteString(");\n")
-	}
-	if upsert && zone != "" && !k.open {
-		fmt.Fprintf(&b, "SET LOCAL TimeZone = %s;\n", schema.QuoteLiteral(schema.TextSetting("TimeZone")))
 	}
 	clear(k.pending) // the tuples of wide rows can go now
 	k.pending, k.pendingKeys, k.pendingIdentities, k.pendingBytes = k.pending[:0], k.pendingKeys[:0], k.pendingIdentities[:0], 0

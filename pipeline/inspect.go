@@ -727,12 +727,14 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		// an exploratory helper's run).
 		t.NoArbiter = !slices.ContainsFunc(remotes[w].keyIndexes, func(k keyIndex) bool { return sameSet(k.cols, key) }) ||
 			remotes[w].writeRules
-		// INSERT ... ON CONFLICT DO UPDATE checks NOT NULL on the row it proposes before it finds the
-		// conflict: a column the script does not write (left out of the diff, or on the target alone), NOT
-		// NULL without a default, failed every upsert, updates of existing rows too (found by an
-		// exploratory helper). Row by row, an UPDATE writes those rows; an INSERT still fails, as it must.
-		t.UnwrittenNotNull = slices.ContainsFunc(remotes[w].columns, func(c schema.Column) bool {
-			return c.NotNull && !c.Defaulted && !c.Generated && !slices.ContainsFunc(t.Columns, func(o schema.Column) bool { return o.Name == c.Name })
+		// INSERT ... ON CONFLICT DO UPDATE checks the row it proposes before it finds the conflict: a column
+		// the script does not write (left out of the diff, or on the target alone) gets NULL there where it
+		// has no default, and a NOT NULL, a domain's NOT NULL or a CHECK (even NOT VALID, or a partition's)
+		// failed every upsert, updates of existing rows too (found by exploratory helpers). Row by row, an
+		// UPDATE writes those rows; an INSERT still fails where it must. Any such column counts: telling
+		// which constraints refuse a NULL would take the catalogs of every partition and domain.
+		t.Unwritten = slices.ContainsFunc(remotes[w].columns, func(c schema.Column) bool {
+			return !c.Defaulted && !c.Generated && !slices.ContainsFunc(t.Columns, func(o schema.Column) bool { return o.Name == c.Name })
 		})
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)

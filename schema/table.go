@@ -204,9 +204,9 @@ type Table struct {
 	// exactly its columns, or only a deferrable one), or has INSERT or UPDATE rules, with which
 	// PostgreSQL refuses ON CONFLICT (see sinks.RepairScript).
 	NoArbiter bool
-	// UnwrittenNotNull says a repair's target has a NOT NULL column without a default that the script does
-	// not write, which fails every INSERT ... ON CONFLICT (see sinks.RepairScript).
-	UnwrittenNotNull bool
+	// Unwritten says a repair's target has a column without a default that the script does not write,
+	// whose NULL a constraint may refuse in every INSERT ... ON CONFLICT (see sinks.RepairScript).
+	Unwritten bool
 	// Excluded are the --exclude-columns columns that some node of the table has.
 	Excluded []string
 	// SelfReferencing says a repair's target has a foreign key from the table to itself that is not

@@ -153,15 +153,18 @@ type upsertShape struct {
 	// referencing rows of other tables (ON DELETE CASCADE) where only an ordinary column differed.
 	identities []int
 	// rowByRow: the table is partitioned on some node and not on another (Table.Mixed), or the target
-	// has no unique index ON CONFLICT can use (Table.NoArbiter) or a NOT NULL column the script leaves to
-	// it without a default (Table.UnwrittenNotNull), see rowUpsert.
+	// has no unique index ON CONFLICT can use (Table.NoArbiter) or a column the script leaves to it
+	// without a default (Table.Unwritten), see rowUpsert.
 	rowByRow bool
 	// whole: the table's upserts are one statement, and its deletes another, however many rows they
 	// hold. PostgreSQL checks a foreign key that is not deferrable at the end of each statement, so with
 	// one from the table to itself (Table.SelfReferencing), a row that references a row of a later
 	// statement of 500 failed the script, as did deleting a row whose referencing rows a later statement
-	// deletes. Not where the upserts are row by row, or delete and insert rows again for their identity.
-	whole bool
+	// deletes. Not where the upserts are row by row, or delete and insert rows again for their identity;
+	// the deletes, which write no column, are whole all the same (wholeDeletes): a target with a column
+	// the script leaves out (Table.Unwritten) went row by row, and its deletes of a self-referencing
+	// table in statements of 500 failed (found by an exploratory helper).
+	whole, wholeDeletes bool
 }
 
 func shapeOf(t *schema.Table) upsertShape {
@@ -179,8 +182,9 @@ func shapeOf(t *schema.Table) upsertShape {
 			}
 		}
 	}
-	sh.rowByRow = t.Mixed || t.NoArbiter || t.UnwrittenNotNull
+	sh.rowByRow = t.Mixed || t.NoArbiter || t.Unwritten
 	sh.whole = t.SelfReferencing && !sh.rowByRow && len(sh.identities) == 0
+	sh.wholeDeletes = t.SelfReferencing
 	return sh
 }
 
@@ -324,7 +328,7 @@ func (s *RepairScript) flush(kind int, last bool) error {
 	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
 	}
-	k.open = sh.whole && !last
+	k.open = (upsert && sh.whole || !upsert && sh.wholeDeletes) && !last
 	switch {
 	case k.open:
 	case upsert && !sh.rowByRow:

@@ -190,7 +190,9 @@ func (s *Summary) WriteText(w io.Writer) {
 			case t.NotCompared:
 				fmt.Fprintf(w, "  table %-30s not compared (stopped at --max-diffs before it)\n", t.Table)
 				continue
-			case t.Differences == 0 && len(s.Tables) > summaryTables:
+			case t.Differences == 0 && !t.Stopped && len(s.Tables) > summaryTables:
+				// Not the table --max-diffs stopped in, whose zero is of the part compared (it was counted
+				// as identical; found by an exploratory helper).
 				identical++
 				continue
 			}

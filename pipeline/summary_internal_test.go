@@ -71,3 +71,22 @@ func TestWriteTextLongLists(t *testing.T) {
 		t.Errorf("summary of %d lines, want a few dozen at most:\n%s", n, out)
 	}
 }
+
+// TestWriteTextStoppedTable: past summaryTables tables, the table --max-diffs stopped in, with no
+// difference counted yet, was counted among the tables without differences.
+func TestWriteTextStoppedTable(t *testing.T) {
+	s := &Summary{Nodes: []NodeSummary{{Name: "a"}, {Name: "b"}}}
+	for i := range 36 {
+		ts := TableSummary{Table: fmt.Sprintf("lots.cv%02d", i), NotCompared: i > 1, Stopped: i == 1}
+		if i == 0 {
+			ts.Differences, ts.Missing = 1, 1
+		}
+		s.add(ts)
+	}
+	var b strings.Builder
+	s.WriteText(&b)
+	out := b.String()
+	if !strings.Contains(out, "table lots.cv01 ") || !strings.Contains(out, "stopped here at --max-diffs") || strings.Contains(out, "other tables: no differences") {
+		t.Errorf("summary does not name lots.cv01 as stopped, or counts it as identical:\n%s", out)
+	}
+}

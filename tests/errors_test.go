@@ -113,6 +113,7 @@ func TestBadInput(t *testing.T) {
 		{name: "empty --columns", nodes: []Node{e, w}, table: "t", args: []string{"--columns", ""}, need: []string{"--columns is empty"}},
 		// '5' was UTC-5 to the diff's AT TIME ZONE and UTC+5 to a repair script's TimeZone.
 		{name: "bare number zone", nodes: []Node{e, w}, table: "t", args: []string{"--timestamp-zone", "+5"}, need: []string{"a bare number"}},
+		{name: "blank --where", nodes: []Node{e, w}, table: "t", args: []string{"--where", " "}, need: []string{"--where is empty"}},
 		{name: "empty --key", nodes: []Node{e, w}, table: "t", args: []string{"--key", " "}, need: []string{"--key is empty"}},
 		{name: "table missing on two of three", nodes: []Node{e, west(""), newNode(t, "north", clA, "")}, table: "t",
 			need: []string{"nodes west, north: table t does not exist"}},

@@ -40,6 +40,9 @@ func diffCommand() *cobra.Command {
 			if err := cols.parse(&cfg.Selection); err != nil {
 				return err
 			}
+			if err := notEmpty(cmd.Flags(), "where", cfg.Where); err != nil {
+				return err
+			}
 			for _, t := range cfg.Tables {
 				if _, _, err := schema.ParseQualified(t); err != nil {
 					return err

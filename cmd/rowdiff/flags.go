@@ -194,11 +194,11 @@ func addOutputFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&output.logFormat, "log-format", "", "write the outcome as structured log records on stderr: text or json (default: a human summary)")
 }
 
-// notEmpty refuses a list flag given an empty value: --columns "" (a shell variable left unset) was taken
-// for no flag at all, and every column compared without a word.
+// notEmpty refuses a flag given an empty value: --columns "" (a shell variable left unset) was taken for no
+// flag at all, and every column compared without a word; --where ' ' failed late, at the first range.
 func notEmpty(fl *pflag.FlagSet, name, value string) error {
 	if fl.Changed(name) && strings.TrimSpace(value) == "" {
-		return fmt.Errorf("--%s is empty: name the columns, or leave the flag out", name)
+		return fmt.Errorf("--%s is empty: give it a value, or leave the flag out", name)
 	}
 	return nil
 }

@@ -30,6 +30,9 @@ func recheckCommand() *cobra.Command {
 			if err := cols.parse(&cfg.Selection); err != nil {
 				return err
 			}
+			if err := notEmpty(cmd.Flags(), "where", cfg.Where); err != nil {
+				return err
+			}
 			open, err := opener(cfg.Out, format)
 			if err != nil {
 				return err

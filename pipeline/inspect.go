@@ -85,6 +85,8 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
        a.attgenerated <> '', a.attidentity = 'a', a.atthasdef OR a.attidentity <> '',
+       t.typtype = 'd' OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+           WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
@@ -194,7 +196,7 @@ func readColumns(ctx context.Context, conn *pgx.Conn, relid uint32, depth int, f
 		var qualType, qualCast string
 		var typrelid, elemrelid uint32
 		if err := rows.Scan(&c.Name, &c.Type, &c.CastType, &qualType, &qualCast, &c.Base, &c.Category, &c.ElemBase, &c.ElemCategory,
-			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.Defaulted, &c.CCollation, &c.Collation,
+			&c.NotNull, &c.Domain, &c.Precision, &c.Scale, &c.Generated, &c.IdentityAlways, &c.Defaulted, &c.Checked, &c.CCollation, &c.Collation,
 			&typrelid, &elemrelid); err != nil {
 			return nil, nil, err
 		}
@@ -729,12 +731,14 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			remotes[w].writeRules
 		// INSERT ... ON CONFLICT DO UPDATE checks the row it proposes before it finds the conflict: a column
 		// the script does not write (left out of the diff, or on the target alone) gets NULL there where it
-		// has no default, and a NOT NULL, a domain's NOT NULL or a CHECK (even NOT VALID, or a partition's)
-		// failed every upsert, updates of existing rows too (found by exploratory helpers). Row by row, an
-		// UPDATE writes those rows; an INSERT still fails where it must. Any such column counts: telling
-		// which constraints refuse a NULL would take the catalogs of every partition and domain.
+		// has no default, and a NOT NULL, a domain's NOT NULL or a CHECK (even NOT VALID) failed every
+		// upsert, updates of existing rows too (found by exploratory helpers). Row by row, an UPDATE writes
+		// those rows; an INSERT still fails where it must. Only columns that may refuse a NULL count: row by
+		// row, a table referencing itself fails where a row comes before the row it references, which a
+		// nullable column left out (a plain ADD COLUMN) made common (found by an exploratory helper).
 		t.Unwritten = slices.ContainsFunc(remotes[w].columns, func(c schema.Column) bool {
-			return !c.Defaulted && !c.Generated && !slices.ContainsFunc(t.Columns, func(o schema.Column) bool { return o.Name == c.Name })
+			return !c.Defaulted && !c.Generated && (c.NotNull || c.Domain || c.Checked) &&
+				!slices.ContainsFunc(t.Columns, func(o schema.Column) bool { return o.Name == c.Name })
 		})
 	}
 	t.KeyScan = keyScanReason(names, remotes, key)

@@ -54,6 +54,8 @@ type Column struct {
 	// OVERRIDING SYSTEM VALUE to be written. Defaulted ones have a default or are an identity, which an
 	// INSERT that leaves them out gives them.
 	Generated, IdentityAlways, Defaulted bool
+	// Checked says a CHECK constraint of the table names the column.
+	Checked bool
 	// TargetType is, in a repair, the column's base type on the target without a typmod, named with its
 	// schema outside pg_catalog: a repair script casts to it, which the target resolves whatever its search_path (a
 	// script cast to the type as the source's path named it, and failed where the target's path lacked
@@ -204,8 +206,9 @@ type Table struct {
 	// exactly its columns, or only a deferrable one), or has INSERT or UPDATE rules, with which
 	// PostgreSQL refuses ON CONFLICT (see sinks.RepairScript).
 	NoArbiter bool
-	// Unwritten says a repair's target has a column without a default that the script does not write,
-	// whose NULL a constraint may refuse in every INSERT ... ON CONFLICT (see sinks.RepairScript).
+	// Unwritten says a repair's target has a column without a default that the script does not write and
+	// whose NULL a constraint may refuse (NOT NULL, a domain, a CHECK), which fails every INSERT ... ON
+	// CONFLICT (see sinks.RepairScript).
 	Unwritten bool
 	// Excluded are the --exclude-columns columns that some node of the table has.
 	Excluded []string

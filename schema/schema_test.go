@@ -170,7 +170,7 @@ func TestCheckWhere(t *testing.T) {
 	for _, w := range []string{
 		"region = 'eu'", "v > 100 AND region <> 'ap'", "id % 2 = 0 OR v IS NULL -- even, or unset (", "a = ')'",
 		`b = ")("`, "c = $$)$$", "d = $t$ ( $t$", "a$1 = 2", `e = E'\')'`, "f = 'it''s )'", "x /* ) /* ( */ */ = 1",
-		"g IN (SELECT h FROM (VALUES (1)) v(h))", "coalesce(a, (b))", "k = U&'d\\0061t)'",
+		"g IN (SELECT h FROM (VALUES (1)) v(h))", "coalesce(a, (b))", "k = U&'d\\0061t)'", "", "-1 < v", "/* why */ v > 1",
 	} {
 		if err := CheckWhere(w); err != nil {
 			t.Errorf("CheckWhere(%q) = %v, want nil", w, err)
@@ -179,6 +179,8 @@ func TestCheckWhere(t *testing.T) {
 	for _, w := range []string{
 		"grp = 1) OR (true", "(a = 1", "id > $1", "a = 1; DROP TABLE t", "b = 'open", `c = "open`, "d = $x$ open",
 		"/* open", "a = 1) --", `e = E'\'`, "(id > 3 -- open",
+		// Comments alone failed at the first range (found by an exploratory helper).
+		"--", "-- x", "/* */", " /* a */ -- b",
 	} {
 		if err := CheckWhere(w); err == nil {
 			t.Errorf("CheckWhere(%q) = nil, want an error", w)

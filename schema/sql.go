@@ -478,11 +478,15 @@ func CheckWhere(s string) error {
 	identChar := func(c byte) bool {
 		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 	}
+	code := false // whether anything but comments and spaces came
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		next := byte(0)
 		if i+1 < len(s) {
 			next = s[i+1]
+		}
+		if !(c == '-' && next == '-') && !(c == '/' && next == '*') && !strings.ContainsRune(" \t\n\r\f\v", rune(c)) {
+			code = true
 		}
 		switch {
 		case c == '-' && next == '-':
@@ -543,6 +547,10 @@ func CheckWhere(s string) error {
 	}
 	if depth > 0 {
 		return fmt.Errorf("--where: %d parenthesis(es) left open", depth)
+	}
+	if !code && strings.TrimSpace(s) != "" {
+		// It failed at the first range, "syntax error at or near )" (found by an exploratory helper).
+		return fmt.Errorf("--where holds only comments: give it an expression, or leave the flag out")
 	}
 	return nil
 }

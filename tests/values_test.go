@@ -768,6 +768,23 @@ CREATE TYPE pt AS (y bigint, x int); CREATE TABLE ct (id int PRIMARY KEY, t pt);
 	}
 }
 
+// TestCompositeReorderedDeep: fields in another order five composites down, where fields were read four
+// levels deep and the rest compared by text, by position: (1,2) of (p, q) equalled (1,2) of (q, p), and a
+// repair swapped them (found by an exploratory helper). The truth reads the innermost fields by name.
+func TestCompositeReorderedDeep(t *testing.T) {
+	t.Parallel()
+	outer := `CREATE TYPE n4 AS (a n5); CREATE TYPE n3 AS (a n4); CREATE TYPE n2 AS (a n3); CREATE TYPE n1 AS (a n2);
+CREATE TABLE deep (id int PRIMARY KEY, v n1);
+INSERT INTO deep VALUES (1, ROW(ROW(ROW(ROW(ROW(1, 2)))))), (2, ROW(ROW(ROW(ROW(ROW(3, 3))))));
+CREATE VIEW deep_fields AS SELECT id, (((((v).a).a).a).a).p, (((((v).a).a).a).a).q FROM deep;`
+	a, b := pair(t, "", "CREATE TYPE n5 AS (p int, q int); "+outer, "CREATE TYPE n5 AS (q int, p int); "+outer)
+	want := truth(t, []Node{a, b}, Spec{Table: "deep_fields", Key: []string{"id"}})
+	if len(want) != 1 {
+		t.Fatalf("test setup: the truth has %d differences, want 1 (id 1): %v", len(want), want)
+	}
+	check(t, diff(t, "deep", []Node{a, b}), want, []string{"id"}, "public.deep")
+}
+
 // TestNumericScalesToParquet: numeric(10,2) on one node against numeric(10,4) on the other is written to
 // Parquet as DECIMAL(12,4), which holds both nodes' values; it was DECIMAL(10,4), and 12345678.99 failed
 // the run. A domain over a domain over numeric(8,3) is DECIMAL(8,3); it was a string, the domain's

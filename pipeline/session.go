@@ -226,9 +226,6 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
 		closeConn(context.WithoutCancel(ctx), conn, false)
-		if pe := (*pgconn.PgError)(nil); what != "identify the server" && errors.As(err, &pe) && pe.Code == "57014" {
-			err = startCancelled{err}
-		}
 		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
 	}
 	// One round trip: the snapshot import must come first in the transaction, and the settings hold
@@ -288,7 +285,7 @@ var errNoRoom = errors.New("no more connections for this role or server")
 func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
 	if n.cfg.ConnectTimeout <= 0 { // --connect-timeout 0: no limit, as for connecting
 		_, err := conn.Exec(ctx, sql)
-		return err
+		return startError(err)
 	}
 	var cut atomic.Bool
 	timer := time.AfterFunc(n.cfg.ConnectTimeout, func() {
@@ -299,6 +296,15 @@ func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
 	timer.Stop()
 	if cut.Load() {
 		return fmt.Errorf("waited %s (--connect-timeout): %w", n.cfg.ConnectTimeout, errNoTransaction)
+	}
+	return startError(err)
+}
+
+// startError marks a cancel of the statements that start a transaction (startCancelled): they run
+// before rowdiff's settings hold. A query after them runs under --statement-timeout, whose hint stands.
+func startError(err error) error {
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "57014" {
+		return startCancelled{err}
 	}
 	return err
 }

@@ -108,14 +108,13 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		}
 		return mark(fmt.Sprintf("hashtextextended(%s COLLATE \"C\", %s)", coalesce(v, "''"), prev))
 	}
-	// A type's text, by its output function. x::text would call a cast to text instead where one is
-	// created, which a user's type may have: an enum whose cast printed 'green' and 'blue' alike as 'cool'
-	// hashed them alike, a missed difference under --exact too (found by an exploratory helper). A
-	// built-in type's casts to text are its owner's, the bootstrap superuser's, and its output is read
-	// as it was.
+	// A user's type's text by its output function (outputText): an enum whose cast to text printed
+	// 'green' and 'blue' alike as 'cool' hashed them alike, a missed difference under --exact too (found by
+	// an exploratory helper). A built-in type's casts to text are its owner's, the bootstrap superuser's,
+	// and its text is read as it was.
 	asText := x + "::text"
 	if !c.BuiltIn() {
-		asText = "pg_catalog.concat(" + x + ")"
+		asText = outputText(x)
 	}
 	if textual[c.Base] && c.Nondeterministic && !q.Exact {
 		// In its own collation, hashtext hashes the collation's sort key, which equal values share

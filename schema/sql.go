@@ -84,7 +84,7 @@ func valueExpr(c Column) string {
 		// An enum's label, by its output: x::text calls a cast to text the enum's owner created, which
 		// printed green and blue alike (a false difference on every row, written into repair scripts;
 		// found by an exploratory helper).
-		x = fmt.Sprintf("CASE WHEN %[1]s IS NOT NULL THEN pg_catalog.concat(%[1]s) END", x) // concat writes NULL as ''
+		x = outputText(x)
 	case c.Domain && !c.Converted && (!c.BuiltIn() || c.Base == "citext"):
 		// Hashed by its text, which a domain's value has as its base type's: no cast is needed, and the
 		// base type's name may not be one every node knows (citext in public on one node and in a schema
@@ -96,6 +96,13 @@ func valueExpr(c Column) string {
 		x = regIdentity(x, catalog)
 	}
 	return x
+}
+
+// outputText is the SQL of value x's text by its type's output function, NULL for NULL: x::text calls a
+// cast to text where the type's owner created one, which may print unequal values alike. concat reads
+// the output, and writes NULL as ”.
+func outputText(x string) string {
+	return fmt.Sprintf("CASE WHEN %[1]s IS NOT NULL THEN pg_catalog.concat(%[1]s) END", x)
 }
 
 // regCatalog maps the object identifier types whose text depends on search_path (an object of a schema

@@ -85,8 +85,7 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
        CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
        a.attgenerated <> '', a.attidentity = 'a', a.atthasdef OR a.attidentity <> '',
-       t.typtype = 'd' OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-           WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
@@ -493,7 +492,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 	}
 	if len(key) == 0 {
-		return nil, fmt.Errorf("node %s: table %s.%s has no primary key, nor a unique index on NOT NULL columns; name the key columns with --key", names[0], first.schema, first.name)
+		return nil, fmt.Errorf("node %s: table %s.%s has %s; name the key columns with --key", names[0], first.schema, first.name, noKey)
 	}
 	if i := slices.IndexFunc(key, func(k string) bool { return slices.Contains(sel.Exclude, k) }); i >= 0 {
 		// It went unsaid that the key was compared all the same.

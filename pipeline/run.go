@@ -248,7 +248,7 @@ func nothingComparable(tables []*schema.Table, sum *Summary) error {
 	}
 	var why []string
 	for _, t := range sum.Skipped {
-		why = append(why, "table "+t+": no primary key, nor a unique index on NOT NULL columns")
+		why = append(why, "table "+t+": "+noKey)
 	}
 	why = append(why, sum.UnsupportedKeys...)
 	if len(why) == 0 {

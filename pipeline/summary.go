@@ -152,6 +152,9 @@ func (s *Summary) finish(err error) {
 	}
 }
 
+// noKey is why --schema skips a table (Summary.Skipped).
+const noKey = "no primary key, nor a unique index on NOT NULL columns"
+
 // summaryTables is the most tables the human summary names one by one; past it, it names only the tables
 // that differ (a --schema run of 500 tables wrote a first line of 5.4 KB and 500 lines of "0 differences").
 // The JSON summary always lists every table.
@@ -238,7 +241,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	if s.FewerWorkers != "" {
 		fmt.Fprintf(w, "  workers: %d: %s\n", s.Workers, s.FewerWorkers)
 	}
-	list(s.Skipped, "skipped table %s: no primary key, nor a unique index on NOT NULL columns", "tables skipped for want of a key")
+	list(s.Skipped, "skipped table %s: "+noKey, "tables skipped for want of a key")
 	list(s.UnsupportedKeys, "skipped %s", "tables skipped for a key type rowdiff cannot order")
 	list(s.MissingTables, "missing table %s", "missing tables")
 	list(s.DifferentDefinitions, "not compared: %s", "tables not compared for their definitions")

@@ -75,7 +75,7 @@ func NewRepairScript(path, source, target string) (*RepairScript, error) {
 		// was written to a file named "-".
 		return nil, errors.New("repair --out -: write the script to a file, review it, then run it with psql")
 	}
-	if fi, err := os.Stat(path); strings.HasSuffix(path, "/") || err == nil && fi.IsDir() {
+	if dirPath(path) {
 		// It failed once every row was read, naming a temporary file ("rename ./.x.tmp-1: file exists").
 		return nil, fmt.Errorf("repair --out %s is a directory: give the script a file's path, such as %s", path, filepath.Join(path, "repair.sql"))
 	}
@@ -161,10 +161,10 @@ type upsertShape struct {
 	// one from the table to itself (Table.SelfReferencing), a row that references a row of a later
 	// statement of 500 failed the script, as did deleting a row whose referencing rows a later statement
 	// deletes. Not where the upserts are row by row, or delete and insert rows again for their identity;
-	// the deletes, which write no column, are whole all the same (wholeDeletes): a target with a column
-	// the script leaves out (Table.Unwritten) went row by row, and its deletes of a self-referencing
-	// table in statements of 500 failed (found by an exploratory helper).
-	whole, wholeDeletes bool
+	// the deletes, which write no column, are whole wherever the table references itself: a target with
+	// a column the script leaves out (Table.Unwritten) went row by row, and its deletes of a
+	// self-referencing table in statements of 500 failed (found by an exploratory helper).
+	whole bool
 }
 
 func shapeOf(t *schema.Table) upsertShape {
@@ -184,7 +184,6 @@ func shapeOf(t *schema.Table) upsertShape {
 	}
 	sh.rowByRow = t.Mixed || t.NoArbiter || t.Unwritten
 	sh.whole = t.SelfReferencing && !sh.rowByRow && len(sh.identities) == 0
-	sh.wholeDeletes = t.SelfReferencing
 	return sh
 }
 
@@ -328,7 +327,7 @@ func (s *RepairScript) flush(kind int, last bool) error {
 	default:
 		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
 	}
-	k.open = (upsert && sh.whole || !upsert && sh.wholeDeletes) && !last
+	k.open = (upsert && sh.whole || !upsert && t.SelfReferencing) && !last
 	switch {
 	case k.open:
 	case upsert && !sh.rowByRow:

@@ -54,7 +54,7 @@ type atomicFile struct {
 func createAtomic(path string) (*atomicFile, error) {
 	clean := filepath.Clean(path)
 	fi, err := os.Stat(path)
-	if err == nil && !fi.IsDir() && (!fi.Mode().IsRegular() || strings.HasPrefix(clean, "/dev/") || strings.HasPrefix(clean, "/proc/")) {
+	if err == nil && !fi.IsDir() && (!fi.Mode().IsRegular() || specialPath(clean)) {
 		for _, std := range []*os.File{os.Stdout, os.Stderr} {
 			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
 				return &atomicFile{File: std, path: path, target: path, direct: true, shared: true}, nil
@@ -217,12 +217,24 @@ const (
 	FormatParquetDir Format = "parquet directory"
 )
 
+// dirPath reports whether path ends in / or names a directory: an output of Parquet files, one per table.
+func dirPath(path string) bool {
+	fi, err := os.Stat(path)
+	return strings.HasSuffix(path, "/") || err == nil && fi.IsDir()
+}
+
+// specialPath reports whether the clean path lies under /dev or /proc, where an output is a stream
+// written in place (see createAtomic), whatever the file there is.
+func specialPath(clean string) bool {
+	return strings.HasPrefix(clean, "/dev/") || strings.HasPrefix(clean, "/proc/")
+}
+
 // FormatFor picks the format from --format, or else from the path's extension ("-" is JSON Lines); a
 // path that ends in / or names a directory takes Parquet files, and one that is not a regular file or
 // lies under /dev or /proc (a device, a pipe) JSON Lines.
 func FormatFor(path, format string) (Format, error) {
 	fi, err := os.Stat(path)
-	dir := strings.HasSuffix(path, "/") || err == nil && fi.IsDir()
+	dir := dirPath(path)
 	switch strings.ToLower(format) {
 	case "jsonl", "json", "jsonlines":
 		if dir {
@@ -246,7 +258,7 @@ func FormatFor(path, format string) (Format, error) {
 		return FormatJSONLines, nil
 	case strings.HasSuffix(lower, ".parquet"):
 		return FormatParquet, nil
-	case err == nil && !fi.Mode().IsRegular(), strings.HasPrefix(path, "/dev/"), strings.HasPrefix(path, "/proc/"):
+	case err == nil && !fi.Mode().IsRegular(), specialPath(filepath.Clean(path)):
 		// A stream, as "-" is: /dev/null, /dev/stdout, a named pipe, a shell's >(...). They failed
 		// without --format, which README's own examples did not pass (found by an exploratory helper).
 		return FormatJSONLines, nil

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Summary is --summary's file. It is started with the run, so that a path that cannot be written fails
@@ -24,7 +23,7 @@ func NewSummary(path string, others ...string) (*Summary, error) {
 	}
 	for _, o := range others {
 		// A --out directory's files are the run's: a summary named like one took its place.
-		if fi, err := os.Stat(o); err == nil && fi.IsDir() || strings.HasSuffix(o, "/") {
+		if dirPath(o) {
 			if r, dir := resolved(path), resolved(o); r == dir || filepath.Dir(r) == dir {
 				return nil, fmt.Errorf("--summary %s is in the --out directory %s, whose files are the run's", path, o)
 			}

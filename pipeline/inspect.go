@@ -915,8 +915,7 @@ const nullKeySQL = "SELECT EXISTS (SELECT 1 FROM %s WHERE (%s) AND (%s\n))"
 func checkNullKeys(ctx context.Context, conn *pgx.Conn, node string, r *remoteTable, t *schema.Table, where string) error {
 	var conds, nullable []string
 	for _, k := range t.KeyColumns() {
-		i := slices.IndexFunc(r.columns, func(c schema.Column) bool { return c.Name == k.Name })
-		if i >= 0 && !r.columns[i].NotNull {
+		if c, ok := named(r.columns, k.Name); ok && !c.NotNull {
 			conds = append(conds, schema.QuoteIdent(k.Name)+" IS NULL")
 			nullable = append(nullable, fmt.Sprintf("%q", k.Name))
 		}
@@ -1128,9 +1127,18 @@ func (e differentDefinition) Error() string { return e.msg }
 // (1,2,3) of (a, c, b) on another (found by an exploratory helper).
 func sameFields(a, b []schema.Column) bool {
 	return len(a) == len(b) && !slices.ContainsFunc(a, func(x schema.Column) bool {
-		i := slices.IndexFunc(b, func(y schema.Column) bool { return y.Name == x.Name })
-		return i < 0 || !alike(x, b[i])
+		y, ok := named(b, x.Name)
+		return !ok || !alike(x, y)
 	})
+}
+
+// named is the column (or field) of cs called name.
+func named(cs []schema.Column, name string) (schema.Column, bool) {
+	i := slices.IndexFunc(cs, func(c schema.Column) bool { return c.Name == name })
+	if i < 0 {
+		return schema.Column{}, false
+	}
+	return cs[i], true
 }
 
 // textOutOfOrder reports whether c and o (one column or field on two nodes) hold, where rowdiff compares
@@ -1141,8 +1149,8 @@ func sameFields(a, b []schema.Column) bool {
 func textOutOfOrder(c, o schema.Column, inText bool) bool {
 	pairs := func(a, b []schema.Column, inText bool) bool {
 		return slices.ContainsFunc(a, func(x schema.Column) bool {
-			i := slices.IndexFunc(b, func(y schema.Column) bool { return y.Name == x.Name })
-			return i >= 0 && textOutOfOrder(x, b[i], inText)
+			y, ok := named(b, x.Name)
+			return ok && textOutOfOrder(x, y, inText)
 		})
 	}
 	if c.ElemFields != nil && o.ElemFields != nil && (namesReordered(c.ElemFields, o.ElemFields) || pairs(c.ElemFields, o.ElemFields, true)) {

@@ -788,3 +788,13 @@ func insertRows(table string, values []string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// inTruthDB runs sql in the truth database: the types that truth's foreign tables of a test's nodes declare.
+func inTruthDB(t testing.TB, sql string) {
+	t.Helper()
+	ctx, cancel := setupContext()
+	defer cancel()
+	if err := clA.Exec(ctx, truthDB, sql); err != nil {
+		t.Fatalf("create %s in the truth database: %v", abbrev(sql, 200), err)
+	}
+}

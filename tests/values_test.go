@@ -1243,11 +1243,7 @@ func TestTypeNamesUnderSearchPath(t *testing.T) {
 	app := fmt.Sprintf("app%d", uniq())
 	types := strings.ReplaceAll(`CREATE SCHEMA app; CREATE TYPE app.pair AS (n numeric); CREATE TYPE app.wrap AS (p app.pair);
 CREATE DOMAIN app.amount AS numeric;`, "app", app)
-	ctx, cancel := setupContext()
-	defer cancel()
-	if err := clA.Exec(ctx, truthDB, types); err != nil {
-		t.Fatalf("create the types in the truth database: %v", err)
-	}
+	inTruthDB(t, types)
 	common := types + " CREATE TABLE " + app + ".t (id int PRIMARY KEY, w " + app + ".wrap, m " + app + ".amount);"
 	a := newNode(t, "a", clA, common, strings.ReplaceAll(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;
 INSERT INTO app.t VALUES (1, row(row(1.50)), 1.50), (2, row(row(2)), 2), (3, row(row(3)), 3.0);`, "app", app))
@@ -1287,11 +1283,7 @@ func TestCompositeFieldsNamedApart(t *testing.T) {
 		return fmt.Sprintf("CREATE SCHEMA %[1]s; CREATE TYPE %[1]s.pair AS (v %[2]s.wrap, t text);", s, app)
 	}
 	wrap := "CREATE SCHEMA " + app + "; CREATE DOMAIN " + app + ".wrap AS numeric; "
-	ctx, cancel := setupContext()
-	defer cancel()
-	if err := clA.Exec(ctx, truthDB, wrap+typeOn(s1)+typeOn(s2)); err != nil {
-		t.Fatalf("create the types in the truth database: %v", err)
-	}
+	inTruthDB(t, wrap+typeOn(s1)+typeOn(s2))
 	path := func(p string) string {
 		return "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = " + p + "', current_database()); END $$;"
 	}
@@ -1323,12 +1315,8 @@ func TestCompositeFieldsNamedApart(t *testing.T) {
 func TestTypesOfExtensionsInOtherSchemas(t *testing.T) {
 	t.Parallel()
 	ext := fmt.Sprintf("ext%d", uniq())
-	ctx, cancel := setupContext()
-	defer cancel()
 	// The truth database has citext in public: ext's citext is a domain over it there.
-	if err := clA.Exec(ctx, truthDB, "CREATE SCHEMA "+ext+"; CREATE DOMAIN "+ext+".citext AS public.citext"); err != nil {
-		t.Fatalf("truth database: %v", err)
-	}
+	inTruthDB(t, "CREATE SCHEMA "+ext+"; CREATE DOMAIN "+ext+".citext AS public.citext")
 	const table = `CREATE DOMAIN cd AS citext; CREATE TABLE ct (id int PRIMARY KEY, c citext, d cd);`
 	a := newNode(t, "a", clA, "CREATE SCHEMA "+ext+"; CREATE EXTENSION citext SCHEMA "+ext+`;
 DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public, `+ext+`', current_database()); END $$;`)
@@ -1356,9 +1344,7 @@ DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public,
 	// A composite of a citext field, named citext on b and ext.citext on c, compared by its text, where
 	// 'Mm' and 'MM' differed (found by an exploratory helper).
 	cc := fmt.Sprintf("cc%d", uniq())
-	if err := clA.Exec(ctx, truthDB, "CREATE TYPE "+cc+" AS (x citext, n int)"); err != nil {
-		t.Fatalf("truth database: %v", err)
-	}
+	inTruthDB(t, "CREATE TYPE "+cc+" AS (x citext, n int)")
 	b.Exec(t, "CREATE TYPE "+cc+" AS (x citext, n int); CREATE TABLE cct (id int PRIMARY KEY, c "+cc+"); INSERT INTO cct VALUES (1, ROW('Mm', 4)), (2, ROW('a', 1));")
 	c.Exec(t, "CREATE TYPE "+cc+" AS (x "+ext+".citext, n int); CREATE TABLE cct (id int PRIMARY KEY, c "+cc+"); INSERT INTO cct VALUES (1, ROW('MM', 4)), (2, ROW('b', 1));")
 	ccSpec := Spec{Table: "cct", Key: []string{"id"}}
@@ -1379,13 +1365,9 @@ DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public,
 func TestUserTypesNamedLikeBuiltins(t *testing.T) {
 	t.Parallel()
 	lib := fmt.Sprintf("lib%d", uniq())
-	ctx, cancel := setupContext()
-	defer cancel()
 	types := "CREATE SCHEMA " + lib + "; CREATE TYPE " + lib + `.citext AS RANGE (subtype = text, collation = "C");
 CREATE TYPE ` + lib + ".numrange AS RANGE (subtype = float8); CREATE TYPE " + lib + ".int2 AS ENUM ('m', 'l', 'k', 'j');"
-	if err := clA.Exec(ctx, truthDB, types); err != nil {
-		t.Fatalf("truth database: %v", err)
-	}
+	inTruthDB(t, types)
 	table := types + " CREATE TABLE ut (id int PRIMARY KEY, c " + lib + ".citext, r " + lib + ".numrange);" +
 		" CREATE TABLE uk (id " + lib + ".int2 PRIMARY KEY, v int); INSERT INTO uk VALUES ('m', 1), ('l', 2), ('k', 3);"
 	a := newNode(t, "a", clA, table+` INSERT INTO ut VALUES (1, '[A,B)', '[1,2)'), (2, '[a,b)', '[1,2)'), (3, NULL, '[1.5,2.5)'), (4, '[x,y]', NULL);`)
@@ -1412,11 +1394,7 @@ func TestUserCastsToText(t *testing.T) {
 	lib := fmt.Sprintf("cast%d", uniq())
 	types := strings.ReplaceAll(`CREATE SCHEMA lib; CREATE TYPE lib.tone AS ENUM ('red', 'green', 'blue');
 CREATE TYPE lib.span AS RANGE (subtype = int4);`, "lib", lib)
-	ctx, cancel := setupContext()
-	defer cancel()
-	if err := clA.Exec(ctx, truthDB, types); err != nil {
-		t.Fatalf("truth database: %v", err)
-	}
+	inTruthDB(t, types)
 	casts := strings.ReplaceAll(`
 CREATE FUNCTION lib.tone_text(lib.tone) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN $1 = 'red' THEN 'warm' ELSE 'cool' END $$;
 CREATE CAST (lib.tone AS text) WITH FUNCTION lib.tone_text(lib.tone);

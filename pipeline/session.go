@@ -261,7 +261,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 }
 
 // startCancelled is a query cancelled while its transaction started, before rowdiff's own settings held:
-// a role's statement_timeout of 1 ms cancelled 2 to 4 of 30 runs there (in a helper's runs and mine), and
+// a role's statement_timeout of 1 ms cancelled 3 of 20 runs there in a helper's runs and 4 of 30 in mine, and
 // the hint to raise --statement-timeout could not help.
 type startCancelled struct{ error }
 

@@ -527,7 +527,7 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 		}
 		c := t.Columns[i]
 		if !schema.KeyTypeSupported(c.Base) {
-			return nil, unsupportedKey{fmt.Sprintf("table %s: key column %q has unsupported type %s (supported: integers, numeric, text, varchar, char, uuid, date, timestamp, timestamptz, bytea, bool)", t, k, c.Type)}
+			return nil, unsupportedKey{fmt.Sprintf("table %s: key column %q has unsupported type %s (supported: integers, numeric, text, varchar, char, name, uuid, date, timestamp, timestamptz, bytea, bool)", t, k, c.Type)}
 		}
 		// On any node: checked on the first alone, a key in such a collation on another was matched byte
 		// for byte, its "ABC" and "abc" (one key there) reported missing on both sides, and a repair of them

@@ -34,14 +34,26 @@ func parseError(err error, dsn string) string {
 			return "cannot parse it"
 		}
 	}
-	for _, s := range secrets(dsn) {
-		msg = strings.ReplaceAll(msg, s, "********")
-	}
-	return msg
+	return masked(errors.New(msg), dsn).Error()
 }
 
 // passwordKeyword finds a keyword/value DSN's password, quoted or not.
 var passwordKeyword = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// passwordWords finds what follows a keyword/value DSN's password keyword, up to the next keyword.
+var passwordWords = regexp.MustCompile(`password\s*=\s*(.*?)(?:\s+\w+\s*=|$)`)
+
+// masked is err with any password dsn or the environment holds masked.
+func masked(err error, dsn string) error {
+	msg := err.Error()
+	for _, s := range secrets(dsn) {
+		msg = strings.ReplaceAll(msg, s, "********")
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return cleanedError{msg, err}
+}
 
 // secrets are the passwords dsn and the environment may hold, as written and decoded, longest first.
 func secrets(dsn string) []string {
@@ -56,14 +68,29 @@ func secrets(dsn string) []string {
 		add(m[1])
 		add(strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(strings.Trim(m[1], "'")))
 	}
-	// A URL's user information ends at its last @ before the path: the password may hold an @ itself.
+	// A password written with a space and no quotes, or in double quotes, is cut at the space, and pgx's
+	// cause quotes the next word ("missing \"=\" after \"tailB\"", found by an exploratory helper): every
+	// word up to the next keyword is masked (but one- and two-letter words, which would garble the rest).
+	for _, m := range passwordWords.FindAllStringSubmatch(dsn, -1) {
+		for _, w := range strings.Fields(m[1]) {
+			if len(w) > 2 {
+				add(w)
+				add(strings.Trim(w, `"'`))
+			}
+		}
+	}
+	// A URL's user information ends at an @ before the path: its last, where the password holds an @
+	// itself, but pgx, as libpq, ends it at the first, and the rest of the password went into the host
+	// name its error quoted ("lookup tailB@127.0.0.1", found by an exploratory helper): each piece too.
 	if _, rest, ok := strings.Cut(dsn, "://"); ok {
 		authority, _, _ := strings.Cut(rest, "/")
 		if at := strings.LastIndex(authority, "@"); at >= 0 {
 			if _, pw, ok := strings.Cut(authority[:at], ":"); ok {
-				add(pw)
-				if dec, err := url.PathUnescape(pw); err == nil {
-					add(dec)
+				for _, p := range append([]string{pw}, strings.Split(pw, "@")...) {
+					add(p)
+					if dec, err := url.PathUnescape(p); err == nil {
+						add(dec)
+					}
 				}
 			}
 		}
@@ -86,10 +113,25 @@ func secrets(dsn string) []string {
 // revocation list, requirepeer.
 func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.Duration) error {
 	params := cfg.RuntimeParams
+	// take is keyword k's value: the DSN's, else libpq's environment variable for it, which pgx does not
+	// read either. PGSSLCRL and PGREQUIREPEER were ignored where their keywords were refused, and
+	// PGHOSTADDR left rowdiff on another server (found by an exploratory helper).
+	fromEnv := map[string]bool{}
 	take := func(k string) (string, bool) {
 		v, ok := params[k]
 		delete(params, k)
+		if !ok && libpqEnv[k] != "" {
+			v, ok = os.LookupEnv(libpqEnv[k])
+			fromEnv[k] = ok
+		}
 		return v, ok
+	}
+	// named is how a message names keyword k: by the environment variable where that set it.
+	named := func(k string) string {
+		if fromEnv[k] {
+			return libpqEnv[k]
+		}
+		return k
 	}
 	// count sets a positive number keyword k (0 or absent: rowdiff's own setting stays).
 	count := func(k string, set func(int)) error {
@@ -128,7 +170,7 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		}
 		version, known := tlsVersions[v]
 		if !known {
-			return fmt.Errorf("%s=%s: want TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", k, v)
+			return fmt.Errorf("%s=%s: want TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", named(k), v)
 		}
 		for _, tc := range tlsConfigs(cfg) {
 			if k == "ssl_min_protocol_version" {
@@ -139,15 +181,15 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		}
 	}
 	if v, ok := take("gssencmode"); ok && v == "require" {
-		return errors.New("gssencmode=require: rowdiff cannot encrypt with GSSAPI; use TLS (sslmode)")
+		return fmt.Errorf("%s=require: rowdiff cannot encrypt with GSSAPI; use TLS (sslmode)", named("gssencmode"))
 	}
 	for _, k := range []string{"sslcrl", "sslcrldir"} {
 		if v, ok := take(k); ok && v != "" {
-			return fmt.Errorf("%s: rowdiff cannot check certificate revocation lists", k)
+			return fmt.Errorf("%s: rowdiff cannot check certificate revocation lists", named(k))
 		}
 	}
-	if _, ok := take("requirepeer"); ok {
-		return errors.New("requirepeer: rowdiff cannot check the operating-system user of the server's process")
+	if v, ok := take("requirepeer"); ok && v != "" {
+		return fmt.Errorf("%s: rowdiff cannot check the operating-system user of the server's process", named("requirepeer"))
 	}
 	for _, k := range []string{"fallback_application_name", "sslcompression", "load_balance_hosts", "gsslib", "gssdelegation"} {
 		take(k)
@@ -156,6 +198,72 @@ func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.D
 		return hostaddr(cfg, v)
 	}
 	return nil
+}
+
+// libpqEnv are the environment variables libpq reads for the keywords clientKeywords takes.
+var libpqEnv = map[string]string{
+	"hostaddr": "PGHOSTADDR", "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR", "requirepeer": "PGREQUIREPEER",
+	"gssencmode": "PGGSSENCMODE", "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+	"ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION", "sslcompression": "PGSSLCOMPRESSION",
+	"gsslib": "PGGSSLIB", "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+
+// socketsToHostaddr is dsn with a host list in which each host that is a socket directory gives way to its
+// hostaddr, when the DSN (or PGHOSTADDR) has one: libpq connects to hostaddr over TCP whatever host says,
+// where pgx dials the socket, its default host where the DSN names none. A DSN of hostaddr and port alone
+// reached the local server on that port through its socket, and a diff read another server's rows (found
+// by an exploratory helper). The DSN is parsed again with the new list, so that TLS applies as it asks.
+func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
+	list, ok := cfg.RuntimeParams["hostaddr"]
+	if !ok {
+		list = os.Getenv(libpqEnv["hostaddr"])
+	}
+	hosts := configHosts(cfg)
+	addrs := strings.Split(list, ",")
+	if len(addrs) == 1 {
+		addrs = slices.Repeat(addrs, len(hosts))
+	}
+	if list == "" || len(addrs) != len(hosts) { // hostaddr says what is wrong with the latter
+		return "", false
+	}
+	names := make([]string, len(hosts))
+	changed := false
+	for i, h := range hosts {
+		names[i] = h.host
+		if a := strings.TrimSpace(addrs[i]); strings.HasPrefix(h.host, "/") && a != "" {
+			names[i], changed = a, true
+		}
+	}
+	if !changed {
+		return "", false
+	}
+	host := strings.Join(names, ",")
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return dsn + sep + "host=" + url.QueryEscape(host), true
+	}
+	return dsn + " host='" + host + "'", true
+}
+
+// hostPort is one of a DSN's hosts.
+type hostPort struct {
+	host string
+	port uint16
+}
+
+// configHosts are cfg's hosts in the DSN's order: pgx tries the first in cfg, and lists it and each other
+// once per TLS mode it tries (sslmode=prefer: with TLS, then without) in cfg.Fallbacks.
+func configHosts(cfg *pgx.ConnConfig) []hostPort {
+	hosts := []hostPort{{cfg.Host, cfg.Port}}
+	for _, f := range cfg.Fallbacks {
+		if hp := (hostPort{f.Host, f.Port}); hosts[len(hosts)-1] != hp {
+			hosts = append(hosts, hp)
+		}
+	}
+	return hosts
 }
 
 var tlsVersions = map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
@@ -178,18 +286,7 @@ func tlsConfigs(cfg *pgx.ConnConfig) []*tls.Config {
 // place of looking the host names up: the names still verify the server's certificate and find the
 // password file's line, as in libpq.
 func hostaddr(cfg *pgx.ConnConfig, list string) error {
-	type hostPort struct {
-		host string
-		port uint16
-	}
-	// The DSN's hosts in order: pgx tries the first in cfg, and lists it and each other once per TLS mode
-	// it tries (sslmode=prefer: with TLS, then without) in cfg.Fallbacks.
-	hosts := []hostPort{{cfg.Host, cfg.Port}}
-	for _, f := range cfg.Fallbacks {
-		if hp := (hostPort{f.Host, f.Port}); hosts[len(hosts)-1] != hp {
-			hosts = append(hosts, hp)
-		}
-	}
+	hosts := configHosts(cfg)
 	addrs := strings.Split(list, ",")
 	if len(addrs) == 1 && len(hosts) > 1 {
 		addrs = slices.Repeat(addrs, len(hosts))

@@ -18,6 +18,9 @@ func TestParseErrorMasksPasswords(t *testing.T) {
 		{"postgres://u:s3cret@url@h:notaport/db", "s3cret@url"},
 		{"postgres://u:s3cret%40enc@h:notaport/db", "s3cret@enc"},
 		{"postgres://u:s3cret%zz@h/db", "s3cret%zz"},
+		// Unquoted with a space, or in double quotes: pgx's cause quotes the word after the space.
+		{"host=h port=5432 password=S3cr3tA tailB dbname=d", "tailB"},
+		{`host=h port=5432 password="c l@r" dbname=d`, `l@r`},
 	} {
 		_, err := pgx.ParseConfig(tc.dsn)
 		if err == nil {
@@ -46,5 +49,14 @@ func TestConnectErrorRepeats(t *testing.T) {
 		if got := withoutTLSRefusal(errors.New(in)).Error(); got != want {
 			t.Errorf("%q\ngave %q\nwant %q", in, got, want)
 		}
+	}
+}
+
+// TestConnectErrorMasksPasswords: an @ in a URL's password ends the user information there, for pgx as
+// for libpq, and the rest of the password went into the host name that the connect error quoted.
+func TestConnectErrorMasksPasswords(t *testing.T) {
+	dsn := "postgres://ro:S3cr3tA@tailB@127.0.0.1:5432/shop"
+	if msg := masked(errors.New("hostname resolving error: lookup tailB@127.0.0.1: no such host"), dsn).Error(); strings.Contains(msg, "tailB") {
+		t.Errorf("%q shows part of the password", msg)
 	}
 }

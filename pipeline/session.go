@@ -157,6 +157,11 @@ func (n *node) configure(t Timeouts) error {
 	if err != nil {
 		return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 	}
+	if dsn, ok := socketsToHostaddr(n.DSN, cfg); ok {
+		if cfg, err = pgx.ParseConfig(dsn); err != nil {
+			return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
+		}
+	}
 	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
 	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
 	// sends. By Go's and Linux's documented defaults (not measured), a 30 s keepalive with 9 probes 15 s
@@ -222,7 +227,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		if pe := (*pgconn.PgError)(nil); snapshot != "" && errors.As(err, &pe) && pe.Code == "53300" {
 			err = fmt.Errorf("%w (%w)", err, errNoRoom)
 		}
-		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, withoutTLSRefusal(err))
+		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, masked(withoutTLSRefusal(err), n.DSN))
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
 		closeConn(context.WithoutCancel(ctx), conn, false)

@@ -128,19 +128,34 @@ func TestClientKeywords(t *testing.T) {
 	const honoured = " host=no-such-host.invalid hostaddr=127.0.0.1 keepalives=1 keepalives_idle=30 keepalives_interval=5" +
 		" keepalives_count=3 tcp_user_timeout=20000 gssencmode=prefer sslcompression=0 fallback_application_name=x" +
 		" load_balance_hosts=disable ssl_min_protocol_version=TLSv1.2"
-	out := filepath.Join(t.TempDir(), "o.jsonl")
-	ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
-		nodeArg("b", clB.DSN(db)+honoured)...), "--out", out)...)
-	var got []int64
-	if ch.code == 1 {
-		for _, r := range readRecords(t, out) {
-			got = append(got, r.intKey(t, "id"))
+	// hostaddr without a host, or beside a socket directory, is reached over TCP, as libpq does: pgx
+	// dialled its default socket directory for the port, where another server may listen (found by an
+	// exploratory helper; these clusters have no socket, so the run failed).
+	alone := fmt.Sprintf(" port=%d user=%s dbname=%s sslmode=disable", clB.Port(), pgcluster.Superuser, db)
+	diffB := func(what, dsnB string) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "o.jsonl")
+		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+			nodeArg("b", dsnB)...), "--out", out)...)
+		var got []int64
+		if ch.code == 1 {
+			for _, r := range readRecords(t, out) {
+				got = append(got, r.intKey(t, "id"))
+			}
+			slices.Sort(got)
 		}
-		slices.Sort(got)
+		if ch.code != 1 || !slices.Equal(got, want) {
+			t.Errorf("node b's DSN with %s: exit %d and keys %v, want 1 and %v\nstderr:\n%s", what, ch.code, got, want, ch.stderr.String())
+		}
 	}
-	if ch.code != 1 || !slices.Equal(got, want) {
-		t.Errorf("node b's DSN with libpq keywords: exit %d and keys %v, want 1 and %v\nstderr:\n%s", ch.code, got, want, ch.stderr.String())
-	}
+	diffB("libpq keywords", clB.DSN(db)+honoured)
+	diffB("hostaddr alone", "hostaddr=127.0.0.1"+alone)
+	diffB("hostaddr beside a socket directory", "host=/nonexistent/rowdiff-sockets hostaddr=127.0.0.1"+alone)
+	diffB("hostaddr in a URL", fmt.Sprintf("postgres:///%s?hostaddr=127.0.0.1&port=%d&user=%s&sslmode=disable", db, clB.Port(), pgcluster.Superuser))
+	t.Run("PGHOSTADDR", func(t *testing.T) {
+		t.Setenv("PGHOSTADDR", "127.0.0.1")
+		diffB("PGHOSTADDR", alone)
+	})
 
 	for _, tc := range []struct{ dsn, want string }{
 		{clB.DSN(db) + " sslcrl=/etc/crl.pem", "sslcrl"},
@@ -162,6 +177,20 @@ func TestClientKeywords(t *testing.T) {
 		checkNoSecrets(t, ch)
 		checkNoOutput(t, dir)
 	}
+	// libpq's environment variables for the refused keywords are refused alike: pgx ignores them, and
+	// the run went on without the check they ask for (found by an exploratory helper).
+	for env, value := range map[string]string{"PGSSLCRL": "/etc/crl.pem", "PGREQUIREPEER": "postgres", "PGGSSENCMODE": "require"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, value)
+			dir := t.TempDir()
+			ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+				nodeArg("b", clB.DSN(db))...), "--out", filepath.Join(dir, "o.jsonl"))...)
+			if stderr := ch.stderr.String(); ch.code != 2 || !strings.Contains(stderr, env) {
+				t.Errorf("%s=%s: exit %d, want 2 naming %s\nstderr:\n%s", env, value, ch.code, env, stderr)
+			}
+			checkNoOutput(t, dir)
+		})
+	}
 
 	// A keyword/value DSN starting with its password was cut at its first =, taken for a node named
 	// password, and pgx's reason for refusing the rest quoted the password.
@@ -170,7 +199,7 @@ func TestClientKeywords(t *testing.T) {
 		fmt.Sprintf("password=%s host=127.0.0.1 port=%d user=%s dbname=%s", pwSecret, clB.Port(), pwRole, db),
 	} {
 		dir := t.TempDir()
-		ch = runRowdiff(t, append(append([]string{"diff", "--table", "t", "--node", dsn}, nodeArg("a", clA.DSN(db))...),
+		ch := runRowdiff(t, append(append([]string{"diff", "--table", "t", "--node", dsn}, nodeArg("a", clA.DSN(db))...),
 			"--out", filepath.Join(dir, "o.jsonl"), "--summary", filepath.Join(dir, "s.json"), "--log-format", "json")...)
 		if ch.code != 2 || !strings.Contains(ch.stderr.String(), "want NAME=DSN") {
 			t.Errorf("a DSN without NAME=: exit %d, want 2 and \"want NAME=DSN\"\nstderr:\n%s", ch.code, ch.stderr.String())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -372,9 +373,10 @@ func (f *fleet) recordTable(ctx context.Context, name string, sel Selection) (*s
 	return t, err
 }
 
-// sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ.
+// sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ. Its
+// hashes start from a seed of its own (schema.SQL.Seed).
 func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {
-	q := &schema.SQL{T: t, Exact: exact, Where: where}
+	q := &schema.SQL{T: t, Exact: exact, Where: where, Seed: rand.Int64()}
 	for _, n := range f.nodes {
 		q.NormalizeEncoding = q.NormalizeEncoding || n.encoding != f.nodes[0].encoding
 	}

@@ -48,8 +48,17 @@ func (t *Table) TextDecides(j int) bool {
 	return c.Category != "A" && ((textDecides[c.Base] && !c.Nondeterministic) || c.Category == "E")
 }
 
-// chainSeed starts every row hash; any constant works as long as every node uses the same one.
+// chainSeed starts every row hash where SQL.Seed is 0; any constant works as long as every node uses the
+// same one.
 const chainSeed = 6052836392475387169
+
+// seed is the SQL of the seed every row and key hash starts from.
+func (q *SQL) seed() string {
+	if q.Seed != 0 {
+		return fmt.Sprintf("(%d)::int8", q.Seed)
+	}
+	return fmt.Sprintf("%d::int8", int64(chainSeed))
+}
 
 // directHash maps a base type to its extended hash function and a harmless stand-in for NULL, which the
 // bit map then tells apart from a real value.
@@ -314,7 +323,7 @@ func (q *SQL) RowHash() string {
 }
 
 func (q *SQL) buildRowHash() string {
-	h := fmt.Sprintf("%d::int8", int64(chainSeed))
+	h := q.seed()
 	var flags, numerics []string
 	var add func(c Column)
 	add = func(c Column) {

@@ -43,6 +43,11 @@ func hinted(err error) error {
 		// temp_file_limit of 100kB it failed (in a helper's runs) with nothing said of what to change.
 		hint = "the server's temp_file_limit is below what this query's sort needs: raise it for rowdiff's role " +
 			"(ALTER ROLE ... SET temp_file_limit), or give the role more work_mem"
+	case pe.Code == "22021" && strings.Contains(pe.Message, `for encoding "UTF8"`):
+		// Where the nodes' encodings differ, text is compared as UTF-8, and a SQL_ASCII node's bytes need
+		// not be (between SQL_ASCII nodes they are compared as they are).
+		hint = "a SQL_ASCII database holds text that is not UTF-8, which rowdiff compares as UTF-8 beside nodes of another " +
+			"server encoding: convert the data, or leave the column out with --exclude-columns"
 	case pe.Code == "55P03":
 		// In a run of more than 64 tables a worker locks a table at its first read, behind any DDL that
 		// waits for the run's own lock there: raising the timeout does not help then.

@@ -373,6 +373,17 @@ func (f *fleet) recordTable(ctx context.Context, name string, sel Selection) (*s
 	return t, err
 }
 
+// bytesNodes are the nodes whose server encoding is SQL_ASCII, whose text rowdiff reads as bytes.
+func (f *fleet) bytesNodes() []string {
+	var out []string
+	for i, n := range f.nodes {
+		if n.encoding == sqlASCII {
+			out = append(out, f.names[i])
+		}
+	}
+	return out
+}
+
 // sql returns the query builder for t; text is hashed as UTF-8 when the nodes' encodings differ. Its
 // hashes start from a seed of its own (schema.SQL.Seed).
 func (f *fleet) sql(t *schema.Table, exact bool, where string) *schema.SQL {

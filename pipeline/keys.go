@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -259,8 +260,10 @@ func parseKey(d *json.Decoder, out *keyRecord) error {
 
 // eachBatch reads the output at path and calls fn with runs of consecutive keys of one table and key,
 // at most n keys at a time, and with that run's first record (for its table and key columns). The keys
-// slice is reused once fn returns.
-func eachBatch(path string, n int, fn func(first keyRecord, keys []schema.Key) error) error {
+// slice is reused once fn returns. Where bytesNodes (SQL_ASCII nodes) are named, a key holding U+FFFD is
+// refused: the diff writes it for each byte that is not UTF-8, and the key looked up again would be
+// found on no node, and a difference dropped as healed.
+func eachBatch(path string, n int, bytesNodes []string, fn func(first keyRecord, keys []schema.Key) error) error {
 	r, err := openKeys(path)
 	if err != nil {
 		return err
@@ -288,6 +291,10 @@ func eachBatch(path string, n int, fn func(first keyRecord, keys []schema.Key) e
 			if err := flush(); err != nil {
 				return err
 			}
+		}
+		if len(bytesNodes) > 0 && slices.ContainsFunc(rec.Key, func(v string) bool { return strings.ContainsRune(v, utf8.RuneError) }) {
+			return fmt.Errorf("table %s: a key holds U+FFFD, which the diff writes in place of bytes that are not UTF-8, and "+
+				"the database of node %s is SQL_ASCII: the key cannot be looked up there", rec.Table, strings.Join(bytesNodes, ", "))
 		}
 		if len(batch) == 0 {
 			first = rec

@@ -152,7 +152,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		ts := newTableSummary(envs[tk].SQL.T.String(), envs[tk].SQL.T) // as diff names it, whatever the input wrote
 		counts[tk] = &ts
 	}
-	err = recheckKeys(ctx, in, f.sessions[0], envs, f.relkinds, counts, sink)
+	err = recheckKeys(ctx, in, f.sessions[0], envs, f.relkinds, counts, f.bytesNodes(), sink)
 	for _, tk := range order {
 		counts[tk].fill(envs[tk].Stats, f.names)
 		sum.add(*counts[tk])
@@ -212,9 +212,9 @@ func sameColumns(t *schema.Table, columns []string) error {
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.
 func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*stages.Env, relkinds map[*schema.Table][]string,
-	counts map[tableKey]*TableSummary, sink Sink) error {
+	counts map[tableKey]*TableSummary, bytesNodes []string, sink Sink) error {
 	locked := firstRead{}
-	return eachBatch(in, recheckBatch, func(first keyRecord, keys []schema.Key) error {
+	return eachBatch(in, recheckBatch, bytesNodes, func(first keyRecord, keys []schema.Key) error {
 		tk := first.tableKey()
 		ts := counts[tk]
 		if err := locked.lock(ctx, tk, s.conns, envs[tk].Nodes, relkinds[envs[tk].SQL.T], envs[tk].SQL.T); err != nil {

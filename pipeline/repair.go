@@ -115,7 +115,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 		return fmt.Errorf("node %s: read the foreign keys between the tables: %w", dst.Name, err)
 	}
 	locked := firstRead{}
-	err = eachBatch(cfg.In, recheckBatch, func(first keyRecord, batch []schema.Key) error {
+	err = eachBatch(cfg.In, recheckBatch, f.bytesNodes(), func(first keyRecord, batch []schema.Key) error {
 		env := envs[first.tableKey()]
 		t := env.SQL.T
 		// Sorted like the fetch, the keys absent on the source are the ones the fetch skips over.

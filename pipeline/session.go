@@ -236,8 +236,12 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	// One round trip: the snapshot import must come first in the transaction, and the settings hold
 	// until it ends, which is when the connection closes.
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	settings := n.settings
+	if conn.PgConn().ParameterStatus("server_encoding") == sqlASCII {
+		settings += "; SET LOCAL client_encoding = " + schema.QuoteLiteral(sqlASCII)
+	}
 	if snapshot != "" {
-		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+n.settings); err != nil {
+		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+settings); err != nil {
 			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" { // invalid snapshot identifier
 				err = fmt.Errorf("%w (the node's first session ended, or this one reached another server: %s)", err, anotherServer)
 			}
@@ -255,7 +259,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		}
 		return conn, snapshot, nil
 	}
-	if err := n.begin(ctx, conn, begin+n.settings); err != nil {
+	if err := n.begin(ctx, conn, begin+settings); err != nil {
 		return fail("begin", err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding'), ("+serverSQL+"), ("+databaseSQL+")").Scan(
@@ -264,6 +268,13 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	}
 	return conn, snapshot, nil
 }
+
+// sqlASCII is the server encoding that says nothing of its bytes' encoding. rowdiff reads such a node's
+// text as its bytes (client encoding SQL_ASCII) and compares them byte for byte: read as UTF-8, the server
+// refused any byte that is not, and legacy SQL_ASCII databases mostly hold LATIN1 text; a run failed, on
+// tables equal and different alike, wherever it read such a value, even among the planner's statistics
+// (found by an exploratory helper).
+const sqlASCII = "SQL_ASCII"
 
 // startCancelled is a query cancelled while its transaction started, before rowdiff's own settings held:
 // a role's statement_timeout of 1 ms cancelled 3 of 20 runs there in a helper's runs and 4 of 30 in mine, and

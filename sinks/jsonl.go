@@ -155,8 +155,8 @@ func appendOneLine(b []byte, js string) []byte {
 	}
 }
 
-// appendString writes s as a JSON string. Invalid UTF-8 cannot come from a UTF8 client encoding, but is
-// replaced rather than written as broken JSON.
+// appendString writes s as a JSON string. A SQL_ASCII node's text may be any bytes: each byte that is not
+// part of valid UTF-8 is written as U+FFFD rather than as broken JSON.
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')

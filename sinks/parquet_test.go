@@ -1127,3 +1127,28 @@ func TestParquetDecimalStatistics(t *testing.T) {
 		}
 	}
 }
+
+// TestParquetBytesNotUTF8: a SQL_ASCII node's text may be any bytes, which a Parquet STRING may not hold;
+// each byte that is not part of valid UTF-8 is written as U+FFFD, as in JSON Lines, and valid text as it is.
+func TestParquetBytesNotUTF8(t *testing.T) {
+	tbl := &schema.Table{Schema: "s", Name: "t", Key: []int{0}, Columns: []schema.Column{
+		{Name: "k", Type: "text", Base: "text"},
+		{Name: "v", Type: "text", Base: "text"},
+		{Name: "a", Type: "text[]", Base: "_text", Category: "A", ElemBase: "text"},
+	}}
+	path := filepath.Join(t.TempDir(), "x.parquet")
+	writeParquet(t, path, tbl, []schema.Diff{{Table: tbl, Key: schema.Key{"k\xe9"}, Kind: schema.Changed,
+		Rows: []schema.Row{pqRow("k\xe9", "caf\xe9\xea", "{\xff}"), pqRow("k\xe9", "café", "{x}")}}}, sinks.Meta{Complete: true})
+	got := readParquet(t, path)
+	want := []map[string]string{{"k": "k\ufffd", "v": "caf\ufffd\ufffd", "a": "{\ufffd}"}, {"k": "k\ufffd", "v": "café", "a": "{x}"}}
+	if len(got.rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got.rows), len(want))
+	}
+	for i, w := range want {
+		for col, v := range w {
+			if got.rows[i][col] != v {
+				t.Errorf("row %d column %s: %q, want %q", i, col, got.rows[i][col], v)
+			}
+		}
+	}
+}

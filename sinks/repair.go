@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rowdiff/rowdiff/schema"
 )
@@ -102,6 +103,10 @@ func (s *RepairScript) Upsert(t *schema.Table, row schema.Row) error {
 	}
 	vals := make([]string, 0, len(t.Columns))
 	for i, c := range t.Columns {
+		if !row[i].Null && !utf8.ValidString(row[i].S) {
+			return fmt.Errorf("table %s: column %q of a row to write holds bytes that are not UTF-8 (the source's database is "+
+				"SQL_ASCII): the repair script is UTF-8 and cannot carry them", t, c.Name)
+		}
 		switch {
 		case c.Generated:
 		case c.EnumLabel:

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rowdiff/rowdiff/internal/testkit"
 )
@@ -1574,4 +1577,100 @@ INSERT INTO xc2 SELECT i, 0 FROM generate_series(1, 10000) i; ANALYZE xc2;`, "",
 		t.Fatalf("test setup: the truth has %v, want ids 1-4", want)
 	}
 	check(t, diff(t, "xc2", nodes), want, []string{"id"}, "public.xc2")
+}
+
+// TestSQLASCIIBytes: a SQL_ASCII database's text may be any bytes, mostly LATIN1 in legacy databases. Read
+// as UTF-8, the server refused every byte that is not, and the run failed (exit 2) on equal tables as on
+// different ones, even where the planner's statistics held such a byte (found by an exploratory helper).
+// Such text is compared byte for byte, as PostgreSQL compares it, and written with U+FFFD for each byte
+// that is not UTF-8; recheck and repair refuse such a key, which they could not look up again, and a
+// SQL_ASCII node beside a UTF-8 one fails saying why.
+func TestSQLASCIIBytes(t *testing.T) {
+	t.Parallel()
+	const sqlASCII = "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+	// The statements are ASCII: each byte beyond it is made by convert_from, which a SQL_ASCII server
+	// leaves as it is.
+	by := func(hex string) string { return fmt.Sprintf(`convert_from('\x%s'::bytea, 'SQL_ASCII')`, hex) }
+	setup := fmt.Sprintf(`CREATE TABLE sc (k text PRIMARY KEY, v text, n int);
+INSERT INTO sc SELECT 'k' || lpad(i::text, 5, '0') || %[1]s, 'caf' || %[1]s, i FROM generate_series(1, 3000) i;
+ANALYZE sc;`, by("e9"))
+	a := newNodeWith(t, "a", clA, sqlASCII, setup)
+	b := newNodeWith(t, "b", clB, sqlASCII, setup, fmt.Sprintf(`UPDATE sc SET v = 'caf' || %[1]s WHERE n %% 100 = 1;
+UPDATE sc SET v = 'caf' || %[2]s WHERE n = 7; DELETE FROM sc WHERE n %% 250 = 2;
+INSERT INTO sc VALUES ('new' || %[3]s, 'x', 0), ('new', 'x', 0); UPDATE sc SET n = -n WHERE n = 8;`, by("ea"), by("c3a9"), by("ff")))
+	nodes := []Node{a, b}
+	// The truth: each node's rows as the hex of their bytes, compared here.
+	rows := func(n Node) map[string]string {
+		ctx, cancel := setupContext()
+		defer cancel()
+		conn, err := pgx.Connect(ctx, n.dsn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		out := map[string]string{}
+		r, _ := conn.Query(ctx, `SELECT encode(convert_to(k, 'SQL_ASCII'), 'hex'), encode(convert_to(v, 'SQL_ASCII'), 'hex') || ' ' || n FROM sc`)
+		var k, v string
+		if _, err := pgx.ForEachRow(r, []any{&k, &v}, func() error { out[k] = v; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ra, rb := rows(a), rows(b)
+	want := map[string]string{}
+	for k, v := range ra {
+		if w, ok := rb[k]; !ok {
+			want[k] = "missing"
+		} else if w != v {
+			want[k] = "changed"
+		}
+	}
+	for k := range rb {
+		if _, ok := ra[k]; !ok {
+			want[k] = "missing"
+		}
+	}
+	// As written: each byte that is not UTF-8 as U+FFFD.
+	written := map[string]string{}
+	for k, kind := range want {
+		raw, err := hex.DecodeString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		written[strings.ToValidUTF8(string(raw), "\ufffd")] = kind
+	}
+	if len(written) != 30+1+12+2+1 {
+		t.Fatalf("test setup: the truth has %d differences, want 46: %v", len(written), written)
+	}
+	var r *Result
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		r = diff(t, "sc", nodes, mode...)
+		check(t, r, written, []string{"k"}, "public.sc")
+	}
+	wantString(t, find(t, r, []string{"k"}, "k00001\ufffd").Row(t, "b"), "v", "caf\ufffd")
+	wantString(t, find(t, r, []string{"k"}, "k00007\ufffd").Row(t, "b"), "v", "café")
+	for _, args := range [][]string{
+		{"recheck", "--in", r.Out, "--out", filepath.Join(t.TempDir(), "re.jsonl")},
+		{"repair", "--in", r.Out, "--source", "a", "--target", "b", "--out", filepath.Join(t.TempDir(), "fix.sql")},
+	} {
+		p := runRowdiff(t, append(args, nodeArgs(nodes)...)...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, "U+FFFD") || !strings.Contains(p.Stderr, "SQL_ASCII") {
+			t.Errorf("rowdiff %s: exit %d, want 2 saying a key holds U+FFFD on a SQL_ASCII node\nstderr:\n%s", args[0], p.Code, p.Stderr)
+		}
+	}
+	// Keys of ASCII, but a value to write that is not UTF-8: a repair script, UTF-8, cannot carry it.
+	a.Exec(t, fmt.Sprintf(`CREATE TABLE sv (id int PRIMARY KEY, v text); INSERT INTO sv VALUES (1, 'caf' || %s), (2, 'x');`, by("e9")))
+	b.Exec(t, `CREATE TABLE sv (id int PRIMARY KEY, v text); INSERT INTO sv VALUES (1, 'cafe'), (2, 'y');`)
+	rv := diff(t, "sv", nodes)
+	check(t, rv, map[string]string{"1": "changed", "2": "changed"}, []string{"id"}, "public.sv")
+	p := runRowdiff(t, append([]string{"repair", "--in", rv.Out, "--source", "a", "--target", "b", "--out", filepath.Join(t.TempDir(), "fix.sql")}, nodeArgs(nodes)...)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, `column "v" of a row to write holds bytes that are not UTF-8`) {
+		t.Errorf("repair of a value that is not UTF-8: exit %d, want 2 saying so\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	// Beside a UTF-8 node, text is compared as UTF-8, which the bytes are not.
+	c := newNode(t, "c", clB, strings.ReplaceAll(setup, "'SQL_ASCII'", "'LATIN1'"))
+	p = runRowdiff(t, append(append([]string{"diff", "--table", "sc"}, nodeArgs([]Node{a, c})...), "--out", filepath.Join(t.TempDir(), "ac.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "SQL_ASCII database holds text that is not UTF-8") {
+		t.Errorf("a SQL_ASCII node beside a UTF-8 one: exit %d, want 2 saying why\nstderr:\n%s", p.Code, p.Stderr)
+	}
 }

@@ -54,7 +54,7 @@ func init() {
 		keepalives_idle keepalives_interval keepalives_count tcp_user_timeout replication gssencmode sslmode
 		sslnegotiation requiressl sslcompression sslcert sslkey sslcertmode sslpassword sslrootcert sslcrl sslcrldir
 		sslsni requirepeer ssl_min_protocol_version ssl_max_protocol_version krbsrvname gsslib gssdelegation
-		service target_session_attrs load_balance_hosts`) {
+		service servicefile target_session_attrs load_balance_hosts krbspn min_protocol_version max_protocol_version`) {
 		connKeywords[k] = true
 	}
 }

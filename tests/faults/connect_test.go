@@ -197,6 +197,8 @@ func TestClientKeywords(t *testing.T) {
 	for _, dsn := range []string{
 		fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", pwRole, pwSecret, clB.Port(), db),
 		fmt.Sprintf("password=%s host=127.0.0.1 port=%d user=%s dbname=%s", pwSecret, clB.Port(), pwRole, db),
+		// pgx's keywords beside libpq's: it was taken for a node named servicefile.
+		"servicefile=/nonexistent/pg_service.conf service=" + pwSecret,
 	} {
 		dir := t.TempDir()
 		ch := runRowdiff(t, append(append([]string{"diff", "--table", "t", "--node", dsn}, nodeArg("a", clA.DSN(db))...),

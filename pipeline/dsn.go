@@ -113,10 +113,10 @@ func secrets(dsn string) []string {
 // revocation list, requirepeer.
 func clientKeywords(cfg *pgx.ConnConfig, dialer *net.Dialer, userTimeout *time.Duration) error {
 	params := cfg.RuntimeParams
+	fromEnv := map[string]bool{}
 	// take is keyword k's value: the DSN's, else libpq's environment variable for it, which pgx does not
 	// read either. PGSSLCRL and PGREQUIREPEER were ignored where their keywords were refused, and
 	// PGHOSTADDR left rowdiff on another server (found by an exploratory helper).
-	fromEnv := map[string]bool{}
 	take := func(k string) (string, bool) {
 		v, ok := params[k]
 		delete(params, k)
@@ -239,13 +239,17 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 	}
 	host := strings.Join(names, ",")
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
+		// pgx takes a query's host over the URL's, and the first of several.
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", false
 		}
-		return dsn + sep + "host=" + url.QueryEscape(host), true
+		q := u.Query()
+		q.Set("host", host)
+		u.RawQuery = q.Encode()
+		return u.String(), true
 	}
-	return dsn + " host='" + host + "'", true
+	return dsn + " host='" + host + "'", true // the last of a keyword's values counts
 }
 
 // hostPort is one of a DSN's hosts.

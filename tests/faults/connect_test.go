@@ -152,6 +152,7 @@ func TestClientKeywords(t *testing.T) {
 	diffB("hostaddr alone", "hostaddr=127.0.0.1"+alone)
 	diffB("hostaddr beside a socket directory", "host=/nonexistent/rowdiff-sockets hostaddr=127.0.0.1"+alone)
 	diffB("hostaddr in a URL", fmt.Sprintf("postgres:///%s?hostaddr=127.0.0.1&port=%d&user=%s&sslmode=disable", db, clB.Port(), pgcluster.Superuser))
+	diffB("hostaddr in a URL beside a socket directory", fmt.Sprintf("postgres:///%s?host=%%2Fnonexistent&hostaddr=127.0.0.1&port=%d&user=%s&sslmode=disable", db, clB.Port(), pgcluster.Superuser))
 	t.Run("PGHOSTADDR", func(t *testing.T) {
 		t.Setenv("PGHOSTADDR", "127.0.0.1")
 		diffB("PGHOSTADDR", alone)

@@ -133,9 +133,10 @@ func appendValue(b []byte, c schema.Column, v schema.Value) []byte {
 		}
 	case schema.KindJSON:
 		// The server outputs valid JSON for json and jsonb; checking keeps every line parseable whatever
-		// arrives.
-		if json.Valid(stringBytes(v.S)) { // read only: no copy of the value
-			return appendOneLine(b, v.S)
+		// arrives. json.Valid takes any bytes in a string, which a SQL_ASCII node's json may hold.
+		js := validUTF8(v.S)
+		if json.Valid(stringBytes(js)) { // read only: no copy of the value
+			return appendOneLine(b, js)
 		}
 	}
 	return appendString(b, v.S)

@@ -10,9 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -636,25 +634,6 @@ func (s *Parquet) value(j int, v schema.Value) (parquet.Value, error) {
 		return parquet.Int64Value(us), nil
 	}
 	return parquet.ByteArrayValue(stringBytes(validUTF8(str))), nil
-}
-
-// validUTF8 is s with each byte that is not part of valid UTF-8 replaced by U+FFFD, as the JSON Lines
-// writer does: a Parquet STRING is UTF-8, and a SQL_ASCII node's text may be any bytes.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // nullValue stands for SQL NULL and for values a Parquet type cannot hold.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -270,4 +271,23 @@ func FormatFor(path, format string) (Format, error) {
 // copies values into its column buffers (WriteRowValues), and json.Valid only reads.
 func stringBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// validUTF8 is s with each byte that is not part of valid UTF-8 replaced by U+FFFD, for the outputs,
+// whose text is UTF-8: a SQL_ASCII node's text may be any bytes.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -237,19 +237,17 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 	if !changed {
 		return "", false
 	}
+	// pgx, as libpq, takes a URL's host parameter over its authority and the last of a keyword's values.
+	// (Go's url.Parse refuses the authority %2Ftmp of a socket directory, and such a URL dialled the socket.)
 	host := strings.Join(names, ",")
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		// pgx takes a query's host over the URL's, and the first of several.
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", false
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
 		}
-		q := u.Query()
-		q.Set("host", host)
-		u.RawQuery = q.Encode()
-		return u.String(), true
+		return dsn + sep + "host=" + url.QueryEscape(host), true
 	}
-	return dsn + " host='" + host + "'", true // the last of a keyword's values counts
+	return dsn + " host='" + host + "'", true
 }
 
 // hostPort is one of a DSN's hosts.
@@ -259,13 +257,19 @@ type hostPort struct {
 }
 
 // configHosts are cfg's hosts in the DSN's order: pgx tries the first in cfg, and lists it and each other
-// once per TLS mode it tries (sslmode=prefer: with TLS, then without) in cfg.Fallbacks.
+// once per TLS mode it tries in cfg.Fallbacks (twice, with TLS and without, under sslmode=prefer or allow,
+// but once for a socket). A host named twice in a row stays twice (host=db,db with two hostaddr): it was
+// taken for one host's two modes, and the DSN refused (found by an exploratory helper).
 func configHosts(cfg *pgx.ConnConfig) []hostPort {
 	hosts := []hostPort{{cfg.Host, cfg.Port}}
+	modes, tls := 1, cfg.TLSConfig != nil
 	for _, f := range cfg.Fallbacks {
-		if hp := (hostPort{f.Host, f.Port}); hosts[len(hosts)-1] != hp {
-			hosts = append(hosts, hp)
+		hp := hostPort{f.Host, f.Port}
+		if hosts[len(hosts)-1] == hp && modes == 1 && (f.TLSConfig != nil) != tls {
+			modes = 2
+			continue
 		}
+		hosts, modes, tls = append(hosts, hp), 1, f.TLSConfig != nil
 	}
 	return hosts
 }
@@ -298,7 +302,10 @@ func hostaddr(cfg *pgx.ConnConfig, list string) error {
 	if len(addrs) != len(hosts) {
 		return fmt.Errorf("hostaddr lists %d addresses for %d hosts", len(addrs), len(hosts))
 	}
-	to := map[string]string{}
+	// pgx looks a host up by its name: a name given twice with two addresses (host=db,db) is tried at
+	// both addresses in each place, in the DSN's order, where libpq tries one in each; the first that
+	// answers is the same.
+	to := map[string][]string{}
 	for i, h := range hosts {
 		a := strings.TrimSpace(addrs[i])
 		if a == "" {
@@ -307,15 +314,14 @@ func hostaddr(cfg *pgx.ConnConfig, list string) error {
 		if net.ParseIP(a) == nil {
 			return fmt.Errorf("hostaddr %q is not an IP address", a)
 		}
-		if prev, ok := to[h.host]; ok && prev != a {
-			return fmt.Errorf("hostaddr gives host %s two addresses, %s and %s", h.host, prev, a)
+		if !slices.Contains(to[h.host], a) {
+			to[h.host] = append(to[h.host], a)
 		}
-		to[h.host] = a
 	}
 	lookup := cfg.LookupFunc
 	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
 		if a, ok := to[host]; ok {
-			return []string{a}, nil
+			return a, nil
 		}
 		return lookup(ctx, host)
 	}

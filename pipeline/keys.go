@@ -292,13 +292,41 @@ func eachBatch(path string, n int, bytesNodes []string, fn func(first keyRecord,
 				return err
 			}
 		}
-		if len(bytesNodes) > 0 && slices.ContainsFunc(rec.Key, func(v string) bool { return strings.ContainsRune(v, utf8.RuneError) }) {
+		if len(bytesNodes) > 0 && slices.ContainsFunc(rec.Key, lossy) {
 			return fmt.Errorf("table %s: a key holds U+FFFD, which the diff writes in place of bytes that are not UTF-8, and "+
-				"the database of node %s is SQL_ASCII: the key cannot be looked up there", rec.Table, strings.Join(bytesNodes, ", "))
+				"%s: the key cannot be looked up there", rec.Table, sqlASCIISaid(bytesNodes))
 		}
 		if len(batch) == 0 {
 			first = rec
 		}
 		batch = append(batch, rec.Key)
 	}
+}
+
+// lossy reports whether s holds U+FFFD, which the outputs write for each byte that is not UTF-8.
+func lossy(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }
+
+// sqlASCIISaid says that nodes have SQL_ASCII databases.
+func sqlASCIISaid(nodes []string) string {
+	if len(nodes) == 1 {
+		return "the database of node " + nodes[0] + " is SQL_ASCII"
+	}
+	return "the databases of nodes " + strings.Join(nodes, ", ") + " are SQL_ASCII"
+}
+
+// lossyNames refuses records whose table or column names hold U+FFFD where bytesNodes (SQL_ASCII nodes)
+// are named: the diff writes it for each byte of a name that is not UTF-8, and recheck and repair, looking
+// the name up, failed saying the table did not exist or the diff had left the column out (found by an
+// exploratory helper).
+func lossyNames(order []tableKey, compared map[tableKey][]string, bytesNodes []string) error {
+	if len(bytesNodes) == 0 {
+		return nil
+	}
+	for _, tk := range order {
+		if lossy(tk.name) || slices.ContainsFunc(tk.columns(), lossy) || slices.ContainsFunc(compared[tk], lossy) {
+			return fmt.Errorf("--in's records of %s name a table or column with U+FFFD, which the diff writes in place of "+
+				"bytes that are not UTF-8, and %s: the name cannot be found there", tk.name, sqlASCIISaid(bytesNodes))
+		}
+	}
+	return nil
 }

@@ -124,6 +124,9 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		return err
 	}
 	sum.Workers = len(f.sessions)
+	if err := lossyNames(order, compared, f.bytesNodes()); err != nil {
+		return err
+	}
 	envs := map[tableKey]*stages.Env{}
 	var tables []*schema.Table
 	sel := cfg.Selection

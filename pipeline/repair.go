@@ -88,6 +88,9 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if err != nil {
 		return err
 	}
+	if err := lossyNames(order, compared, f.bytesNodes()); err != nil {
+		return err
+	}
 	// Every table and their foreign keys are looked up before any row is read: the coordinators are not
 	// used again, so a repair that outlasts --idle-timeout does not need one the server has ended. Looked
 	// up at each table's first record, the second table of a repair failed when the first took longer.

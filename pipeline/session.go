@@ -158,9 +158,12 @@ func (n *node) configure(t Timeouts) error {
 		return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 	}
 	if dsn, ok := socketsToHostaddr(n.DSN, cfg); ok {
+		// The password file's line is the one for the host the DSN names, as in libpq, not its address.
+		password := cfg.Password
 		if cfg, err = pgx.ParseConfig(dsn); err != nil {
 			return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 		}
+		cfg.Password = password
 	}
 	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
 	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it

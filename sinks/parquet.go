@@ -173,7 +173,15 @@ var parquetOwnColumns = []string{ParquetColTable, ParquetColKind, ParquetColNode
 
 // parquetColumnsFit fails when a column of t has the name of one of the sink's own columns.
 func parquetColumnsFit(t *schema.Table) error {
+	written := map[string]string{}
 	for i, c := range t.Columns {
+		// A SQL_ASCII node's names may be any bytes, written with U+FFFD for each that is not UTF-8
+		// (validUTF8): two such names could become one.
+		if other, ok := written[validUTF8(c.Name)]; ok {
+			return fmt.Errorf("columns %q and %q of %s are both written %q (a SQL_ASCII database's names that are not UTF-8); "+
+				"leave one out with --exclude-columns or use --format jsonl", other, c.Name, t, validUTF8(c.Name))
+		}
+		written[validUTF8(c.Name)] = c.Name
 		if !slices.Contains(parquetOwnColumns, c.Name) {
 			continue
 		}
@@ -203,7 +211,7 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 		nodes:  nodes,
 		cols:   make([]pqColumn, len(t.Columns)),
 		keyPos: make([]int, len(t.Columns)),
-		table:  parquet.ByteArrayValue([]byte(t.String())).Level(0, 0, 0),
+		table:  parquet.ByteArrayValue([]byte(validUTF8(t.String()))).Level(0, 0, 0),
 		kinds: map[string]parquet.Value{
 			schema.Changed: kindValue(schema.Changed),
 			schema.Missing: kindValue(schema.Missing),
@@ -228,7 +236,7 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	}
 	for i, c := range t.Columns {
 		s.cols[i] = parquetColumnFor(c)
-		fields = append(fields, pqField{c.Name, parquet.Optional(s.cols[i].node)})
+		fields = append(fields, pqField{validUTF8(c.Name), parquet.Optional(s.cols[i].node)})
 	}
 	width := len(fields)
 	s.limit = max(len(nodes), parquetBatchValues/width)
@@ -261,7 +269,8 @@ func NewParquet(path string, t *schema.Table, nodes []string) (*Parquet, error) 
 	// out above 5, where readers compare DECIMAL bounds as signed numbers and could skip rows they need.
 	for i, c := range s.cols {
 		if c.node.Type().Kind() == parquet.ByteArray || c.kind == pqDecimalFixed {
-			opts = append(opts, parquet.SkipPageBounds(t.Columns[i].Name), parquet.SkipPageStatistics(t.Columns[i].Name))
+			name := validUTF8(t.Columns[i].Name)
+			opts = append(opts, parquet.SkipPageBounds(name), parquet.SkipPageStatistics(name))
 		}
 	}
 	// The sink's own columns hold a handful of values each, interleaved in every page (both nodes' rows of
@@ -897,7 +906,7 @@ func (s *Parquet) finish(m Meta) error {
 		keys[i] = s.t.Columns[k].Name
 	}
 	s.w.SetKeyValueMetadata(ParquetMetaVersion, Version)
-	s.w.SetKeyValueMetadata(ParquetMetaTable, table)
+	s.w.SetKeyValueMetadata(ParquetMetaTable, validUTF8(table))
 	s.w.SetKeyValueMetadata(ParquetMetaNodes, jsonString(nodes))
 	s.w.SetKeyValueMetadata(ParquetMetaKey, jsonString(keys))
 	s.w.SetKeyValueMetadata(ParquetMetaColumns, jsonString(cols))

@@ -1667,6 +1667,35 @@ INSERT INTO sc VALUES ('new' || %[3]s, 'x', 0), ('new', 'x', 0); UPDATE sc SET n
 	if p.Code != 2 || !strings.Contains(p.Stderr, `column "v" of a row to write holds bytes that are not UTF-8`) {
 		t.Errorf("repair of a value that is not UTF-8: exit %d, want 2 saying so\nstderr:\n%s", p.Code, p.Stderr)
 	}
+	// A column named with such a byte: recheck and repair said the diff had left it out, and the
+	// Parquet schema held the byte (found by an exploratory helper).
+	named := fmt.Sprintf(`DO $$ BEGIN EXECUTE format('CREATE TABLE hc (k int PRIMARY KEY, %%I text)', 'col' || %s); END $$;
+INSERT INTO hc VALUES (1, 'a'), (2, 'b');`, by("e9"))
+	a.Exec(t, named)
+	b.Exec(t, named+" UPDATE hc SET k = 3 WHERE k = 2;")
+	rh := diff(t, "hc", nodes)
+	check(t, rh, map[string]string{"2": "missing", "3": "missing"}, []string{"k"}, "public.hc")
+	for _, args := range [][]string{
+		{"recheck", "--in", rh.Out, "--out", filepath.Join(t.TempDir(), "re.jsonl")},
+		{"repair", "--in", rh.Out, "--source", "a", "--target", "b", "--out", filepath.Join(t.TempDir(), "fix.sql")},
+	} {
+		p := runRowdiff(t, append(args, nodeArgs(nodes)...)...)
+		if p.Code != 2 || !strings.Contains(p.Stderr, "name a table or column with U+FFFD") {
+			t.Errorf("rowdiff %s of a column named with a byte that is not UTF-8: exit %d, want 2 saying so\nstderr:\n%s", args[0], p.Code, p.Stderr)
+		}
+	}
+	pq := filepath.Join(t.TempDir(), "hc.parquet")
+	if p := runRowdiff(t, append(append([]string{"diff", "--table", "hc"}, nodeArgs(nodes)...), "--out", pq)...); p.Code != 1 {
+		t.Fatalf("diff to Parquet: exit %d, want 1\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	rd, err := file.OpenParquetFile(pq, false)
+	if err != nil {
+		t.Fatalf("arrow cannot open %s: %v", pq, err)
+	}
+	defer rd.Close()
+	if sch := rd.MetaData().Schema; sch.ColumnIndexByName("col\ufffd") < 0 {
+		t.Errorf("Parquet schema %v has no column col\ufffd", sch)
+	}
 	// Beside a UTF-8 node, text is compared as UTF-8, which the bytes are not.
 	c := newNode(t, "c", clB, strings.ReplaceAll(setup, "'SQL_ASCII'", "'LATIN1'"))
 	p = runRowdiff(t, append(append([]string{"diff", "--table", "sc"}, nodeArgs([]Node{a, c})...), "--out", filepath.Join(t.TempDir(), "ac.jsonl"))...)

@@ -132,10 +132,10 @@ func TestClientKeywords(t *testing.T) {
 	// dialled its default socket directory for the port, where another server may listen (found by an
 	// exploratory helper; these clusters have no socket, so the run failed).
 	alone := fmt.Sprintf(" port=%d user=%s dbname=%s sslmode=disable", clB.Port(), pgcluster.Superuser, db)
-	diffB := func(what, dsnB string) {
+	diffAB := func(what, dsnA, dsnB string) {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "o.jsonl")
-		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+		ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", dsnA)...),
 			nodeArg("b", dsnB)...), "--out", out)...)
 		var got []int64
 		if ch.code == 1 {
@@ -145,14 +145,28 @@ func TestClientKeywords(t *testing.T) {
 			slices.Sort(got)
 		}
 		if ch.code != 1 || !slices.Equal(got, want) {
-			t.Errorf("node b's DSN with %s: exit %d and keys %v, want 1 and %v\nstderr:\n%s", what, ch.code, got, want, ch.stderr.String())
+			t.Errorf("DSN with %s: exit %d and keys %v, want 1 and %v\nstderr:\n%s", what, ch.code, got, want, ch.stderr.String())
 		}
 	}
+	diffB := func(what, dsnB string) { t.Helper(); diffAB(what, clA.DSN(db), dsnB) }
 	diffB("libpq keywords", clB.DSN(db)+honoured)
 	diffB("hostaddr alone", "hostaddr=127.0.0.1"+alone)
 	diffB("hostaddr beside a socket directory", "host=/nonexistent/rowdiff-sockets hostaddr=127.0.0.1"+alone)
 	diffB("hostaddr in a URL", fmt.Sprintf("postgres:///%s?hostaddr=127.0.0.1&port=%d&user=%s&sslmode=disable", db, clB.Port(), pgcluster.Superuser))
 	diffB("hostaddr in a URL beside a socket directory", fmt.Sprintf("postgres:///%s?host=%%2Fnonexistent&hostaddr=127.0.0.1&port=%d&user=%s&sslmode=disable", db, clB.Port(), pgcluster.Superuser))
+	// Go's url.Parse refuses this authority, and the socket was dialled.
+	diffB("hostaddr in a URL whose authority is a socket directory", fmt.Sprintf("postgres://%s@%%2Fnonexistent:%d/%s?hostaddr=127.0.0.1&sslmode=disable", pgcluster.Superuser, clB.Port(), db))
+	// A host named twice with two addresses, the first of which nothing answers: refused as two
+	// addresses for one host.
+	diffB("one host name twice with two hostaddr", fmt.Sprintf("host=localhost,localhost hostaddr=127.0.0.2,127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", clB.Port(), pgcluster.Superuser, db))
+	// The password file's line is the host's the DSN names (pgx reads a socket as localhost), not the
+	// address's: the second, wrong, one was used.
+	execSQL(t, clA, db, "GRANT SELECT ON t TO "+pwRole)
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(passfile, []byte(fmt.Sprintf("localhost:*:*:%s:%s\n127.0.0.1:*:*:%s:wrong\n", pwRole, pwSecret, pwRole)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	diffAB("a password file beside hostaddr", fmt.Sprintf("host=/nonexistent hostaddr=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable passfile=%s", clA.Port(), pwRole, db, passfile), clB.DSN(db))
 	t.Run("PGHOSTADDR", func(t *testing.T) {
 		t.Setenv("PGHOSTADDR", "127.0.0.1")
 		diffB("PGHOSTADDR", alone)

@@ -8,9 +8,11 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,16 +98,66 @@ const databaseSQL = `SELECT 'database ' || pg_catalog.quote_ident(pg_catalog.cur
     pg_catalog.current_setting('port') || ' started at ' ||
     pg_catalog.to_char(pg_catalog.pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' UTC'`
 
-// countingConn counts the bytes a node sends us, for the summary and the benchmark.
-type countingConn struct {
+// nodeConn is a connection to a node: it counts the bytes the node sends, for the summary and the
+// benchmark, and bounds how long a read waits for them (stall).
+type nodeConn struct {
 	net.Conn
 	n *atomic.Int64
+	// stall is the longest a read may wait for the node, 0 for no limit: --statement-timeout and
+	// stallGrace. The server ends any statement by then, answering with an error if nothing else; a node
+	// that has not answered is frozen (a stopped process, a stalled proxy) behind a connection its
+	// kernel keeps alive, which the keepalive probes cannot see. Stalled while rowdiff exported its
+	// snapshot or looked up its tables, a node held the run without limit (found by an exploratory
+	// helper).
+	stall time.Duration
+	mu    sync.Mutex
+	// deadline is the one pgx or the canceller set, which a read keeps where it comes sooner.
+	deadline time.Time
 }
 
-func (c countingConn) Read(p []byte) (int, error) {
+// stallGrace is how much longer than --statement-timeout a read waits for a node.
+const stallGrace = 10 * time.Second
+
+// errStalled is a node that sent nothing for longer than any statement may take.
+var errStalled = errors.New("the node sent nothing for longer than --statement-timeout allows a statement (and 10s more): " +
+	"the server, or the network to it, has stalled")
+
+func (c *nodeConn) Read(p []byte) (int, error) {
+	var own time.Time
+	if c.stall > 0 {
+		own = time.Now().Add(c.stall)
+		c.mu.Lock()
+		d := own
+		if !c.deadline.IsZero() && c.deadline.Before(d) {
+			d, own = c.deadline, time.Time{}
+		}
+		c.mu.Unlock()
+		if err := c.Conn.SetReadDeadline(d); err != nil {
+			return 0, err
+		}
+	}
 	k, err := c.Conn.Read(p)
 	c.n.Add(int64(k))
+	if !own.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(own) {
+		err = fmt.Errorf("%w (%w)", err, errStalled)
+	}
 	return k, err
+}
+
+func (c *nodeConn) SetDeadline(t time.Time) error {
+	c.setDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *nodeConn) SetReadDeadline(t time.Time) error {
+	c.setDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *nodeConn) setDeadline(t time.Time) {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
 }
 
 func ms(d time.Duration) string {
@@ -212,7 +264,11 @@ func (n *node) configure(t Timeouts) error {
 		if err != nil {
 			return nil, err
 		}
-		return countingConn{c, &n.received}, nil
+		stall := time.Duration(0)
+		if t.Statement > 0 {
+			stall = t.Statement + stallGrace
+		}
+		return &nodeConn{Conn: c, n: &n.received, stall: stall}, nil
 	}
 	n.cfg = cfg
 	return nil
@@ -233,7 +289,10 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		return nil, "", fmt.Errorf("node %s: connect: %w", n.Name, masked(withoutTLSRefusal(err), n.DSN))
 	}
 	fail := func(what string, err error) (*pgx.Conn, string, error) {
-		closeConn(context.WithoutCancel(ctx), conn, false)
+		// Bounded: pgx's close waits for the server's goodbye, which a stalled node never sends.
+		closing, cancel := closeCtx()
+		defer cancel()
+		closeConn(closing, conn, false)
 		return nil, "", fmt.Errorf("node %s: %s: %w", n.Name, what, err)
 	}
 	// One round trip: the snapshot import must come first in the transaction, and the settings hold

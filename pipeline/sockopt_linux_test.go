@@ -26,7 +26,7 @@ func TestDeadPeerSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	raw, err := c.(countingConn).Conn.(*net.TCPConn).SyscallConn()
+	raw, err := c.(*nodeConn).Conn.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,8 +92,15 @@ func main() {
 		// but only now that the run has cancelled its queries.
 		os.Exit(128 + int(syscall.SIGPIPE))
 	case err != nil:
-		if log, _ := logger(); log != nil {
+		// A failed run streaming to stdout has written records there, as an interrupted one has: it was
+		// not said (found by an exploratory helper).
+		streamed := interruptedOutput != noOutput
+		if log, _ := logger(); log != nil && streamed {
+			log.Error("run failed", "error", err.Error(), "output", interruptedOutput)
+		} else if log != nil {
 			log.Error("run failed", "error", err.Error())
+		} else if streamed {
+			fmt.Fprintf(os.Stderr, "rowdiff: error: %v; %s\n", err, interruptedOutput)
 		} else {
 			fmt.Fprintf(os.Stderr, "rowdiff: error: %v\n", err)
 		}
@@ -115,8 +122,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("unknown command or argument %q; see %s --help", args[0], cmd.CommandPath())
 }
 
-// interruptedOutput says what an interrupted run left: nothing, unless it streamed to stdout (--out -).
-var interruptedOutput = "no output written"
+// interruptedOutput says what an interrupted or failed run left: nothing, unless it streamed to stdout
+// (--out -).
+var interruptedOutput = noOutput
+
+const noOutput = "no output written"
 
 // signalContext is cancelled by SIGINT, SIGTERM or SIGHUP; the returned func tells which one arrived, if any.
 // Its goroutine lives as long as the process, which exits with the status the signal calls for.

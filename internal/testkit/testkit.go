@@ -3,6 +3,7 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,6 +276,18 @@ type Freezable struct {
 	Port   int
 	frozen chan struct{}
 	once   sync.Once
+	// on, where set (FreezeOn), is what a client sends that freezes the proxy before it reaches the server.
+	on atomic.Pointer[[][]byte]
+}
+
+// FreezeOn freezes the proxy when a client sends text holding every one of parts (a query), before the
+// server sees it.
+func (p *Freezable) FreezeOn(parts ...string) {
+	var bs [][]byte
+	for _, s := range parts {
+		bs = append(bs, []byte(s))
+	}
+	p.on.Store(&bs)
 }
 
 // NewFreezable starts a proxy to addr (host:port).
@@ -303,6 +317,9 @@ func newProxy(t testing.TB, target func(n int) string) *Freezable {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
+			if on := p.on.Load(); on != nil && !slices.ContainsFunc(*on, func(b []byte) bool { return !bytes.Contains(buf[:n], b) }) {
+				p.Freeze()
+			}
 			select {
 			case <-p.frozen:
 				return // what came in is dropped; the connections stay open

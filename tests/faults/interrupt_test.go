@@ -264,3 +264,54 @@ func TestInterruptUnresponsiveNode(t *testing.T) {
 	checkNoOutput(t, dir)
 	waitNoActive(t, "a", monA, 2*time.Second)
 }
+
+// TestStalledNodeDuringSetup: a node that stops answering while its connection stays up (a frozen server
+// process, a stalled proxy) while rowdiff exports its snapshot or looks up the table. The keepalive probes
+// see a live connection, and rowdiff's pings start with a table's run: the run waited without limit (found
+// by an exploratory helper). A read waits no longer than --statement-timeout and 10 s, by which the server
+// would have answered any statement.
+func TestStalledNodeDuringSetup(t *testing.T) {
+	for _, at := range []string{"pg_export_snapshot", "pg_rewrite"} {
+		t.Run(at, func(t *testing.T) {
+			proxy := testkit.NewFreezable(t, fmt.Sprintf("127.0.0.1:%d", clB.Port()))
+			proxy.FreezeOn(at)
+			dir := t.TempDir()
+			args := []string{"diff", "--table", bigTable, "--out", "diffs.jsonl", "--statement-timeout", "2s"}
+			args = append(args, nodeArg("a", clA.DSN(bigDB))...)
+			args = append(args, nodeArg("b", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", proxy.Port, bigDB))...)
+			ch := startRowdiff(t, dir, args...)
+			if !ch.exitedWithin(25 * time.Second) {
+				_ = ch.cmd.Process.Signal(syscall.SIGINT)
+				ch.wait(t, 10*time.Second)
+				t.Fatalf("rowdiff was still running 25 s after it started with node b stalled at %s, want an exit within --statement-timeout 2s and 10s\nstderr:\n%s", at, ch.stderr.String())
+			}
+			if stderr := ch.stderr.String(); ch.code != 2 || !strings.Contains(stderr, "node b") || !strings.Contains(stderr, "stalled") {
+				t.Errorf("exit %d after %v, want 2 naming node b and the stall\nstderr:\n%s", ch.code, ch.elapsed.Round(time.Millisecond), stderr)
+			}
+			t.Logf("exited %v after it started: %s", ch.elapsed.Round(time.Millisecond), ch.stderr.String())
+			checkNoOutput(t, dir)
+		})
+	}
+}
+
+// TestStalledNodeWhileStreaming: a run streaming to stdout (--out -) that fails has written records there, as
+// an interrupted one has, and says so: the error line said nothing of them (found by an exploratory
+// helper). Node b stalls at the hash of the second table, after the first table's differences were written.
+func TestStalledNodeWhileStreaming(t *testing.T) {
+	setup := `CREATE TABLE aa_out (id int PRIMARY KEY, v int); INSERT INTO aa_out SELECT g, g FROM generate_series(1, 2000) g;
+CREATE TABLE zz_stall (id int PRIMARY KEY, v int); INSERT INTO zz_stall SELECT g, g FROM generate_series(1, 2000) g;`
+	db := newDB(t, "stream", []*pgcluster.Cluster{clA, clB}, setup)
+	execSQL(t, clB, db, "UPDATE aa_out SET v = -v WHERE id % 100 = 0")
+	proxy := testkit.NewFreezable(t, fmt.Sprintf("127.0.0.1:%d", clB.Port()))
+	proxy.FreezeOn(`"zz_stall"`, "bit_xor")
+	args := []string{"diff", "--table", "aa_out", "--table", "zz_stall", "--out", "-", "--statement-timeout", "2s"}
+	args = append(args, nodeArg("a", clA.DSN(db))...)
+	args = append(args, nodeArg("b", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", proxy.Port, db))...)
+	ch := startRowdiff(t, "", args...)
+	ch.wait(t, 40*time.Second)
+	// What reached stdout depends on when the writer's buffer filled: here, often nothing.
+	if stderr := ch.stderr.String(); ch.code != 2 || !strings.Contains(stderr, "stalled") ||
+		!strings.Contains(stderr, "the records already on stdout are incomplete") {
+		t.Errorf("exit %d, want 2 saying the node stalled and stdout is incomplete\nstderr:\n%s", ch.code, stderr)
+	}
+}

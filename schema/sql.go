@@ -152,8 +152,9 @@ func (q *SQL) keyParams(a *args, k Key) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// paramType is the type a bound of key column i is sent as. Integer bounds are int8 because arithmetic
-// bucket bounds may lie past the column type's range; int2 and int4 compare with int8 using the index.
+// paramType is the type a bound or key of key column i is sent as. Integer bounds are int8 because
+// arithmetic bucket bounds may lie past the column type's range, as keys from another node's records may;
+// int2 and int4 compare with int8 using the index.
 func (q *SQL) paramType(i int) string {
 	c := q.T.Columns[q.T.Key[i]]
 	switch c.Base {
@@ -411,7 +412,9 @@ func (q *SQL) hashAlias() string {
 	return alias
 }
 
-// Fetch reads the row hash and every column of the given keys, in key order.
+// Fetch reads the row hash and every column of the given keys, in key order. Integer keys travel as int8,
+// as bounds do: a recheck or repair reading int4 keys failed on a key another node's int8 key had (out of
+// range for type integer), which simply is not on these nodes (found by an exploratory helper).
 func (q *SQL) Fetch(keys []Key) (string, []any) {
 	var a args
 	var pred string
@@ -420,8 +423,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 		for i, k := range keys {
 			elems[i] = k[0]
 		}
-		c := q.T.Columns[q.T.Key[0]]
-		pred = fmt.Sprintf("%s = ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), c.CastType+"[]"))
+		pred = fmt.Sprintf("%s = ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), q.paramType(0)+"[]"))
 	} else {
 		unnest := make([]string, len(q.T.Key))
 		for i := range q.T.Key {
@@ -429,7 +431,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 			for j, k := range keys {
 				elems[j] = k[i]
 			}
-			unnest[i] = a.add(ArrayLiteral(elems), q.T.Columns[q.T.Key[i]].CastType+"[]")
+			unnest[i] = a.add(ArrayLiteral(elems), q.paramType(i)+"[]")
 		}
 		pred = fmt.Sprintf("%s IN (SELECT * FROM unnest(%s))", q.keyTuple(), strings.Join(unnest, ", "))
 	}

@@ -245,7 +245,13 @@ func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
 	}
 	vals := make([]string, len(key))
 	for i, k := range t.Key {
-		vals[i] = literal(schema.Value{S: key[i]}, t.Columns[k].WriteType())
+		typ := t.Columns[k].WriteType()
+		if b := t.Columns[k].Base; b == "int2" || b == "int4" {
+			// A key from another node's records may lie past the target's type, whose cast then failed
+			// the script (found by an exploratory helper); an int8 compares with it through its index.
+			typ = "bigint"
+		}
+		vals[i] = literal(schema.Value{S: key[i]}, typ)
 	}
 	s.kinds[deletes].add("(" + strings.Join(vals, ", ") + ")")
 	s.deletes++

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"cmp"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -247,7 +246,29 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 		}
 		return dsn + sep + "host=" + url.QueryEscape(host), true
 	}
-	return dsn + " host='" + host + "'", true
+	return dsn + " host='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(host) + "'", true
+}
+
+// hostKeyword finds a keyword/value DSN's host keyword (not hostaddr).
+var hostKeyword = regexp.MustCompile(`(?:^|\s)host\s*=`)
+
+// namesHost reports whether dsn, or PGHOST, names a host, where pgx would otherwise take its default
+// socket directory: libpq finds the password file's line by the host named, and without one by hostaddr.
+func namesHost(dsn string) bool {
+	if os.Getenv("PGHOST") != "" {
+		return true
+	}
+	_, rest, isURL := strings.Cut(dsn, "://")
+	if !isURL {
+		return hostKeyword.MatchString(dsn)
+	}
+	authority, query, _ := strings.Cut(rest, "?")
+	authority, _, _ = strings.Cut(authority, "/")
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		authority = authority[at+1:]
+	}
+	host, _, _ := strings.Cut(authority, ":")
+	return strings.HasPrefix(authority, "[") || host != "" || strings.HasPrefix(query, "host=") || strings.Contains(query, "&host=")
 }
 
 // hostPort is one of a DSN's hosts.
@@ -261,17 +282,24 @@ type hostPort struct {
 // but once for a socket). A host named twice in a row stays twice (host=db,db with two hostaddr): it was
 // taken for one host's two modes, and the DSN refused (found by an exploratory helper).
 func configHosts(cfg *pgx.ConnConfig) []hostPort {
-	hosts := []hostPort{{cfg.Host, cfg.Port}}
+	hosts, _ := hostPositions(cfg)
+	return hosts
+}
+
+// hostPositions is configHosts, and the place in it of cfg's own host (pos[0]) and of each fallback's.
+func hostPositions(cfg *pgx.ConnConfig) (hosts []hostPort, pos []int) {
+	hosts, pos = []hostPort{{cfg.Host, cfg.Port}}, []int{0}
 	modes, tls := 1, cfg.TLSConfig != nil
 	for _, f := range cfg.Fallbacks {
 		hp := hostPort{f.Host, f.Port}
 		if hosts[len(hosts)-1] == hp && modes == 1 && (f.TLSConfig != nil) != tls {
 			modes = 2
-			continue
+		} else {
+			hosts, modes, tls = append(hosts, hp), 1, f.TLSConfig != nil
 		}
-		hosts, modes, tls = append(hosts, hp), 1, f.TLSConfig != nil
+		pos = append(pos, len(hosts)-1)
 	}
-	return hosts
+	return hosts, pos
 }
 
 var tlsVersions = map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
@@ -302,28 +330,23 @@ func hostaddr(cfg *pgx.ConnConfig, list string) error {
 	if len(addrs) != len(hosts) {
 		return fmt.Errorf("hostaddr lists %d addresses for %d hosts", len(addrs), len(hosts))
 	}
-	// pgx looks a host up by its name: a name given twice with two addresses (host=db,db) is tried at
-	// both addresses in each place, in the DSN's order, where libpq tries one in each; the first that
-	// answers is the same.
-	to := map[string][]string{}
-	for i, h := range hosts {
-		a := strings.TrimSpace(addrs[i])
-		if a == "" {
-			continue
-		}
-		if net.ParseIP(a) == nil {
+	// Each place's host gives way to its address, which pgx then dials; its TLS settings, made from the
+	// host name, stay. Looked up by name, a name listed twice went to both addresses at both places and
+	// ports (found by an exploratory helper), where libpq tries each address at its own place.
+	for i, a := range addrs {
+		if a = strings.TrimSpace(a); a != "" && net.ParseIP(a) == nil {
 			return fmt.Errorf("hostaddr %q is not an IP address", a)
 		}
-		if !slices.Contains(to[h.host], a) {
-			to[h.host] = append(to[h.host], a)
-		}
+		addrs[i] = strings.TrimSpace(a)
 	}
-	lookup := cfg.LookupFunc
-	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
-		if a, ok := to[host]; ok {
-			return a, nil
+	_, pos := hostPositions(cfg)
+	if a := addrs[pos[0]]; a != "" {
+		cfg.Host = a
+	}
+	for i, f := range cfg.Fallbacks {
+		if a := addrs[pos[i+1]]; a != "" {
+			f.Host = a
 		}
-		return lookup(ctx, host)
 	}
 	return nil
 }

@@ -184,6 +184,11 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error)
 	if err := excludedSomewhere(sel, tables); err != nil {
 		return err
 	}
+	for _, t := range tables {
+		if err := sinks.NamesApart(t); err != nil {
+			return err
+		}
+	}
 	sink, err := open(tables, f.names, sum.Started)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,9 +110,16 @@ type nodeConn struct {
 	// that has not answered is frozen (a stopped process, a stalled proxy) behind a connection its
 	// kernel keeps alive, which the keepalive probes cannot see. Stalled while rowdiff exported its
 	// snapshot or looked up its tables, a node held the run without limit (found by an exploratory
-	// helper).
+	// helper). The wait starts over while the query is still on its way (unsent): over a slow link,
+	// healthy runs failed as stalled.
 	stall time.Duration
-	mu    sync.Mutex
+	// waiting is set while a transaction starts (node.begin): a pooler answers only once it has a server
+	// connection free, which --connect-timeout bounds instead.
+	waiting atomic.Bool
+	// stalled is set once a read gave up: every later read fails at once, or pgx, which reads again
+	// after a timeout in some paths, waited twice as long.
+	stalled atomic.Bool
+	mu      sync.Mutex
 	// deadline is the one pgx or the canceller set, which a read keeps where it comes sooner.
 	deadline time.Time
 }
@@ -123,25 +132,46 @@ var errStalled = errors.New("the node sent nothing for longer than --statement-t
 	"the server, or the network to it, has stalled")
 
 func (c *nodeConn) Read(p []byte) (int, error) {
-	var own time.Time
-	if c.stall > 0 {
-		own = time.Now().Add(c.stall)
+	if c.stalled.Load() {
+		return 0, fmt.Errorf("%w (%w)", os.ErrDeadlineExceeded, errStalled)
+	}
+	for {
+		var own time.Time
+		if c.stall > 0 && !c.waiting.Load() {
+			own = time.Now().Add(c.stall)
+		}
 		c.mu.Lock()
-		d := own
-		if !c.deadline.IsZero() && c.deadline.Before(d) {
-			d, own = c.deadline, time.Time{}
+		d := c.deadline
+		if !own.IsZero() && (d.IsZero() || own.Before(d)) {
+			d = own
+		} else {
+			own = time.Time{}
 		}
 		c.mu.Unlock()
 		if err := c.Conn.SetReadDeadline(d); err != nil {
 			return 0, err
 		}
+		k, err := c.Conn.Read(p)
+		c.n.Add(int64(k))
+		if own.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) || time.Now().Before(own) {
+			return k, err
+		}
+		if sc, ok := c.Conn.(syscall.Conn); ok && unsent(sc) > 0 {
+			continue
+		}
+		c.stalled.Store(true)
+		return k, fmt.Errorf("%w (%w)", err, errStalled)
 	}
-	k, err := c.Conn.Read(p)
-	c.n.Add(int64(k))
-	if !own.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(own) {
-		err = fmt.Errorf("%w (%w)", err, errStalled)
+}
+
+// connOf is the nodeConn under a pgx connection, TLS or not, or nil.
+func connOf(conn *pgx.Conn) *nodeConn {
+	nc := conn.PgConn().Conn()
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
 	}
-	return k, err
+	c, _ := nc.(*nodeConn)
+	return c
 }
 
 func (c *nodeConn) SetDeadline(t time.Time) error {
@@ -210,12 +240,15 @@ func (n *node) configure(t Timeouts) error {
 		return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 	}
 	if dsn, ok := socketsToHostaddr(n.DSN, cfg); ok {
-		// The password file's line is the one for the host the DSN names, as in libpq, not its address.
+		// The password file's line is the one for the host the DSN names, as in libpq, and without one
+		// the one for hostaddr, which the DSN parsed again finds.
 		password := cfg.Password
 		if cfg, err = pgx.ParseConfig(dsn); err != nil {
 			return fmt.Errorf("node %s: invalid connection string: %s", n.Name, parseError(err, n.DSN))
 		}
-		cfg.Password = password
+		if namesHost(n.DSN) {
+			cfg.Password = password
+		}
 	}
 	// A node that vanishes without closing its connections (its host down, a partition) fails the run in
 	// about deadPeer: by keepalive probes while rowdiff waits for a result, by the user timeout while it
@@ -361,6 +394,10 @@ var errNoRoom = errors.New("no more connections for this role or server")
 // timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to
 // a client it has no server for: past the timeout the socket is cut.
 func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
+	if c := connOf(conn); c != nil {
+		c.waiting.Store(true)
+		defer c.waiting.Store(false)
+	}
 	if n.cfg.ConnectTimeout <= 0 { // --connect-timeout 0: no limit, as for connecting
 		_, err := conn.Exec(ctx, sql)
 		return startError(err)

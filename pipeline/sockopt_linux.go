@@ -26,3 +26,15 @@ func userTimeout(d time.Duration) func(network, address string, c syscall.RawCon
 		return serr
 	}
 }
+
+// unsent is how many bytes c has written that the peer has not yet acknowledged (SIOCOUTQ): a query still
+// on its way over a slow link, for which the server has not started its statement.
+func unsent(c syscall.Conn) int {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+	return n
+}

@@ -173,15 +173,10 @@ var parquetOwnColumns = []string{ParquetColTable, ParquetColKind, ParquetColNode
 
 // parquetColumnsFit fails when a column of t has the name of one of the sink's own columns.
 func parquetColumnsFit(t *schema.Table) error {
-	written := map[string]string{}
+	if err := NamesApart(t); err != nil {
+		return err
+	}
 	for i, c := range t.Columns {
-		// A SQL_ASCII node's names may be any bytes, written with U+FFFD for each that is not UTF-8
-		// (validUTF8): two such names could become one.
-		if other, ok := written[validUTF8(c.Name)]; ok {
-			return fmt.Errorf("columns %q and %q of %s are both written %q (a SQL_ASCII database's names that are not UTF-8); "+
-				"leave one out with --exclude-columns or use --format jsonl", other, c.Name, t, validUTF8(c.Name))
-		}
-		written[validUTF8(c.Name)] = c.Name
 		if !slices.Contains(parquetOwnColumns, c.Name) {
 			continue
 		}

@@ -1696,6 +1696,15 @@ INSERT INTO hc VALUES (1, 'a'), (2, 'b');`, by("e9"))
 	if sch := rd.MetaData().Schema; sch.ColumnIndexByName("col\ufffd") < 0 {
 		t.Errorf("Parquet schema %v has no column col\ufffd", sch)
 	}
+	// Two names that are written alike: JSON Lines wrote the key twice, and readers kept one.
+	twin := fmt.Sprintf(`DO $$ BEGIN EXECUTE format('CREATE TABLE tw (k int PRIMARY KEY, %%I text, %%I text)', 'c' || %s, 'c' || %s); END $$;
+INSERT INTO tw VALUES (1, 'p', 'q');`, by("e4"), by("e5"))
+	a.Exec(t, twin)
+	b.Exec(t, twin)
+	p = runRowdiff(t, append(append([]string{"diff", "--table", "tw"}, nodeArgs(nodes)...), "--out", filepath.Join(t.TempDir(), "tw.jsonl"))...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "are both written") {
+		t.Errorf("two columns written under one name: exit %d, want 2 saying so\nstderr:\n%s", p.Code, p.Stderr)
+	}
 	// Beside a UTF-8 node, text is compared as UTF-8, which the bytes are not.
 	c := newNode(t, "c", clB, strings.ReplaceAll(setup, "'SQL_ASCII'", "'LATIN1'"))
 	p = runRowdiff(t, append(append([]string{"diff", "--table", "sc"}, nodeArgs([]Node{a, c})...), "--out", filepath.Join(t.TempDir(), "ac.jsonl"))...)

@@ -116,10 +116,12 @@ func opener(out, format string) (pipeline.Opener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out == "-" {
-		interruptedOutput = "the records already on stdout are incomplete, and the last may be cut short"
-	}
 	return func(tables []*schema.Table, names []string, started time.Time) (pipeline.Sink, error) {
+		if out == "-" {
+			// Said once records may have gone out: a run that failed before, connecting say, wrote nothing
+			// (found by an exploratory helper).
+			interruptedOutput = "the records already on stdout are incomplete, and the last may be cut short"
+		}
 		switch {
 		case f == sinks.FormatJSONLines:
 			return sinks.NewJSONLines(out, names)

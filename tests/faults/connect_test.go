@@ -157,8 +157,10 @@ func TestClientKeywords(t *testing.T) {
 	// Go's url.Parse refuses this authority, and the socket was dialled.
 	diffB("hostaddr in a URL whose authority is a socket directory", fmt.Sprintf("postgres://%s@%%2Fnonexistent:%d/%s?hostaddr=127.0.0.1&sslmode=disable", pgcluster.Superuser, clB.Port(), db))
 	// A host named twice with two addresses, the first of which nothing answers: refused as two
-	// addresses for one host.
-	diffB("one host name twice with two hostaddr", fmt.Sprintf("host=localhost,localhost hostaddr=127.0.0.2,127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", clB.Port(), pgcluster.Superuser, db))
+	// addresses for one host; then, looked up by name, tried at both addresses in both places, which
+	// reached node a's server (127.0.0.1 at the first place's port), where libpq goes on to the second.
+	diffB("one host name twice with two hostaddr", fmt.Sprintf("host=localhost,localhost hostaddr=127.0.0.2,127.0.0.1 port=%d,%d user=%s dbname=%s sslmode=disable",
+		clA.Port(), clB.Port(), pgcluster.Superuser, db))
 	// The password file's line is the host's the DSN names (pgx reads a socket as localhost), not the
 	// address's: the second, wrong, one was used.
 	execSQL(t, clA, db, "GRANT SELECT ON t TO "+pwRole)
@@ -167,6 +169,12 @@ func TestClientKeywords(t *testing.T) {
 		t.Fatal(err)
 	}
 	diffAB("a password file beside hostaddr", fmt.Sprintf("host=/nonexistent hostaddr=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable passfile=%s", clA.Port(), pwRole, db, passfile), clB.DSN(db))
+	// Without a host, libpq finds the line by hostaddr: the localhost line, now the wrong one, was used.
+	byAddr := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(byAddr, []byte(fmt.Sprintf("127.0.0.1:*:*:%s:%s\nlocalhost:*:*:%s:wrong\n", pwRole, pwSecret, pwRole)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	diffAB("a password file and hostaddr alone", fmt.Sprintf("hostaddr=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable passfile=%s", clA.Port(), pwRole, db, byAddr), clB.DSN(db))
 	t.Run("PGHOSTADDR", func(t *testing.T) {
 		t.Setenv("PGHOSTADDR", "127.0.0.1")
 		diffB("PGHOSTADDR", alone)

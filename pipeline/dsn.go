@@ -319,10 +319,10 @@ func tlsConfigs(cfg *pgx.ConnConfig) []*tls.Config {
 }
 
 // hostaddr makes pgx connect to the addresses a DSN's hostaddr lists, one per host (or one for all), in
-// place of looking the host names up: the names still verify the server's certificate and find the
-// password file's line, as in libpq.
+// place of looking the host names up: the names still verify the server's certificate (pgx made the TLS
+// settings from them) and found the password file's line, as in libpq.
 func hostaddr(cfg *pgx.ConnConfig, list string) error {
-	hosts := configHosts(cfg)
+	hosts, pos := hostPositions(cfg)
 	addrs := strings.Split(list, ",")
 	if len(addrs) == 1 && len(hosts) > 1 {
 		addrs = slices.Repeat(addrs, len(hosts))
@@ -334,12 +334,10 @@ func hostaddr(cfg *pgx.ConnConfig, list string) error {
 	// host name, stay. Looked up by name, a name listed twice went to both addresses at both places and
 	// ports (found by an exploratory helper), where libpq tries each address at its own place.
 	for i, a := range addrs {
-		if a = strings.TrimSpace(a); a != "" && net.ParseIP(a) == nil {
-			return fmt.Errorf("hostaddr %q is not an IP address", a)
+		if addrs[i] = strings.TrimSpace(a); addrs[i] != "" && net.ParseIP(addrs[i]) == nil {
+			return fmt.Errorf("hostaddr %q is not an IP address", addrs[i])
 		}
-		addrs[i] = strings.TrimSpace(a)
 	}
-	_, pos := hostPositions(cfg)
 	if a := addrs[pos[0]]; a != "" {
 		cfg.Host = a
 	}

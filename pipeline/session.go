@@ -156,7 +156,7 @@ func (c *nodeConn) Read(p []byte) (int, error) {
 		if own.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) || time.Now().Before(own) {
 			return k, err
 		}
-		if sc, ok := c.Conn.(syscall.Conn); ok && unsent(sc) > 0 {
+		if sc, ok := c.Conn.(syscall.Conn); ok && k == 0 && unsent(sc) > 0 {
 			continue
 		}
 		c.stalled.Store(true)

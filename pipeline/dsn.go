@@ -219,18 +219,24 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 	}
 	hosts := configHosts(cfg)
 	addrs := strings.Split(list, ",")
-	if len(addrs) == 1 {
-		addrs = slices.Repeat(addrs, len(hosts))
-	}
-	if list == "" || len(addrs) != len(hosts) { // hostaddr says what is wrong with the latter
+	named := namesHost(dsn)
+	if list == "" || (named && len(addrs) != len(hosts)) { // hostaddr says what is wrong with the latter
 		return "", false
 	}
-	names := make([]string, len(hosts))
+	var names []string
 	changed := false
-	for i, h := range hosts {
-		names[i] = h.host
-		if a := strings.TrimSpace(addrs[i]); strings.HasPrefix(h.host, "/") && a != "" {
-			names[i], changed = a, true
+	if !named {
+		// Without a host, hostaddr alone lists the places, as in libpq (pgx's default was one socket).
+		for _, a := range addrs {
+			names = append(names, strings.TrimSpace(a))
+		}
+		changed = true
+	} else {
+		for i, h := range hosts {
+			names = append(names, h.host)
+			if a := strings.TrimSpace(addrs[i]); strings.HasPrefix(h.host, "/") && a != "" {
+				names[i], changed = a, true
+			}
 		}
 	}
 	if !changed {
@@ -249,26 +255,39 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 	return dsn + " host='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(host) + "'", true
 }
 
-// hostKeyword finds a keyword/value DSN's host keyword (not hostaddr).
-var hostKeyword = regexp.MustCompile(`(?:^|\s)host\s*=`)
+// keywordValue is one keyword and its value, quoted or not, of a keyword/value DSN.
+var keywordValue = regexp.MustCompile(`(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
 
-// namesHost reports whether dsn, or PGHOST, names a host, where pgx would otherwise take its default
-// socket directory: libpq finds the password file's line by the host named, and without one by hostaddr.
+// namesHost reports whether dsn, or PGHOST, names a host (not empty), where pgx would otherwise take its
+// default socket directory: libpq finds the password file's line by the host named, and without one by
+// hostaddr, and lists its places by hostaddr alone.
 func namesHost(dsn string) bool {
 	if os.Getenv("PGHOST") != "" {
 		return true
 	}
 	_, rest, isURL := strings.Cut(dsn, "://")
 	if !isURL {
-		return hostKeyword.MatchString(dsn)
+		for _, m := range keywordValue.FindAllStringSubmatch(dsn, -1) {
+			if m[1] == "host" && m[2] != "" && m[2] != "''" {
+				return true
+			}
+		}
+		return false
 	}
 	authority, query, _ := strings.Cut(rest, "?")
 	authority, _, _ = strings.Cut(authority, "/")
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
 		authority = authority[at+1:]
 	}
-	host, _, _ := strings.Cut(authority, ":")
-	return strings.HasPrefix(authority, "[") || host != "" || strings.HasPrefix(query, "host=") || strings.Contains(query, "&host=")
+	if host, _, _ := strings.Cut(authority, ":"); strings.HasPrefix(authority, "[") || host != "" {
+		return true
+	}
+	for _, kv := range strings.Split(query, "&") {
+		if k, v, _ := strings.Cut(kv, "="); k == "host" && v != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // hostPort is one of a DSN's hosts.
@@ -324,10 +343,7 @@ func tlsConfigs(cfg *pgx.ConnConfig) []*tls.Config {
 func hostaddr(cfg *pgx.ConnConfig, list string) error {
 	hosts, pos := hostPositions(cfg)
 	addrs := strings.Split(list, ",")
-	if len(addrs) == 1 && len(hosts) > 1 {
-		addrs = slices.Repeat(addrs, len(hosts))
-	}
-	if len(addrs) != len(hosts) {
+	if len(addrs) != len(hosts) { // one address for several hosts too, as libpq refuses it
 		return fmt.Errorf("hostaddr lists %d addresses for %d hosts", len(addrs), len(hosts))
 	}
 	// Each place's host gives way to its address, which pgx then dials; its TLS settings, made from the

@@ -174,7 +174,19 @@ func TestClientKeywords(t *testing.T) {
 	if err := os.WriteFile(byAddr, []byte(fmt.Sprintf("127.0.0.1:*:*:%s:%s\nlocalhost:*:*:%s:wrong\n", pwRole, pwSecret, pwRole)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	diffAB("a password file and hostaddr alone", fmt.Sprintf("hostaddr=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable passfile=%s", clA.Port(), pwRole, db, byAddr), clB.DSN(db))
+	// (A host= inside a quoted value names no host: it was taken for one.)
+	diffAB("a password file and hostaddr alone", fmt.Sprintf("hostaddr=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable passfile=%s application_name='x host=y'",
+		clA.Port(), pwRole, db, byAddr), clB.DSN(db))
+	// Without a host, hostaddr alone lists the places, as in libpq: it was refused as two addresses
+	// for one host.
+	diffB("two hostaddr without a host", fmt.Sprintf("hostaddr=127.0.0.2,127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", clB.Port(), pgcluster.Superuser, db))
+	// One address for two hosts is refused, as libpq refuses it: it went to that address at both places.
+	ch := runRowdiff(t, append(append(append([]string{"diff", "--table", "t"}, nodeArg("a", clA.DSN(db))...),
+		nodeArg("b", fmt.Sprintf("host=localhost,localhost hostaddr=127.0.0.1 port=%d,%d user=%s dbname=%s sslmode=disable", clA.Port(), clB.Port(), pgcluster.Superuser, db))...),
+		"--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if ch.code != 2 || !strings.Contains(ch.stderr.String(), "hostaddr lists 1 addresses for 2 hosts") {
+		t.Errorf("one hostaddr for two hosts: exit %d, want 2 refusing it\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
 	t.Run("PGHOSTADDR", func(t *testing.T) {
 		t.Setenv("PGHOSTADDR", "127.0.0.1")
 		diffB("PGHOSTADDR", alone)

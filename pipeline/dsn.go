@@ -217,7 +217,7 @@ func socketsToHostaddr(dsn string, cfg *pgx.ConnConfig) (string, bool) {
 	if !ok {
 		list = os.Getenv(libpqEnv["hostaddr"])
 	}
-	hosts := configHosts(cfg)
+	hosts, _ := hostPositions(cfg)
 	addrs := strings.Split(list, ",")
 	named := namesHost(dsn)
 	if list == "" || (named && len(addrs) != len(hosts)) { // hostaddr says what is wrong with the latter
@@ -296,16 +296,11 @@ type hostPort struct {
 	port uint16
 }
 
-// configHosts are cfg's hosts in the DSN's order: pgx tries the first in cfg, and lists it and each other
-// once per TLS mode it tries in cfg.Fallbacks (twice, with TLS and without, under sslmode=prefer or allow,
-// but once for a socket). A host named twice in a row stays twice (host=db,db with two hostaddr): it was
-// taken for one host's two modes, and the DSN refused (found by an exploratory helper).
-func configHosts(cfg *pgx.ConnConfig) []hostPort {
-	hosts, _ := hostPositions(cfg)
-	return hosts
-}
-
-// hostPositions is configHosts, and the place in it of cfg's own host (pos[0]) and of each fallback's.
+// hostPositions are cfg's hosts in the DSN's order, and the place among them of cfg's own host (pos[0])
+// and of each fallback's. pgx tries the first in cfg, and lists it and each other once per TLS mode it
+// tries in cfg.Fallbacks (twice, with TLS and without, under sslmode=prefer or allow, but once for a
+// socket). A host named twice in a row stays twice (host=db,db with two hostaddr): it was taken for one
+// host's two modes, and the DSN refused (found by an exploratory helper).
 func hostPositions(cfg *pgx.ConnConfig) (hosts []hostPort, pos []int) {
 	hosts, pos = []hostPort{{cfg.Host, cfg.Port}}, []int{0}
 	modes, tls := 1, cfg.TLSConfig != nil

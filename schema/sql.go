@@ -157,12 +157,15 @@ func (q *SQL) keyParams(a *args, k Key) string {
 // int2 and int4 compare with int8 using the index.
 func (q *SQL) paramType(i int) string {
 	c := q.T.Columns[q.T.Key[i]]
-	switch c.Base {
-	case "int2", "int4":
+	if NarrowInteger(c.Base) {
 		return "int8"
 	}
 	return c.CastType
 }
+
+// NarrowInteger reports whether base is int2 or int4, whose keys and bounds travel as int8: a key may come
+// from another node's records, or a bound from arithmetic, past the column type's range.
+func NarrowInteger(base string) bool { return base == "int2" || base == "int4" }
 
 // rangePred is the WHERE condition of r, including the user's filter.
 func (q *SQL) rangePred(a *args, r Range) string {

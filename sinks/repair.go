@@ -246,10 +246,10 @@ func (s *RepairScript) Delete(t *schema.Table, key schema.Key) error {
 	vals := make([]string, len(key))
 	for i, k := range t.Key {
 		typ := t.Columns[k].WriteType()
-		if b := t.Columns[k].Base; b == "int2" || b == "int4" {
+		if schema.NarrowInteger(t.Columns[k].Base) {
 			// A key from another node's records may lie past the target's type, whose cast then failed
 			// the script (found by an exploratory helper); an int8 compares with it through its index.
-			typ = "bigint"
+			typ = "int8"
 		}
 		vals[i] = literal(schema.Value{S: key[i]}, typ)
 	}

@@ -410,8 +410,8 @@ up(oid, parent) AS (
     SELECT l.oid, i.inhparent FROM listed l JOIN pg_catalog.pg_inherits i ON i.inhrelid = l.oid
     UNION SELECT up.oid, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.parent)
 SELECT l.nspname, l.relname, l.oid IN (SELECT * FROM keyed), l.relkind = 'p', l.relkind IN ('r', 'p'),
-       coalesce(array_agg(pn.nspname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}'),
-       coalesce(array_agg(pc.relname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}')
+       coalesce(pg_catalog.array_agg(pn.nspname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}'),
+       coalesce(pg_catalog.array_agg(pc.relname::text) FILTER (WHERE pc.oid IS NOT NULL), '{}')
 FROM listed l LEFT JOIN up ON up.oid = l.oid
 LEFT JOIN pg_catalog.pg_class pc ON pc.oid = up.parent LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
 GROUP BY l.oid, l.nspname, l.relname, l.relkind`

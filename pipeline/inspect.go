@@ -60,7 +60,7 @@ SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.reltuples::float8,
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (n.nspname = $1 OR ($1 = '' AND n.nspname = ANY (pg_catalog.current_schemas(false))))
-ORDER BY array_position(pg_catalog.current_schemas(false), n.nspname::text)
+ORDER BY pg_catalog.array_position(pg_catalog.current_schemas(false), n.nspname::text)
 LIMIT 1`
 
 // columnsSQL reads the table's columns. The cast type is the base type named with typmod -1, not none:
@@ -82,14 +82,14 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        ` + qualifiedSQL("pg_catalog.format_type(bt.oid, -1)", "bt") + `,
        ` + baseNameSQL("bt") + `, bt.typcategory, coalesce(` + baseNameSQL("ebt") + `, ''), coalesce(ebt.typcategory, ''),
        a.attnotnull, t.typtype = 'd',
-       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
-       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
+       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype::pg_catalog.oid AND base.typmod >= 4 THEN ((base.typmod - 4) >> 16) & 65535 ELSE -1 END,
+       CASE WHEN bt.oid = 'pg_catalog.numeric'::pg_catalog.regtype::pg_catalog.oid AND base.typmod >= 4 THEN (base.typmod - 4) & 65535 ELSE -1 END,
        a.attgenerated <> '', a.attidentity = 'a', a.atthasdef OR a.attidentity <> '',
        EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
-       a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
-           SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = current_database()
+       a.attcollation IN (950::pg_catalog.oid, 951::pg_catalog.oid) OR (a.attcollation = 100::pg_catalog.oid AND EXISTS (
+           SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
            AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
-       coalesce((SELECT concat_ws('/', co.collprovider, co.collcollate, co.collctype, j ->> 'colliculocale', j ->> 'colllocale',
+       coalesce((SELECT pg_catalog.concat_ws('/', co.collprovider, co.collcollate, co.collctype, j ->> 'colliculocale', j ->> 'colllocale',
                j ->> 'collicurules', pg_catalog.pg_collation_actual_version(co.oid))
            FROM pg_catalog.pg_collation co CROSS JOIN LATERAL pg_catalog.to_jsonb(co) j
            WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
@@ -122,10 +122,10 @@ ORDER BY a.attnum`
 // named citext or an enum named int4 in a user's schema took the rules of the type it is named after: the
 // enum was ordered as integers, and a range named numrange over float8 failed every hash query.
 func baseNameSQL(typ string) string {
-	return fmt.Sprintf(`CASE WHEN %[1]s.typnamespace = 'pg_catalog'::pg_catalog.regnamespace OR (%[1]s.typname = 'citext' AND EXISTS (
+	return fmt.Sprintf(`CASE WHEN %[1]s.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid OR (%[1]s.typname = 'citext' AND EXISTS (
                SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
-               WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = %[1]s.oid
-                 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e' AND x.extname = 'citext'))
+               WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.objid = %[1]s.oid
+                 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid AND d.deptype = 'e' AND x.extname = 'citext'))
            THEN %[1]s.typname::text ELSE '"' || pg_catalog.replace(%[1]s.typname, '"', '""') || '"' END`, typ)
 }
 
@@ -152,7 +152,7 @@ func qualifiedSQL(format, typ string) string {
 // keyIndexCond holds for an index (i, of pg_index) that can stand for a primary key: unique, valid,
 // not partial, not deferred (an upsert's ON CONFLICT needs that), on columns alone, every one NOT NULL.
 const keyIndexCond = `i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
-    AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, ord)
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, ord)
         JOIN pg_catalog.pg_attribute na ON na.attrelid = i.indrelid AND na.attnum = nk.attnum
         WHERE nk.ord <= i.indnkeyatts AND NOT na.attnotnull)`
 
@@ -168,9 +168,9 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_am am ON am.oid = ic.relam
 CROSS JOIN LATERAL (
-    SELECT array_agg(coalesce(a.attname, '') ORDER BY k.ord),
-           array_agg(coalesce(CASE WHEN opc.opcdefault AND k.coll = a.attcollation THEN a.attname END, '') ORDER BY k.ord)
-    FROM unnest(i.indkey::int2[], i.indclass::oid[], i.indcollation::oid[]) WITH ORDINALITY AS k(attnum, class, coll, ord)
+    SELECT pg_catalog.array_agg(coalesce(a.attname, '') ORDER BY k.ord),
+           pg_catalog.array_agg(coalesce(CASE WHEN opc.opcdefault AND k.coll = a.attcollation THEN a.attname END, '') ORDER BY k.ord)
+    FROM ROWS FROM (pg_catalog.unnest(i.indkey::int2[]), pg_catalog.unnest(i.indclass::oid[]), pg_catalog.unnest(i.indcollation::oid[])) WITH ORDINALITY AS k(attnum, class, coll, ord)
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     LEFT JOIN pg_catalog.pg_opclass opc ON opc.oid = k.class
     WHERE k.ord <= i.indnkeyatts) k(names, usable)
@@ -784,7 +784,7 @@ WITH RECURSIVE tree(oid) AS (
     SELECT $1::pg_catalog.regclass::pg_catalog.oid
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid WHERE $2)
 SELECT c.relname::text FROM pg_catalog.pg_class c JOIN tree USING (oid)
-WHERE c.relfilenode <> 0 AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
+WHERE c.relfilenode <> 0::pg_catalog.oid AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
 LIMIT 1`
 
 // lockTable takes on conn, in the node's snapshot transaction, the ACCESS SHARE locks that reading t
@@ -830,7 +830,7 @@ WITH RECURSIVE snap(oid) AS (
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN snap ON i.inhparent = snap.oid),
 now AS (SELECT relid AS oid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass))
 SELECT c.relkind = 'p' AND EXISTS ((SELECT oid FROM now EXCEPT SELECT oid FROM snap) UNION ALL (SELECT oid FROM snap EXCEPT SELECT oid FROM now))
-FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.regclass`
+FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.regclass::pg_catalog.oid`
 
 // checkPartitions fails when a partitioned table's partitions changed on some node since the snapshot.
 func checkPartitions(ctx context.Context, conns []*pgx.Conn, nodes []string, t *schema.Table) error {

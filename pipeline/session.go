@@ -357,7 +357,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 	if err := n.begin(ctx, conn, begin+settings); err != nil {
 		return fail("begin", err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot(), current_setting('server_encoding'), ("+serverSQL+"), ("+databaseSQL+")").Scan(
+	if err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_export_snapshot(), pg_catalog.current_setting('server_encoding'), ("+serverSQL+"), ("+databaseSQL+")").Scan(
 		&snapshot, &n.encoding, &n.server, &n.database); err != nil {
 		return fail("export snapshot", err)
 	}

@@ -63,11 +63,11 @@ func (q *SQL) seed() string {
 // directHash maps a base type to its extended hash function and a harmless stand-in for NULL, which the
 // bit map then tells apart from a real value.
 var directHash = map[string]struct{ fn, zero string }{
-	"int2":   {"hashint2extended", "0::int2"},
-	"int4":   {"hashint4extended", "0"},
-	"float4": {"hashfloat4extended", "0::float4"},
-	"float8": {"hashfloat8extended", "0::float8"},
-	"uuid":   {"uuid_hash_extended", "'00000000-0000-0000-0000-000000000000'"},
+	"int2":   {"pg_catalog.hashint2extended", "0::int2"},
+	"int4":   {"pg_catalog.hashint4extended", "0"},
+	"float4": {"pg_catalog.hashfloat4extended", "0::float4"},
+	"float8": {"pg_catalog.hashfloat8extended", "0::float8"},
+	"uuid":   {"pg_catalog.uuid_hash_extended", "'00000000-0000-0000-0000-000000000000'"},
 }
 
 // arrayHashable are types with a default hash opclass consistent with equality whose hash function takes an
@@ -113,9 +113,9 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	}
 	text := func(v string) (string, marks) {
 		if q.NormalizeEncoding {
-			return mark(fmt.Sprintf("hash_record_extended(ROW(convert_to(%s, 'UTF8')), %s)", coalesce(v, "''"), prev))
+			return mark(fmt.Sprintf("pg_catalog.hash_record_extended(ROW(pg_catalog.convert_to(%s, 'UTF8')), %s)", coalesce(v, "''"), prev))
 		}
-		return mark(fmt.Sprintf("hashtextextended(%s COLLATE \"C\", %s)", coalesce(v, "''"), prev))
+		return mark(fmt.Sprintf("pg_catalog.hashtextextended(%s COLLATE \"C\", %s)", coalesce(v, "''"), prev))
 	}
 	// A user's type's text by its output function (outputText): an enum whose cast to text printed
 	// 'green' and 'blue' alike as 'cool' hashed them alike, a missed difference under --exact too (found by
@@ -128,7 +128,7 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 	if textual[c.Base] && c.Nondeterministic && !q.Exact {
 		// In its own collation, hashtext hashes the collation's sort key, which equal values share
 		// ('ABC' and 'abc' under a case-insensitive one); the sort key does not depend on the encoding.
-		return mark(fmt.Sprintf("hashtextextended(%s, %s)", coalesce(x, "''"), prev))
+		return mark(fmt.Sprintf("pg_catalog.hashtextextended(%s, %s)", coalesce(x, "''"), prev))
 	}
 	if q.Exact {
 		if c.Reordered {
@@ -151,8 +151,8 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			// per element: hash the elements' text at their smallest scale (normalizedElem), in order, after
 			// the dimensions, gathered by a subquery per row. That took a 1M-row diff of a numeric[] column
 			// from 0.55-0.59 to 2.79-2.85 s (an earlier session, against the element hash alone).
-			elems := fmt.Sprintf("(SELECT array_agg(%s ORDER BY rowdiff_n) FROM unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", elem, x)
-			return mark(fmt.Sprintf("hashtextextended(COALESCE(array_dims(%s) || %s::text, ''), %s)", x, elems, prev))
+			elems := fmt.Sprintf("(SELECT pg_catalog.array_agg(%s ORDER BY rowdiff_n) FROM pg_catalog.unnest(%s) WITH ORDINALITY rowdiff_e(rowdiff_v, rowdiff_n))", elem, x)
+			return mark(fmt.Sprintf("pg_catalog.hashtextextended(COALESCE(%s, ''), %s)", op("pg_catalog.array_dims("+x+")", "||", elems+"::text"), prev))
 		}
 		// Every other array goes by its text, which writes dimensions, lower bounds and NULL elements, and
 		// which is one string per value where its elements' text is (int8's, uuid's, text's, inet's, ...);
@@ -170,7 +170,7 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 			// writes "-0" before a comma or brace (an exponent is never -0): plain replaces. A regular
 			// expression made a 1M-row diff of a float8[3] column take 1.67-2.23 s, against 1.00-1.37 s by
 			// the element hashes and 1.33-1.70 s by these (3 runs each, on a busy machine).
-			return text(fmt.Sprintf(`replace(replace(%s::text, '-0,', '0,'), '-0}', '0}')`, x))
+			return text(fmt.Sprintf(`pg_catalog.replace(pg_catalog.replace(%s::text, '-0,', '0,'), '-0}', '0}')`, x))
 		case c.ElemBase == "bpchar":
 			// bpchar's cast to text drops the padding its equality ignores, element by element.
 			return text(x + "::text[]::text")
@@ -195,7 +195,7 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// hashint8extended folds the high half into the low one (so int8 hashes like int4); hashing the
 		// high half again keeps values like 1 and 2^32 apart.
 		v := coalesce(x, "0")
-		return mark(fmt.Sprintf("hashint4extended((%s >> 32)::int4, hashint8extended(%s, %s))", v, v, prev))
+		return mark(fmt.Sprintf("pg_catalog.hashint4extended(%s::int4, pg_catalog.hashint8extended(%s, %s))", op(v, ">>", "32"), v, prev))
 	case base == "timestamp" || base == "timestamptz":
 		// The binary form is the instant as 64 bits of microseconds (for timestamptz in UTC, whatever the
 		// TimeZone), hashed whole. The type's own hash folds the two halves together first, so that
@@ -204,28 +204,28 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// array hashes the bytes with the seed just as ROW(...) does (the two differ by a constant), without
 		// building a record: 131-133 against 165-168 ms for this step over the bench's 1M rows (one
 		// backend, fastest of each of 3 rounds of 5).
-		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s_send(%s)], %s)", base, coalesce(x, "'epoch'::"+base), prev))
+		return mark(fmt.Sprintf("pg_catalog.hash_array_extended(ARRAY[pg_catalog.%s_send(%s)], %s)", base, coalesce(x, "'epoch'::"+base), prev))
 	case base == "time" || base == "timetz":
 		// Their hash functions fold the 64-bit microseconds as int8's does: 00:00 and 01:11:34.967297
 		// (2^32+1 µs) hash alike. The binary form is the microseconds (and for timetz the zone, which
 		// its equality also compares), hashed whole.
-		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s_send(%s)], %s)", base, coalesce(x, "'00:00'::"+base), prev))
+		return mark(fmt.Sprintf("pg_catalog.hash_array_extended(ARRAY[pg_catalog.%s_send(%s)], %s)", base, coalesce(x, "'00:00'::"+base), prev))
 	case base == "interval":
 		// interval_hash_extended folds too ('0' and '01:11:34.967297' hash alike). Equality compares
 		// the span with a month as 30 days, so the span is hashed, exactly, as a numeric of microseconds:
 		// six EXTRACTs and numeric arithmetic per value in place of one hash call (cost not measured).
 		// The span's sign, which hash_numeric_extended leaves out, is a flag (interval comparison is the span's).
-		step, m := mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", intervalSpan(coalesce(x, "'0'::interval")), prev))
-		m.flags = []string{x + " < '0'::interval"}
+		step, m := mark(fmt.Sprintf("pg_catalog.hash_numeric_extended(%s, %s)", intervalSpan(coalesce(x, "'0'::interval")), prev))
+		m.flags = []string{op(x, "<", "'0'::interval")}
 		return step, m
 	case textual[base]:
 		return text(x + "::text")
 	case base == "numeric":
 		// hash_numeric_extended returns the seed itself for NaN and ±Infinity and leaves out the sign;
 		// the bit map tells them apart (numericTag, and a flag for the sign).
-		step, m := mark(fmt.Sprintf("hash_numeric_extended(%s, %s)", coalesce(x, "0"), prev))
+		step, m := mark(fmt.Sprintf("pg_catalog.hash_numeric_extended(%s, %s)", coalesce(x, "0"), prev))
 		m.numeric = true
-		m.flags = []string{x + " < 0"}
+		m.flags = []string{op(x, "<", "0::numeric")}
 		return step, m
 	case base == "jsonb":
 		// jsonb_hash_extended leaves out signs and structure and can drop the seed (see the top of this
@@ -238,13 +238,13 @@ func (q *SQL) hashStep(c Column, prev string) (string, marks) {
 		// hashfloat8extended and hashfloat4extended return the seed for 0 (and -0): a flag says where.
 		d := directHash[base]
 		step, m := mark(fmt.Sprintf("%s(%s, %s)", d.fn, coalesce(x, d.zero), prev))
-		m.flags = []string{x + " = 0"}
+		m.flags = []string{op(x, "=", "0::"+base)}
 		return step, m
 	case directHash[base].fn != "":
 		d := directHash[base]
 		return mark(fmt.Sprintf("%s(%s, %s)", d.fn, coalesce(x, d.zero), prev))
 	case arrayHashable[base] != "":
-		return mark(fmt.Sprintf("hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
+		return mark(fmt.Sprintf("pg_catalog.hash_array_extended(ARRAY[%s], %s)", coalesce(x, arrayHashable[base]), prev))
 	}
 	return text(asText)
 }
@@ -271,13 +271,13 @@ func normalizedElem(c Column) string {
 	if textual[c.ElemBase] && c.Nondeterministic && c.ElemCategory != "E" {
 		// Equal elements in a nondeterministic collation ('ABC' and 'abc' under a case-insensitive one)
 		// differ in text but share their sort key, which hashtext hashes in the element's collation.
-		return "hashtextextended(rowdiff_v::text, 0)"
+		return "pg_catalog.hashtextextended(rowdiff_v::text, 0)"
 	}
 	switch c.ElemBase {
 	case "numeric":
-		return "trim_scale(rowdiff_v)"
+		return "pg_catalog.trim_scale(rowdiff_v)"
 	case "interval":
-		return "trim_scale(" + intervalSpan("rowdiff_v") + ")"
+		return "pg_catalog.trim_scale(" + intervalSpan("rowdiff_v") + ")"
 	case "numrange":
 		return "CASE WHEN rowdiff_v IS NOT NULL THEN " + numrangeText("rowdiff_v") + " END"
 	case "nummultirange":
@@ -289,14 +289,14 @@ func normalizedElem(c Column) string {
 // numrangeText is numrange v's text with its bounds at their smallest scale, in the range's own text
 // format: its text keeps each bound's scale ('[1.5,2.0)' against the equal '[1.50,2)').
 func numrangeText(v string) string {
-	return fmt.Sprintf("CASE WHEN isempty(%[1]s) THEN 'empty' ELSE concat(CASE WHEN lower_inc(%[1]s) THEN '[' ELSE '(' END, "+
-		"trim_scale(lower(%[1]s)), ',', trim_scale(upper(%[1]s)), CASE WHEN upper_inc(%[1]s) THEN ']' ELSE ')' END) END", v)
+	return fmt.Sprintf("CASE WHEN pg_catalog.isempty(%[1]s) THEN 'empty' ELSE pg_catalog.concat(CASE WHEN pg_catalog.lower_inc(%[1]s) THEN '[' ELSE '(' END, "+
+		"pg_catalog.trim_scale(pg_catalog.lower(%[1]s)), ',', pg_catalog.trim_scale(pg_catalog.upper(%[1]s)), CASE WHEN pg_catalog.upper_inc(%[1]s) THEN ']' ELSE ')' END) END", v)
 }
 
 // nummultirangeText is nummultirange v's text with its ranges' bounds at their smallest scale ({[1.0,2)}
 // against the equal {[1,2)}): its ranges, in order, as numrangeText writes them.
 func nummultirangeText(v string) string {
-	return fmt.Sprintf("'{' || COALESCE((SELECT string_agg(%s, ',' ORDER BY rowdiff_m) FROM unnest(%s) WITH ORDINALITY rowdiff_r(rowdiff_q, rowdiff_m)), '') || '}'",
+	return fmt.Sprintf("'{'::text OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg(%s, ',' ORDER BY rowdiff_m) FROM pg_catalog.unnest(%s) WITH ORDINALITY rowdiff_r(rowdiff_q, rowdiff_m)), '') OPERATOR(pg_catalog.||) '}'::text",
 		numrangeText("rowdiff_q"), v)
 }
 
@@ -305,14 +305,24 @@ func nummultirangeText(v string) string {
 // Nodes whose databases lowercase differently (another LC_CTYPE, for letters past ASCII) disagree on
 // citext's equality itself; each is read by its own.
 func citextFold(x string) string {
-	return fmt.Sprintf(`lower(%s::text COLLATE "default")`, x)
+	return fmt.Sprintf(`pg_catalog.lower(%s::text COLLATE "default")`, x)
 }
 
 // intervalSpan is the numeric microseconds interval v stands for, a month as 30 days: what interval
 // equality compares.
 func intervalSpan(v string) string {
-	return fmt.Sprintf("(((EXTRACT(year FROM %[1]s) * 12 + EXTRACT(month FROM %[1]s)) * 30 + EXTRACT(day FROM %[1]s)) * 86400000000"+
-		" + EXTRACT(hour FROM %[1]s) * 3600000000 + EXTRACT(minute FROM %[1]s) * 60000000 + EXTRACT(microseconds FROM %[1]s))", v)
+	field := func(f string) string { return "EXTRACT(" + f + " FROM " + v + ")" }
+	months := op(op(field("year"), "*", "12"), "+", field("month"))
+	days := op(op(months, "*", "30"), "+", field("day"))
+	span := op(days, "*", "86400000000")
+	for _, f := range []struct{ name, unit string }{{"hour", "3600000000"}, {"minute", "60000000"}, {"microseconds", "1"}} {
+		part := field(f.name)
+		if f.unit != "1" {
+			part = op(part, "*", f.unit)
+		}
+		span = op(span, "+", part)
+	}
+	return span
 }
 
 // RowHash is the SQL expression of a row's 64-bit hash under the equality definition. It is built on the
@@ -355,7 +365,7 @@ func (q *SQL) buildRowHash() string {
 		add(c)
 	}
 	for _, w := range bitWords(flags, numerics) {
-		h = fmt.Sprintf("hashint4extended(%s, %s)", w, h)
+		h = fmt.Sprintf("pg_catalog.hashint4extended(%s, %s)", w, h)
 	}
 	return h
 }
@@ -387,14 +397,14 @@ func bitWords(flags, numerics []string) []string {
 	used := 0
 	for _, t := range terms {
 		if used+t.width > 31 {
-			words = append(words, strings.Join(parts, " + "))
+			words = append(words, strings.Join(parts, " OPERATOR(pg_catalog.+) "))
 			parts, used = nil, 0
 		}
 		parts = append(parts, t.sql(used))
 		used += t.width
 	}
 	if len(parts) > 0 {
-		words = append(words, strings.Join(parts, " + "))
+		words = append(words, strings.Join(parts, " OPERATOR(pg_catalog.+) "))
 	}
 	return words
 }
@@ -412,6 +422,6 @@ func flagCase(conds []string, shift int, acc int) string {
 // numericTag is 1, 2 or 3 (at bit shift) for -Infinity, Infinity and NaN, else 0; scale() is NULL only
 // for those three (and for NULL).
 func numericTag(x string, shift int) string {
-	return fmt.Sprintf("CASE WHEN scale(%s) IS NOT NULL OR %s IS NULL THEN 0 WHEN %s = 'NaN' THEN %d WHEN %s > 0 THEN %d ELSE %d END",
+	return fmt.Sprintf("CASE WHEN pg_catalog.scale(%s) IS NOT NULL OR %s IS NULL THEN 0 WHEN %s OPERATOR(pg_catalog.=) 'NaN'::numeric THEN %d WHEN %s OPERATOR(pg_catalog.>) 0::numeric THEN %d ELSE %d END",
 		x, x, x, 3<<shift, x, 2<<shift, 1<<shift)
 }

@@ -50,6 +50,14 @@ type SQL struct {
 // args collects positional parameters; every value travels as text and is cast on the server.
 type args struct{ vals []any }
 
+// op is l and r joined by built-in operator o, in parentheses. Every operator and function rowdiff's SQL
+// calls is named in pg_catalog: looked up by name, PostgreSQL prefers an object of exactly the argument
+// types wherever it lies on the search_path to one of pg_catalog that needs a cast or is polymorphic, so
+// with pg_catalog first a user's public.<(numeric, int4) still replaced numeric < numeric for "n" < 0,
+// and a diff that changed a numeric's sign exited 0 (found by an exploratory helper). OPERATOR() gives
+// every operator one precedence, hence the parentheses.
+func op(l, o, r string) string { return "(" + l + " OPERATOR(pg_catalog." + o + ") " + r + ")" }
+
 func (a *args) add(v string, cast string) string {
 	a.vals = append(a.vals, v)
 	return "$" + strconv.Itoa(len(a.vals)) + "::" + cast
@@ -81,7 +89,7 @@ func valueExpr(c Column) string {
 		// Every node runs the same SQL, so one expression serves both types. Each branch type-checks on
 		// either (both casts exist); only the branch for the node's own type runs. A cast from timestamp
 		// would read it in the session's TimeZone (UTC), not the column's zone.
-		return fmt.Sprintf("CASE WHEN pg_typeof(%[1]s) = 'timestamp'::regtype THEN %[1]s::timestamp AT TIME ZONE %[2]s ELSE %[1]s::timestamptz END",
+		return fmt.Sprintf("CASE WHEN pg_catalog.pg_typeof(%[1]s)::oid OPERATOR(pg_catalog.=) 'timestamp'::regtype::oid THEN %[1]s::timestamp AT TIME ZONE %[2]s ELSE %[1]s::timestamptz END",
 			x, QuoteLiteral(c.Zone))
 	}
 	switch {
@@ -171,10 +179,10 @@ func NarrowInteger(base string) bool { return base == "int2" || base == "int4" }
 func (q *SQL) rangePred(a *args, r Range) string {
 	var conds []string
 	if r.Lo != nil {
-		conds = append(conds, q.keyTuple()+" >= "+q.keyParams(a, r.Lo))
+		conds = append(conds, op(q.keyTuple(), ">=", q.keyParams(a, r.Lo)))
 	}
 	if r.Hi != nil {
-		conds = append(conds, q.keyTuple()+" < "+q.keyParams(a, r.Hi))
+		conds = append(conds, op(q.keyTuple(), "<", q.keyParams(a, r.Hi)))
 	}
 	if len(conds) == 0 {
 		conds = append(conds, "true")
@@ -195,7 +203,7 @@ func (q *SQL) orderBy() string {
 	for i, k := range q.T.Key {
 		parts[i] = q.keyExpr(i)
 		if q.T.KeyUTF8 && textual[q.T.Columns[k].Base] {
-			parts[i] = "convert_to(" + parts[i] + ", 'UTF8')"
+			parts[i] = "pg_catalog.convert_to(" + parts[i] + ", 'UTF8')"
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -210,7 +218,7 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
 	if b.Only != nil {
-		pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, Buckets{Hashed: b.Within}), bucketIDs(&a, b.Only))
+		pred += fmt.Sprintf(" AND %s OPERATOR(pg_catalog.=) ANY(%s)", q.bucketExpr(&a, Buckets{Hashed: b.Within}), bucketIDs(&a, b.Only))
 	}
 	bucket := q.bucketExpr(&a, b)
 	// The CTE is planned on its own, so the outer ORDER BY sorts the few aggregated rows instead of
@@ -221,15 +229,15 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	// the aggregate cost a third more on a million rows.
 	aggs, cols := "", ""
 	if q.LoneKeys(b) {
-		aggs, cols = ", bit_xor(k)", ", "+q.keyExpr(0)+"::int8 AS k"
+		aggs, cols = ", pg_catalog.bit_xor(k)", ", "+q.keyExpr(0)+"::int8 AS k"
 	}
-	hash := "bit_xor(h)"
+	hash := "pg_catalog.bit_xor(h)"
 	if q.T.KeyUnchecked {
 		// A sum of the hashes' top 24 bits, which a pair of rows alike does not cancel (Table.KeyUnchecked);
 		// as int4, summed in an int8 without overflow, where int8's sum is a numeric.
-		hash = "bit_xor(h) # sum((h >> 40)::int4)"
+		hash = op("pg_catalog.bit_xor(h)", "#", "pg_catalog.sum("+op("h", ">>", "40")+"::int4)")
 	}
-	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, count(*), "+hash+"%s FROM (SELECT %s::int8 AS b, %s AS h%s FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
+	return fmt.Sprintf("WITH h AS MATERIALIZED (SELECT b, pg_catalog.count(*), "+hash+"%s FROM (SELECT %s::int8 AS b, %s AS h%s FROM %s WHERE %s OFFSET 0) s GROUP BY 1) SELECT * FROM h ORDER BY 1",
 		aggs, bucket, q.RowHash(), cols, q.T.From(), q.where(pred)), a.vals
 }
 
@@ -256,9 +264,9 @@ func (b Buckets) Holds(r Range, n, k int64) bool {
 func (q *SQL) bucketExpr(a *args, b Buckets) string {
 	switch {
 	case b.Hashed > 0:
-		return fmt.Sprintf("(%s & %s)", q.keyHash(), a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
+		return op(q.keyHash(), "&", a.add(strconv.FormatInt(b.Hashed-1, 10), "int8"))
 	case b.Width > 0:
-		return fmt.Sprintf("((%s - %s) / %s)", q.keyExpr(0), a.add(strconv.FormatInt(b.Origin, 10), "int8"), a.add(strconv.FormatInt(b.Width, 10), "int8"))
+		return op(op(q.keyExpr(0), "-", a.add(strconv.FormatInt(b.Origin, 10), "int8")), "/", a.add(strconv.FormatInt(b.Width, 10), "int8"))
 	}
 	return "0"
 }
@@ -288,7 +296,7 @@ func bucketIDs(a *args, ids []int64) string {
 func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
-	pred += fmt.Sprintf(" AND %s = ANY(%s)", q.bucketExpr(&a, b), bucketIDs(&a, buckets))
+	pred += fmt.Sprintf(" AND %s OPERATOR(pg_catalog.=) ANY(%s)", q.bucketExpr(&a, b), bucketIDs(&a, buckets))
 	sel := fmt.Sprintf("SELECT %s FROM %s WHERE %s", q.selectList(true, full), q.T.From(), q.where(pred))
 	if r.Lo == nil && r.Hi == nil || q.T.ByKeyHash() {
 		// The whole table (or all of it but a sample): the planner cannot tell how few rows the buckets
@@ -359,9 +367,9 @@ func (q *SQL) selectJoined(rs []Range) (string, []any) {
 	k := q.keyExpr(0)
 	// The table keeps its own name, which a --where filter may use; the bounds' alias is one no table of
 	// rowdiff's joins is called (Select keeps the OR form for a table of that name).
-	bounds := fmt.Sprintf("unnest(%s, %s) rowdiff_bounds(lo, hi)", a.add(ArrayLiteral(los), typ), a.add(ArrayLiteral(his), typ))
+	bounds := fmt.Sprintf("ROWS FROM (pg_catalog.unnest(%s), pg_catalog.unnest(%s)) rowdiff_bounds(lo, hi)", a.add(ArrayLiteral(los), typ), a.add(ArrayLiteral(his), typ))
 	inner := fmt.Sprintf("SELECT * FROM %s WHERE %s", q.T.From(),
-		q.where(fmt.Sprintf("%s >= rowdiff_bounds.lo AND %s < rowdiff_bounds.hi", k, k)))
+		q.where(op(k, ">=", "rowdiff_bounds.lo")+" AND "+op(k, "<", "rowdiff_bounds.hi")))
 	return fmt.Sprintf("SELECT %s FROM (SELECT rowdiff_rows.* FROM %s CROSS JOIN LATERAL (%s OFFSET 0) rowdiff_rows) s ORDER BY %s",
 		q.selectList(true, false), bounds, inner, q.orderBy()), a.vals
 }
@@ -426,7 +434,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 		for i, k := range keys {
 			elems[i] = k[0]
 		}
-		pred = fmt.Sprintf("%s = ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), q.paramType(0)+"[]"))
+		pred = fmt.Sprintf("%s OPERATOR(pg_catalog.=) ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), q.paramType(0)+"[]"))
 	} else {
 		unnest := make([]string, len(q.T.Key))
 		for i := range q.T.Key {
@@ -434,9 +442,9 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 			for j, k := range keys {
 				elems[j] = k[i]
 			}
-			unnest[i] = a.add(ArrayLiteral(elems), q.paramType(i)+"[]")
+			unnest[i] = "pg_catalog.unnest(" + a.add(ArrayLiteral(elems), q.paramType(i)+"[]") + ")"
 		}
-		pred = fmt.Sprintf("%s IN (SELECT * FROM unnest(%s))", q.keyTuple(), strings.Join(unnest, ", "))
+		pred = fmt.Sprintf("%s OPERATOR(pg_catalog.=) ANY (SELECT * FROM ROWS FROM (%s))", q.keyTuple(), strings.Join(unnest, ", "))
 	}
 	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, true), q.T.From(),
 		q.where(pred), q.orderBy()), a.vals
@@ -462,7 +470,7 @@ func (q *SQL) NextBound(r Range, step int64) (string, []any) {
 // those of the filtered ones, and min and max of the bare key are two index probes, not a scan.
 func (q *SQL) MinMax() string {
 	k := q.keyExpr(0)
-	return fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s", k, k, q.T.From())
+	return fmt.Sprintf("SELECT pg_catalog.min(%s)::text, pg_catalog.max(%s)::text FROM %s", k, k, q.T.From())
 }
 
 // ArrayLiteral renders elements as a PostgreSQL array literal, every element quoted.

@@ -402,3 +402,66 @@ func TestRoleConnectionLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestUserObjectsOnThePath: functions and operators in public, on the default search_path after
+// pg_catalog, of exactly the argument types rowdiff's SQL passes where pg_catalog's own need a cast or
+// are polymorphic. PostgreSQL prefers such an exact match wherever it lies on the path: public.<(numeric,
+// int4) answering false hid a numeric's changed sign, public.hash_array_extended(date[], int8) returning
+// its seed every changed date and timestamp (exit 0, found by an exploratory helper), and a user's code
+// ran in rowdiff's sessions. Here every such object raises, so any call fails the run.
+func TestUserObjectsOnThePath(t *testing.T) {
+	t.Parallel()
+	setup := `CREATE TABLE uo (id int PRIMARY KEY, n numeric, f float8, iv interval, d date, tz timestamptz, by bytea,
+    nr numrange, ai int4[], ok bool);
+INSERT INTO uo SELECT i, i / 7.0, i / 3.0, i * interval '1 hour', date '2020-01-01' + i, timestamptz '2020-01-01 00:00+00' + i * interval '1 min',
+    int4send(i), numrange(i, i + 1.5), ARRAY[i, 1, 2], i % 2 = 0 FROM generate_series(1, 400) i;
+CREATE TABLE uv (k varchar(10) PRIMARY KEY, v int);
+INSERT INTO uv SELECT 'k' || lpad(i::text, 5, '0'), i FROM generate_series(1, 400) i;`
+	a, b := pair(t, setup, "", `UPDATE uo SET n = -n WHERE id = 10; UPDATE uo SET f = f + 1 WHERE id = 20;
+UPDATE uo SET iv = -iv WHERE id = 30; UPDATE uo SET d = d + 1 WHERE id = 40; UPDATE uo SET tz = tz + interval '1 microsecond' WHERE id = 50;
+UPDATE uo SET by = '\x00' WHERE id = 60; UPDATE uo SET nr = numrange(1, 2) WHERE id = 70; UPDATE uo SET ai = ARRAY[1, 2, id] WHERE id = 80;
+UPDATE uo SET ok = NOT ok WHERE id = 90; DELETE FROM uo WHERE id = 100;
+UPDATE uv SET v = -v WHERE k = 'k00010'; DELETE FROM uv WHERE k = 'k00200'; INSERT INTO uv VALUES ('k00200x', 1);`)
+	nodes := []Node{a, b}
+	wantUO := truth(t, nodes, Spec{Table: "uo", Key: []string{"id"}})
+	wantUV := truth(t, nodes, Spec{Table: "uv", Key: []string{"k"}})
+	if len(wantUO) != 10 || len(wantUV) != 3 {
+		t.Fatalf("test setup: the truth has %d and %d differences, want 10 and 3 %v", len(wantUO), len(wantUV), wantUO)
+	}
+	var traps strings.Builder
+	trap := func(name, args, returns string) {
+		fmt.Fprintf(&traps, "CREATE FUNCTION public.%s(%s) RETURNS %s LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'rowdiff called public.%s(%s)'; END$$;\n",
+			name, args, returns, name, args)
+	}
+	for _, o := range []struct{ op, l, r, ret string }{
+		{"<", "numeric", "int4", "bool"}, {">", "numeric", "int4", "bool"},
+		{"=", "float8", "int4", "bool"}, {"*", "numeric", "int4", "numeric"}, {"=", "regtype", "regtype", "bool"},
+		{"<", "varchar", "varchar", "bool"}, {">=", "varchar", "varchar", "bool"}, {"=", "varchar", "varchar", "bool"},
+		{"=", "oid", "int4", "bool"}, {"<>", "oid", "int4", "bool"}, {"=", "oid", "regtype", "bool"},
+		{"=", "oid", "regclass", "bool"}, {"=", "oid", "regnamespace", "bool"}, {"=", "int4", "int8", "bool"},
+	} {
+		fn := fmt.Sprintf("trap_op_%d", traps.Len())
+		trap(fn, o.l+", "+o.r, o.ret)
+		fmt.Fprintf(&traps, "CREATE OPERATOR public.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = public.%s);\n", o.op, o.l, o.r, fn)
+	}
+	for _, args := range []string{"date[], int8", "bytea[], int8", "bool[], int8"} {
+		trap("hash_array_extended", args, "int8")
+	}
+	trap("unnest", "int8[]", "SETOF int8")
+	trap("unnest", "int2[]", "SETOF int2")
+	trap("unnest", "text[]", "SETOF text")
+	trap("array_agg", "text", "text[]")
+	trap("array_position", "name[], text", "int4")
+	trap("pg_typeof", "timestamptz", "regtype")
+	for _, f := range [][2]string{{"lower", "numeric"}, {"upper", "numeric"}, {"isempty", "bool"}, {"lower_inc", "bool"}, {"upper_inc", "bool"}} {
+		trap(f[0], "numrange", f[1])
+	}
+	trap("array_dims", "int4[]", "text")
+	for _, n := range nodes {
+		n.Exec(t, traps.String())
+	}
+	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
+		check(t, diff(t, "uo", nodes, mode...), wantUO, []string{"id"}, "public.uo")
+		check(t, diff(t, "uv", nodes, mode...), wantUV, []string{"k"}, "public.uv")
+	}
+}

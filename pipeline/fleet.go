@@ -338,7 +338,7 @@ var bareOffset = regexp.MustCompile(`^\s*[+-]?[0-9]+(\.[0-9]+)?\s*$`)
 const recordTableSQL = `
 SELECT n.nspname, c.relname
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE (n.nspname || '.' || c.relname = $1 OR (n.nspname = $2 AND c.relname = $3)) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+WHERE (pg_catalog.concat(n.nspname, '.', c.relname) = $1::pg_catalog.text OR (n.nspname = $2 AND c.relname = $3)) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 LIMIT 2`
 
 // recordTable inspects, like table, the table an earlier run's output names (see recordTableSQL); where

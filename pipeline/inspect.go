@@ -88,9 +88,9 @@ SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.fo
        EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
        a.attcollation IN (950::pg_catalog.oid, 951::pg_catalog.oid) OR (a.attcollation = 100::pg_catalog.oid AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
-           AND coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
-       coalesce((SELECT pg_catalog.concat_ws('/', co.collprovider, co.collcollate, co.collctype, j ->> 'colliculocale', j ->> 'colllocale',
-               j ->> 'collicurules', pg_catalog.pg_collation_actual_version(co.oid))
+           AND coalesce(pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'datlocprovider'::pg_catalog.text, 'c') = 'c' AND d.datcollate IN ('C', 'POSIX'))),
+       coalesce((SELECT pg_catalog.concat_ws('/', co.collprovider, co.collcollate, co.collctype, j OPERATOR(pg_catalog.->>) 'colliculocale'::pg_catalog.text, j OPERATOR(pg_catalog.->>) 'colllocale'::pg_catalog.text,
+               j OPERATOR(pg_catalog.->>) 'collicurules'::pg_catalog.text, pg_catalog.pg_collation_actual_version(co.oid))
            FROM pg_catalog.pg_collation co CROSS JOIN LATERAL pg_catalog.to_jsonb(co) j
            WHERE co.oid = a.attcollation AND NOT co.collisdeterministic), ''),
        CASE WHEN bt.typtype = 'c' THEN bt.typrelid ELSE 0 END, ` + elemFieldsSQL + `
@@ -135,7 +135,7 @@ func baseNameSQL(typ string) string {
 // through to_jsonb as in columnsSQL.
 const elemFieldsSQL = `coalesce((SELECT CASE WHEN x.typtype = 'c' THEN x.typrelid ELSE st.typrelid END
            FROM pg_catalog.pg_type x
-           LEFT JOIN pg_catalog.pg_range rg ON rg.rngtypid = x.oid OR (pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid = x.oid
+           LEFT JOIN pg_catalog.pg_range rg ON rg.rngtypid = x.oid OR (pg_catalog.to_jsonb(rg) OPERATOR(pg_catalog.->>) 'rngmultitypid'::pg_catalog.text)::pg_catalog.oid = x.oid
            LEFT JOIN pg_catalog.pg_type st ON st.oid = rg.rngsubtype AND st.typtype = 'c'
            WHERE x.oid = coalesce(ebt.oid, bt.oid) AND (x.typtype = 'c' AND ebt.oid IS NOT NULL OR st.oid IS NOT NULL)
            LIMIT 1), 0)`

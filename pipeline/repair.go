@@ -169,7 +169,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 // order its statements: counted, a deferrable key that closed a cycle of tables left them in the input's
 // order, and a script inserting items before their orders failed (found by an exploratory helper).
 const foreignKeysSQL = `
-WITH t AS (SELECT n, pg_catalog.to_regclass(x) AS oid FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(x, n))
+WITH t AS (SELECT n, pg_catalog.to_regclass(x)::pg_catalog.oid AS oid FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(x, n))
 SELECT DISTINCT a.n - 1, b.n - 1
 FROM pg_catalog.pg_constraint c JOIN t a ON a.oid = c.conrelid JOIN t b ON b.oid = c.confrelid
 WHERE c.contype = 'f' AND NOT c.condeferrable`

@@ -110,8 +110,13 @@ var TextSettings = [][2]string{
 // repair scripts name built-in types, functions and operators unqualified: a schema before pg_catalog
 // could put its own in their place (a domain public.text over varchar(3) cut every text value a repair
 // script wrote to three characters, with exit 0, in a helper's run).
-const CatalogFirst = `SELECT pg_catalog.set_config('search_path', 'pg_catalog' || CASE WHEN pg_catalog.current_setting('search_path') = '' ` +
-	`THEN '' ELSE ', ' || pg_catalog.current_setting('search_path') END, true)`
+//
+// It runs under the path it changes, so it names nothing a schema before pg_catalog could hold: its
+// operators had been bare, and a schema first on the path whose ||(text, text) left itself first kept a
+// domain evil.text over varchar(20) for every ::text, which cut the values rowdiff hashed (exit 0 on a
+// changed row; found by an exploratory helper).
+const CatalogFirst = `SELECT pg_catalog.set_config('search_path', pg_catalog.concat_ws(', ', 'pg_catalog', CASE WHEN ` +
+	`pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.<>) '' THEN pg_catalog.current_setting('search_path') END), true)`
 
 // TextSetting is the value TextSettings gives the named setting.
 func TextSetting(name string) string {

@@ -282,6 +282,8 @@ func TestSearchPathShadowing(t *testing.T) {
 	t.Parallel()
 	setup := `CREATE SCHEMA evil;
 CREATE FUNCTION evil.hashtextextended(text, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT $2';
+CREATE FUNCTION evil.cat(text, text) RETURNS text LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'rowdiff called evil.||'; END$$;
+CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.cat);
 CREATE TABLE sp (id int PRIMARY KEY, v text, n int);
 INSERT INTO sp SELECT i, 'v' || i, i FROM generate_series(1, 300) i;`
 	a, b := pair(t, setup, "", `UPDATE sp SET v = 'changed' WHERE id % 50 = 7; UPDATE sp SET n = -n WHERE id = 100; DELETE FROM sp WHERE id = 3;`)
@@ -439,6 +441,8 @@ UPDATE uv SET v = -v WHERE k = 'k00010'; DELETE FROM uv WHERE k = 'k00200'; INSE
 		{"<", "varchar", "varchar", "bool"}, {">=", "varchar", "varchar", "bool"}, {"=", "varchar", "varchar", "bool"},
 		{"=", "oid", "int4", "bool"}, {"<>", "oid", "int4", "bool"}, {"=", "oid", "regtype", "bool"},
 		{"=", "oid", "regclass", "bool"}, {"=", "oid", "regnamespace", "bool"}, {"=", "int4", "int8", "bool"},
+		{"->>", "jsonb", "jsonb", "text"}, {"||", "name", "text", "text"}, {"||", "name", "name", "text"},
+		{"=", "regclass", "oid", "bool"},
 	} {
 		fn := fmt.Sprintf("trap_op_%d", traps.Len())
 		trap(fn, o.l+", "+o.r, o.ret)
@@ -463,5 +467,17 @@ UPDATE uv SET v = -v WHERE k = 'k00010'; DELETE FROM uv WHERE k = 'k00200'; INSE
 	for _, mode := range [][]string{nil, {"--block-rows", "16", "--leaf-rows", "2"}} {
 		check(t, diff(t, "uo", nodes, mode...), wantUO, []string{"id"}, "public.uo")
 		check(t, diff(t, "uv", nodes, mode...), wantUV, []string{"k"}, "public.uv")
+	}
+	// recheck and repair look their tables up, and repair their foreign keys, by catalog queries of their own.
+	r := diff(t, "uo", nodes)
+	out := filepath.Join(t.TempDir(), "recheck.jsonl")
+	p := runRowdiff(t, append(append([]string{"recheck", "--in", r.Out}, nodeArgs(nodes)...), "--out", out)...)
+	data, err := os.ReadFile(out)
+	if p.Code != 1 || err != nil || strings.Count(string(data), "\n") != len(wantUO) {
+		t.Errorf("recheck: exit %d, %v, %d records, want 1 and %d\nstderr:\n%s", p.Code, err, strings.Count(string(data), "\n"), len(wantUO), p.Stderr)
+	}
+	repairAndApply(t, nodes, r, a, b)
+	if d := truth(t, nodes, Spec{Table: "uo", Key: []string{"id"}}); len(d) > 0 {
+		t.Errorf("after the repair, %d keys still differ: %v", len(d), d)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -122,6 +123,56 @@ type nodeConn struct {
 	mu      sync.Mutex
 	// deadline is the one pgx or the canceller set, which a read keeps where it comes sooner.
 	deadline time.Time
+}
+
+// closedByPeer returns the error of a connection its node has closed (peerClosed), nil while it is open:
+// the server's own ErrorResponse where it sent one first (terminating connection due to ...), which pgx
+// would have read. Through TLS those bytes cannot be read, and the error just says the server closed it.
+func closedByPeer(c *pgx.Conn) error {
+	if c == nil {
+		return nil
+	}
+	nc := c.PgConn().Conn()
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn()
+	}
+	if n, ok := nc.(*nodeConn); ok {
+		nc = n.Conn
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	closed, pending := peerClosed(sc)
+	if !closed {
+		return nil
+	}
+	if _, tls := c.PgConn().Conn().(interface{ NetConn() net.Conn }); !tls {
+		if pe := serverError(pending); pe != nil {
+			return pe
+		}
+	}
+	return errPeerClosed
+}
+
+// errPeerClosed is a connection the server closed without saying why.
+var errPeerClosed = errors.New("the server closed the connection (it stopped, or ended the session)")
+
+// serverError is the first ErrorResponse in b, a stream of protocol messages from the server, or nil.
+func serverError(b []byte) *pgconn.PgError {
+	for len(b) >= 5 {
+		typ, size := b[0], int(binary.BigEndian.Uint32(b[1:5]))
+		if size < 4 || len(b) < 1+size {
+			return nil
+		}
+		body := b[5 : 1+size]
+		b = b[1+size:]
+		var msg pgproto3.ErrorResponse
+		if typ == 'E' && msg.Decode(body) == nil {
+			return pgconn.ErrorResponseToPgError(&msg)
+		}
+	}
+	return nil
 }
 
 // stallGrace is how much longer than --statement-timeout a read waits for a node.

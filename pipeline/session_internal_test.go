@@ -3,6 +3,8 @@ package pipeline
 import (
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // TestTimeoutMilliseconds: a timeout under a millisecond was sent as 0, which PostgreSQL takes for no
@@ -12,5 +14,28 @@ func TestTimeoutMilliseconds(t *testing.T) {
 		if got := ms(d); got != want {
 			t.Errorf("ms(%v) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+// TestServerError reads the reason a server gave before it closed a connection, past the notices before it.
+func TestServerError(t *testing.T) {
+	notice, err := (&pgproto3.NoticeResponse{Severity: "WARNING", Code: "57P01", Message: "terminating"}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fatal, err := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "40001",
+		Message: "terminating connection due to conflict with recovery"}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe := serverError(append(notice, fatal...))
+	if pe == nil || pe.Code != "40001" || pe.Message != "terminating connection due to conflict with recovery" {
+		t.Errorf("serverError = %+v, want the FATAL after the notice", pe)
+	}
+	if pe := serverError(append(notice, fatal[:len(fatal)-3]...)); pe != nil {
+		t.Errorf("serverError of a cut message = %+v, want nil", pe)
+	}
+	if pe := serverError(notice); pe != nil {
+		t.Errorf("serverError of a notice = %+v, want nil", pe)
 	}
 }

@@ -38,3 +38,27 @@ func unsent(c syscall.Conn) int {
 	_ = raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
 	return n
 }
+
+// peerClosed reports whether the node has closed c (POLLRDHUP: it will send nothing more, though bytes it
+// sent before may wait unread), and returns up to 4 KiB of those bytes, peeked: a server that ends a
+// session sends its reason first. Neither takes the read lock a pgx read in progress holds.
+func peerClosed(c syscall.Conn) (bool, []byte) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false, nil
+	}
+	closed := false
+	var pending []byte
+	_ = raw.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, 0); err != nil || n == 0 || fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0 {
+			return
+		}
+		closed = true
+		b := make([]byte, 4096)
+		if n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_PEEK|unix.MSG_DONTWAIT); err == nil {
+			pending = b[:n]
+		}
+	})
+	return closed, pending
+}

@@ -39,24 +39,40 @@ func TestNodeDiesMidRun(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra []string
-		// The crash comes once `queries` queries matching phase run on each node.
-		phase   func(backend) bool
-		queries int
+		// The crash comes once `queries` queries matching phase run on each node, or with victimIdle on
+		// the survivor alone, the victim's having ended.
+		phase      func(backend) bool
+		queries    int
+		victimIdle bool
 	}{
 		// Both nodes stream rows of the 30% that differ to the compare workers.
-		{"compare", nil, isCompareQuery, 1},
+		{"compare", nil, isCompareQuery, 1, false},
 		// Both nodes aggregate for minutes without sending: the survivor's queries end only if cancelled.
-		{"hash", slowArgs, isHashQuery, slowWorkers},
+		{"hash", slowArgs, isHashQuery, slowWorkers, false},
+		// The victim has answered its hash queries and waits, idle in its transactions, for the survivor's:
+		// nothing reads its connections. rowdiff noticed the crash only when the survivor's queries ended
+		// (28.6 s after it, in an exploratory helper's run), and let them run on till then.
+		{"waiting", []string{"--where", "public.slow_on_survivor()", "--block-rows", "100000", "--concurrency", "4"},
+			isHashQuery, slowWorkers, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			crashDuring(t, tc.extra, tc.phase, tc.queries)
+			crashDuring(t, tc.extra, tc.phase, tc.queries, tc.victimIdle)
 		})
 	}
 }
 
+// slowOnSurvivor is slowWhere on clA, and true at once on clB.
+func slowOnSurvivor(t *testing.T) {
+	execSQL(t, clA, bigDB, `CREATE OR REPLACE FUNCTION public.slow_on_survivor() RETURNS bool LANGUAGE sql AS 'SELECT `+slowWhere+`'`)
+	execSQL(t, clB, bigDB, `CREATE OR REPLACE FUNCTION public.slow_on_survivor() RETURNS bool LANGUAGE sql AS 'SELECT true'`)
+}
+
 // crashDuring crashes clB once `queries` queries matching phase run on each node.
-func crashDuring(t *testing.T, extra []string, phase func(backend) bool, queries int) {
+func crashDuring(t *testing.T, extra []string, phase func(backend) bool, queries int, victimIdle bool) {
 	monA, monB := monitor(t, clA), monitor(t, clB)
+	if victimIdle {
+		slowOnSurvivor(t)
+	}
 	waitNoSessions(t, "survivor", monA, 10*time.Second)
 	waitNoSessions(t, "victim", monB, 10*time.Second)
 	// A checkpoint now keeps crash recovery after the kill short.
@@ -79,7 +95,12 @@ func crashDuring(t *testing.T, extra []string, phase func(backend) bool, queries
 	ch := startRowdiff(t, "", bigArgs("survivor", "victim", out, extra...)...)
 	// Both nodes must be busy: the victim so that the crash cuts a query, the survivor so that there is
 	// something to cancel.
-	waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"survivor": monA, "victim": monB}, phase, queries)
+	if victimIdle {
+		waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"survivor": monA}, phase, queries)
+		waitNoActive(t, "victim", monB, 10*time.Second)
+	} else {
+		waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"survivor": monA, "victim": monB}, phase, queries)
+	}
 
 	ctx, cancel := setupContext()
 	defer cancel()

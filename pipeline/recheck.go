@@ -114,7 +114,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		return errors.New("need at least two --node NAME=DSN")
 	}
 	// The sink needs the tables before any record.
-	order, compared, err := tablesIn(in)
+	order, compared, err := tablesIn(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -150,6 +150,7 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 	if err != nil {
 		return err
 	}
+	defer interruptOnCancel(ctx, sink)()
 	counts := map[tableKey]*TableSummary{}
 	for _, tk := range order {
 		ts := newTableSummary(envs[tk].SQL.T.String(), envs[tk].SQL.T) // as diff names it, whatever the input wrote
@@ -170,8 +171,9 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 
 // tablesIn reads the output of an earlier run at path once through and returns its tables, each with the
 // key columns it was diffed by, in the order they first appear, and the columns each table's first
-// record holds.
-func tablesIn(path string) ([]tableKey, map[tableKey][]string, error) {
+// record holds. It stops when ctx ends: an interrupt during a first pass over 600,000 records waited
+// 3.7-5.1 s for it to end (found by an exploratory helper).
+func tablesIn(ctx context.Context, path string) ([]tableKey, map[tableKey][]string, error) {
 	r, err := openKeys(path)
 	if err != nil {
 		return nil, nil, err
@@ -179,7 +181,10 @@ func tablesIn(path string) ([]tableKey, map[tableKey][]string, error) {
 	defer r.close()
 	var order []tableKey
 	compared := map[tableKey][]string{}
-	for {
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
 		rec, err := r.next()
 		if err == io.EOF {
 			return order, compared, nil

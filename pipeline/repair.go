@@ -71,7 +71,7 @@ func repair(ctx context.Context, cfg RepairConfig, script Script, sum *RepairSum
 	if src.Name == dst.Name {
 		return fmt.Errorf("--source and --target are both %q", src.Name)
 	}
-	order, compared, err := tablesIn(cfg.In)
+	order, compared, err := tablesIn(ctx, cfg.In)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,17 @@ type Sink interface {
 	Abort() error
 }
 
+// interruptOnCancel makes the sink's writes end at once when ctx ends, where it can (a sink writing to a
+// pipe or named pipe: see sinks.JSONLines.Interrupt), until the returned stop is called. A write the
+// reader does not take would otherwise hold the run, its sessions and their locks, past the interrupt.
+func interruptOnCancel(ctx context.Context, sink Sink) (stop func() bool) {
+	i, ok := sink.(interface{ Interrupt() })
+	if !ok {
+		return func() bool { return false }
+	}
+	return context.AfterFunc(ctx, i.Interrupt)
+}
+
 // Opener creates the sink once the tables' columns are known; started is the run's start.
 type Opener func(tables []*schema.Table, nodes []string, started time.Time) (Sink, error)
 
@@ -193,6 +204,7 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error)
 	if err != nil {
 		return err
 	}
+	defer interruptOnCancel(ctx, sink)()
 	var diffs diffCount
 	for i, t := range tables {
 		ts := newTableSummary(t.String(), t)

@@ -23,19 +23,21 @@ type JSONLines struct {
 	nodes []string
 	w     *bufio.Writer
 	file  *atomicFile // nil for stdout
+	out   *os.File    // what w writes to, for Interrupt
 	buf   []byte
 }
 
 // NewJSONLines writes to path ("-" is stdout) for the given node names.
 func NewJSONLines(path string, nodes []string) (*JSONLines, error) {
 	s := &JSONLines{nodes: nodes}
-	var w io.Writer = os.Stdout
+	s.out = stream(os.Stdout, 1)
+	var w io.Writer = s.out
 	if path != "-" {
 		f, err := createAtomic(path)
 		if err != nil {
 			return nil, err
 		}
-		s.file, w = f, f
+		s.file, s.out, w = f, f.File, f
 	}
 	// 64 KiB is enough to write in big sequential chunks; it stays in memory the whole run.
 	s.w = bufio.NewWriterSize(w, 64<<10)
@@ -51,6 +53,10 @@ func (s *JSONLines) Write(d schema.Diff) error {
 	}
 	return nil
 }
+
+// Interrupt makes a write that waits for a reader of a pipe or named pipe fail at once, and every later
+// one; it may be called while another goroutine writes. See interrupt.
+func (s *JSONLines) Interrupt() { interrupt(s.out) }
 
 // Commit flushes and moves the file into place.
 func (s *JSONLines) Commit(Meta) error {

@@ -977,3 +977,11 @@ func (f *pqGroupField) Value(base reflect.Value) reflect.Value {
 	}
 	return reflect.Value{}
 }
+
+// Interrupt makes a write that waits for the reader of a named pipe fail at once, and every later one;
+// it may be called while another goroutine writes. See interrupt.
+func (p *Parquet) Interrupt() {
+	if p.file != nil {
+		interrupt(p.file.File)
+	}
+}

@@ -44,6 +44,47 @@ type atomicFile struct {
 	shared bool // the process's stdout or stderr, never closed
 }
 
+// interrupt makes a write to f that waits for a reader who does not read fail at once, and every later
+// one. An interrupted run streaming to a pipe whose reader had stopped (a pager, a stalled ssh) waited
+// for it, deaf to further signals, its sessions and their locks held on every node, until the reader
+// went away (10 s after SIGINT in an exploratory helper's run). Only a pipe or named pipe opened
+// non-blocking (stream, createAtomic) takes a deadline; other files are left as they are.
+func interrupt(f *os.File) {
+	if f != nil {
+		_ = f.SetWriteDeadline(time.Now())
+	}
+}
+
+// stream is f, the process's stdout or stderr (file descriptor fd), opened anew where it is a pipe or a
+// named pipe: a file description of rowdiff's own, non-blocking, so that the runtime's poller waits for
+// the reader and an interrupt can end the wait. Non-blocking mode on the shared description would reach
+// every other process writing to the pipe, which the shell may start after rowdiff.
+func stream(f *os.File, fd int) *os.File {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return f
+	}
+	g, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return f
+	}
+	return g
+}
+
+// InPlace reports whether the output at path ("-" for stdout) is written where it is, not into a
+// temporary file moved there at the end: what a failed or interrupted run wrote to it stays.
+func InPlace(path string) bool {
+	if path == "-" {
+		return true
+	}
+	fi, err := os.Stat(path)
+	return err == nil && inPlace(path, fi)
+}
+
+func inPlace(path string, fi os.FileInfo) bool {
+	return !fi.IsDir() && (!fi.Mode().IsRegular() || specialPath(filepath.Clean(path)))
+}
+
 // createAtomic starts the output at path. A symbolic link stays, and the file it leads to is replaced. A
 // path that is not a regular file (a device like /dev/null, a named pipe, a process substitution's
 // /dev/fd/N) or that lies under /dev or /proc (/dev/stdout) is written in place, as a shell's > writes:
@@ -53,12 +94,11 @@ type atomicFile struct {
 // file is written, so a shell's >> appends (opened anew, /dev/stdout was truncated); a named pipe without
 // a reader is refused (its open blocked, holding the run's locks, deaf to signals).
 func createAtomic(path string) (*atomicFile, error) {
-	clean := filepath.Clean(path)
 	fi, err := os.Stat(path)
-	if err == nil && !fi.IsDir() && (!fi.Mode().IsRegular() || specialPath(clean)) {
-		for _, std := range []*os.File{os.Stdout, os.Stderr} {
+	if err == nil && inPlace(path, fi) {
+		for fd, std := range []*os.File{os.Stdout, os.Stderr} {
 			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
-				return &atomicFile{File: std, path: path, target: path, direct: true, shared: true}, nil
+				return &atomicFile{File: stream(std, fd+1), path: path, target: path, direct: true, shared: true}, nil
 			}
 		}
 		flags := os.O_WRONLY | os.O_APPEND

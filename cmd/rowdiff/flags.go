@@ -117,10 +117,14 @@ func opener(out, format string) (pipeline.Opener, error) {
 		return nil, err
 	}
 	return func(tables []*schema.Table, names []string, started time.Time) (pipeline.Sink, error) {
-		if out == "-" {
-			// Said once records may have gone out: a run that failed before, connecting say, wrote nothing
-			// (found by an exploratory helper).
+		// Said once records may have gone out: a run that failed before, connecting say, wrote nothing
+		// (found by an exploratory helper). A path written in place (/dev/stdout, a named pipe) keeps
+		// them too: it said "no output written" after thousands of records (found by another).
+		switch {
+		case out == "-":
 			interruptedOutput = "the records already on stdout are incomplete, and the last may be cut short"
+		case sinks.InPlace(out):
+			interruptedOutput = "the records already written to " + out + " are incomplete, and the last may be cut short"
 		}
 		switch {
 		case f == sinks.FormatJSONLines:

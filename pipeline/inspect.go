@@ -47,6 +47,9 @@ type remoteTable struct {
 	// writeRules says the relation has INSERT or UPDATE rules, with which PostgreSQL refuses
 	// INSERT ... ON CONFLICT.
 	writeRules bool
+	// unreadable are the columns the session's role may not SELECT (neither the table nor the column
+	// granted to it), which buildTable refuses among those rowdiff reads.
+	unreadable []string
 }
 
 // utf8Ordered are the server encodings whose byte order of text is that of the same text in UTF-8, which
@@ -56,7 +59,10 @@ var utf8Ordered = map[string]bool{"UTF8": true, "LATIN1": true, "SQL_ASCII": tru
 
 const findTableSQL = `
 SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.reltuples::float8,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3'))
+       EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')),
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               AND NOT pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT') ORDER BY a.attnum)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (n.nspname = $1 OR ($1 = '' AND n.nspname = ANY (pg_catalog.current_schemas(false))))
@@ -262,7 +268,7 @@ WHERE schemaname = $1 AND tablename = $2 AND inherited = $3 AND correlation IS N
 // A table a node lacks is a noTable error.
 func inspect(ctx context.Context, conn *pgx.Conn, schemaName, table string, stats bool) (*remoteTable, error) {
 	var t remoteTable
-	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples, &t.writeRules)
+	err := conn.QueryRow(ctx, findTableSQL, schemaName, table).Scan(&t.schema, &t.name, &t.oid, &t.relkind, &t.reltuples, &t.writeRules, &t.unreadable)
 	if errors.Is(err, pgx.ErrNoRows) {
 		name := schema.QuoteIdentIfNeeded(table)
 		if schemaName != "" {
@@ -637,6 +643,9 @@ func buildTable(names []string, remotes []*remoteTable, sel Selection) (*schema.
 			return nil, differentDefinition{fmt.Sprintf("node %s: table %s differs in definition: %s%s", node, t, strings.Join(problems, "; "), hint)}
 		}
 	}
+	if err := readable(names, remotes, t, sel); err != nil {
+		return nil, err
+	}
 	if len(remotes) > 2 {
 		all := make([]map[string]schema.Column, len(remotes))
 		for i, r := range remotes {
@@ -801,7 +810,7 @@ func lockTable(ctx context.Context, conn *pgx.Conn, node string, t *schema.Table
 	if !strings.ContainsAny(relkind, "rpvmf") {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, lockSQL(t, relkind)); err != nil {
+	if _, err := conn.Exec(ctx, lockSQL(t)); err != nil {
 		return fmt.Errorf("node %s: lock %s: %w", node, t, err)
 	}
 	var rewritten string
@@ -849,15 +858,18 @@ func checkPartitions(ctx context.Context, conns []*pgx.Conn, nodes []string, t *
 
 // lockSQL takes the locks a read of t takes: on the relation, its partitions and, through the planner,
 // which opens them, their indexes. Without the indexes', a REINDEX during a run waited for the sessions
-// that had used an index while the others queued behind it, as for a table's lock (lockBeside); LOCK
-// TABLE refuses a materialized view and a foreign table, which the planning alone locks. EXPLAIN plans
-// without running anything, so a foreign table's server is not asked.
-func lockSQL(t *schema.Table, relkind string) string {
-	plan := "EXPLAIN SELECT FROM " + t.From()
-	if strings.ContainsAny(relkind, "rpv") {
-		return "LOCK TABLE " + t.From() + " IN ACCESS SHARE MODE; " + plan
+// that had used an index while the others queued behind it, as for a table's lock (lockBeside). It plans
+// a read of the columns rowdiff reads (t's: the key and the compared columns), which needs SELECT on those
+// columns alone: LOCK TABLE needs SELECT on the whole table, and refused a role granted SELECT on the
+// columns it compares (found by a tester), as it refuses a materialized view and a foreign table. EXPLAIN
+// plans without running anything, so a foreign table's server is not asked; the planning waits for a lock
+// as LOCK TABLE does, up to lock_timeout.
+func lockSQL(t *schema.Table) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = schema.QuoteIdent(c.Name)
 	}
-	return plan
+	return "EXPLAIN SELECT " + strings.Join(cols, ", ") + " FROM " + t.From()
 }
 
 // lockBeside takes on a worker session, right after the node's coordinator took them (lockTable), the
@@ -871,7 +883,7 @@ func lockBeside(ctx context.Context, conn *pgx.Conn, node string, t *schema.Tabl
 	if !strings.ContainsAny(relkind, "rpvmf") {
 		return nil
 	}
-	_, err := conn.Exec(ctx, "SET LOCAL lock_timeout = 1; "+lockSQL(t, relkind)+"; SET LOCAL lock_timeout = "+ms(lockTimeout))
+	_, err := conn.Exec(ctx, "SET LOCAL lock_timeout = 1; "+lockSQL(t)+"; SET LOCAL lock_timeout = "+ms(lockTimeout))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "55P03" {
 		return fmt.Errorf("node %s: table %s: a statement that needs the table or one of its indexes alone (ALTER TABLE, TRUNCATE, "+
@@ -1107,6 +1119,42 @@ func over(c schema.Column) string {
 type noTable struct{ name string }
 
 func (e noTable) Error() string { return fmt.Sprintf("table %s does not exist", e.name) }
+
+// readable fails where the role of some node's session may not SELECT a column that rowdiff reads of t
+// (the key and the compared columns), naming them: rowdiff needs no SELECT on the table, but on each of
+// those columns (a column privilege, GRANT SELECT (id, v) ON ...). Otherwise the lock failed with the
+// server's "permission denied for table", which names no column and reads as if the table's own privilege
+// were needed.
+func readable(names []string, remotes []*remoteTable, t *schema.Table, sel Selection) error {
+	for i, r := range remotes {
+		var missing, quoted []string
+		keyMissing := false
+		for j, c := range t.Columns {
+			if slices.Contains(r.unreadable, c.Name) {
+				missing, quoted = append(missing, fmt.Sprintf("%q", c.Name)), append(quoted, schema.QuoteIdentIfNeeded(c.Name))
+				keyMissing = keyMissing || t.IsKey(j)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		hint, noun := "", "column"
+		if len(missing) > 1 {
+			noun = "columns"
+		}
+		switch {
+		case keyMissing:
+		case sel.manyTables:
+			hint = ", or leave them out with --exclude-columns"
+		default:
+			hint = ", or leave them out with --columns or --exclude-columns"
+		}
+		return fmt.Errorf("node %s: table %s: column privileges missing: the role may not SELECT %s %s, which rowdiff reads "+
+			"(it needs SELECT on the key and the compared columns, not on the table): GRANT SELECT (%s) ON %s TO the role%s",
+			names[i], t, noun, strings.Join(missing, ", "), strings.Join(quoted, ", "), t, hint)
+	}
+	return nil
+}
 
 // unsupportedKey is the error of a table whose key has a type rowdiff cannot order and bound: --schema
 // skips such a table, where --table names it and fails.

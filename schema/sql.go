@@ -370,7 +370,13 @@ func (q *SQL) selectJoined(rs []Range) (string, []any) {
 	// The table keeps its own name, which a --where filter may use; the bounds' alias is one no table of
 	// rowdiff's joins is called (Select keeps the OR form for a table of that name).
 	bounds := fmt.Sprintf("ROWS FROM (pg_catalog.unnest(%s), pg_catalog.unnest(%s)) rowdiff_bounds(lo, hi)", a.add(ArrayLiteral(los), typ), a.add(ArrayLiteral(his), typ))
-	inner := fmt.Sprintf("SELECT * FROM %s WHERE %s", q.T.From(),
+	// The columns by name, not *: a star needs SELECT on every column of the table, and a role granted
+	// SELECT on the compared columns alone failed every such compare (found by a tester).
+	cols := make([]string, len(q.T.Columns))
+	for i, c := range q.T.Columns {
+		cols[i] = QuoteIdent(c.Name)
+	}
+	inner := fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(cols, ", "), q.T.From(),
 		q.where(op(k, ">=", "rowdiff_bounds.lo")+" AND "+op(k, "<", "rowdiff_bounds.hi")))
 	return fmt.Sprintf("SELECT %s FROM (SELECT rowdiff_rows.* FROM %s CROSS JOIN LATERAL (%s OFFSET 0) rowdiff_rows) s ORDER BY %s",
 		q.selectList(true, false), bounds, inner, q.orderBy()), a.vals

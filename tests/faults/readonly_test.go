@@ -207,6 +207,65 @@ CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 
 	checkNoOutput(t, dir)
 }
 
+// TestColumnPrivileges diffs as a role granted SELECT on some columns of the table only, no table-level
+// SELECT: comparing the granted columns must work (LOCK TABLE needs the table's SELECT, and a compare's
+// SELECT * every column's; both refused it), and a run that needs a column the role may not read on one
+// node must fail with exit 2 naming that node, the table, the column and missing column privileges.
+func TestColumnPrivileges(t *testing.T) {
+	db, dsn := asRole(t, "colsel", `
+GRANT CONNECT ON DATABASE %[1]s TO colsel;
+GRANT SELECT (id, a, n) ON t TO colsel;`)
+	// More rows, alike on both nodes, so that compares read several closed key ranges at once.
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		execSQL(t, c, db, "INSERT INTO t SELECT g, 'row ' || g, g, timestamptz '2024-06-01 00:00:00+00' FROM generate_series(1000, 3999) g")
+	}
+	execSQL(t, clB, db, "UPDATE t SET a = 'changed' WHERE id % 100 = 7; UPDATE t SET ts = ts - interval '1 day' WHERE id % 400 = 9")
+	// ts is granted on node a alone: the role reads every column there, and only a and n on node b.
+	execSQL(t, clA, db, "GRANT SELECT (ts) ON t TO colsel")
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		if n := queryInt(t, c, db, "SELECT count(*) FROM (VALUES (has_table_privilege('colsel', 'public.t', 'SELECT')), "+
+			"(has_table_privilege('colsel', 'public.t', 'UPDATE'))) p(granted) WHERE granted"); n != 0 {
+			t.Fatalf("test setup: cluster %s: role colsel has a table privilege", c.Name())
+		}
+	}
+	// The truth, read as the tables' owner: the ids whose key or compared columns differ (a full join by key).
+	want := truthKeysOf(t, clA, clB, db, "SELECT id, jsonb_build_array(a, n)::text FROM public.t")
+	if len(want) < 8 {
+		t.Fatalf("test setup: %d differences in (a, n), want at least 8: %v", len(want), want)
+	}
+	if all := truthKeys(t, clA, clB, db); len(all) <= len(want) {
+		t.Fatalf("test setup: ts differs in no row where a and n are alike (%d against %d)", len(all), len(want))
+	}
+	// Unanalyzed, the key is cut by sampling, its ranges' buckets read back by number; analyzed, it is cut
+	// arithmetically, and the compares of several closed ranges join their bounds to the table.
+	for _, analyzed := range []bool{false, true} {
+		if analyzed {
+			for _, c := range []*pgcluster.Cluster{clA, clB} {
+				execSQL(t, c, db, "ANALYZE t")
+			}
+		}
+		for _, cols := range [][]string{{"--columns", "a,n"}, {"--exclude-columns", "ts"}, {"--columns", "a,n", "--leaf-rows", "4"}} {
+			got, ch, _ := diffKeys(t, dsn(clA), dsn(clB), cols...)
+			if ch.code != 1 || !slices.Equal(got, want) {
+				t.Errorf("as role colsel with %v (analyzed: %v): exit %d, keys %v; want exit 1, keys %v\nstderr:\n%s",
+					cols, analyzed, ch.code, got, want, ch.stderr.String())
+			}
+		}
+	}
+
+	// All columns: ts is needed, and node b does not grant it.
+	dir := t.TempDir()
+	args := append([]string{"diff", "--table", "t"}, nodeArg("a", dsn(clA))...)
+	args = append(args, nodeArg("b", dsn(clB))...)
+	ch := runRowdiff(t, append(args, "--out", filepath.Join(dir, "o.jsonl"))...)
+	msg := ch.stderr.String()
+	if ch.code != 2 || !strings.Contains(msg, "node b: table public.t: column privileges missing") || !strings.Contains(msg, `column "ts"`) ||
+		strings.Contains(msg, "node a") {
+		t.Errorf("as role colsel, every column: exit %d, want 2 naming node b, public.t, column privileges and column ts\nstderr:\n%s", ch.code, msg)
+	}
+	checkNoOutput(t, dir)
+}
+
 // TestHotStandby diffs a streaming replica, where nothing can be written and a snapshot must be exported
 // during recovery: against another node (planted differences found) and against its own primary after
 // a replayed write (no differences).

@@ -63,3 +63,42 @@ func TestTempFileLimitHint(t *testing.T) {
 		t.Errorf("%q, want the setting to raise named", err)
 	}
 }
+
+// TestHintsInAnotherLanguage: the hints were chosen by the English text of PostgreSQL's messages, and a
+// role whose lc_messages is German got none (found by a tester). These are PostgreSQL 15's German texts,
+// with the routine the server names for each (the R field, not translated).
+func TestHintsInAnotherLanguage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pe   *pgconn.PgError
+		want []string
+	}{
+		{"statement timeout", &pgconn.PgError{Code: "57014", Message: "storniere Anfrage wegen Zeitüberschreitung der Anfrage",
+			Routine: "ProcessInterrupts"}, []string{"raise --statement-timeout"}},
+		// A timeout that fires as one statement ends is reported in the next as a cancel request.
+		{"cancel request", &pgconn.PgError{Code: "57014", Message: "storniere Anfrage wegen Benutzeraufforderung",
+			Routine: "ProcessInterrupts"}, []string{"raise --statement-timeout", "cancel request"}},
+		{"row-level security", &pgconn.PgError{Code: "42501", Routine: "check_enable_rls",
+			Message: "Policy für Sicherheit auf Zeilenebene für Tabelle »t« würde Auswirkung auf die Anfrage haben"},
+			[]string{"row-level security", "BYPASSRLS"}},
+		{"temp_file_limit", &pgconn.PgError{Code: "53400", Message: "Größe der temporären Datei überschreitet temp_file_limit (100kB)"},
+			[]string{"ALTER ROLE ... SET temp_file_limit"}},
+		{"not UTF-8", &pgconn.PgError{Code: "22021", Message: "ungültige Byte-Sequenz für Kodierung »UTF8«: 0xff"},
+			[]string{"SQL_ASCII"}},
+		// Which conflict is said in the DETAIL alone: in another language every fix is named.
+		{"recovery conflict", &pgconn.PgError{Code: "40001", Message: "storniere Anfrage wegen Konflikt mit der Wiederherstellung",
+			Detail: "Benutzer hat Relationssperre zu lange gehalten."}, []string{"max_standby_streaming_delay", "hot_standby_feedback = on"}},
+	} {
+		msg := hinted(tc.pe).Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: %q, want %q in it", tc.name, msg, w)
+			}
+		}
+	}
+	// A missing privilege shares row-level security's SQLSTATE, not its routine or its hint.
+	denied := &pgconn.PgError{Code: "42501", Message: "keine Berechtigung für Tabelle t", Routine: "aclcheck_error"}
+	if msg := hinted(denied).Error(); strings.Contains(msg, "BYPASSRLS") {
+		t.Errorf("permission denied: %q, want no row-level security hint", msg)
+	}
+}

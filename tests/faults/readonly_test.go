@@ -207,6 +207,73 @@ CREATE POLICY tenant_rows ON t FOR SELECT TO tenant USING (id = 1 OR id BETWEEN 
 	checkNoOutput(t, dir)
 }
 
+// otherLanguage is a locale whose PostgreSQL messages are not English: CI's machine generates it (.ci/run),
+// as TestMonetaryLocale needs it too.
+const otherLanguage = "de_DE.utf8"
+
+// inOtherLanguage sets lc_messages to otherLanguage for role in db on both clusters (as a superuser: a role
+// cannot set it itself) and checks that the server's messages to the role are not English.
+func inOtherLanguage(t *testing.T, db, role string, dsn func(*pgcluster.Cluster) string) {
+	t.Helper()
+	for _, c := range []*pgcluster.Cluster{clA, clB} {
+		ctx, cancel := setupContext()
+		err := c.Exec(ctx, db, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET lc_messages = '%s'", role, db, otherLanguage))
+		cancel()
+		if err != nil {
+			t.Fatalf("cluster %s: lc_messages %s: %v\nThe test needs that locale on this machine, generated before the test's "+
+				"clusters start: as root, `localedef -i de_DE -f UTF-8 de_DE.UTF-8` (Debian package locales; .ci/run does this)",
+				c.Name(), otherLanguage, err)
+		}
+		conn, err := pgx.Connect(t.Context(), dsn(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(t.Context(), "SELECT 1/0")
+		conn.Close(context.Background())
+		if err == nil || strings.Contains(err.Error(), "division by zero") {
+			t.Fatalf("test setup: cluster %s: the role's messages are in English under lc_messages %s (%v): PostgreSQL's "+
+				"German translations (postgres-15.mo) are missing", c.Name(), otherLanguage, err)
+		}
+	}
+}
+
+// TestHintsInAnotherLanguage: rowdiff's hints were chosen by the English text of the server's messages, and
+// vanished for a role whose lc_messages is another language (found by a tester). Under German messages a
+// row-level security policy and rowdiff's own statement timeout must still be named, with what to do.
+func TestHintsInAnotherLanguage(t *testing.T) {
+	run := func(dsn func(*pgcluster.Cluster) string, extra ...string) *child {
+		dir := t.TempDir()
+		args := append([]string{"diff", "--table", "t"}, nodeArg("a", dsn(clA))...)
+		args = append(args, nodeArg("b", dsn(clB))...)
+		ch := runRowdiff(t, append(append(args, "--out", filepath.Join(dir, "o.jsonl")), extra...)...)
+		checkNoOutput(t, dir)
+		return ch
+	}
+	t.Run("row-level security", func(t *testing.T) {
+		db, dsn := asRole(t, "deutsch", `
+GRANT CONNECT ON DATABASE %[1]s TO deutsch;
+GRANT SELECT ON t TO deutsch;
+ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY some_rows ON t FOR SELECT TO deutsch USING (id > 100);`)
+		inOtherLanguage(t, db, "deutsch", dsn)
+		ch := run(dsn)
+		if msg := ch.stderr.String(); ch.code != 2 || !strings.Contains(msg, "row-level security") || !strings.Contains(msg, "BYPASSRLS") {
+			t.Errorf("exit %d, want 2 naming row-level security and BYPASSRLS\nstderr:\n%s", ch.code, msg)
+		}
+	})
+	t.Run("statement timeout", func(t *testing.T) {
+		db, dsn := asRole(t, "deutsch", `
+GRANT CONNECT ON DATABASE %[1]s TO deutsch;
+GRANT SELECT ON t TO deutsch;`)
+		inOtherLanguage(t, db, "deutsch", dsn)
+		// 200 rows of 10 ms each: the one hash of the table takes 2 s, and the setup statements far less than 300 ms.
+		ch := run(dsn, "--statement-timeout", "300ms", "--where", "pg_catalog.pg_sleep(0.01) IS NOT NULL")
+		if msg := ch.stderr.String(); ch.code != 2 || !strings.Contains(msg, "57014") || !strings.Contains(msg, "raise --statement-timeout") {
+			t.Errorf("exit %d, want 2 (SQLSTATE 57014) saying to raise --statement-timeout\nstderr:\n%s", ch.code, msg)
+		}
+	})
+}
+
 // TestColumnPrivileges diffs as a role granted SELECT on some columns of the table only, no table-level
 // SELECT: comparing the granted columns must work (LOCK TABLE needs the table's SELECT, and a compare's
 // SELECT * every column's; both refused it), and a run that needs a column the role may not read on one

@@ -21,7 +21,12 @@ func hinted(err error) error {
 		return fmt.Errorf("%w (is a connection pooler out of server connections? Give its pool room for "+
 			"--max-connections per node, or lower --max-connections)", err)
 	}
-	if errors.As(err, new(startCancelled)) {
+	var sc startCancelled
+	if errors.As(err, &sc) && sc.own {
+		return fmt.Errorf("%w (cancelled as the transaction started, under rowdiff's own --statement-timeout, or by another "+
+			"session's cancel request: raise --statement-timeout)", err)
+	}
+	if errors.As(err, &sc) {
 		return fmt.Errorf("%w (cancelled as the transaction started, before rowdiff's --statement-timeout applies: a "+
 			"statement_timeout set for the role or database that is shorter than a transaction's start, or another "+
 			"session's cancel request; raise the role's, e.g. ALTER ROLE ... SET statement_timeout)", err)

@@ -44,12 +44,17 @@ func TestServerHintKept(t *testing.T) {
 // help; "canceling statement due to user request", the other wording of the same cancel, had no hint.
 func TestStartCancelledHint(t *testing.T) {
 	for _, msg := range []string{"canceling statement due to statement timeout", "canceling statement due to user request"} {
-		err := hinted(fmt.Errorf("node b: import snapshot: %w", startCancelled{&pgconn.PgError{Code: "57014", Message: msg}}))
+		err := hinted(fmt.Errorf("node b: import snapshot: %w", startCancelled{&pgconn.PgError{Code: "57014", Message: msg}, false}))
 		if got := err.Error(); !strings.Contains(got, "ALTER ROLE") || strings.Contains(got, "raise --statement-timeout") {
 			t.Errorf("%s: %q, want the role's statement_timeout named, not --statement-timeout", msg, got)
 		}
 	}
-	err := hinted(fmt.Errorf("node b: hash range: %w", &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}))
+	// After rowdiff's own SET LOCAL statement_timeout, it is the one in force (found by a tester).
+	err := hinted(fmt.Errorf("node b: import snapshot: %w", startCancelled{&pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, true}))
+	if got := err.Error(); !strings.Contains(got, "own --statement-timeout") || strings.Contains(got, "ALTER ROLE") {
+		t.Errorf("cancelled under rowdiff's own timeout: %q, want --statement-timeout named, not the role's", got)
+	}
+	err = hinted(fmt.Errorf("node b: hash range: %w", &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}))
 	if got := err.Error(); !strings.Contains(got, "raise --statement-timeout") {
 		t.Errorf("a query's timeout: %q, want --statement-timeout named", got)
 	}

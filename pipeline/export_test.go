@@ -32,3 +32,10 @@ func LockBeside(ctx context.Context, conn *pgx.Conn, name string) error {
 	}
 	return lockBeside(ctx, conn, "n0", &schema.Table{Schema: "public", Name: name}, relkind, 5*time.Second)
 }
+
+// BeginHinted runs sql on conn as the statements that start a session's transaction (node.begin), the
+// timeoutAt-th of them (from 1) setting rowdiff's statement_timeout, and returns the error with the hint a
+// run gives it.
+func BeginHinted(ctx context.Context, conn *pgx.Conn, sql string, timeoutAt int) error {
+	return hinted((&node{cfg: conn.Config()}).begin(ctx, conn, sql, timeoutAt))
+}

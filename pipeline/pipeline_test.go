@@ -490,3 +490,35 @@ func TestWorkerLocks(t *testing.T) {
 		t.Errorf("ALTER TABLE after the run's sessions ended: %v", err)
 	}
 }
+
+// TestStartCancelledByWhichTimeout: a statement that starts a transaction cancelled after rowdiff's own
+// SET LOCAL statement_timeout was blamed on a statement_timeout set for the role or database (a
+// --statement-timeout of 1 ms cancelled the SET statements after it, found by a tester). Which statement
+// failed tells the two apart, in any lc_messages; here a sleep stands in for the cancelled statement.
+func TestStartCancelledByWhichTimeout(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name, session, sql string
+		timeoutAt          int
+		want, not          string
+	}{
+		// The session's statement_timeout stands for the role's: in force until rowdiff's SET, the third statement.
+		{"the role's", "SET statement_timeout = 100", "BEGIN; SELECT pg_catalog.pg_sleep(1); SET LOCAL statement_timeout = 0", 3,
+			"ALTER ROLE ... SET statement_timeout", "own --statement-timeout"},
+		{"rowdiff's own", "SET statement_timeout = 0", "BEGIN; SET LOCAL statement_timeout = 100; SELECT pg_catalog.pg_sleep(1)", 2,
+			"under rowdiff's own --statement-timeout", "ALTER ROLE"},
+	} {
+		conn, err := pgx.Connect(ctx, clusters[0].DSN("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, tc.session); err != nil {
+			t.Fatal(err)
+		}
+		err = pipeline.BeginHinted(ctx, conn, tc.sql, tc.timeoutAt)
+		if err == nil || !strings.Contains(err.Error(), "57014") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%s statement_timeout: %v; want SQLSTATE 57014 and %q in it, not %q", tc.name, err, tc.want, tc.not)
+		}
+		conn.Close(context.Background())
+	}
+}

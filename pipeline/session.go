@@ -71,10 +71,12 @@ const minIdleTimeout = time.Second
 type node struct {
 	Node
 	cfg *pgx.ConnConfig
-	// settings are the SET LOCAL statements every transaction starts with (pinned).
-	settings string
-	snapshot string
-	encoding string
+	// settings are the SET LOCAL statements every transaction starts with (pinned), of which the
+	// timeoutAt-th (from 1) sets rowdiff's statement_timeout.
+	settings  string
+	timeoutAt int
+	snapshot  string
+	encoding  string
 	// server is what serverSQL said on the coordinator's session.
 	server string
 	// database is databaseSQL's answer there.
@@ -247,8 +249,9 @@ func ms(d time.Duration) string {
 }
 
 // pinned is the SET LOCAL statements of every setting the equality definition and safety depend on: the
-// text settings (schema.TextSettings) and rowdiff's own. The transaction is READ ONLY itself.
-func pinned(t Timeouts) string {
+// text settings (schema.TextSettings) and rowdiff's own, and which of them (from 1) sets statement_timeout.
+// The transaction is READ ONLY itself.
+func pinned(t Timeouts) (string, int) {
 	settings := append(slices.Clone(schema.TextSettings), [][2]string{
 		// A row-level security policy would hide rows from rowdiff's role, and the hidden rows would
 		// compare as equal (or as missing) without a word. Off, a query that a policy would filter
@@ -273,15 +276,19 @@ func pinned(t Timeouts) string {
 		{"max_parallel_workers_per_gather", "0"},
 	}...)
 	var b strings.Builder
-	for _, kv := range settings {
+	timeoutAt := 0
+	for i, kv := range settings {
 		fmt.Fprintf(&b, "; SET LOCAL %s = %s", kv[0], schema.QuoteLiteral(kv[1]))
+		if kv[0] == "statement_timeout" {
+			timeoutAt = i + 1
+		}
 	}
 	// rowdiff's SQL calls built-in functions and operators by name, as --where may: a schema before
 	// pg_catalog in the session's search_path (a role's setting, PGOPTIONS) could put its own
 	// hashtextextended in their place, and changed rows hashed alike. pg_catalog goes first; the rest of the
 	// path stays, for --table without a schema and for --where.
 	b.WriteString("; " + schema.CatalogFirst)
-	return b.String()
+	return b.String(), timeoutAt
 }
 
 // configure parses the DSN and pins every session setting the equality definition and safety depend on.
@@ -328,7 +335,7 @@ func (n *node) configure(t Timeouts) error {
 		cfg.RuntimeParams["application_name"] = "rowdiff"
 	}
 	cfg.RuntimeParams["client_encoding"] = "UTF8"
-	n.settings = pinned(t)
+	n.settings, n.timeoutAt = pinned(t)
 	// Cancelling a run must stop its queries on the servers, not only drop the connections: a query
 	// whose client is gone runs on until it next sends output, which for an aggregate is the end.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler { return &canceller{conn: c} }
@@ -387,7 +394,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		settings += "; SET LOCAL client_encoding = " + schema.QuoteLiteral(sqlASCII)
 	}
 	if snapshot != "" {
-		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+settings); err != nil {
+		if err := n.begin(ctx, conn, begin+"; SET TRANSACTION SNAPSHOT "+schema.QuoteLiteral(snapshot)+settings, 2+n.timeoutAt); err != nil {
 			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" { // invalid snapshot identifier
 				err = fmt.Errorf("%w (the node's first session ended, or this one reached another server: %s)", err, anotherServer)
 			}
@@ -405,7 +412,7 @@ func (n *node) connect(ctx context.Context, snapshot string) (*pgx.Conn, string,
 		}
 		return conn, snapshot, nil
 	}
-	if err := n.begin(ctx, conn, begin+settings); err != nil {
+	if err := n.begin(ctx, conn, begin+settings, 1+n.timeoutAt); err != nil {
 		return fail("begin", err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_export_snapshot(), pg_catalog.current_setting('server_encoding'), ("+serverSQL+"), ("+databaseSQL+")").Scan(
@@ -424,8 +431,13 @@ const sqlASCII = "SQL_ASCII"
 
 // startCancelled is a query cancelled while its transaction started, before rowdiff's own settings held:
 // a role's statement_timeout of 1 ms cancelled 3 of 20 runs there in a helper's runs and 4 of 30 in mine, and
-// the hint to raise --statement-timeout could not help.
-type startCancelled struct{ error }
+// the hint to raise --statement-timeout could not help. Or after its SET LOCAL statement_timeout, where own
+// is set: a --statement-timeout of 1 ms cancelled the SET statements after it, and the hint blamed the
+// role's statement_timeout (found by a tester).
+type startCancelled struct {
+	error
+	own bool
+}
 
 func (e startCancelled) Unwrap() error { return e.error }
 
@@ -441,36 +453,57 @@ var errNoTransaction = errors.New("no transaction started")
 // errNoTransaction: it failed (found by an exploratory helper).
 var errNoRoom = errors.New("no more connections for this role or server")
 
-// begin runs the statement that starts conn's transaction, waiting for it no longer than the connect
+// begin runs the statements that start conn's transaction, waiting for them no longer than the connect
 // timeout. A pooler answers nothing, not a cancel request nor the goodbye a clean close waits 15 s for, to
-// a client it has no server for: past the timeout the socket is cut.
-func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string) error {
+// a client it has no server for: past the timeout the socket is cut. The timeoutAt-th statement of sql
+// (from 1) sets rowdiff's statement_timeout, which holds for the statements after it (startError).
+func (n *node) begin(ctx context.Context, conn *pgx.Conn, sql string, timeoutAt int) error {
 	if c := connOf(conn); c != nil {
 		c.waiting.Store(true)
 		defer c.waiting.Store(false)
 	}
 	if n.cfg.ConnectTimeout <= 0 { // --connect-timeout 0: no limit, as for connecting
-		_, err := conn.Exec(ctx, sql)
-		return startError(err)
+		return startError(execCounted(ctx, conn, sql), timeoutAt)
 	}
 	var cut atomic.Bool
 	timer := time.AfterFunc(n.cfg.ConnectTimeout, func() {
 		cut.Store(true)
 		conn.PgConn().Conn().Close()
 	})
-	_, err := conn.Exec(ctx, sql)
+	err := execCounted(ctx, conn, sql)
 	timer.Stop()
 	if cut.Load() {
 		return fmt.Errorf("waited %s (--connect-timeout): %w", n.cfg.ConnectTimeout, errNoTransaction)
 	}
-	return startError(err)
+	return startError(err, timeoutAt)
 }
 
-// startError marks a cancel of the statements that start a transaction (startCancelled): they run
-// before rowdiff's settings hold. A query after them runs under --statement-timeout, whose hint stands.
-func startError(err error) error {
+// failedAt is the error of a statement of several sent at once (execCounted), and how many before it completed.
+type failedAt struct {
+	error
+	done int
+}
+
+func (e failedAt) Unwrap() error { return e.error }
+
+// execCounted runs sql, statements separated by semicolons, as conn.Exec does (the simple protocol), and
+// says of an error how many statements completed before it (failedAt).
+func execCounted(ctx context.Context, conn *pgx.Conn, sql string) error {
+	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+	if err == nil {
+		return nil
+	}
+	return failedAt{err, len(results)}
+}
+
+// startError marks a cancel of the statements that start a transaction (startCancelled): those up to the
+// timeoutAt-th (from 1) run before rowdiff's statement_timeout holds, under the role's or database's; those
+// after it under --statement-timeout. A query after them runs under --statement-timeout, whose hint stands.
+// Told apart by which statement failed: the message that says a timeout is in lc_messages' language.
+func startError(err error, timeoutAt int) error {
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "57014" {
-		return startCancelled{err}
+		var at failedAt
+		return startCancelled{err, errors.As(err, &at) && at.done >= timeoutAt}
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -37,5 +38,15 @@ func TestServerError(t *testing.T) {
 	}
 	if pe := serverError(notice); pe != nil {
 		t.Errorf("serverError of a notice = %+v, want nil", pe)
+	}
+}
+
+// TestTimeoutAt: pinned says which of its statements sets statement_timeout, which tells a cancel as a
+// transaction starts under rowdiff's own timeout from one under the role's (startError).
+func TestTimeoutAt(t *testing.T) {
+	settings, at := pinned(Timeouts{Statement: time.Second})
+	stmts := strings.Split(settings, "; ") // settings starts with "; ": stmts[i] is the i-th statement
+	if at <= 0 || at >= len(stmts) || !strings.HasPrefix(stmts[at], "SET LOCAL statement_timeout = ") {
+		t.Errorf("statement %d of %q, want SET LOCAL statement_timeout", at, settings)
 	}
 }

@@ -106,10 +106,11 @@ var TextSettings = [][2]string{
 }
 
 // CatalogFirst is the query that puts pg_catalog first on the search_path for the transaction, the rest
-// of the path kept (for --table without a schema, --where, and a target's triggers). rowdiff's SQL and
-// repair scripts name built-in types, functions and operators unqualified: a schema before pg_catalog
-// could put its own in their place (a domain public.text over varchar(3) cut every text value a repair
-// script wrote to three characters, with exit 0, in a helper's run).
+// of the path kept (for --table without a schema, --where, and a target's triggers). rowdiff's SQL names
+// built-in types unqualified, and repair scripts their functions and operators too: a schema before
+// pg_catalog could put its own in their place (a domain public.text over varchar(3) cut every text value a
+// repair script wrote to three characters, with exit 0, in a helper's run). Functions and operators of
+// rowdiff's own queries are named in pg_catalog besides (see schema.op).
 //
 // It runs under the path it changes, so it names nothing a schema before pg_catalog could hold: its
 // operators had been bare, and a schema first on the path whose ||(text, text) left itself first kept a

@@ -67,7 +67,7 @@ func diffCommand() *cobra.Command {
 			display := progressFor()
 			cfg.Progress = display.Update
 			sum, err := pipeline.Run(cmd.Context(), cfg, open)
-			display.Stop()
+			display.Stop(err == nil)
 			return finish(sum, err, sumFile, cfg.MaxDiffs)
 		},
 	}

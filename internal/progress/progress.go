@@ -77,14 +77,19 @@ func (d *Display) Update(p pipeline.Progress) {
 	d.bar.SetCurrent(p.RowsHashed)
 }
 
-// Stop draws the final state and returns once drawing has ended, so the summary can follow it.
-func (d *Display) Stop() {
+// Stop draws the final state and returns once drawing has ended, so the summary can follow it. A run that
+// did not finish (failed, interrupted) leaves the bar where it stood: completing it drew an interrupted
+// hash as every row done (found by an exploratory helper).
+func (d *Display) Stop(finished bool) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
-	if d.bar != nil {
+	switch {
+	case d.bar != nil && finished:
 		d.bar.SetTotal(-1, true)
+	case d.bar != nil:
+		d.bar.Abort(false)
 	}
 	d.mu.Unlock()
 	d.p.Wait()

@@ -264,6 +264,27 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 }
 
+// TestProgressOfAFailedRun: a run that fails leaves its bar where it stood. Completing it drew an
+// interrupted hash as "150016 / 150016 rows", a finished look (found by an exploratory helper).
+func TestProgressOfAFailedRun(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, outSetup, "", outPlants)
+	// Division by zero at the row of id 150,000: the hash fails three quarters into the table.
+	code, out := runPTY(t, 30*time.Second, append(append([]string{"diff", "--table", "big"}, nodeArgs(a, b)...),
+		"--where", "1.0 / (id - 150000) IS NOT NULL", "--block-rows", "10000", "--concurrency", "1",
+		"--out", filepath.Join(t.TempDir(), "o.jsonl"))...)
+	if code != 2 || !strings.Contains(out, "division by zero") {
+		t.Fatalf("exit %d, want 2 with the division by zero:\n%q", code, abbrev(out, 3000))
+	}
+	bars := regexp.MustCompile(`(\d+) / (\d+) rows`).FindAllStringSubmatch(out, -1)
+	if len(bars) == 0 {
+		t.Fatalf("no progress bar drawn:\n%q", abbrev(out, 3000))
+	}
+	if last := bars[len(bars)-1]; last[1] == last[2] {
+		t.Errorf("the failed run's last frame reads %q, as if every row were done:\n%q", last[0], abbrev(out, 3000))
+	}
+}
+
 // TestHelpHasExamples checks every subcommand's --help shows an Examples section that uses it.
 func TestHelpHasExamples(t *testing.T) {
 	t.Parallel()

@@ -57,12 +57,19 @@ var plants = map[string][]string{
 }
 
 // Run starts the clusters, runs the diff into a new folder under dir and reports to w. The clusters are
-// stopped before it returns, whatever happens.
+// stopped before it returns, whatever happens, and the folder is removed if it fails.
 func Run(ctx context.Context, dir string, w io.Writer) (err error) {
 	out, err := os.MkdirTemp(dir, "rowdiff-demo-")
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// A demo that did not finish leaves nothing: an interrupted one left its folder, with the diff's
+		// records in it, having said "no output written" (found by an exploratory helper).
+		if err != nil {
+			os.RemoveAll(out)
+		}
+	}()
 	zones := map[string]pgcluster.Options{
 		"a": {Name: "a", TimeZone: "UTC"},
 		"b": {Name: "b", TimeZone: "America/New_York", Settings: map[string]string{"datestyle": "SQL, DMY"}},

@@ -434,3 +434,30 @@ func TestInterruptReadingRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptDemo interrupts the demo once its diff has written its records: it left its folder, with
+// them, having said "no output written" (found by an exploratory helper). Its clusters stop too.
+func TestInterruptDemo(t *testing.T) {
+	dir := t.TempDir()
+	ch := startRowdiff(t, dir, "demo", "--dir", dir)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if m, _ := filepath.Glob(filepath.Join(dir, "rowdiff-demo-*", "diffs.jsonl")); len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) || ch.exitedWithin(0) {
+			t.Fatalf("the demo wrote no diffs.jsonl in 90 s\nstdout:\n%s\nstderr:\n%s", ch.stdout.String(), ch.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := ch.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	ch.wait(t, 30*time.Second)
+	if ch.code != 130 {
+		t.Errorf("demo: exit %d after SIGINT, want 130\nstderr:\n%s", ch.code, ch.stderr.String())
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("the interrupted demo left %v in --dir, want nothing", names)
+	}
+}

@@ -221,14 +221,17 @@ func rowUpsert(t *schema.Table, sh upsertShape, vals, key []string) string {
 	for _, k := range t.Key {
 		keyCols = append(keyCols, schema.QuoteIdent(t.Columns[k].Name))
 	}
-	match := fmt.Sprintf("(%s) = (%s)", strings.Join(keyCols, ", "), strings.Join(key, ", "))
+	// Operators named in pg_catalog, as in rowdiff's own queries (schema.op): the script runs on the
+	// target under its search_path, where a public.=(varchar, varchar) would be an exact match before
+	// pg_catalog's text equality, and run, as whoever runs the script.
+	match := fmt.Sprintf("(%s) OPERATOR(pg_catalog.=) (%s)", strings.Join(keyCols, ", "), strings.Join(key, ", "))
 	var b strings.Builder
 	if len(sh.identities) > 0 {
 		var vs []string
 		for _, n := range sh.identities {
 			vs = append(vs, vals[n])
 		}
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) <> (%s);\n", t.From(), match, sh.identityCols(), strings.Join(vs, ", "))
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s AND (%s) OPERATOR(pg_catalog.<>) (%s);\n", t.From(), match, sh.identityCols(), strings.Join(vs, ", "))
 	}
 	if len(sets) > 0 {
 		fmt.Fprintf(&b, "UPDATE %s SET %s WHERE %s AND %s;\n", t.From(), strings.Join(sets, ", "), match, unlike(setCols, setVals))
@@ -325,18 +328,18 @@ func (s *RepairScript) flush(kind int, last bool) error {
 		b.WriteString(strings.Join(k.pending, "")) // whole statements (rowUpsert)
 	case upsert:
 		if len(sh.identities) > 0 {
-			// Identity and key columns are NOT NULL, so NOT IN means what it says.
+			// Identity and key columns are NOT NULL, so NOT (... = ANY ...) means what it says.
 			fmt.Fprintf(&b, "-- %s: the rows whose %s differs from the source's are deleted and inserted again "+
 				"(an identity GENERATED ALWAYS cannot be updated): the foreign keys that reference them take their ON DELETE action.\n",
 				comment(t.String()), comment(sh.identityCols()))
-			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s)\nAND (%s, %s) NOT IN (\n  %s);\n", t.From(), strings.Join(keyCols, ", "),
+			fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) OPERATOR(pg_catalog.=) ANY (VALUES\n  %s)\nAND NOT ((%s, %s) OPERATOR(pg_catalog.=) ANY (VALUES\n  %s));\n", t.From(), strings.Join(keyCols, ", "),
 				strings.Join(k.pendingKeys, ",\n  "), strings.Join(keyCols, ", "), sh.identityCols(), strings.Join(k.pendingIdentities, ",\n  "))
 		}
 		// Aliased: in a table named excluded, EXCLUDED."excluded" was ambiguous, and every script for it
 		// failed (found by an exploratory helper).
 		fmt.Fprintf(&b, "INSERT INTO %s AS rowdiff_target (%s)%s VALUES\n  %s", t.Ident(), strings.Join(sh.cols, ", "), sh.overriding, tuples)
 	default:
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) IN (\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE (%s) OPERATOR(pg_catalog.=) ANY (VALUES\n  %s", t.From(), strings.Join(keyCols, ", "), tuples)
 	}
 	k.open = (upsert && sh.whole || !upsert && t.SelfReferencing) && !last
 	switch {

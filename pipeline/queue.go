@@ -174,16 +174,7 @@ const peerCheck = 250 * time.Millisecond
 // slower node's hash of 30 s, the run went on for 28.6 s, that node's scan with it (found by an
 // exploratory helper). A dead connection that reads nothing is the keepalive's and the stall bound's.
 func (r *runner) watchPeers(ctx context.Context, stop <-chan struct{}) error {
-	tick := time.NewTicker(peerCheck)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+	return every(ctx, peerCheck, stop, func() error {
 		for _, s := range r.sessions {
 			for i, conn := range s.conns {
 				if err := closedByPeer(conn); err != nil {
@@ -196,6 +187,25 @@ func (r *runner) watchPeers(ctx context.Context, stop <-chan struct{}) error {
 				return fmt.Errorf("node %s: coordinator: %w", r.env.Nodes[i], err)
 			}
 		}
+		return nil
+	})
+}
+
+// every calls fn each interval until stop closes or ctx ends, and returns fn's first error.
+func every(ctx context.Context, interval time.Duration, stop <-chan struct{}, fn func() error) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := fn(); err != nil {
+			return err
+		}
 	}
 }
 
@@ -207,16 +217,7 @@ func (r *runner) watchPeers(ctx context.Context, stop <-chan struct{}) error {
 // hangs inside a run keeps them until an interrupt. A failed ping is the run's error: the connection is
 // gone, and it says why.
 func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval time.Duration, stop <-chan struct{}) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+	return every(ctx, interval, stop, func() error {
 		for i, conn := range r.coords.Conns {
 			if r.coords.Held[i].TryLock() {
 				err := ping(ctx, conn)
@@ -247,10 +248,8 @@ func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval tim
 			}
 			idle <- s
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // ping runs an empty statement on conn, which restarts its idle-in-transaction clock. Ending the run does

@@ -30,9 +30,11 @@ type JSONLines struct {
 // NewJSONLines writes to path ("-" is stdout) for the given node names.
 func NewJSONLines(path string, nodes []string) (*JSONLines, error) {
 	s := &JSONLines{nodes: nodes}
-	s.out = stream(os.Stdout, 1)
-	var w io.Writer = s.out
-	if path != "-" {
+	var w io.Writer
+	if path == "-" {
+		s.out = stream(os.Stdout, 1)
+		w = s.out
+	} else {
 		f, err := createAtomic(path)
 		if err != nil {
 			return nil, err

@@ -135,7 +135,8 @@ func closedByPeer(c *pgx.Conn) error {
 		return nil
 	}
 	nc := c.PgConn().Conn()
-	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+	t, encrypted := nc.(interface{ NetConn() net.Conn })
+	if encrypted {
 		nc = t.NetConn()
 	}
 	if n, ok := nc.(*nodeConn); ok {
@@ -149,10 +150,8 @@ func closedByPeer(c *pgx.Conn) error {
 	if !closed {
 		return nil
 	}
-	if _, tls := c.PgConn().Conn().(interface{ NetConn() net.Conn }); !tls {
-		if pe := serverError(pending); pe != nil {
-			return pe
-		}
+	if pe := serverError(pending); pe != nil && !encrypted {
+		return pe
 	}
 	return errPeerClosed
 }

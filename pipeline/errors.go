@@ -89,7 +89,8 @@ func hinted(err error) error {
 			hint = "the standby removed row versions this run's snapshot still needed: set hot_standby_feedback = on " +
 				"on the standby, or raise its max_standby_streaming_delay, for as long as a diff runs"
 		default:
-			hint = "the standby cancelled the run to replay the primary's changes (the DETAIL says which): where row versions " +
+			// The DETAIL, which pgx's error leaves out, is the only way to tell them apart (found by a re-test helper).
+			hint = "DETAIL: " + pe.Detail + " The standby cancelled the run to replay the primary's changes (the DETAIL says which): where row versions " +
 				"the run still needed were removed, set hot_standby_feedback = on on the standby; for a lock or pages the run " +
 				"was reading, raise its max_standby_streaming_delay for as long as a diff runs"
 		}

@@ -92,7 +92,8 @@ func TestHintsInAnotherLanguage(t *testing.T) {
 			[]string{"SQL_ASCII"}},
 		// Which conflict is said in the DETAIL alone: in another language every fix is named.
 		{"recovery conflict", &pgconn.PgError{Code: "40001", Message: "storniere Anfrage wegen Konflikt mit der Wiederherstellung",
-			Detail: "Benutzer hat Relationssperre zu lange gehalten."}, []string{"max_standby_streaming_delay", "hot_standby_feedback = on"}},
+			Detail: "Benutzer hat Relationssperre zu lange gehalten."}, []string{"max_standby_streaming_delay", "hot_standby_feedback = on",
+			"DETAIL: Benutzer hat Relationssperre zu lange gehalten."}},
 	} {
 		msg := hinted(tc.pe).Error()
 		for _, w := range tc.want {

@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/pool"
 	"golang.org/x/sync/semaphore"
@@ -168,27 +170,49 @@ loop:
 // peerCheck is how often watchPeers looks at every connection.
 const peerCheck = 250 * time.Millisecond
 
-// watchPeers fails the run, until stop closes, as soon as a node closes one of the run's connections. A
+// peerGrace is how long watchPeers leaves a connection closed without a reason it can read (through TLS,
+// or without an error sent) to the session's own read, which gets the server's error and what rowdiff was
+// doing: failing at once, the watch put "the server closed the connection" in place of an idle timeout's
+// or a recovery conflict's FATAL and its hint (found by a re-test helper).
+const peerGrace = time.Second
+
+// watchPeers fails the run, until stop closes, once a node has closed one of the run's connections. A
 // node that went away while the session waited for another node's query was noticed only when that
 // query ended and the session next used it: with one node stopped (pg_ctl stop -m immediate) during a
 // slower node's hash of 30 s, the run went on for 28.6 s, that node's scan with it (found by an
 // exploratory helper). A dead connection that reads nothing is the keepalive's and the stall bound's.
 func (r *runner) watchPeers(ctx context.Context, stop <-chan struct{}) error {
+	var silent time.Time // when a connection was first seen closed without a reason
 	return every(ctx, peerCheck, stop, func() error {
-		for _, s := range r.sessions {
-			for i, conn := range s.conns {
-				if err := closedByPeer(conn); err != nil {
-					return fmt.Errorf("node %s: %w", r.env.Nodes[i], err)
-				}
-			}
-		}
-		for i, conn := range r.coords.Conns {
-			if err := closedByPeer(conn); err != nil {
-				return fmt.Errorf("node %s: coordinator: %w", r.env.Nodes[i], err)
-			}
+		err := r.closedConn()
+		var pe *pgconn.PgError
+		switch {
+		case err == nil || errors.As(err, &pe):
+			return err
+		case silent.IsZero():
+			silent = time.Now()
+		case time.Since(silent) >= peerGrace:
+			return err
 		}
 		return nil
 	})
+}
+
+// closedConn is the error of the first of the run's connections its node has closed (closedByPeer), or nil.
+func (r *runner) closedConn() error {
+	for _, s := range r.sessions {
+		for i, conn := range s.conns {
+			if err := closedByPeer(conn); err != nil {
+				return fmt.Errorf("node %s: %w", r.env.Nodes[i], err)
+			}
+		}
+	}
+	for i, conn := range r.coords.Conns {
+		if err := closedByPeer(conn); err != nil {
+			return fmt.Errorf("node %s: coordinator: %w", r.env.Nodes[i], err)
+		}
+	}
+	return nil
 }
 
 // every calls fn each interval until stop closes or ctx ends, and returns fn's first error.

@@ -159,17 +159,16 @@ func closedByPeer(c *pgx.Conn) error {
 // errPeerClosed is a connection the server closed without saying why.
 var errPeerClosed = errors.New("the server closed the connection (it stopped, or ended the session)")
 
-// serverError is the first ErrorResponse in b, a stream of protocol messages from the server, or nil.
+// serverError is the ErrorResponse that ends b, the last bytes a server sent before it closed the
+// connection, or nil. b may start inside a message pgx has begun to read, so it is read from its end: the
+// last message ends where b does.
 func serverError(b []byte) *pgconn.PgError {
-	for len(b) >= 5 {
-		typ, size := b[0], int(binary.BigEndian.Uint32(b[1:5]))
-		if size < 4 || len(b) < 1+size {
-			return nil
+	for i := len(b) - 5; i >= 0; i-- {
+		if b[i] != 'E' || int(binary.BigEndian.Uint32(b[i+1:i+5])) != len(b)-i-1 {
+			continue
 		}
-		body := b[5 : 1+size]
-		b = b[1+size:]
 		var msg pgproto3.ErrorResponse
-		if typ == 'E' && msg.Decode(body) == nil {
+		if msg.Decode(b[i+5:]) == nil {
 			return pgconn.ErrorResponseToPgError(&msg)
 		}
 	}

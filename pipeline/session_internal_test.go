@@ -39,6 +39,14 @@ func TestServerError(t *testing.T) {
 	if pe := serverError(notice); pe != nil {
 		t.Errorf("serverError of a notice = %+v, want nil", pe)
 	}
+	// What waits unread may start inside a message pgx began to read, and hold results before the FATAL.
+	row, err := (&pgproto3.DataRow{Values: [][]byte{[]byte("E\x00\x00\x00")}}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe := serverError(append(append(row[3:], row...), fatal...)); pe == nil || pe.Code != "40001" {
+		t.Errorf("serverError after unread rows = %+v, want the FATAL", pe)
+	}
 }
 
 // TestTimeoutAt: pinned says which of its statements sets statement_timeout, which tells a cancel as a

@@ -40,8 +40,8 @@ func unsent(c syscall.Conn) int {
 }
 
 // peerClosed reports whether the node has closed c (POLLRDHUP: it will send nothing more, though bytes it
-// sent before may wait unread), and returns up to 4 KiB of those bytes, peeked: a server that ends a
-// session sends its reason first. Neither takes the read lock a pgx read in progress holds.
+// sent before may wait unread), and returns those bytes, peeked (up to 16 MiB): a server that ends a
+// session sends its reason last. Neither takes the read lock a pgx read in progress holds.
 func peerClosed(c syscall.Conn) (bool, []byte) {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -55,7 +55,13 @@ func peerClosed(c syscall.Conn) (bool, []byte) {
 			return
 		}
 		closed = true
-		b := make([]byte, 4096)
+		// All of it: a session that waited for another node had 70 kB of its own results unread before
+		// the server's FATAL, which a peek of 4 KiB missed (found by a re-test helper).
+		size, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		if err != nil || size <= 0 {
+			return
+		}
+		b := make([]byte, min(size, 16<<20))
 		if n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_PEEK|unix.MSG_DONTWAIT); err == nil {
 			pending = b[:n]
 		}

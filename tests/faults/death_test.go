@@ -123,3 +123,27 @@ func crashDuring(t *testing.T, extra []string, phase func(backend) bool, queries
 	checkNoOutput(t, dir)
 	waitNoActive(t, "survivor", monA, 5*time.Second-time.Since(ch.exited))
 }
+
+// TestReasonOfAClosedConnection: node b ends a worker's session for idling past --idle-timeout while the
+// worker waits for node a's slow hash, with tens of kB of b's own results still unread before the
+// server's FATAL. The watch that notices closed connections read only the first 4 KiB, missed the
+// FATAL, and said "the server closed the connection" in place of the timeout and its hint (found by a
+// re-test helper).
+func TestReasonOfAClosedConnection(t *testing.T) {
+	slowOnSurvivor(t)
+	monA, monB := monitor(t, clA), monitor(t, clB)
+	waitNoSessions(t, "a", monA, 10*time.Second)
+	waitNoSessions(t, "b", monB, 10*time.Second)
+	dir := t.TempDir()
+	ch := startRowdiff(t, dir, bigArgs("a", "b", filepath.Join(dir, "o.jsonl"), "--where", "public.slow_on_survivor()",
+		// Blocks whose hash results (some 70 kB) fit in b's receive buffers: more, and b's close could not
+		// reach rowdiff before it read them.
+		"--block-rows", "50000", "--concurrency", "4", "--idle-timeout", "2s")...)
+	ch.wait(t, 30*time.Second)
+	msg := ch.stderr.String()
+	if ch.code != 2 || !strings.Contains(msg, "idle-in-transaction timeout") || !strings.Contains(msg, "--idle-timeout") {
+		t.Errorf("exit %d, want 2 with the server's idle-in-transaction FATAL and the --idle-timeout hint\nstderr:\n%s", ch.code, msg)
+	}
+	checkNoOutput(t, dir)
+	waitNoActive(t, "a", monA, 5*time.Second)
+}

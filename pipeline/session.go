@@ -161,14 +161,17 @@ var errPeerClosed = errors.New("the server closed the connection (it stopped, or
 
 // serverError is the ErrorResponse that ends b, the last bytes a server sent before it closed the
 // connection, or nil. b may start inside a message pgx has begun to read, so it is read from its end: the
-// last message ends where b does.
+// last message ends where b does. Only a whole error counts, with its unlocalized severity, SQLSTATE and
+// message: the tail of a cut stream of rows can look like an empty one (a DataRow whose length ends in 'E'
+// and whose first column's length starts with a zero byte; found by a re-test helper).
 func serverError(b []byte) *pgconn.PgError {
 	for i := len(b) - 5; i >= 0; i-- {
 		if b[i] != 'E' || int(binary.BigEndian.Uint32(b[i+1:i+5])) != len(b)-i-1 {
 			continue
 		}
 		var msg pgproto3.ErrorResponse
-		if msg.Decode(b[i+5:]) == nil {
+		if msg.Decode(b[i+5:]) == nil && len(msg.Code) == 5 && msg.Message != "" &&
+			(msg.SeverityUnlocalized == "FATAL" || msg.SeverityUnlocalized == "PANIC" || msg.SeverityUnlocalized == "ERROR") {
 			return pgconn.ErrorResponseToPgError(&msg)
 		}
 	}

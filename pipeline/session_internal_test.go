@@ -47,6 +47,12 @@ func TestServerError(t *testing.T) {
 	if pe := serverError(append(append(row[3:], row...), fatal...)); pe == nil || pe.Code != "40001" {
 		t.Errorf("serverError after unread rows = %+v, want the FATAL", pe)
 	}
+	// A stream of rows cut where an 'E' in a row's length, followed by what reads as the length of the rest,
+	// looks like an empty error: not one.
+	tail := []byte{'E', 0, 0, 0, 9, 0, 0, 0, 0, 0}
+	if pe := serverError(append(row, tail...)); pe != nil {
+		t.Errorf("serverError of a cut row = %+v, want nil", pe)
+	}
 }
 
 // TestTimeoutAt: pinned says which of its statements sets statement_timeout, which tells a cancel as a

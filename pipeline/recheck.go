@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -68,11 +69,12 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 			os.Remove(kept)
 		}
 	}()
+	run := rand.Text()
 	for round := 1; ; round++ {
 		sum := &Summary{Started: time.Now(), Rounds: round}
 		out, roundOpen := cfg.Out, open
 		if cfg.Rounds > 1 {
-			out = roundFile(cfg.Out, round)
+			out = roundFile(cfg.Out, run, round)
 			roundOpen = func(_ []*schema.Table, nodes []string, _ time.Time) (Sink, error) {
 				return sinks.NewJSONLines(out, nodes)
 			}
@@ -103,10 +105,13 @@ func Recheck(ctx context.Context, cfg RecheckConfig, open Opener) (*Summary, err
 	}
 }
 
-// roundFile is where round n of a recheck of several rounds writes, hidden beside out.
-func roundFile(out string, n int) string {
+// roundFile is where round n of a recheck of several rounds writes, hidden beside out, named apart by
+// run, a token of the run's own. Named by out and n alone, two rechecks writing one --out read each
+// other's rounds (one exited 1 with the other's table), and a link planted at the name had a round
+// written through it to the file it named (both found by an exploratory helper).
+func roundFile(out, run string, n int) string {
 	dir, base := filepath.Split(out)
-	return filepath.Join(dir, fmt.Sprintf(".%s.round-%d.jsonl", base, n))
+	return filepath.Join(dir, fmt.Sprintf(".%s.round-%d-%s.jsonl", base, n, run))
 }
 
 func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener, sum *Summary) (err error) {

@@ -207,7 +207,7 @@ func TestInterruptBetweenRecheckRounds(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, _ := os.ReadFile(out)
-		if string(got) != old || slices.Contains(dirEntries(t, dir), ".still.jsonl.round-1.jsonl") {
+		if string(got) != old || slices.ContainsFunc(dirEntries(t, dir), func(n string) bool { return strings.HasPrefix(n, ".still.jsonl.round-1-") }) {
 			break
 		}
 		if time.Now().After(deadline) {

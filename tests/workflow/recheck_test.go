@@ -522,3 +522,32 @@ func TestRecheckAndRepairKeysOfAWiderNode(t *testing.T) {
 	applyScript(t, filepath.Join(filepath.Dir(d.Out), "repair.sql"), c)
 	identical(t, a, c, spec)
 }
+
+// TestRecheckRoundFilesNamedApart: the files of --rounds were named by --out and the round alone, so two
+// rechecks writing one --out read each other's rounds, and a link planted at such a name had a round
+// written through it into the file it named (found by an exploratory helper). They carry a token of the
+// run's own now.
+func TestRecheckRoundFilesNamedApart(t *testing.T) {
+	t.Parallel()
+	a, b, d := plantedDiff(t)
+	nodes := []Node{a, b}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.jsonl")
+	precious := filepath.Join(dir, "precious.txt")
+	if err := os.WriteFile(precious, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 2; n++ {
+		if err := os.Symlink("precious.txt", filepath.Join(dir, fmt.Sprintf(".r.jsonl.round-%d.jsonl", n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := rowdiff(t, append([]string{"recheck", "--in", d.Out, "--out", out, "--rounds", "2", "--wait", "100ms"}, nodeArgs(nodes...)...)...)
+	wantCode(t, p, 1)
+	if got, err := os.ReadFile(precious); err != nil || string(got) != "precious\n" {
+		t.Errorf("%s: the file a link at an old round-file name leads to holds %q (%v), want it as it was", p, abbrev(string(got), 200), err)
+	}
+	if data, err := os.ReadFile(out); err != nil || strings.Count(string(data), "\n") != len(truth(t, a, b, Spec{Table: "rc", Key: []string{"id"}}, false)) {
+		t.Errorf("%s: --out holds %d records (%v), want the truth's", p, strings.Count(string(data), "\n"), err)
+	}
+}

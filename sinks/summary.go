@@ -38,6 +38,11 @@ func NewSummary(path string, others ...string) (*Summary, error) {
 	if path == "-" {
 		return &Summary{}, nil
 	}
+	if dirPath(path) {
+		// Found only as the summary took its place, after the run had replaced --out (found by an
+		// exploratory helper), with "file exists" for its cause.
+		return nil, fmt.Errorf("--summary %s is a directory: give the summary a file's path, such as %s", path, filepath.Join(path, "summary.json"))
+	}
 	f, err := createAtomic(path)
 	if err != nil {
 		return nil, fmt.Errorf("--summary: %w", err)

@@ -356,6 +356,8 @@ func TestOutputPathsChecked(t *testing.T) {
 		{"summary is the output, through a link", filepath.Join(dir, "new.jsonl"), filepath.Join(dir, "dangling"), "--summary"},
 		// A summary named as a file of the output directory took that table's file's place.
 		{"summary in the output directory", filepath.Join(dir, "out") + "/", filepath.Join(dir, "out", "public.t.parquet"), "--summary"},
+		// Found after the run had replaced --out, as "file exists" (found by an exploratory helper).
+		{"summary is a directory", keep, dir, "is a directory"},
 	} {
 		format := "jsonl"
 		if strings.HasSuffix(c.out, "/") {

@@ -1,6 +1,7 @@
 package sinks_test
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,6 +55,18 @@ func TestOutputThroughLinksAndPipes(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(real); !strings.Contains(string(got), `"key":{"id":7}`) {
 		t.Errorf("the link's file holds %q, want the difference", got)
+	}
+
+	// A loop of links fails, as a shell's > does: it was replaced by a file (found by an exploratory helper).
+	loop := filepath.Join(dir, "loop.jsonl")
+	if err := os.Symlink("loop.jsonl", loop); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sinks.NewJSONLines(loop, []string{"a", "b"}); err == nil || !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("NewJSONLines(%s), a link to itself: %v, want ELOOP", loop, err)
+	}
+	if fi, err := os.Lstat(loop); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("after the refusal %s is %v, %v; want the link kept", loop, fi.Mode(), err)
 	}
 
 	fifo := filepath.Join(dir, "pipe.jsonl")

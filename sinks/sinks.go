@@ -95,6 +95,11 @@ func inPlace(path string, fi os.FileInfo) bool {
 // a reader is refused (its open blocked, holding the run's locks, deaf to signals).
 func createAtomic(path string) (*atomicFile, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, syscall.ELOOP) {
+		// A loop of links: renamed onto, the link at path was replaced by a file (found by an exploratory
+		// helper), where a shell's > fails.
+		return nil, fmt.Errorf("create output %s: %w", path, err)
+	}
 	if err == nil && inPlace(path, fi) {
 		for fd, std := range []*os.File{os.Stdout, os.Stderr} {
 			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -22,27 +21,24 @@ import (
 type JSONLines struct {
 	nodes []string
 	w     *bufio.Writer
-	file  *atomicFile // nil for stdout
-	out   *os.File    // what w writes to, for Interrupt
+	file  *atomicFile
 	buf   []byte
 }
 
 // NewJSONLines writes to path ("-" is stdout) for the given node names.
 func NewJSONLines(path string, nodes []string) (*JSONLines, error) {
 	s := &JSONLines{nodes: nodes}
-	var w io.Writer
 	if path == "-" {
-		s.out = stream(os.Stdout, 1)
-		w = s.out
+		s.file = stdStream(os.Stdout, 1, "stdout")
 	} else {
 		f, err := createAtomic(path)
 		if err != nil {
 			return nil, err
 		}
-		s.file, s.out, w = f, f.File, f
+		s.file = f
 	}
 	// 64 KiB is enough to write in big sequential chunks; it stays in memory the whole run.
-	s.w = bufio.NewWriterSize(w, 64<<10)
+	s.w = bufio.NewWriterSize(s.file, 64<<10)
 	return s, nil
 }
 
@@ -58,7 +54,7 @@ func (s *JSONLines) Write(d schema.Diff) error {
 
 // Interrupt makes a write that waits for a reader of a pipe or named pipe fail at once, and every later
 // one; it may be called while another goroutine writes. See interrupt.
-func (s *JSONLines) Interrupt() { interrupt(s.out) }
+func (s *JSONLines) Interrupt() { interrupt(s.file.File) }
 
 // Commit flushes and moves the file into place.
 func (s *JSONLines) Commit(Meta) error {
@@ -66,17 +62,12 @@ func (s *JSONLines) Commit(Meta) error {
 		s.Abort()
 		return fmt.Errorf("write output: %w", err)
 	}
-	if s.file == nil {
-		return nil
-	}
 	return s.file.commit()
 }
 
 // Abort removes the temporary file; the target path is left as it was.
 func (s *JSONLines) Abort() error {
-	if s.file != nil {
-		s.file.abort()
-	}
+	s.file.abort()
 	return nil
 }
 

@@ -71,6 +71,12 @@ func stream(f *os.File, fd int) *os.File {
 	return g
 }
 
+// stdStream is the process's stdout or stderr (file descriptor fd) as an output written in place and never
+// closed, through stream.
+func stdStream(std *os.File, fd int, path string) *atomicFile {
+	return &atomicFile{File: stream(std, fd), path: path, target: path, direct: true, shared: true}
+}
+
 // InPlace reports whether the output at path ("-" for stdout) is written where it is, not into a
 // temporary file moved there at the end: what a failed or interrupted run wrote to it stays.
 func InPlace(path string) bool {
@@ -103,7 +109,7 @@ func createAtomic(path string) (*atomicFile, error) {
 	if err == nil && inPlace(path, fi) {
 		for fd, std := range []*os.File{os.Stdout, os.Stderr} {
 			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
-				return &atomicFile{File: stream(std, fd+1), path: path, target: path, direct: true, shared: true}, nil
+				return stdStream(std, fd+1, path), nil
 			}
 		}
 		flags := os.O_WRONLY | os.O_APPEND

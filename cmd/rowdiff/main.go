@@ -95,13 +95,14 @@ func main() {
 		// A failed run streaming to stdout has written records there, as an interrupted one has: it was
 		// not said (found by an exploratory helper).
 		streamed := interruptedOutput != noOutput
-		if log, _ := logger(); log != nil && streamed {
+		switch log, _ := logger(); {
+		case log != nil && streamed:
 			log.Error("run failed", "error", err.Error(), "output", interruptedOutput)
-		} else if log != nil {
+		case log != nil:
 			log.Error("run failed", "error", err.Error())
-		} else if streamed {
+		case streamed:
 			fmt.Fprintf(os.Stderr, "rowdiff: error: %v; %s\n", err, interruptedOutput)
-		} else {
+		default:
 			fmt.Fprintf(os.Stderr, "rowdiff: error: %v\n", err)
 		}
 		os.Exit(exitError)
@@ -122,8 +123,8 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("unknown command or argument %q; see %s --help", args[0], cmd.CommandPath())
 }
 
-// interruptedOutput says what an interrupted or failed run left: nothing, unless it streamed to stdout
-// (--out -).
+// interruptedOutput says what an interrupted or failed run left: nothing, unless it wrote in place (--out -,
+// /dev/stdout, a named pipe; see opener).
 var interruptedOutput = noOutput
 
 const noOutput = "no output written"

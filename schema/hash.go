@@ -398,16 +398,18 @@ func bitWords(flags, numerics []string) []string {
 	var words []string
 	var parts []string
 	used := 0
+	// A sum of the parts, each an int4: the same operator, left to right, needs no parentheses (op).
+	sum := func() string { return strings.Join(parts, " OPERATOR(pg_catalog.+) ") }
 	for _, t := range terms {
 		if used+t.width > 31 {
-			words = append(words, strings.Join(parts, " OPERATOR(pg_catalog.+) "))
+			words = append(words, sum())
 			parts, used = nil, 0
 		}
 		parts = append(parts, t.sql(used))
 		used += t.width
 	}
 	if len(parts) > 0 {
-		words = append(words, strings.Join(parts, " OPERATOR(pg_catalog.+) "))
+		words = append(words, sum())
 	}
 	return words
 }

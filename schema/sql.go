@@ -220,7 +220,7 @@ func (q *SQL) BucketHash(r Range, b Buckets) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
 	if b.Only != nil {
-		pred += fmt.Sprintf(" AND %s OPERATOR(pg_catalog.=) ANY(%s)", q.bucketExpr(&a, Buckets{Hashed: b.Within}), bucketIDs(&a, b.Only))
+		pred += " AND " + op(q.bucketExpr(&a, Buckets{Hashed: b.Within}), "=", "ANY("+bucketIDs(&a, b.Only)+")")
 	}
 	bucket := q.bucketExpr(&a, b)
 	// The CTE is planned on its own, so the outer ORDER BY sorts the few aggregated rows instead of
@@ -298,7 +298,7 @@ func bucketIDs(a *args, ids []int64) string {
 func (q *SQL) SelectBuckets(r Range, b Buckets, buckets []int64, full bool) (string, []any) {
 	var a args
 	pred := q.rangePred(&a, r)
-	pred += fmt.Sprintf(" AND %s OPERATOR(pg_catalog.=) ANY(%s)", q.bucketExpr(&a, b), bucketIDs(&a, buckets))
+	pred += " AND " + op(q.bucketExpr(&a, b), "=", "ANY("+bucketIDs(&a, buckets)+")")
 	sel := fmt.Sprintf("SELECT %s FROM %s WHERE %s", q.selectList(true, full), q.T.From(), q.where(pred))
 	if r.Lo == nil && r.Hi == nil || q.T.ByKeyHash() {
 		// The whole table (or all of it but a sample): the planner cannot tell how few rows the buckets
@@ -442,7 +442,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 		for i, k := range keys {
 			elems[i] = k[0]
 		}
-		pred = fmt.Sprintf("%s OPERATOR(pg_catalog.=) ANY(%s)", q.keyExpr(0), a.add(ArrayLiteral(elems), q.paramType(0)+"[]"))
+		pred = op(q.keyExpr(0), "=", "ANY("+a.add(ArrayLiteral(elems), q.paramType(0)+"[]")+")")
 	} else {
 		unnest := make([]string, len(q.T.Key))
 		for i := range q.T.Key {
@@ -452,7 +452,7 @@ func (q *SQL) Fetch(keys []Key) (string, []any) {
 			}
 			unnest[i] = "pg_catalog.unnest(" + a.add(ArrayLiteral(elems), q.paramType(i)+"[]") + ")"
 		}
-		pred = fmt.Sprintf("%s OPERATOR(pg_catalog.=) ANY (SELECT * FROM ROWS FROM (%s))", q.keyTuple(), strings.Join(unnest, ", "))
+		pred = op(q.keyTuple(), "=", "ANY (SELECT * FROM ROWS FROM ("+strings.Join(unnest, ", ")+"))")
 	}
 	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", q.selectList(true, true), q.T.From(),
 		q.where(pred), q.orderBy()), a.vals

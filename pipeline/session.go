@@ -134,18 +134,15 @@ func closedByPeer(c *pgx.Conn) error {
 	if c == nil {
 		return nil
 	}
-	nc := c.PgConn().Conn()
-	t, encrypted := nc.(interface{ NetConn() net.Conn })
-	if encrypted {
-		nc = t.NetConn()
+	n := connOf(c)
+	if n == nil {
+		return nil
 	}
-	if n, ok := nc.(*nodeConn); ok {
-		nc = n.Conn
-	}
-	sc, ok := nc.(syscall.Conn)
+	sc, ok := n.Conn.(syscall.Conn)
 	if !ok {
 		return nil
 	}
+	_, encrypted := c.PgConn().Conn().(*tls.Conn)
 	closed, pending := peerClosed(sc)
 	if !closed {
 		return nil

@@ -112,7 +112,11 @@ func (r *runner) run(parent context.Context) error {
 		inFlight++
 		workers.Go(func() {
 			s := <-idle
-			defer func() { idle <- s }()
+			s.task.Store(&t)
+			defer func() {
+				s.task.Store(nil)
+				idle <- s
+			}()
 			tasks, err := r.do(ctx, s, t, emit)
 			if err != nil {
 				cancel(err)
@@ -203,7 +207,11 @@ func (r *runner) closedConn() error {
 	for _, s := range r.sessions {
 		for i, conn := range s.conns {
 			if err := closedByPeer(conn); err != nil {
-				return fmt.Errorf("node %s: %w", r.env.Nodes[i], err)
+				doing := "waiting for work on " + r.env.SQL.T.String()
+				if t := s.task.Load(); t != nil {
+					doing = t.Describe(r.env.SQL.T)
+				}
+				return fmt.Errorf("node %s: %s: %w", r.env.Nodes[i], doing, err)
 			}
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/rowdiff/rowdiff/schema"
+	"github.com/rowdiff/rowdiff/stages"
 )
 
 // Node is one copy of the table: a name for messages and output, and a libpq-style DSN.
@@ -509,6 +510,9 @@ func startError(err error, timeoutAt int) error {
 // session is one connection per node, all in their node's snapshot: what a worker needs for one task.
 type session struct {
 	conns []*pgx.Conn
+	// task is the task the session runs, nil while it waits for one: the peer watch names it when a node
+	// closes the session's connection.
+	task atomic.Pointer[stages.Task]
 	// locked are the tables whose locks this session took at its first read of them (fleet.lockFirstRead).
 	locked map[*schema.Table]bool
 }

@@ -51,18 +51,17 @@ func Compare(ctx context.Context, conns []*pgx.Conn, env *Env, t CompareTask, em
 		// Most rows differ, and their text tells without the server hashing every row.
 		shape = keyRow
 	}
-	var sql, where string
+	var sql string
 	var args []any
 	if t.Buckets != nil {
 		env.Stats.RangesCompared.Add(int64(len(t.Buckets)))
 		sql, args = env.SQL.SelectBuckets(t.Parent.Range, t.Parent.Buckets, t.Buckets, t.Full)
-		where = fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(t.Buckets), describe(t.Parent.Range), env.SQL.T)
 	} else {
 		rs := t.KeyRanges()
 		env.Stats.RangesCompared.Add(int64(len(rs)))
 		sql, args = env.SQL.Select(rs, t.Full)
-		where = fmt.Sprintf("compare %d range(s) from %s of %s", len(rs), describe(rs[0]), env.SQL.T)
 	}
+	where := func() string { return Task{Compare: &t}.Describe(env.SQL.T) }
 	var keys []schema.Key
 	var counted []int64
 	if t.CountRows {
@@ -128,7 +127,7 @@ func fetch(ctx context.Context, conns []*pgx.Conn, env *Env, keys []schema.Key, 
 	for len(keys) > 0 {
 		n := min(len(keys), keysPerFetch(env.SQL.T))
 		sql, args := env.SQL.Fetch(keys[:n])
-		err := merge(ctx, conns, env, sql, args, keyHashRow, "fetch rows of "+env.SQL.T.String(), counted, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
+		err := merge(ctx, conns, env, sql, args, keyHashRow, func() string { return "fetch rows of " + env.SQL.T.String() }, counted, func(key schema.Key, rows []schema.Row, hashes []int64, _ bool) error {
 			return differ(key, rows, hashes)
 		})
 		if err != nil {
@@ -210,8 +209,9 @@ const (
 // when the shape has columns), hashes[i] its row hash if the shape has one (the slice is reused by the
 // next call). decided is false for a keyHash stream's keys (their rows are still to be read) and for a
 // keyRow stream's keys whose rows differ only in columns whose text does not decide (their hashes are
-// still to be compared). counted, if not nil, gets each node's number of rows added.
-func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, shape rowShape, what string,
+// still to be compared). counted, if not nil, gets each node's number of rows added. what names the
+// work in its errors, and is called only for one.
+func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []any, shape rowShape, what func() string,
 	counted []int64, differ func(key schema.Key, rows []schema.Row, hashes []int64, decided bool) error) error {
 	t := env.SQL.T
 	curs := make([]*cursor, len(conns))
@@ -226,7 +226,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 	all, cancel, failed, err := queryAll(ctx, conns, sql, qargs)
 	defer cancel()
 	if err != nil {
-		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what, err)
+		return fmt.Errorf("node %s: %s: %w", env.Nodes[failed], what(), err)
 	}
 	for i, rows := range all {
 		// A keyRow stream's rows mostly differ and are kept: slab memory suits them better than copies.
@@ -244,7 +244,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 	}
 	for _, c := range curs {
 		if err := c.next(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%s: %w", what(), err)
 		}
 	}
 	at := make([]bool, len(curs))
@@ -312,7 +312,7 @@ func merge(ctx context.Context, conns []*pgx.Conn, env *Env, sql string, args []
 			if at[i] {
 				counted[i]++
 				if err := c.next(); err != nil {
-					return fmt.Errorf("%s: %w", what, err)
+					return fmt.Errorf("%s: %w", what(), err)
 				}
 			}
 		}

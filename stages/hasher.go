@@ -58,7 +58,7 @@ func parseInt(b []byte) (int64, error) {
 func Hash(ctx context.Context, conns []*pgx.Conn, env *Env, t HashTask, differ func(BucketDiff) error) error {
 	sql, args := env.SQL.BucketHash(t.Range, t.Buckets)
 	what := func(i int, err error) error {
-		return fmt.Errorf("node %s: hash range %s of %s: %w", env.Nodes[i], describe(t.Range), env.SQL.T, err)
+		return fmt.Errorf("node %s: %s: %w", env.Nodes[i], Task{Hash: &t}.Describe(env.SQL.T), err)
 	}
 	curs := make([]*bucketCursor, len(conns))
 	defer func() {

@@ -113,6 +113,21 @@ func spanRanges(p *HashTask, spans []Span) []schema.Range {
 	return rs
 }
 
+// Describe says what t does to table, in the words of the errors of the stage that runs it.
+func (t Task) Describe(table *schema.Table) string {
+	switch c := t.Compare; {
+	case t.Hash != nil:
+		return fmt.Sprintf("hash range %s of %s", describe(t.Hash.Range), table)
+	case c.Lone != nil:
+		return fmt.Sprintf("fetch %d lone row(s) of range %s of %s", len(c.Lone), describe(c.Parent.Range), table)
+	case c.Buckets != nil:
+		return fmt.Sprintf("compare %d bucket(s) of range %s of %s", len(c.Buckets), describe(c.Parent.Range), table)
+	default:
+		rs := c.KeyRanges()
+		return fmt.Sprintf("compare %d range(s) from %s of %s", len(rs), describe(rs[0]), table)
+	}
+}
+
 // describe renders a range for error messages.
 func describe(r schema.Range) string {
 	b := func(k schema.Key, open string) string {

@@ -144,6 +144,11 @@ func TestReasonOfAClosedConnection(t *testing.T) {
 	if ch.code != 2 || !strings.Contains(msg, "idle-in-transaction timeout") || !strings.Contains(msg, "--idle-timeout") {
 		t.Errorf("exit %d, want 2 with the server's idle-in-transaction FATAL and the --idle-timeout hint\nstderr:\n%s", ch.code, msg)
 	}
+	// The watch reads the FATAL for a session waiting on node a's hash, and says so, as the session's own
+	// read would have: it said only "node b: FATAL: ...".
+	if want := "node b: hash range "; !strings.Contains(msg, want) || !strings.Contains(msg, " of "+bigTable+": FATAL") {
+		t.Errorf("stderr does not say %q ... %q:\n%s", want, " of "+bigTable+": FATAL", msg)
+	}
 	checkNoOutput(t, dir)
 	waitNoActive(t, "a", monA, 5*time.Second)
 }

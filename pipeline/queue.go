@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -248,15 +249,24 @@ func every(ctx context.Context, interval time.Duration, stop <-chan struct{}, fn
 // --idle-timeout. A rowdiff that stops sends no pings, and the server still ends its sessions; one that
 // hangs inside a run keeps them until an interrupt. A failed ping is the run's error: the connection is
 // gone, and it says why.
+//
+// The pings of a round run at once, each bounded by twice the interval, so that a frozen node fails the
+// run under its own name before the others' sessions reach their idle timeout: pinged one after another
+// for up to 10 s each, one frozen node kept every other node from its pings, the servers of the healthy
+// nodes ended their sessions, and the run failed naming one of them (found by a re-test helper).
 func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval time.Duration, stop <-chan struct{}) error {
+	timeout := min(pingTimeout, 2*interval)
+	type target struct {
+		node int
+		what string
+		conn *pgx.Conn
+		held *sync.Mutex // a coordinator's, locked for the ping, or nil
+	}
 	return every(ctx, interval, stop, func() error {
+		var targets []target
 		for i, conn := range r.coords.Conns {
 			if r.coords.Held[i].TryLock() {
-				err := ping(ctx, conn)
-				r.coords.Held[i].Unlock()
-				if err != nil {
-					return fmt.Errorf("node %s: coordinator: %w", r.env.Nodes[i], err)
-				}
+				targets = append(targets, target{i, "coordinator", conn, &r.coords.Held[i]})
 			}
 		}
 		var taken []*session
@@ -265,31 +275,51 @@ func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval tim
 			select {
 			case s := <-idle:
 				taken = append(taken, s)
+				for i, conn := range s.conns {
+					targets = append(targets, target{i, "waiting worker", conn, nil})
+				}
 			default:
 				break take
 			}
 		}
-		var err error
-		for _, s := range taken {
-			for i, conn := range s.conns {
-				if err == nil {
-					if perr := ping(ctx, conn); perr != nil {
-						err = fmt.Errorf("node %s: waiting worker: %w", r.env.Nodes[i], perr)
-					}
+		// One slot per ping: the first failed ping in this order is the error, whichever failed first.
+		errs := make([]error, len(targets))
+		var wg conc.WaitGroup
+		for j, t := range targets {
+			wg.Go(func() {
+				if t.held != nil {
+					defer t.held.Unlock()
 				}
-			}
+				if err := ping(ctx, t.conn, timeout); err != nil {
+					errs[j] = fmt.Errorf("node %s: %s: %w", r.env.Nodes[t.node], t.what, err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, s := range taken {
 			idle <- s
 		}
-		return err
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
-// ping runs an empty statement on conn, which restarts its idle-in-transaction clock. Ending the run does
-// not interrupt it, as a cancelled statement would leave the connection unusable.
-func ping(ctx context.Context, conn *pgx.Conn) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+// ping runs an empty statement on conn, which restarts its idle-in-transaction clock, and fails if the
+// node does not answer within timeout. A run that fails or is interrupted cancels it: the connection is
+// not used again then, and waiting out the timeout of a frozen node delayed an interrupted run's exit
+// by 11 s (a run that ends well stops its pings before its context ends).
+func ping(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := conn.Exec(ctx, ";")
+	_, err := conn.Exec(pctx, ";")
+	if err != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer to a ping within %v (half of --idle-timeout, at most %v): the server, or the network to it, has stalled",
+			timeout, pingTimeout)
+	}
 	return err
 }
 

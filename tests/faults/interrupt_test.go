@@ -266,6 +266,59 @@ func TestInterruptUnresponsiveNode(t *testing.T) {
 	waitNoActive(t, "a", monA, 2*time.Second)
 }
 
+// TestFrozenNodeWhilePinged: node b stops answering (its connections stay open, nothing comes back) while
+// rowdiff pings the sessions that wait, here the coordinators while the workers hash. The pings went one
+// after another, each waiting up to 10 s and deaf to the run's end: node b's ping held up node a's, node
+// a's server ended its coordinator for idling, and the run failed naming node a; and an interrupt waited
+// 10.8 s for the ping (found by a re-test helper).
+func TestFrozenNodeWhilePinged(t *testing.T) {
+	start := func(t *testing.T, idleTimeout string) (*child, *testkit.Freezable, string) {
+		proxy := testkit.NewFreezable(t, fmt.Sprintf("127.0.0.1:%d", clB.Port()))
+		monA := monitor(t, clA)
+		waitNoSessions(t, "a", monA, 10*time.Second)
+		args := []string{"diff", "--table", bigTable, "--out", "diffs.jsonl", "--idle-timeout", idleTimeout}
+		args = append(args, nodeArg("a", clA.DSN(bigDB))...)
+		args = append(args, nodeArg("b", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", proxy.Port, bigDB))...)
+		dir := t.TempDir()
+		ch := startRowdiff(t, dir, append(args, slowArgs...)...)
+		waitQueriesN(t, ch, 30*time.Second, map[string]*pgx.Conn{"a": monA, "b": monitor(t, clB)}, isHashQuery, 1)
+		return ch, proxy, dir
+	}
+	t.Run("blamed", func(t *testing.T) {
+		// Pings every 500 ms; node a's coordinator idles past 2 s only if its pings wait for node b's.
+		ch, proxy, dir := start(t, "2s")
+		proxy.Freeze()
+		frozen := time.Now()
+		ch.wait(t, 30*time.Second)
+		stderr := ch.stderr.String()
+		if ch.code != 2 || !strings.Contains(stderr, "node b: coordinator: no answer to a ping") || !strings.Contains(stderr, "stalled") {
+			t.Errorf("exit %d, want 2 naming node b's unanswered ping\nstderr:\n%s", ch.code, stderr)
+		}
+		if d := ch.exited.Sub(frozen); d > 5*time.Second {
+			t.Errorf("rowdiff exited %v after node b froze, want within 5s", d.Round(time.Millisecond))
+		}
+		checkNoOutput(t, dir)
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		// Pings every 5 s, each allowed 10 s: 6 s after the freeze one waits on node b.
+		ch, proxy, dir := start(t, "20s")
+		proxy.Freeze()
+		time.Sleep(6 * time.Second)
+		sent := time.Now()
+		if err := ch.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if !ch.exitedWithin(2 * time.Second) {
+			ch.wait(t, 20*time.Second)
+			t.Errorf("rowdiff took %v to exit after SIGINT with a ping waiting on node b, want at most 2s", ch.exited.Sub(sent).Round(time.Millisecond))
+		}
+		if ch.code != 130 {
+			t.Errorf("exit %d, want 130\nstderr:\n%s", ch.code, ch.stderr.String())
+		}
+		checkNoOutput(t, dir)
+	})
+}
+
 // TestStalledNodeDuringSetup: a node that stops answering while its connection stays up (a frozen server
 // process, a stalled proxy) while rowdiff exports its snapshot or looks up the table. The keepalive probes
 // see a live connection, and rowdiff's pings start with a table's run: the run waited without limit (found

@@ -230,11 +230,18 @@ func run(ctx context.Context, cfg Config, open Opener, sum *Summary) (err error)
 	}
 	sum.Complete = err == nil
 	var stopped *schema.Table // where --max-diffs stopped the run: the last table the summary has
-	if errors.Is(err, ErrLimit) {
-		err = nil
-		stopped = tables[len(sum.Tables)-1]
-		sum.Tables[len(sum.Tables)-1].Stopped = true
-		// The summary lists every table, also those the limit left unread.
+	if err != nil {
+		last := &sum.Tables[len(sum.Tables)-1]
+		if errors.Is(err, ErrLimit) {
+			err = nil
+			stopped = tables[len(sum.Tables)-1]
+			last.Stopped = true
+		} else {
+			// A --schema run that failed in its second table listed it with 0 differences and the digest of
+			// an identical table, and left out the tables after it (found by a re-test helper).
+			last.Failed, last.Digest = true, ""
+		}
+		// The summary lists every table, also those the run left unread.
 		for _, t := range tables[len(sum.Tables):] {
 			ts := newTableSummary(t.String(), t)
 			ts.fill(stages.NewStats(len(f.nodes)), f.names)

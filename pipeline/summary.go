@@ -40,11 +40,15 @@ type TableSummary struct {
 	// Digest is an order-independent fingerprint of the differing keys (see keyDigest).
 	Digest string `json:"digest"`
 	digest keyDigest
-	// NotCompared says --max-diffs stopped the run before this table: nothing of it was read.
+	// NotCompared says --max-diffs, an error or an interrupt stopped the run before this table: nothing
+	// of it was read.
 	NotCompared bool `json:"not_compared,omitempty"`
 	// Stopped says --max-diffs stopped the run in this table: its counts are of the part compared (they
 	// read as final, found by an exploratory helper).
 	Stopped bool `json:"stopped,omitempty"`
+	// Failed says the run failed, or was interrupted, in this table: its counts are of the part compared,
+	// and it has no digest.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // newTableSummary starts the summary of table t, named as the run names it.
@@ -184,6 +188,10 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	many := len(s.Tables) > summaryTables
 	if len(s.Tables) > 1 {
+		before := "stopped at --max-diffs before"
+		if s.Error != "" {
+			before = "the run failed before"
+		}
 		identical, notCompared := 0, 0
 		for _, t := range s.Tables {
 			switch {
@@ -191,25 +199,28 @@ func (s *Summary) WriteText(w io.Writer) {
 				notCompared++
 				continue
 			case t.NotCompared:
-				fmt.Fprintf(w, "  table %-30s not compared (stopped at --max-diffs before it)\n", t.Table)
+				fmt.Fprintf(w, "  table %-30s not compared (%s it)\n", t.Table, before)
 				continue
-			case t.Differences == 0 && !t.Stopped && len(s.Tables) > summaryTables:
-				// Not the table --max-diffs stopped in, whose zero is of the part compared (it was counted
-				// as identical; found by an exploratory helper).
+			case t.Differences == 0 && !t.Stopped && !t.Failed && len(s.Tables) > summaryTables:
+				// Not the table the run stopped or failed in, whose zero is of the part compared (it was
+				// counted as identical; found by an exploratory helper).
 				identical++
 				continue
 			}
-			stopped := ""
-			if t.Stopped {
-				stopped = ", stopped here at --max-diffs"
+			ended := ""
+			switch {
+			case t.Stopped:
+				ended = ", stopped here at --max-diffs"
+			case t.Failed:
+				ended = ", failed here: only those found before"
 			}
-			fmt.Fprintf(w, "  table %-30s %8d %s (%d changed, %d missing%s)\n", t.Table, t.Differences, plural(t.Differences, "difference"), t.Changed, t.Missing, stopped)
+			fmt.Fprintf(w, "  table %-30s %8d %s (%d changed, %d missing%s)\n", t.Table, t.Differences, plural(t.Differences, "difference"), t.Changed, t.Missing, ended)
 		}
 		if identical > 0 {
 			fmt.Fprintf(w, "  %d other tables: no differences\n", identical)
 		}
 		if notCompared > 0 {
-			fmt.Fprintf(w, "  %d tables not compared (stopped at --max-diffs before them)\n", notCompared)
+			fmt.Fprintf(w, "  %d tables not compared (%s them)\n", notCompared, before)
 		}
 	}
 	// Each list names its first summaryTables entries and counts the rest, which the JSON summary lists: a run of 2,000 tables wrote a line for each of 330 read by key hash and 1,486 not
@@ -283,6 +294,7 @@ func (s *Summary) Log(log *slog.Logger, failed bool, maxDiffs int64) {
 			"rows_compared", t.RowsCompared}
 		attrs = with(attrs, "not_compared", true, t.NotCompared)
 		attrs = with(attrs, "stopped", true, t.Stopped)
+		attrs = with(attrs, "failed", true, t.Failed)
 		attrs = with(attrs, "key_index", t.KeyIndex, t.KeyIndex != "")
 		attrs = with(attrs, "converted", t.Converted, len(t.Converted) > 0)
 		log.Info("table", attrs...)

@@ -247,6 +247,8 @@ type Summary struct {
 		Differences int64    `json:"differences"`
 		NotCompared bool     `json:"not_compared"`
 		Stopped     bool     `json:"stopped"`
+		Failed      bool     `json:"failed"`
+		Digest      string   `json:"digest"`
 	} `json:"tables"`
 	Workers      int    `json:"workers"`
 	FewerWorkers string `json:"fewer_workers"`

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,6 +191,42 @@ CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u SELECT generate_series(1, 10)
 	}
 	if !strings.Contains(r.Stderr, "public.u") || !strings.Contains(r.Stderr, "not compared") {
 		t.Errorf("stderr does not say public.u was not compared:\n%s", r.Stderr)
+	}
+}
+
+// TestFailedTableInSummary: a run that fails in the second of three tables says so in its summary. It
+// listed that table with 0 differences and the digest of an identical table, and left out the third
+// (found by a re-test helper).
+func TestFailedTableInSummary(t *testing.T) {
+	t.Parallel()
+	common := `CREATE TABLE t1 (id int PRIMARY KEY, v int); CREATE TABLE t3 (id int PRIMARY KEY, v int);
+CREATE TABLE base (id int PRIMARY KEY, v int);
+INSERT INTO t1 SELECT g, g FROM generate_series(1, 1000) g; INSERT INTO t3 SELECT g, g FROM generate_series(1, 1000) g;
+INSERT INTO base SELECT g, g FROM generate_series(1, 1000) g;`
+	// On b, t2 is a view whose hash divides by zero.
+	a, b := pair(t, common, `CREATE TABLE t2 AS SELECT * FROM base; UPDATE t1 SET v = 0 WHERE id <= 5; UPDATE t3 SET v = 0 WHERE id <= 7;`,
+		`CREATE VIEW t2 AS SELECT id, (v / (id - 500)) * 0 + v AS v FROM base;`)
+	sum := filepath.Join(t.TempDir(), "summary.json")
+	args := append([]string{"diff", "--table", "t1", "--table", "t2", "--table", "t3", "--key", "id"}, nodeArgs([]Node{a, b})...)
+	p := runRowdiff(t, append(args, "--out", filepath.Join(t.TempDir(), "o.jsonl"), "--summary", sum)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "division by zero") {
+		t.Fatalf("exit %d, want 2 with the division by zero\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, data)
+	}
+	if ts := s.Tables; len(ts) != 3 || ts[0].Table != "public.t1" || ts[0].Differences != 5 || ts[0].Failed || ts[0].NotCompared ||
+		ts[1].Table != "public.t2" || !ts[1].Failed || ts[1].Digest != "" || ts[1].NotCompared ||
+		ts[2].Table != "public.t3" || !ts[2].NotCompared || ts[2].Failed {
+		t.Errorf("summary tables %+v, want public.t1 with 5 differences, public.t2 failed without a digest, public.t3 not compared", ts)
+	}
+	if !strings.Contains(p.Stderr, "failed here") || !strings.Contains(p.Stderr, "not compared (the run failed before it)") {
+		t.Errorf("stderr does not say where the run failed and what it left:\n%s", p.Stderr)
 	}
 }
 

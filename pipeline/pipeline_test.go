@@ -208,6 +208,38 @@ func TestRunStopsAtMaxDiffs(t *testing.T) {
 	}
 }
 
+// panicky is a sink whose Write panics, standing for a bug.
+type panicky struct{ collect }
+
+func (p *panicky) Write(schema.Diff) error { panic("sink bug") }
+
+// TestRunSurvivesAPanic: a goroutine of the run that panics fails the run with an error saying so, the
+// sink aborted. The sink's writer stopped without draining, and the workers waited to hand it their
+// differences: the run never ended.
+func TestRunSurvivesAPanic(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	nodes := load(t, 20000, `UPDATE t SET v = 'x' WHERE id % 10 = 0`)
+	p := &panicky{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := pipeline.Run(t.Context(), config(nodes), func([]*schema.Table, []string, time.Time) (pipeline.Sink, error) {
+			return p, nil
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "panic: sink bug") {
+			t.Errorf("Run: %v, want the sink's panic as an internal error", err)
+		}
+		if !p.aborted || p.committed {
+			t.Errorf("sink aborted=%v committed=%v, want aborted only", p.aborted, p.committed)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still running 30 s after the sink panicked")
+	}
+}
+
 func TestRunFailsCleanlyWhenANodeDies(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx := t.Context()

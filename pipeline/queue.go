@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,24 +70,24 @@ func (r *runner) run(parent context.Context) error {
 	stopPings := make(chan struct{})
 	if every := r.cfg.Timeouts.IdleTransaction / 4; every > 0 {
 		bg.Go(func() {
-			if err := r.keepAlive(ctx, idle, every, stopPings); err != nil {
+			if err := guard(func() error { return r.keepAlive(ctx, idle, every, stopPings) }); err != nil {
 				cancel(err)
 			}
 		})
 	}
 	bg.Go(func() {
-		if err := r.watchPeers(ctx, stopPings); err != nil {
+		if err := guard(func() error { return r.watchPeers(ctx, stopPings) }); err != nil {
 			cancel(err)
 		}
 	})
 	bg.Go(func() {
 		defer close(initial)
-		if err := stages.Produce(ctx, r.coords, r.env, r.estRows, initial); err != nil {
+		if err := guard(func() error { return stages.Produce(ctx, r.coords, r.env, r.estRows, initial) }); err != nil {
 			cancel(err)
 		}
 	})
 	bg.Go(func() {
-		if err := r.write(ctx, diffs, budget); err != nil {
+		if err := guard(func() error { return r.write(ctx, diffs, budget) }); err != nil {
 			cancel(err)
 			for range diffs { // keep workers from blocking until they see the cancellation
 			}
@@ -114,11 +115,13 @@ func (r *runner) run(parent context.Context) error {
 		workers.Go(func() {
 			s := <-idle
 			s.task.Store(&t)
-			defer func() {
-				s.task.Store(nil)
-				idle <- s
-			}()
-			tasks, err := r.do(ctx, s, t, emit)
+			var tasks []stages.Task
+			err := guard(func() (err error) {
+				tasks, err = r.do(ctx, s, t, emit)
+				return err
+			})
+			s.task.Store(nil)
+			idle <- s
 			if err != nil {
 				cancel(err)
 			}
@@ -170,6 +173,20 @@ loop:
 	bg.Wait() // the producer sees the cancellation or has already sent everything
 	r.progress()
 	return context.Cause(ctx)
+}
+
+// guard runs fn and returns its error, or its panic as an error. Every goroutine of a run goes through
+// it: a task that panicked never reported back, and the dispatcher waited for it forever, deaf to
+// interrupts, its sessions kept alive by the pings (found by a re-test helper, from the code; conc
+// passes a panic on only when the pool is waited for); a sink writer that panicked left the workers
+// waiting to hand it their differences.
+func guard(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error, a bug in rowdiff (please report it with this message): panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn()
 }
 
 // peerCheck is how often watchPeers looks at every connection.
@@ -270,6 +287,11 @@ func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval tim
 			}
 		}
 		var taken []*session
+		defer func() { // also after a ping's panic, which wg.Wait passes on: workers wait for these
+			for _, s := range taken {
+				idle <- s
+			}
+		}()
 	take:
 		for range cap(idle) {
 			select {
@@ -296,9 +318,6 @@ func (r *runner) keepAlive(ctx context.Context, idle chan *session, interval tim
 			})
 		}
 		wg.Wait()
-		for _, s := range taken {
-			idle <- s
-		}
 		for _, err := range errs {
 			if err != nil {
 				return err

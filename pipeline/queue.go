@@ -121,10 +121,12 @@ func (r *runner) run(parent context.Context) error {
 				return err
 			})
 			s.task.Store(nil)
-			idle <- s
+			// The run's cause first: a session handed on with a connection its task saw fail would make the
+			// next task's "conn closed" race this error for it.
 			if err != nil {
-				cancel(err)
+				cancel(r.lost(s, err))
 			}
+			idle <- s
 			results <- result{tasks: tasks}
 		})
 	}
@@ -173,6 +175,24 @@ loop:
 	bg.Wait() // the producer sees the cancellation or has already sent everything
 	r.progress()
 	return context.Cause(ctx)
+}
+
+// lost adds to a task's error that does not come from a server (no PgError) that a connection of its
+// session is closed, where one is: a node stopped with pg_ctl stop -m immediate failed runs with
+// "unexpected EOF", or with pgx's "conn closed" when the read that saw the end was not the task's own,
+// neither saying the node's connection was gone (found by a re-test helper).
+func (r *runner) lost(s *session, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	for i, conn := range s.conns {
+		if conn.IsClosed() {
+			return fmt.Errorf("%w (the connection to node %s was lost: its server stopped or ended the session, "+
+				"or the network to it failed; the server's log says which)", err, r.env.Nodes[i])
+		}
+	}
+	return err
 }
 
 // guard runs fn and returns its error, or its panic as an error. Every goroutine of a run goes through

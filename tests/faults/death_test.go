@@ -120,6 +120,11 @@ func crashDuring(t *testing.T, extra []string, phase func(backend) bool, queries
 	if !strings.Contains(ch.stderr.String(), "victim") {
 		t.Errorf("stderr does not name the dead node %q:\n%s", "victim", ch.stderr.String())
 	}
+	// And the cause: it said "unexpected EOF" or pgx's "conn closed" and nothing more.
+	if msg := ch.stderr.String(); !strings.Contains(msg, "the connection to node victim was lost") &&
+		!strings.Contains(msg, "the server closed the connection") && !strings.Contains(msg, "FATAL") {
+		t.Errorf("stderr does not say the node's connection was lost:\n%s", msg)
+	}
 	checkNoOutput(t, dir)
 	waitNoActive(t, "survivor", monA, 5*time.Second-time.Since(ch.exited))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/rowdiff/rowdiff/schema"
@@ -188,8 +189,11 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	many := len(s.Tables) > summaryTables
 	if len(s.Tables) > 1 {
-		before := "stopped at --max-diffs before"
-		if s.Error != "" {
+		before, failed := "stopped at --max-diffs before", "failed"
+		switch {
+		case strings.HasPrefix(s.Error, "interrupted"):
+			before, failed = "the run was interrupted before", "interrupted"
+		case s.Error != "":
 			before = "the run failed before"
 		}
 		identical, notCompared := 0, 0
@@ -212,7 +216,7 @@ func (s *Summary) WriteText(w io.Writer) {
 			case t.Stopped:
 				ended = ", stopped here at --max-diffs"
 			case t.Failed:
-				ended = ", failed here: only those found before"
+				ended = ", " + failed + " here: only those found before"
 			}
 			fmt.Fprintf(w, "  table %-30s %8d %s (%d changed, %d missing%s)\n", t.Table, t.Differences, plural(t.Differences, "difference"), t.Changed, t.Missing, ended)
 		}

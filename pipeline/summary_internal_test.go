@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -88,5 +89,27 @@ func TestWriteTextStoppedTable(t *testing.T) {
 	out := b.String()
 	if !strings.Contains(out, "table lots.cv01 ") || !strings.Contains(out, "stopped here at --max-diffs") || strings.Contains(out, "other tables: no differences") {
 		t.Errorf("summary does not name lots.cv01 as stopped, or counts it as identical:\n%s", out)
+	}
+}
+
+// TestWriteTextFailedTable: past ten tables, the table a run failed or was interrupted in is named with
+// what it found, not counted as identical, and the tables after it are counted as not compared, for the
+// reason that stopped the run.
+func TestWriteTextFailedTable(t *testing.T) {
+	for _, tc := range []struct{ err, here, before string }{
+		{"node b: hash range [-inf, +inf) of lots.cv01: ERROR: division by zero", "failed here", "the run failed before them"},
+		{"interrupted by SIGINT", "interrupted here", "the run was interrupted before them"},
+	} {
+		s := &Summary{Nodes: []NodeSummary{{Name: "a"}, {Name: "b"}}}
+		for i := range 36 {
+			s.add(TableSummary{Table: fmt.Sprintf("lots.cv%02d", i), NotCompared: i > 1, Failed: i == 1})
+		}
+		s.finish(errors.New(tc.err))
+		var b strings.Builder
+		s.WriteText(&b)
+		out := b.String()
+		if !strings.Contains(out, "table lots.cv01 ") || !strings.Contains(out, tc.here) || !strings.Contains(out, "34 tables not compared ("+tc.before+")") {
+			t.Errorf("%s: summary does not name lots.cv01 as %s, or the 34 after it as not compared (%s):\n%s", tc.err, tc.here, tc.before, out)
+		}
 	}
 }

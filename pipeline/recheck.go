@@ -161,10 +161,20 @@ func recheckOnce(ctx context.Context, cfg RecheckConfig, in string, open Opener,
 		ts := newTableSummary(envs[tk].SQL.T.String(), envs[tk].SQL.T) // as diff names it, whatever the input wrote
 		counts[tk] = &ts
 	}
-	err = recheckKeys(ctx, in, f.sessions[0], envs, f.relkinds, counts, f.bytesNodes(), sink)
+	reached := map[tableKey]bool{}
+	var at tableKey // the table of the batch being rechecked
+	err = recheckKeys(ctx, in, f.sessions[0], envs, f.relkinds, counts, f.bytesNodes(), sink, reached, &at)
 	for _, tk := range order {
-		counts[tk].fill(envs[tk].Stats, f.names)
-		sum.add(*counts[tk])
+		ts := counts[tk]
+		ts.fill(envs[tk].Stats, f.names)
+		// As a diff's summary says where a run failed: every table of a failed recheck read as done.
+		switch {
+		case err != nil && tk == at:
+			ts.Failed, ts.Digest = true, ""
+		case err != nil && !reached[tk]:
+			ts.NotCompared, ts.Digest = true, ""
+		}
+		sum.add(*ts)
 	}
 	sum.Complete = err == nil
 	if err != nil {
@@ -225,10 +235,11 @@ func sameColumns(t *schema.Table, columns []string) error {
 
 // recheckKeys is the second pass: batches of consecutive keys of one table, compared on every node.
 func recheckKeys(ctx context.Context, in string, s *session, envs map[tableKey]*stages.Env, relkinds map[*schema.Table][]string,
-	counts map[tableKey]*TableSummary, bytesNodes []string, sink Sink) error {
+	counts map[tableKey]*TableSummary, bytesNodes []string, sink Sink, reached map[tableKey]bool, at *tableKey) error {
 	locked := firstRead{}
 	return eachBatch(in, recheckBatch, bytesNodes, func(first keyRecord, keys []schema.Key) error {
 		tk := first.tableKey()
+		reached[tk], *at = true, tk
 		ts := counts[tk]
 		if err := locked.lock(ctx, tk, s.conns, envs[tk].Nodes, relkinds[envs[tk].SQL.T], envs[tk].SQL.T); err != nil {
 			return err

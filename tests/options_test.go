@@ -230,6 +230,41 @@ INSERT INTO base SELECT g, g FROM generate_series(1, 1000) g;`
 	}
 }
 
+// TestFailedRecheckInSummary: a recheck that fails in the second of three tables says so in its summary,
+// as a diff's does: every table read as rechecked whole.
+func TestFailedRecheckInSummary(t *testing.T) {
+	t.Parallel()
+	common := `CREATE TABLE t1 (id int PRIMARY KEY, v int); CREATE TABLE t2 (id int PRIMARY KEY, v int); CREATE TABLE t3 (id int PRIMARY KEY, v int);
+INSERT INTO t1 SELECT g, g FROM generate_series(1, 1000) g; INSERT INTO t2 SELECT g, g FROM generate_series(1, 1000) g;
+INSERT INTO t3 SELECT g, g FROM generate_series(1, 1000) g;`
+	a, b := pair(t, common, `UPDATE t1 SET v = 0 WHERE id <= 5; UPDATE t2 SET v = 0 WHERE id >= 498 AND id <= 502; UPDATE t3 SET v = 0 WHERE id <= 7;`, "")
+	dir := t.TempDir()
+	out, sum := filepath.Join(dir, "d.jsonl"), filepath.Join(dir, "summary.json")
+	args := append([]string{"diff", "--table", "t1", "--table", "t2", "--table", "t3"}, nodeArgs([]Node{a, b})...)
+	if p := runRowdiff(t, append(args, "--out", out)...); p.Code != 1 {
+		t.Fatalf("diff: exit %d, want 1\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	// Now t2's rows divide by zero on b as they are read again.
+	b.Exec(t, `ALTER TABLE t2 RENAME TO t2_base; CREATE VIEW t2 AS SELECT id, (v / (id - 500)) * 0 + v AS v FROM t2_base;`)
+	args = append([]string{"recheck", "--in", out}, nodeArgs([]Node{a, b})...)
+	p := runRowdiff(t, append(args, "--out", filepath.Join(dir, "r.jsonl"), "--summary", sum)...)
+	if p.Code != 2 || !strings.Contains(p.Stderr, "division by zero") {
+		t.Fatalf("recheck: exit %d, want 2 with the division by zero\nstderr:\n%s", p.Code, p.Stderr)
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, data)
+	}
+	if ts := s.Tables; len(ts) != 3 || ts[0].Differences != 5 || ts[0].Failed || ts[0].NotCompared ||
+		!ts[1].Failed || ts[1].Digest != "" || !ts[2].NotCompared || ts[2].Failed {
+		t.Errorf("summary tables %+v, want public.t1 with 5 differences, public.t2 failed without a digest, public.t3 not compared", ts)
+	}
+}
+
 // TestStdout writes JSON Lines to stdout with --out -, keeping stdout free of anything else.
 func TestStdout(t *testing.T) {
 	t.Parallel()

@@ -220,6 +220,20 @@ func nodeArgs(nodes []Node) []string {
 	return args
 }
 
+// readSummary reads and parses the --summary file at path, and returns its bytes too.
+func readSummary(t testing.TB, path string) (Summary, []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no summary file: %v", err)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, data)
+	}
+	return s, data
+}
+
 // Summary mirrors the --summary JSON.
 type Summary struct {
 	Table string `json:"table"`
@@ -318,13 +332,8 @@ func diff(t testing.TB, table string, nodes []Node, extra ...string) *Result {
 		r.Nodes = append(r.Nodes, n.Name)
 	}
 	r.Records = parseJSONL(t, string(data), r.Nodes)
-	sdata, err := os.ReadFile(sum)
-	if err != nil {
-		t.Fatalf("rowdiff %s: no summary file: %v\nstderr:\n%s", shellArgs(args), err, p.Stderr)
-	}
-	if err := json.Unmarshal(sdata, &r.Summary); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, sdata)
-	}
+	var sdata []byte
+	r.Summary, sdata = readSummary(t, sum)
 	if err := checkSummaryShape(sdata, r.Nodes); err != nil {
 		t.Errorf("summary %s: %v", sdata, err)
 	}

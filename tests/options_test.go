@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,14 +210,7 @@ INSERT INTO base SELECT g, g FROM generate_series(1, 1000) g;`
 	if p.Code != 2 || !strings.Contains(p.Stderr, "division by zero") {
 		t.Fatalf("exit %d, want 2 with the division by zero\nstderr:\n%s", p.Code, p.Stderr)
 	}
-	data, err := os.ReadFile(sum)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s Summary
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, data)
-	}
+	s, _ := readSummary(t, sum)
 	if ts := s.Tables; len(ts) != 3 || ts[0].Table != "public.t1" || ts[0].Differences != 5 || ts[0].Failed || ts[0].NotCompared ||
 		ts[1].Table != "public.t2" || !ts[1].Failed || ts[1].Digest != "" || ts[1].NotCompared ||
 		ts[2].Table != "public.t3" || !ts[2].NotCompared || ts[2].Failed {
@@ -251,14 +242,7 @@ INSERT INTO t3 SELECT g, g FROM generate_series(1, 1000) g;`
 	if p.Code != 2 || !strings.Contains(p.Stderr, "division by zero") {
 		t.Fatalf("recheck: exit %d, want 2 with the division by zero\nstderr:\n%s", p.Code, p.Stderr)
 	}
-	data, err := os.ReadFile(sum)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s Summary
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, data)
-	}
+	s, _ := readSummary(t, sum)
 	if ts := s.Tables; len(ts) != 3 || ts[0].Differences != 5 || ts[0].Failed || ts[0].NotCompared ||
 		!ts[1].Failed || ts[1].Digest != "" || !ts[2].NotCompared || ts[2].Failed {
 		t.Errorf("summary tables %+v, want public.t1 with 5 differences, public.t2 failed without a digest, public.t3 not compared", ts)
